@@ -1,0 +1,98 @@
+"""The recurrent encoder behind ``model=rnn``, ``model=lstm`` and ``model=gru``."""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+Cell = Literal["rnn", "lstm", "gru"]
+State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+
+_CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+
+class Encoded(NamedTuple):
+    """What :class:`RecurrentEncoder` returns.
+
+    Attributes:
+        outputs: top-layer output at every step, ``(B, T, D*H)``; zero on padded steps.
+        last: a summary of each whole sequence, ``(B, D*H)``: the forward direction at the last
+            valid step joined with the backward direction at the first step.
+        state: the final state as ``torch.nn.RNN``/``GRU`` (``h``, ``(L*D, B, H)``) or
+            ``torch.nn.LSTM`` (``(h, c)``) return it, for carrying across chunks.
+    """
+
+    outputs: torch.Tensor
+    last: torch.Tensor
+    state: State
+
+
+class RecurrentEncoder(nn.Module):
+    """A stacked, optionally bidirectional RNN, LSTM or GRU over batch-first sequences.
+
+    Padded batches are packed, so padding never changes an output or the final state.
+
+    Args:
+        input_size: features per step.
+        cell: ``rnn`` (Elman), ``lstm`` or ``gru``.
+        hidden_size: units per layer and direction.
+        num_layers: stacked layers.
+        dropout: dropout between stacked layers.
+        bidirectional: also run a backward direction and concatenate it.
+        nonlinearity: ``tanh`` or ``relu``; used by the ``rnn`` cell only.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        cell: Cell = "lstm",
+        hidden_size: int = 64,
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        nonlinearity: Literal["tanh", "relu"] = "tanh",
+    ):
+        super().__init__()
+        if cell not in _CELLS:
+            raise ValueError(f"cell={cell!r} is not one of {sorted(_CELLS)}.")
+        extra = {"nonlinearity": nonlinearity} if cell == "rnn" else {}
+        self.rnn = _CELLS[cell](
+            input_size,
+            hidden_size,
+            num_layers=num_layers,
+            dropout=dropout if num_layers > 1 else 0.0,
+            bidirectional=bidirectional,
+            batch_first=True,
+            **extra,
+        )
+        self.num_directions = 2 if bidirectional else 1
+
+    @property
+    def output_size(self) -> int:
+        """Features per step of ``outputs`` and of ``last``: ``D * H``."""
+        return self.rnn.hidden_size * self.num_directions
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        lengths: torch.Tensor | None = None,
+        state: State | None = None,
+    ) -> Encoded:
+        """Encode ``x`` ``(B, T, F)``, of which row ``b`` is valid for ``lengths[b]`` steps.
+
+        ``state`` (shaped like :attr:`Encoded.state`) continues from an earlier chunk.
+        """
+        total = x.shape[1]
+        if lengths is not None and bool((lengths < total).any()):
+            packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            packed_out, state = self.rnn(packed, state)
+            outputs, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=total)
+        else:
+            outputs, state = self.rnn(x, state)  # (B, T, D*H)
+        h = state[0] if isinstance(state, tuple) else state  # (L*D, B, H)
+        top = h[-self.num_directions :]  # (D, B, H): forward last step, backward first step
+        last = top.transpose(0, 1).reshape(x.shape[0], -1)  # (B, D*H)
+        return Encoded(outputs, last, state)

@@ -1,0 +1,5 @@
+"""Tasks: one ``LightningModule`` per problem shape, wrapping a net from ``rnnlab.nets``."""
+
+from rnnlab.tasks.forecasting import ForecastingTask
+
+__all__ = ["ForecastingTask"]

@@ -1,0 +1,118 @@
+"""Forecasting: predict the next ``horizon`` values of a series from a window of its past."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics import MeanAbsoluteError, MeanMetric, MeanSquaredError, MetricCollection, MinMetric
+
+from rnnlab.data.batch import Batch
+from rnnlab.tasks.optim import OptimizerFactory, SchedulerFactory, configure_optimizers
+
+STAGES = ("train", "val", "test")
+
+
+class ForecastingTask(L.LightningModule):
+    """Wraps a sequence encoder with a linear head that emits the next ``horizon`` steps.
+
+    The head reads the encoder's summary of the window (``Encoded.last``). Loss is the mean
+    squared error; MSE, MAE and RMSE are reported per stage as ``{stage}/{metric}``, and the
+    best validation loss so far as ``val/loss_best``.
+
+    Args:
+        net: an encoder with an ``output_size`` attribute whose forward maps ``(B, T, F)`` and
+            lengths to an ``Encoded`` result.
+        horizon: steps to predict.
+        output_size: target variables per step.
+        optimizer: a partial that builds the optimizer from ``params``.
+        scheduler: an optional partial that builds an LR scheduler from the optimizer.
+        scheduler_interval: step the scheduler every ``step`` or every ``epoch``.
+        monitor: metric a ``ReduceLROnPlateau`` scheduler watches.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        horizon: int,
+        output_size: int,
+        optimizer: OptimizerFactory,
+        scheduler: SchedulerFactory | None = None,
+        scheduler_interval: Literal["step", "epoch"] = "step",
+        monitor: str = "val/loss",
+    ):
+        super().__init__()
+        # Factories stay out of the checkpoint, which then loads with ``weights_only=True``.
+        self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"], logger=False)
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.net = net
+        self.head = nn.Linear(net.output_size, horizon * output_size)
+        # Keyed "<stage>_loss": a bare "train" key would clash with ``nn.Module.train``.
+        self.losses = nn.ModuleDict({f"{stage}_loss": MeanMetric() for stage in STAGES})
+        self.metrics = nn.ModuleDict(
+            {
+                stage: MetricCollection(
+                    {
+                        "mse": MeanSquaredError(),
+                        "mae": MeanAbsoluteError(),
+                        "rmse": MeanSquaredError(squared=False),
+                    },
+                    prefix=f"{stage}/",
+                )
+                for stage in ("val", "test")
+            }
+        )
+        self.val_loss_best = MinMetric()
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Forecast ``(B, horizon, output_size)`` from windows ``x`` ``(B, T, F)``."""
+        summary = self.net(x, lengths).last  # (B, D*H)
+        return self.head(summary).view(x.shape[0], self.hparams.horizon, self.hparams.output_size)
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        return self._shared_step(batch, "train")
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        self._shared_step(batch, "val")
+
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        self._shared_step(batch, "test")
+
+    def predict_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        return self(batch.x, batch.lengths)
+
+    def configure_optimizers(self):
+        return configure_optimizers(
+            self.parameters(),
+            self.optimizer_factory,
+            self.scheduler_factory,
+            self.hparams.scheduler_interval,
+            self.hparams.monitor,
+            self.trainer.estimated_stepping_batches,
+        )
+
+    def on_train_start(self) -> None:
+        # The sanity check's validation batches must not count towards the best value.
+        self.val_loss_best.reset()
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:
+            return
+        self.val_loss_best(self.losses["val_loss"].compute())
+        self.log("val/loss_best", self.val_loss_best.compute(), sync_dist=True)
+
+    def _shared_step(self, batch: Batch, stage: str) -> torch.Tensor:
+        pred = self(batch.x, batch.lengths)  # (B, H, C)
+        loss = F.mse_loss(pred, batch.y)
+        mean_loss = self.losses[f"{stage}_loss"]
+        mean_loss(loss, weight=len(batch))
+        train = stage == "train"
+        self.log(f"{stage}/loss", mean_loss, on_step=train, on_epoch=True, prog_bar=True)
+        if not train:
+            self.metrics[stage](pred.flatten(), batch.y.flatten())
+            self.log_dict(self.metrics[stage], on_epoch=True)
+        return loss

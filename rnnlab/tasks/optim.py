@@ -1,0 +1,48 @@
+"""Optimizer and scheduler wiring shared by every task."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import Any, Literal
+
+import torch
+
+OptimizerFactory = Callable[..., torch.optim.Optimizer]
+SchedulerFactory = Callable[..., Any]
+
+
+def configure_optimizers(
+    parameters: Iterable[torch.nn.Parameter],
+    optimizer: OptimizerFactory,
+    scheduler: SchedulerFactory | None,
+    interval: Literal["step", "epoch"],
+    monitor: str,
+    total_steps: int,
+) -> Any:
+    """What ``LightningModule.configure_optimizers`` returns for these factories.
+
+    ``optimizer`` and ``scheduler`` are partials from Hydra (``_partial_: true``). A scheduler
+    that takes ``total_steps`` (``OneCycleLR``) and was not given one gets the trainer's estimate
+    of the run's optimizer steps, so its schedule spans the whole run.
+    """
+    opt = optimizer(params=parameters)
+    if scheduler is None:
+        return opt
+    if _needs_total_steps(scheduler):
+        scheduler = partial(scheduler, total_steps=int(total_steps))
+    config = {"scheduler": scheduler(opt), "interval": interval, "name": "train/lr"}
+    if isinstance(config["scheduler"], torch.optim.lr_scheduler.ReduceLROnPlateau):
+        config["monitor"] = monitor
+    return {"optimizer": opt, "lr_scheduler": config}
+
+
+def _needs_total_steps(factory: SchedulerFactory) -> bool:
+    bound = factory.keywords if isinstance(factory, partial) else {}
+    target = factory.func if isinstance(factory, partial) else factory
+    try:
+        parameters = inspect.signature(target).parameters
+    except (TypeError, ValueError):
+        return False
+    return "total_steps" in parameters and bound.get("total_steps") is None

@@ -1,0 +1,81 @@
+"""Train a net on a dataset: ``python -m rnnlab.train model=lstm data=sine``.
+
+Build the datamodule, ask it for its spec, build the net for that spec, build the task around
+the net, build the trainer, fit, test the best checkpoint, and write what the run leaves behind.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+from omegaconf import DictConfig, OmegaConf
+
+from rnnlab.callbacks.run_config import RunConfig
+from rnnlab.utils.cli import run
+from rnnlab.utils.instantiate import (
+    instantiate,
+    instantiate_callbacks,
+    instantiate_for_spec,
+    instantiate_loggers,
+)
+from rnnlab.utils.run_output import (
+    log_config_text,
+    log_hparams,
+    print_metrics,
+    scalar_metrics,
+    write_metrics,
+)
+
+
+def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
+    """Fit and test the run that ``cfg`` describes; return its final metrics and its objects."""
+    L.seed_everything(cfg.seed, workers=True)
+
+    datamodule: L.LightningDataModule = instantiate(cfg.data, "data")
+    spec = datamodule.spec
+    net = instantiate_for_spec(cfg.model, spec, "model")
+    task: L.LightningModule = instantiate_for_spec(cfg.task, spec, "task", net=net)
+
+    config = OmegaConf.to_container(cfg, resolve=True)
+    callbacks = [*instantiate_callbacks(cfg.get("callbacks")), RunConfig(config)]
+    loggers = instantiate_loggers(cfg.get("logger"))
+    trainer: L.Trainer = instantiate(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers)
+    log_config_text(trainer, OmegaConf.to_yaml(cfg, resolve=True))
+
+    trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    metrics = scalar_metrics(trainer.callback_metrics, ("val/loss_best",))
+
+    if cfg.get("test"):
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        trainer.test(task, datamodule=datamodule, ckpt_path=best or None)
+        metrics |= scalar_metrics(trainer.callback_metrics, ("test/",))
+    if spec.noise_floor is not None:
+        metrics["data/noise_floor"] = spec.noise_floor
+
+    if trainer.is_global_zero:
+        log_hparams(trainer, hparams(cfg), metrics)
+        write_metrics(f"{cfg.paths.output_dir}/metrics.json", metrics)
+        print_metrics(metrics, spec.noise_floor)
+    objects = {"datamodule": datamodule, "net": net, "task": task, "trainer": trainer}
+    return metrics, objects
+
+
+def hparams(cfg: DictConfig) -> dict[str, Any]:
+    """The settings worth comparing runs by: model, data, task and trainer, plus the seed."""
+    keep = ("model", "data", "task", "trainer", "seed")
+    return {key: OmegaConf.to_container(cfg[key], resolve=True) if key != "seed" else cfg[key]
+            for key in keep if key in cfg}
+
+
+def _main(cfg: DictConfig) -> float | None:
+    metrics, _ = train(cfg)
+    return metrics.get(cfg.get("optimized_metric") or "")
+
+
+def main() -> None:
+    run(_main, config_name="train")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""What every ``python -m rnnlab.<entry>`` shares: the config directory and clean errors."""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig
+
+from rnnlab.utils.errors import ConfigError
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"
+
+# `group=a` or `group=a,b,c` (a sweep); anything fancier is left to Hydra.
+_CHOICE = re.compile(r"^(?P<group>[a-z_]+)=(?P<values>[\w\-./]+(,[\w\-./]+)*)$")
+
+
+def available(group: str, config_dir: Path = CONFIG_DIR) -> list[str]:
+    """The config names a user may choose in ``group``."""
+    return sorted(p.stem for p in (config_dir / group).glob("*.yaml"))
+
+
+def check_choices(args: Sequence[str], config_dir: Path = CONFIG_DIR) -> None:
+    """Fail with one sentence when an argument picks a config that ``config_dir`` lacks.
+
+    Hydra would say so too, in a paragraph; this names the bad value and the allowed ones.
+    """
+    for arg in args:
+        match = _CHOICE.match(arg)
+        if not match or not (config_dir / match["group"]).is_dir():
+            continue
+        group, options = match["group"], available(match["group"], config_dir)
+        for value in match["values"].split(","):
+            if value not in options and value != "null":
+                raise ConfigError(
+                    f"{group}={value} is not available; choose one of: {', '.join(options)}."
+                )
+
+
+def exit_on_config_error(fn: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
+    """Turn a :class:`ConfigError` into one line on stderr and exit status 2."""
+
+    @functools.wraps(fn)
+    def wrapper(cfg: DictConfig) -> Any:
+        try:
+            return fn(cfg)
+        except ConfigError as error:
+            if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                raise
+            _fail(error)
+
+    return wrapper
+
+
+def run(task: Callable[[DictConfig], Any], config_name: str) -> None:
+    """Run ``task`` as a Hydra application over ``conf/<config_name>.yaml``."""
+    try:
+        check_choices(sys.argv[1:])
+    except ConfigError as error:
+        _fail(error)
+    app = hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=config_name)
+    app(exit_on_config_error(task))()
+
+
+def _fail(error: ConfigError) -> None:
+    print(f"error: {error}", file=sys.stderr)
+    sys.exit(2)

@@ -1,0 +1,74 @@
+"""What a finished run leaves behind: ``metrics.json``, hparams in TensorBoard, a printed table."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger
+from rich.console import Console
+from rich.table import Table
+
+
+def scalar_metrics(metrics: Mapping[str, Any], prefixes: tuple[str, ...]) -> dict[str, float]:
+    """The float values of ``metrics`` whose keys start with one of ``prefixes``."""
+    out = {}
+    for key, value in metrics.items():
+        if key.startswith(prefixes):
+            value = value.item() if isinstance(value, torch.Tensor) else value
+            out[key] = float(value)
+    return out
+
+
+def write_metrics(path: str | os.PathLike, metrics: Mapping[str, float]) -> Path:
+    """Write ``metrics`` as flat, sorted JSON; the file is replaced whole or not at all."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(dict(sorted(metrics.items())), indent=2) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def log_hparams(trainer: L.Trainer, hparams: Mapping[str, Any], metrics: Mapping[str, float]):
+    """Fill TensorBoard's HPARAMS tab with the run's config and its real final metrics."""
+    finite = {k: v for k, v in metrics.items() if math.isfinite(v)}
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            logger.log_hyperparams(dict(hparams), metrics=finite)
+            logger.experiment.flush()
+
+
+def log_config_text(trainer: L.Trainer, config_yaml: str) -> None:
+    """Show the resolved config in TensorBoard's TEXT tab."""
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            # Markdown would reflow YAML; four leading spaces keep it a code block.
+            text = "\n".join("    " + line for line in config_yaml.splitlines())
+            logger.experiment.add_text("config", text, global_step=0)
+
+
+def print_metrics(metrics: Mapping[str, float], noise_floor: float | None) -> None:
+    """A table of the test metrics, with MSE also as a multiple of the noise floor."""
+    table = Table(title="test metrics")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    has_floor = noise_floor is not None and noise_floor > 0
+    if has_floor:
+        table.add_column("× noise floor", justify="right")
+    for key, value in sorted(metrics.items()):
+        if not key.startswith("test/"):
+            continue
+        row = [key, f"{value:.6g}"]
+        if has_floor:
+            row.append(f"{value / noise_floor:.3f}" if key.endswith("/mse") else "")
+        table.add_row(*row)
+    if noise_floor is not None:
+        table.add_row("data/noise_floor", f"{noise_floor:.6g}", *(["1.000"] if has_floor else []))
+    Console().print(table)

@@ -1,0 +1,61 @@
+"""Shared fixtures: configs composed exactly as the command line would, sized for a CPU test."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, open_dict
+
+from rnnlab.utils.cli import CONFIG_DIR
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Small enough for seconds per run, large enough that every split has a few batches.
+TINY = [
+    "data.length=3000",
+    "data.batch_size=64",
+    "trainer=cpu",
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=5",
+    "trainer.log_every_n_steps=1",
+    "callbacks.rich_progress_bar.refresh_rate=0",
+]
+
+
+def compose_config(name: str, overrides: Sequence[str], output_dir: Path) -> DictConfig:
+    """Compose ``conf/<name>.yaml`` with ``overrides``, writing into ``output_dir``."""
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name=name, overrides=list(overrides))
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+    return cfg
+
+
+@pytest.fixture
+def train_config(tmp_path: Path) -> Callable[..., DictConfig]:
+    """``train_config(*overrides)``: a tiny training config whose run directory is ``tmp_path``."""
+
+    def make(*overrides: str, output_dir: Path = tmp_path) -> DictConfig:
+        return compose_config("train", [*TINY, *overrides], output_dir)
+
+    return make
+
+
+def run_cli(module: str, *args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run ``python -m <module> <args>`` as a user would, capturing its output."""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -1,0 +1,43 @@
+import torch
+
+from rnnlab.data.batch import BatchIndexSampler, WindowDataset, batch_loader
+
+
+def test_sampler_covers_every_index_once_per_epoch():
+    sampler = BatchIndexSampler(103, 10, shuffle=True, seed=1)
+    seen = torch.cat(list(sampler))
+    assert len(list(sampler)) == len(sampler) == 11
+    assert sorted(seen.tolist()) == list(range(103))
+
+
+def test_sampler_drop_last_and_order():
+    sampler = BatchIndexSampler(103, 10, drop_last=True)
+    batches = list(sampler)
+    assert len(batches) == len(sampler) == 10
+    assert torch.equal(torch.cat(batches), torch.arange(100))
+
+
+def test_shuffle_depends_on_seed_and_epoch_only():
+    a, b = BatchIndexSampler(50, 50, shuffle=True, seed=3), BatchIndexSampler(50, 50, shuffle=True, seed=3)
+    a.set_epoch(4)
+    b.set_epoch(4)
+    assert torch.equal(next(iter(a)), next(iter(b)))
+    b.set_epoch(5)
+    assert not torch.equal(next(iter(a.__class__(50, 50, True, seed=3))), next(iter(b)))
+
+
+def test_windows_are_aligned_with_their_targets():
+    series = torch.arange(30.0).unsqueeze(-1)  # value == time step
+    ds = WindowDataset(series, starts=torch.arange(5, 28), window=5, horizon=3)
+    batch = ds[torch.tensor([0, 7])]
+    assert batch.x.shape == (2, 5, 1) and batch.y.shape == (2, 3, 1)
+    assert batch.x[0, :, 0].tolist() == [0, 1, 2, 3, 4]
+    assert batch.y[0, :, 0].tolist() == [5, 6, 7]
+    assert batch.x[1, -1, 0] + 1 == batch.y[1, 0, 0] == 12
+
+
+def test_loader_yields_whole_batches():
+    ds = WindowDataset(torch.randn(100, 2), torch.arange(10, 100), window=10, horizon=1)
+    batches = list(batch_loader(ds, batch_size=32))
+    assert [len(b) for b in batches] == [32, 32, 26]
+    assert batches[0].x.shape == (32, 10, 2)

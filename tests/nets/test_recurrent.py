@@ -1,0 +1,74 @@
+import pytest
+import torch
+
+from rnnlab.nets import RecurrentEncoder
+
+CELLS = ["rnn", "lstm", "gru"]
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_shapes(cell, bidirectional):
+    net = RecurrentEncoder(3, cell, hidden_size=8, num_layers=2, bidirectional=bidirectional)
+    out = net(torch.randn(4, 7, 3))
+    d = 2 if bidirectional else 1
+    assert net.output_size == 8 * d
+    assert out.outputs.shape == (4, 7, 8 * d)
+    assert out.last.shape == (4, 8 * d)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_last_joins_forward_end_and_backward_start(cell):
+    net = RecurrentEncoder(2, cell, hidden_size=5, num_layers=2, bidirectional=True)
+    out = net(torch.randn(3, 6, 2))
+    torch.testing.assert_close(out.last[:, :5], out.outputs[:, -1, :5])  # forward, last step
+    torch.testing.assert_close(out.last[:, 5:], out.outputs[:, 0, 5:])  # backward, first step
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_padding_never_changes_an_output(cell, bidirectional):
+    torch.manual_seed(0)
+    net = RecurrentEncoder(2, cell, hidden_size=6, num_layers=2, bidirectional=bidirectional)
+    short = torch.randn(1, 4, 2)
+    alone = net(short)
+    padded = torch.cat([short, torch.full((1, 3, 2), 9.0)], dim=1)  # (1, 7, 2), junk padding
+    batch = torch.cat([padded, torch.randn(1, 7, 2)])  # the other row is full length
+    together = net(batch, lengths=torch.tensor([4, 7]))
+    torch.testing.assert_close(together.last[:1], alone.last)
+    torch.testing.assert_close(together.outputs[:1, :4], alone.outputs)
+    assert together.outputs[0, 4:].abs().max() == 0
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_carried_state_continues_the_sequence(cell):
+    torch.manual_seed(0)
+    net = RecurrentEncoder(2, cell, hidden_size=6, num_layers=2)
+    x = torch.randn(3, 10, 2)
+    whole = net(x)
+    first = net(x[:, :6])
+    second = net(x[:, 6:], state=first.state)
+    torch.testing.assert_close(second.outputs, whole.outputs[:, 6:])
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_gradients_reach_every_parameter(cell):
+    net = RecurrentEncoder(2, cell, hidden_size=4, num_layers=2, bidirectional=True, dropout=0.1)
+    net(torch.randn(3, 5, 2)).outputs.sum().backward()
+    for name, p in net.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_relu_rnn_matches_its_equation():
+    net = RecurrentEncoder(2, "rnn", hidden_size=3, nonlinearity="relu")
+    x = torch.randn(2, 4, 2)
+    rnn = net.rnn
+    h = torch.zeros(2, 3)
+    for t in range(4):
+        h = torch.relu(x[:, t] @ rnn.weight_ih_l0.T + rnn.bias_ih_l0 + h @ rnn.weight_hh_l0.T + rnn.bias_hh_l0)
+    torch.testing.assert_close(net(x).last, h)
+
+
+def test_unknown_cell_is_refused():
+    with pytest.raises(ValueError, match="cell='transformer'"):
+        RecurrentEncoder(1, "transformer")
