@@ -66,7 +66,8 @@ class WindowDataset(Dataset):
     """Sliding windows over a ``(N, C)`` series, gathered a whole batch at a time.
 
     Item ``i`` is the window whose first target is at ``starts[i]``: inputs are the
-    ``window`` steps before it, targets the ``horizon`` steps from it.
+    ``window`` steps before it, targets the ``horizon`` steps from it. Indexing with a tensor of
+    ``B`` indices returns a :class:`Batch` of ``B`` windows.
     """
 
     def __init__(self, series: torch.Tensor, starts: torch.Tensor, window: int, horizon: int):
@@ -78,8 +79,9 @@ class WindowDataset(Dataset):
     def __len__(self) -> int:
         return len(self.starts)
 
-    def __getitem__(self, index: torch.Tensor) -> Batch:
-        t = self.starts[index]  # (B,)
+    def __getitem__(self, index: torch.Tensor | int) -> Batch:
+        # A lone int (Lightning swaps in a per-sample sampler for overfit_batches) is a batch of one.
+        t = self.starts[torch.as_tensor(index).reshape(-1)]  # (B,)
         x = self.series[t[:, None] + self._past]  # (B, W, C)
         y = self.series[t[:, None] + self._future]  # (B, H, C)
         return Batch(x=x, y=y)

@@ -12,6 +12,8 @@ import torch
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., Any]
 
+MIN_SCHEDULED_STEPS = 100
+
 
 def configure_optimizers(
     parameters: Iterable[torch.nn.Parameter],
@@ -25,13 +27,15 @@ def configure_optimizers(
 
     ``optimizer`` and ``scheduler`` are partials from Hydra (``_partial_: true``). A scheduler
     that takes ``total_steps`` (``OneCycleLR``) and was not given one gets the trainer's estimate
-    of the run's optimizer steps, so its schedule spans the whole run.
+    of the run's optimizer steps, so its schedule spans the whole run. Runs shorter than
+    ``MIN_SCHEDULED_STEPS`` (debug runs) get that many, since ``OneCycleLR`` cannot split fewer
+    steps into its warm-up and decay phases.
     """
     opt = optimizer(params=parameters)
     if scheduler is None:
         return opt
     if _needs_total_steps(scheduler):
-        scheduler = partial(scheduler, total_steps=int(total_steps))
+        scheduler = partial(scheduler, total_steps=max(int(total_steps), MIN_SCHEDULED_STEPS))
     config = {"scheduler": scheduler(opt), "interval": interval, "name": "train/lr"}
     if isinstance(config["scheduler"], torch.optim.lr_scheduler.ReduceLROnPlateau):
         config["monitor"] = monitor

@@ -1,0 +1,96 @@
+"""End-to-end runs of ``rnnlab.train`` and ``rnnlab.eval``: real files, real event files."""
+
+import json
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from rnnlab.eval import evaluate
+from rnnlab.train import train
+from tests.conftest import compose_config
+
+
+@pytest.mark.parametrize("model", ["rnn", "lstm", "gru"])
+def test_every_model_trains_and_leaves_a_complete_run(train_config, tmp_path, model):
+    metrics, objects = train(train_config(f"model={model}"))
+
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved == pytest.approx(metrics)
+    assert {"test/mse", "test/mae", "test/rmse", "val/loss_best", "data/noise_floor"} <= set(saved)
+    assert saved["data/noise_floor"] == pytest.approx(0.01)
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+    assert len(list((tmp_path / "checkpoints").glob("epoch_*.ckpt"))) == 1
+    assert objects["trainer"].global_step == 5
+
+
+def test_event_files_hold_curves_figures_config_and_real_hparams(train_config, tmp_path):
+    metrics, _ = train(train_config("trainer.max_epochs=2"))
+    events = EventAccumulator(str(tmp_path / "tensorboard"), size_guidance={"tensors": 0})
+    events.Reload()
+    scalars = set(events.Tags()["scalars"])
+    assert {"train/loss_step", "train/loss_epoch", "val/loss", "val/mse", "val/loss_best"} <= scalars
+    assert {"test/mse", "test/mae", "test/rmse", "train/lr"} <= scalars
+    assert "val/forecast" in events.Tags()["images"]
+    assert "config/text_summary" in events.Tags()["tensors"]
+    test_mse = events.Scalars("test/mse")[-1].value
+    assert test_mse == pytest.approx(metrics["test/mse"], rel=1e-6)
+
+    # The HPARAMS tab: the run's settings, and the final metrics as its metric columns.
+    content = events.PluginTagToContent("hparams")
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"])
+    metric_tags = {m.name.tag for m in experiment.experiment.metric_infos}
+    assert {"test/mse", "val/loss_best", "data/noise_floor"} <= metric_tags
+    start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
+    hparams = start.session_start_info.hparams
+    assert hparams["model/cell"].string_value == "lstm"
+    assert hparams["model/hidden_size"].number_value == 64
+
+
+def test_eval_rebuilds_the_run_from_its_checkpoint(train_config, tmp_path):
+    trained, _ = train(train_config("model=gru", "model.hidden_size=12", "data.window=9"))
+    ckpt = tmp_path / "checkpoints" / "last.ckpt"
+    # The best checkpoint is last.ckpt too after one epoch; test it with no training overrides.
+    cfg = compose_config("eval", [f"ckpt_path={ckpt}", "trainer=cpu"], tmp_path / "eval")
+    evaluated, objects = evaluate(cfg)
+    assert objects["task"].net.rnn.hidden_size == 12
+    for key in ("test/mse", "test/mae", "test/rmse"):
+        assert evaluated[key] == pytest.approx(trained[key], rel=1e-6)
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text()) == pytest.approx(evaluated)
+
+
+def test_resume_continues_where_the_run_stopped(train_config, tmp_path):
+    train(train_config("trainer.max_epochs=1"))
+    ckpt = tmp_path / "checkpoints" / "last.ckpt"
+    assert torch.load(ckpt, weights_only=True)["global_step"] == 5
+    _, objects = train(
+        train_config("trainer.max_epochs=2", f"ckpt_path={ckpt}", output_dir=tmp_path / "resumed")
+    )
+    trainer = objects["trainer"]
+    assert trainer.current_epoch == 2 and trainer.global_step == 10
+
+
+def test_mixed_precision_and_gradient_clipping(train_config):
+    metrics, objects = train(
+        train_config("trainer.precision=bf16-mixed", "trainer.gradient_clip_val=0.5")
+    )
+    assert objects["trainer"].precision == "bf16-mixed"
+    assert torch.isfinite(torch.tensor(metrics["test/mse"]))
+
+
+def test_debug_configs_run(train_config, tmp_path):
+    for debug in ("fdr", "overfit", "profiler"):
+        overrides = ["trainer.max_epochs=2"] if debug == "overfit" else []
+        metrics, _ = train(train_config(f"debug={debug}", *overrides, output_dir=tmp_path / debug))
+        assert "test/mse" in metrics, debug
+
+
+def test_overfit_debug_config_drives_the_loss_down(train_config, tmp_path):
+    train(train_config("debug=overfit", "trainer.max_epochs=60"))
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    losses = [e.value for e in events.Scalars("train/loss_epoch")]
+    assert len(losses) == 60
+    assert losses[-1] < 0.01 * losses[0]
