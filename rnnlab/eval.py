@@ -39,7 +39,7 @@ def load_run_config(ckpt_path: str | Path) -> DictConfig:
 def evaluate(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Test the checkpoint ``cfg.ckpt_path`` on its run's test split; return metrics and objects."""
     saved = load_run_config(cfg.ckpt_path)
-    L.seed_everything(cfg.seed, workers=True)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)  # the seed is in the config
 
     datamodule: L.LightningDataModule = instantiate(saved.data, "data")
     spec = datamodule.spec

@@ -30,7 +30,7 @@ from rnnlab.utils.run_output import (
 
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Fit and test the run that ``cfg`` describes; return its final metrics and its objects."""
-    L.seed_everything(cfg.seed, workers=True)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)  # the seed is in the config
 
     datamodule: L.LightningDataModule = instantiate(cfg.data, "data")
     spec = datamodule.spec
@@ -63,9 +63,11 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
 
 def hparams(cfg: DictConfig) -> dict[str, Any]:
     """The settings worth comparing runs by: model, data, task and trainer, plus the seed."""
-    keep = ("model", "data", "task", "trainer", "seed")
-    return {key: OmegaConf.to_container(cfg[key], resolve=True) if key != "seed" else cfg[key]
-            for key in keep if key in cfg}
+    groups = [key for key in ("model", "data", "task", "trainer") if key in cfg]
+    return {
+        **{key: OmegaConf.to_container(cfg[key], resolve=True) for key in groups},
+        "seed": cfg.seed,
+    }
 
 
 def _main(cfg: DictConfig) -> float | None:

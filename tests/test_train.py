@@ -29,7 +29,7 @@ def test_event_files_hold_curves_figures_config_and_real_hparams(train_config, t
     events = EventAccumulator(str(tmp_path / "tensorboard"), size_guidance={"tensors": 0})
     events.Reload()
     scalars = set(events.Tags()["scalars"])
-    assert {"train/loss_step", "train/loss_epoch", "val/loss", "val/mse", "val/loss_best"} <= scalars
+    assert {"train/loss", "train/loss_epoch", "val/loss", "val/mse", "val/loss_best"} <= scalars
     assert {"test/mse", "test/mae", "test/rmse", "train/lr"} <= scalars
     assert "val/forecast" in events.Tags()["images"]
     assert "config/text_summary" in events.Tags()["tensors"]

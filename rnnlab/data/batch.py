@@ -80,7 +80,7 @@ class WindowDataset(Dataset):
         return len(self.starts)
 
     def __getitem__(self, index: torch.Tensor | int) -> Batch:
-        # A lone int (Lightning swaps in a per-sample sampler for overfit_batches) is a batch of one.
+        # A lone int (Lightning swaps in a per-sample sampler for overfit_batches): a batch of one.
         t = self.starts[torch.as_tensor(index).reshape(-1)]  # (B,)
         x = self.series[t[:, None] + self._past]  # (B, W, C)
         y = self.series[t[:, None] + self._future]  # (B, H, C)

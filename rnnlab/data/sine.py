@@ -63,7 +63,10 @@ class SineDataModule(L.LightningDataModule):
         seed: int = 0,
     ):
         super().__init__()
-        check(variant in ("tutorial", "pure"), f"data.variant={variant!r} is not one of 'tutorial', 'pure'.")
+        check(
+            variant in ("tutorial", "pure"),
+            f"data.variant={variant!r} is not one of 'tutorial', 'pure'.",
+        )
         check(window >= 1, f"data.window={window} must be at least 1.")
         check(horizon >= 1, f"data.horizon={horizon} must be at least 1.")
         check(noise_std >= 0, f"data.noise_std={noise_std} must not be negative.")
@@ -78,10 +81,16 @@ class SineDataModule(L.LightningDataModule):
         check(
             window + horizon <= train_span,
             f"data.window={window} plus data.horizon={horizon} is longer than the training span "
-            f"of {train_span} steps (data.length={length}); use a shorter window or a longer series.",
+            f"of {train_span} steps (data.length={length}); "
+            "use a shorter window or a longer series.",
         )
-        for name, (a, b) in zip(("validation", "test"), zip(self.bounds[1:3], self.bounds[2:4])):
-            check(b - a >= horizon, f"the {name} span of {b - a} steps is shorter than data.horizon={horizon}.")
+        for name, a, b in zip(
+            ("validation", "test"), self.bounds[1:3], self.bounds[2:4], strict=True
+        ):
+            check(
+                b - a >= horizon,
+                f"the {name} span of {b - a} steps is shorter than data.horizon={horizon}.",
+            )
         self.length = length
         self.noise_std = noise_std
         self.variant = variant
@@ -104,7 +113,9 @@ class SineDataModule(L.LightningDataModule):
         self.series = torch.from_numpy(values).unsqueeze(-1)  # (N, 1)
         self.datasets = {
             split: WindowDataset(self.series, self._starts(a, b), self.window, self.horizon)
-            for split, a, b in zip(("train", "val", "test"), self.bounds[:3], self.bounds[1:])
+            for split, a, b in zip(
+                ("train", "val", "test"), self.bounds[:3], self.bounds[1:], strict=True
+            )
         }
 
     def _starts(self, a: int, b: int) -> torch.Tensor:
@@ -129,4 +140,3 @@ class SineDataModule(L.LightningDataModule):
         return batch_loader(
             self.datasets[split], batch_size, shuffle, shuffle, self.seed, self.num_workers
         )
-

@@ -63,7 +63,7 @@ class RecurrentEncoder(nn.Module):
             input_size,
             hidden_size,
             num_layers=num_layers,
-            dropout=dropout if num_layers > 1 else 0.0,
+            dropout=dropout,
             bidirectional=bidirectional,
             batch_first=True,
             **extra,

@@ -8,7 +8,13 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchmetrics import MeanAbsoluteError, MeanMetric, MeanSquaredError, MetricCollection, MinMetric
+from torchmetrics import (
+    MeanAbsoluteError,
+    MeanMetric,
+    MeanSquaredError,
+    MetricCollection,
+    MinMetric,
+)
 
 from rnnlab.data.batch import Batch
 from rnnlab.tasks.optim import OptimizerFactory, SchedulerFactory, configure_optimizers
@@ -109,10 +115,13 @@ class ForecastingTask(L.LightningModule):
         pred = self(batch.x, batch.lengths)  # (B, H, C)
         loss = F.mse_loss(pred, batch.y)
         mean_loss = self.losses[f"{stage}_loss"]
-        mean_loss(loss, weight=len(batch))
-        train = stage == "train"
-        self.log(f"{stage}/loss", mean_loss, on_step=train, on_epoch=True, prog_bar=True)
-        if not train:
+        mean_loss.update(loss, weight=len(batch))
+        if stage == "train":
+            # The step curve is `train/loss`; its mean over each epoch is `train/loss_epoch`.
+            self.log("train/loss", loss, prog_bar=True)
+            self.log("train/loss_epoch", mean_loss, on_step=False, on_epoch=True)
+        else:
+            self.log(f"{stage}/loss", mean_loss, on_epoch=True, prog_bar=True)
             self.metrics[stage](pred.flatten(), batch.y.flatten())
             self.log_dict(self.metrics[stage], on_epoch=True)
         return loss

@@ -18,7 +18,10 @@ def test_sampler_drop_last_and_order():
 
 
 def test_shuffle_depends_on_seed_and_epoch_only():
-    a, b = BatchIndexSampler(50, 50, shuffle=True, seed=3), BatchIndexSampler(50, 50, shuffle=True, seed=3)
+    a, b = (
+        BatchIndexSampler(50, 50, shuffle=True, seed=3),
+        BatchIndexSampler(50, 50, shuffle=True, seed=3),
+    )
     a.set_epoch(4)
     b.set_epoch(4)
     assert torch.equal(next(iter(a)), next(iter(b)))

@@ -65,7 +65,9 @@ def test_relu_rnn_matches_its_equation():
     rnn = net.rnn
     h = torch.zeros(2, 3)
     for t in range(4):
-        h = torch.relu(x[:, t] @ rnn.weight_ih_l0.T + rnn.bias_ih_l0 + h @ rnn.weight_hh_l0.T + rnn.bias_hh_l0)
+        h = torch.relu(
+            x[:, t] @ rnn.weight_ih_l0.T + rnn.bias_ih_l0 + h @ rnn.weight_hh_l0.T + rnn.bias_hh_l0
+        )
     torch.testing.assert_close(net(x).last, h)
 
 

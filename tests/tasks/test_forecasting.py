@@ -38,24 +38,32 @@ def test_overfits_one_batch():
 def test_one_cycle_spans_the_whole_run():
     params = [torch.nn.Parameter(torch.zeros(1))]
     scheduler = partial(torch.optim.lr_scheduler.OneCycleLR, max_lr=0.1, total_steps=None)
-    config = configure_optimizers(params, partial(torch.optim.SGD, lr=0.1), scheduler, "step", "val/loss", 123)
+    config = configure_optimizers(
+        params, partial(torch.optim.SGD, lr=0.1), scheduler, "step", "val/loss", 123
+    )
     assert config["lr_scheduler"]["scheduler"].total_steps == 123
     assert config["lr_scheduler"]["interval"] == "step"
     # A debug run of a handful of steps still gets a schedule OneCycleLR can build.
-    short = configure_optimizers(params, partial(torch.optim.SGD, lr=0.1), scheduler, "step", "val/loss", 5)
+    short = configure_optimizers(
+        params, partial(torch.optim.SGD, lr=0.1), scheduler, "step", "val/loss", 5
+    )
     assert short["lr_scheduler"]["scheduler"].total_steps >= 5
 
 
 def test_plateau_scheduler_watches_the_monitored_metric():
     params = [torch.nn.Parameter(torch.zeros(1))]
     scheduler = partial(torch.optim.lr_scheduler.ReduceLROnPlateau, patience=2)
-    config = configure_optimizers(params, partial(torch.optim.SGD, lr=0.1), scheduler, "epoch", "val/mse", 10)
+    config = configure_optimizers(
+        params, partial(torch.optim.SGD, lr=0.1), scheduler, "epoch", "val/mse", 10
+    )
     assert config["lr_scheduler"]["monitor"] == "val/mse"
 
 
 def test_no_scheduler_returns_the_optimizer():
     params = [torch.nn.Parameter(torch.zeros(1))]
-    opt = configure_optimizers(params, partial(torch.optim.SGD, lr=0.1), None, "step", "val/loss", 10)
+    opt = configure_optimizers(
+        params, partial(torch.optim.SGD, lr=0.1), None, "step", "val/loss", 10
+    )
     assert isinstance(opt, torch.optim.SGD)
 
 

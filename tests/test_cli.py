@@ -1,0 +1,101 @@
+"""The command line as a user meets it: sweeps, DDP processes, and one-line errors."""
+
+import json
+
+import pytest
+
+from rnnlab.utils.cli import check_choices
+from rnnlab.utils.errors import ConfigError
+from tests.conftest import TINY, run_cli
+
+# The same tiny run as the in-process tests, without the progress bar's redraws.
+FAST = [*TINY, "~callbacks.rich_progress_bar", "~callbacks.rich_model_summary"]
+
+
+def test_sweep_leaves_one_directory_per_job(tmp_path):
+    result = run_cli(
+        "rnnlab.train",
+        "-m",
+        "model=rnn,lstm,gru",
+        "data=sine",
+        *FAST,
+        f"hydra.sweep.dir={tmp_path}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    jobs = sorted(p for p in tmp_path.iterdir() if p.is_dir())
+    assert [p.name for p in jobs] == ["0", "1", "2"]
+    cells = []
+    for job in jobs:
+        assert "test/mse" in json.loads((job / "metrics.json").read_text())
+        assert (job / ".hydra" / "config.yaml").is_file()
+        assert list((job / "tensorboard").glob("events.out.tfevents.*"))
+        cells.append((job / ".hydra" / "overrides.yaml").read_text())
+    assert ["model=rnn" in cells[0], "model=lstm" in cells[1], "model=gru" in cells[2]] == [
+        True
+    ] * 3
+
+
+def test_ddp_sim_trains_in_two_gloo_processes(tmp_path):
+    out = tmp_path / "run"
+    result = run_cli("rnnlab.train", *FAST, "trainer=ddp_sim", f"hydra.run.dir={out}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    text = result.stdout + result.stderr
+    assert "Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2" in text
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test/mse"] > 0
+    assert (out / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_main_command_resumes_and_evaluates_from_the_command_line(tmp_path):
+    out = tmp_path / "run"
+    assert run_cli("rnnlab.train", *FAST, f"hydra.run.dir={out}", cwd=tmp_path).returncode == 0
+    ckpt = out / "checkpoints" / "last.ckpt"
+    result = run_cli(
+        "rnnlab.eval", f"ckpt_path={ckpt}", f"hydra.run.dir={tmp_path / 'ev'}", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    evaluated = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    trained = json.loads((out / "metrics.json").read_text())
+    assert evaluated["test/mse"] == pytest.approx(trained["test/mse"], rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["model=nope"], "error: model=nope is not available; choose one of: gru, lstm, rnn."),
+        (["data.window=0"], "error: data.window=0 must be at least 1."),
+        (
+            ["data.window=5000", "data.length=3000"],
+            "error: data.window=5000 plus data.horizon=1 is longer than the training span of "
+            "2100 steps (data.length=3000); use a shorter window or a longer series.",
+        ),
+        (["model.dropout=2"], "error: model: dropout should be a number in range [0, 1]"),
+    ],
+)
+def test_mistakes_end_with_one_line_and_a_nonzero_exit(tmp_path, args, message):
+    earlier = tmp_path / "run"
+    earlier.mkdir()
+    (earlier / "metrics.json").write_text('{"test/mse": 0.5}\n')
+    result = run_cli("rnnlab.train", *args, f"hydra.run.dir={earlier}", cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message), result.stderr
+    assert (earlier / "metrics.json").read_text() == '{"test/mse": 0.5}\n'
+
+
+def test_eval_of_a_missing_checkpoint_is_one_line(tmp_path):
+    result = run_cli("rnnlab.eval", f"ckpt_path={tmp_path}/none.ckpt", cwd=tmp_path)
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip()
+        == f"error: ckpt_path={tmp_path}/none.ckpt does not exist; give the path of a .ckpt file."
+    )
+
+
+def test_choice_check_accepts_sweeps_and_names_the_bad_value():
+    check_choices(["model=rnn,lstm", "data=sine", "trainer.max_epochs=3", "+x=1"])
+    with pytest.raises(
+        ConfigError, match="trainer=tpu_pod is not available; choose one of: cpu, ddp, "
+    ):
+        check_choices(["trainer=tpu_pod"])

@@ -1,0 +1,37 @@
+"""Every config composes, and every committed experiment runs."""
+
+import pytest
+
+from rnnlab.train import train
+from rnnlab.utils.cli import CONFIG_DIR, available
+from tests.conftest import TINY, compose_config
+
+GROUPS = ["model", "data", "trainer", "callbacks", "logger", "debug", "task"]
+
+
+@pytest.mark.parametrize("group, choice", [(g, c) for g in GROUPS for c in available(g)])
+def test_every_config_composes(tmp_path, group, choice):
+    cfg = compose_config("train", [f"{group}={choice}"], tmp_path)
+    assert cfg.model._target_ and cfg.data._target_ and cfg.task._target_ and cfg.trainer._target_
+
+
+def test_data_config_picks_its_task_and_the_command_line_replaces_it(tmp_path):
+    cfg = compose_config("train", ["data=sine"], tmp_path)
+    assert cfg.task._target_ == "rnnlab.tasks.ForecastingTask"
+    assert "task" not in cfg.data
+
+
+def test_eval_config_composes(tmp_path):
+    cfg = compose_config("eval", ["ckpt_path=x.ckpt"], tmp_path)
+    assert cfg.ckpt_path == "x.ckpt" and "model" not in cfg
+
+
+@pytest.mark.parametrize("experiment", available("experiment"))
+def test_every_experiment_runs(tmp_path, experiment):
+    cfg = compose_config("train", [f"experiment={experiment}", *TINY], tmp_path)
+    metrics, _ = train(cfg)
+    assert "test/mse" in metrics or "test/loss" in metrics
+
+
+def test_config_dir_is_the_repository_conf():
+    assert (CONFIG_DIR / "train.yaml").is_file()
