@@ -1,6 +1,7 @@
-"""Callbacks: TensorBoard figures and the run-directory contract."""
+"""Callbacks: TensorBoard figures, the progress bar, and the run-directory contract."""
 
 from rnnlab.callbacks.forecast_figure import ForecastFigure
+from rnnlab.callbacks.progress import ProgressBar
 from rnnlab.callbacks.run_config import RunConfig
 
-__all__ = ["ForecastFigure", "RunConfig"]
+__all__ = ["ForecastFigure", "ProgressBar", "RunConfig"]

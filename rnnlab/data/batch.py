@@ -38,6 +38,14 @@ class Batch:
     def __len__(self) -> int:
         return self.x.shape[0]
 
+    def to(self, *args, **kwargs) -> Batch:
+        """A copy on another device or dtype; Lightning moves batches through this method."""
+
+        def move(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.to(*args, **kwargs)
+
+        return Batch(move(self.x), move(self.y), move(self.lengths), move(self.mask))
+
 
 @dataclass(frozen=True)
 class DataSpec:
