@@ -100,6 +100,7 @@ class ForecastingTask(L.LightningModule):
             self.hparams.scheduler_interval,
             self.hparams.monitor,
             self.trainer.estimated_stepping_batches,
+            self.trainer.precision,
         )
 
     def on_train_start(self) -> None:

@@ -83,3 +83,16 @@ def test_metrics_match_their_definitions(stage):
     assert metrics[f"{stage}/loss"] == pytest.approx(err.pow(2).mean().item(), rel=1e-5)
     assert metrics[f"{stage}/mae"] == pytest.approx(err.abs().mean().item(), rel=1e-5)
     assert metrics[f"{stage}/rmse"] == pytest.approx(err.pow(2).mean().sqrt().item(), rel=1e-5)
+
+
+def test_fused_kernel_is_chosen_unless_precision_is_mixed():
+    params = [torch.nn.Parameter(torch.zeros(3))]
+    adam = partial(torch.optim.Adam, lr=0.1, fused=None)
+    fused = configure_optimizers(params, adam, None, "step", "val/loss", 10, "32-true")
+    mixed = configure_optimizers(params, adam, None, "step", "val/loss", 10, "bf16-mixed")
+    assert fused.defaults["fused"] is True
+    assert not mixed.defaults["fused"]
+    explicit = partial(torch.optim.Adam, lr=0.1, fused=False)
+    assert not configure_optimizers(params, explicit, None, "step", "val/loss", 10).defaults[
+        "fused"
+    ]
