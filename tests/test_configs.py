@@ -21,6 +21,11 @@ def test_data_config_picks_its_task_and_the_command_line_replaces_it(tmp_path):
     assert "task" not in cfg.data
 
 
+def test_early_stopping_adds_to_the_default_callbacks(tmp_path):
+    cfg = compose_config("train", ["callbacks=[default,early_stopping]"], tmp_path)
+    assert {"model_checkpoint", "early_stopping"} <= set(cfg.callbacks)
+
+
 def test_eval_config_composes(tmp_path):
     cfg = compose_config("eval", ["ckpt_path=x.ckpt"], tmp_path)
     assert cfg.ckpt_path == "x.ckpt" and "model" not in cfg
