@@ -94,3 +94,24 @@ def test_overfit_debug_config_drives_the_loss_down(train_config, tmp_path):
     losses = [e.value for e in events.Scalars("train/loss_epoch")]
     assert len(losses) == 60
     assert losses[-1] < 0.01 * losses[0]
+
+
+def test_classification_run_reports_accuracy_f1_and_a_confusion_figure(train_config, tmp_path):
+    metrics, _ = train(
+        train_config(
+            "data=count", "data.length=12", "data.min_length=4", "model.bidirectional=true"
+        )
+    )
+    assert {"test/acc", "test/f1", "test/loss", "val/loss_best"} <= set(metrics)
+    assert 0 <= metrics["test/acc"] <= 1
+    events = EventAccumulator(str(tmp_path / "tensorboard"), size_guidance={"images": 0})
+    events.Reload()
+    assert {"val/confusion", "test/confusion"} <= set(events.Tags()["images"])
+    assert "val/forecast" not in events.Tags()["images"]
+
+
+def test_a_model_and_data_that_do_not_fit_fail_before_training(train_config):
+    from rnnlab.utils.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="task needs num_classes, which this dataset does not"):
+        train(train_config("data=sine", "task=classification"))

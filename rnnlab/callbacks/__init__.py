@@ -1,7 +1,8 @@
 """Callbacks: TensorBoard figures, the progress bar, and the run-directory contract."""
 
+from rnnlab.callbacks.confusion_figure import ConfusionFigure
 from rnnlab.callbacks.forecast_figure import ForecastFigure
 from rnnlab.callbacks.progress import ProgressBar
 from rnnlab.callbacks.run_config import RunConfig
 
-__all__ = ["ForecastFigure", "ProgressBar", "RunConfig"]
+__all__ = ["ConfusionFigure", "ForecastFigure", "ProgressBar", "RunConfig"]

@@ -2,5 +2,13 @@
 
 from rnnlab.data.batch import Batch, DataSpec
 from rnnlab.data.sine import SineDataModule
+from rnnlab.data.synthetic import AddingDataModule, CountDataModule, ParityDataModule
 
-__all__ = ["Batch", "DataSpec", "SineDataModule"]
+__all__ = [
+    "AddingDataModule",
+    "Batch",
+    "CountDataModule",
+    "DataSpec",
+    "ParityDataModule",
+    "SineDataModule",
+]

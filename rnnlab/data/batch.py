@@ -95,6 +95,48 @@ class WindowDataset(Dataset):
         return Batch(x=x, y=y)
 
 
+class SequenceDataset(Dataset):
+    """Whole sequences with one target each, gathered a batch at a time.
+
+    Sequences are stored padded once, ``(N, T_max, F)``; a batch is cut to its own longest
+    sequence, with ``lengths`` and ``mask`` set, so padding never grows beyond the batch.
+
+    Args:
+        values: padded inputs, ``(N, T_max, F)`` (or ``(N, T_max)`` token ids).
+        lengths: valid steps of each sequence, ``(N,)``, each at least 1.
+        targets: one target per sequence, ``(N, ...)``.
+    """
+
+    def __init__(self, values: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor):
+        if not len(values) == len(lengths) == len(targets):
+            raise ValueError("values, lengths and targets must hold the same number of sequences.")
+        self.values, self.lengths, self.targets = values, lengths, targets
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __getitem__(self, index: torch.Tensor | int) -> Batch:
+        index = torch.as_tensor(index).reshape(-1)  # (B,)
+        lengths = self.lengths[index]  # (B,)
+        steps = int(lengths.max())
+        mask = torch.arange(steps)[None] < lengths[:, None]  # (B, T)
+        return Batch(self.values[index, :steps], self.targets[index], lengths, mask)
+
+
+def pad_sequences(sequences: list[torch.Tensor], value: float = 0.0):
+    """Stack sequences of different lengths, ``(T_i, ...)`` each, into ``(N, T_max, ...)``.
+
+    Returns the padded tensor and the lengths ``(N,)``. An empty sequence has nothing for a
+    recurrent net to read, so it is refused.
+    """
+    lengths = torch.tensor([len(s) for s in sequences], dtype=torch.long)
+    if len(sequences) and int(lengths.min()) == 0:
+        empty = int((lengths == 0).nonzero()[0])
+        raise ValueError(f"sequence {empty} is empty; every sequence needs at least one step.")
+    padded = torch.nn.utils.rnn.pad_sequence(sequences, batch_first=True, padding_value=value)
+    return padded, lengths
+
+
 class BatchIndexSampler(Sampler[torch.Tensor]):
     """Yields one ``LongTensor`` of dataset indices per batch.
 

@@ -1,0 +1,92 @@
+"""scikit-learn's bundled 8 x 8 handwritten digits, read as sequences."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+
+from rnnlab.data.batch import DataSpec, SequenceDataset, batch_loader
+from rnnlab.data.splits import stratified_split
+from rnnlab.utils.errors import ConfigError, check
+
+Steps = Literal["rows", "pixels"]
+
+
+class DigitsDataModule(L.LightningDataModule):
+    """The 1,797 digits of ``sklearn.datasets.load_digits`` as sequences, split by class.
+
+    ``rows`` reads each image top to bottom, 8 steps of 8 pixels; ``pixels`` reads it one pixel
+    at a time, 64 steps of 1, a much longer memory. Pixel values are scaled to ``[0, 1]``.
+    Needs scikit-learn (``pip install -e ".[datasets]"``); it ships the data, nothing is fetched.
+
+    Args:
+        steps: ``rows`` (8 x 8) or ``pixels`` (64 x 1).
+        splits: fractions of each class for train, validation and test.
+        batch_size: sequences per batch.
+        num_workers: ``DataLoader`` workers; batches are gathered in memory, so 0 is fastest.
+        seed: seed of the split and of the shuffling.
+    """
+
+    def __init__(
+        self,
+        steps: Steps = "rows",
+        splits: tuple[float, float, float] = (0.7, 0.1, 0.2),
+        batch_size: int = 64,
+        num_workers: int = 0,
+        seed: int = 0,
+    ):
+        super().__init__()
+        check(steps in ("rows", "pixels"), f"data.steps={steps!r} is not one of 'rows', 'pixels'.")
+        check(
+            len(splits) == 3 and all(f > 0 for f in splits) and abs(sum(splits) - 1) < 1e-6,
+            f"data.splits={list(splits)} must be three positive fractions that sum to 1.",
+        )
+        check(batch_size >= 1, f"data.batch_size={batch_size} must be at least 1.")
+        self.steps = steps
+        self.splits = tuple(splits)
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.seed = seed
+        self.datasets: dict[str, SequenceDataset] = {}
+
+    @property
+    def spec(self) -> DataSpec:
+        return DataSpec(input_size=8 if self.steps == "rows" else 1, num_classes=10)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        try:
+            from sklearn.datasets import load_digits
+        except ImportError:
+            raise ConfigError(
+                'data=digits needs scikit-learn; install it with pip install -e ".[datasets]".'
+            ) from None
+        digits = load_digits()
+        images = torch.as_tensor(digits.images, dtype=torch.float32) / 16  # (N, 8, 8)
+        x = images if self.steps == "rows" else images.reshape(len(images), 64, 1)
+        labels = torch.as_tensor(digits.target, dtype=torch.long)
+        lengths = torch.full((len(x),), x.shape[1], dtype=torch.long)
+        parts = stratified_split(labels, self.splits, self.seed)
+        for split, index in zip(("train", "val", "test"), parts, strict=True):
+            self.datasets[split] = SequenceDataset(x[index], lengths[index], labels[index])
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test")
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("test")
+
+    def _loader(self, split: str, shuffle: bool = False) -> DataLoader:
+        return batch_loader(
+            self.datasets[split], self.batch_size, shuffle, False, self.seed, self.num_workers
+        )

@@ -1,0 +1,25 @@
+"""Seeded, stratified splits of labelled cases."""
+
+from __future__ import annotations
+
+import torch
+
+
+def stratified_split(
+    labels: torch.Tensor, fractions: tuple[float, ...], seed: int
+) -> list[torch.Tensor]:
+    """Indices of each part, with every class spread over the parts by ``fractions``.
+
+    Each class is shuffled and cut at the same cumulative fractions, so small classes appear in
+    every part they can and the parts' class proportions match the whole set's.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    parts: list[list[torch.Tensor]] = [[] for _ in fractions]
+    bounds = torch.tensor(fractions, dtype=torch.float64).cumsum(0)
+    for cls in labels.unique():
+        members = (labels == cls).nonzero().flatten()
+        members = members[torch.randperm(len(members), generator=generator)]
+        cuts = [0, *(bounds * len(members)).round().long().tolist()]
+        for part, (a, b) in zip(parts, zip(cuts[:-1], cuts[1:], strict=True), strict=True):
+            part.append(members[a:b])
+    return [torch.cat(part).sort().values for part in parts]

@@ -1,0 +1,164 @@
+"""UCR/UEA time-series classification sets: sktime's bundled files, or any ``.ts`` file."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from rnnlab.data.batch import DataSpec, SequenceDataset, batch_loader, pad_sequences
+from rnnlab.data.splits import stratified_split
+from rnnlab.data.ts_format import TsData, read_ts
+from rnnlab.utils.errors import ConfigError, check
+
+
+def bundled_ts_dir() -> Path:
+    """Where sktime keeps its ``<Name>/<Name>_TRAIN.ts`` files (read directly, not imported)."""
+    spec = importlib.util.find_spec("sktime")
+    if spec is None or spec.origin is None:
+        raise ConfigError('data=ucr data.name=... needs sktime; pip install -e ".[datasets]".')
+    return Path(spec.origin).parent / "datasets" / "data"
+
+
+def bundled_names() -> list[str]:
+    """The UCR/UEA sets sktime ships as ``.ts`` files."""
+    root = bundled_ts_dir()
+    return sorted(p.parent.name for p in root.glob("*/*_TRAIN.ts") if p.parent.name != "UnitTest")
+
+
+class UCRDataModule(L.LightningDataModule):
+    """A UCR/UEA classification set, univariate or multivariate, fixed or variable length.
+
+    With ``name``, the set's official ``_TRAIN``/``_TEST`` files from sktime's package; with
+    ``path`` (which takes precedence), any ``.ts`` file: a ``<X>_TRAIN.ts`` with a
+    ``<X>_TEST.ts`` beside it keeps that split, any other file is split ``test_fraction`` by
+    class. Validation is carved from the
+    training cases by class. Each channel is standardised with the mean and standard deviation
+    of the training cases only; missing values (``?``) then become 0, the training mean.
+
+    Args:
+        name: a set sktime ships (GunPoint, ItalyPowerDemand, BasicMotions, JapaneseVowels, ...).
+        path: a ``.ts`` file, instead of ``name``.
+        val_fraction: share of each training class held out for validation.
+        test_fraction: share of each class held out for testing, for a file without a split.
+        batch_size: sequences per batch.
+        num_workers: ``DataLoader`` workers; batches are gathered in memory, so 0 is fastest.
+        seed: seed of the splits and of the shuffling.
+    """
+
+    def __init__(
+        self,
+        name: str | None = None,
+        path: str | None = None,
+        val_fraction: float = 0.2,
+        test_fraction: float = 0.3,
+        batch_size: int = 32,
+        num_workers: int = 0,
+        seed: int = 0,
+    ):
+        super().__init__()
+        check(
+            name is not None or path is not None,
+            "data=ucr needs data.name=<a set sktime ships> or data.path=<a .ts file>.",
+        )
+        check(0 < val_fraction < 1, f"data.val_fraction={val_fraction} must be between 0 and 1.")
+        check(0 < test_fraction < 1, f"data.test_fraction={test_fraction} must be in (0, 1).")
+        self.files = self._resolve(name, path)
+        self.val_fraction = val_fraction
+        self.test_fraction = test_fraction
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.seed = seed
+        self.datasets: dict[str, SequenceDataset] = {}
+        first = read_ts(self.files[0])
+        check(first.labels != [], f"{self.files[0]} has no class labels to classify by.")
+        self.class_labels = first.class_labels
+        self.channels = first.series[0].shape[1]
+        self._first = first
+
+    @staticmethod
+    def _resolve(name: str | None, path: str | None) -> list[Path]:
+        if path is None:
+            folder = bundled_ts_dir() / name
+            if not (folder / f"{name}_TRAIN.ts").is_file():
+                raise ConfigError(
+                    f"data.name={name} is not a set sktime ships; choose one of: "
+                    f"{', '.join(bundled_names())}; or give data.path=<a .ts file>."
+                )
+            return [folder / f"{name}_TRAIN.ts", folder / f"{name}_TEST.ts"]
+        file = Path(path)
+        check(file.is_file(), f"data.path={file} does not exist; give the path of a .ts file.")
+        test = file.with_name(file.name.replace("_TRAIN.ts", "_TEST.ts"))
+        return [file, test] if file.name.endswith("_TRAIN.ts") and test.is_file() else [file]
+
+    @property
+    def spec(self) -> DataSpec:
+        return DataSpec(input_size=self.channels, num_classes=len(self.class_labels))
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        train = self._cases(self._first)
+        if len(self.files) == 2:
+            test = self._cases(read_ts(self.files[1]))
+        else:
+            rest, held = stratified_split(
+                train[2], (1 - self.test_fraction, self.test_fraction), self.seed
+            )
+            train, test = _take(train, rest), _take(train, held)
+        fit, val = stratified_split(train[2], (1 - self.val_fraction, self.val_fraction), self.seed)
+        train, val = _take(train, fit), _take(train, val)
+        values, lengths, _ = train
+        valid = torch.arange(values.shape[1])[None] < lengths[:, None]  # (N, T)
+        steps = values[valid]  # (sum of lengths, C): the training steps only
+        self.mean = steps.nanmean(0)
+        self.std = (steps - self.mean).pow(2).nanmean(0).sqrt().clamp(min=1e-6)
+        for split, (x, n, y) in zip(("train", "val", "test"), (train, val, test), strict=True):
+            x = ((x - self.mean) / self.std).nan_to_num(0.0)
+            x = x * (torch.arange(x.shape[1])[None] < n[:, None]).unsqueeze(-1)  # zero padding
+            self.datasets[split] = SequenceDataset(x, n, y)
+
+    def _cases(self, data: TsData) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        index = {label: i for i, label in enumerate(self.class_labels)}
+        unknown = sorted(set(data.labels) - set(index))
+        check(not unknown, f"class labels {unknown} are not among {self.class_labels}.")
+        channels = {s.shape[1] for s in data.series}
+        check(
+            channels == {self.channels},
+            f"cases have {sorted(channels)} channels, expected {self.channels}.",
+        )
+        try:
+            values, lengths = pad_sequences([torch.from_numpy(np.asarray(s)) for s in data.series])
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+        labels = torch.tensor([index[label] for label in data.labels], dtype=torch.long)
+        return values, lengths, labels
+
+    def state_dict(self) -> dict:
+        """The training-split scalers and the label order, saved in every checkpoint."""
+        return {"mean": self.mean, "std": self.std, "class_labels": self.class_labels}
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test")
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("test")
+
+    def _loader(self, split: str, shuffle: bool = False) -> DataLoader:
+        return batch_loader(
+            self.datasets[split], self.batch_size, shuffle, False, self.seed, self.num_workers
+        )
+
+
+def _take(cases: tuple[torch.Tensor, ...], index: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    return tuple(t[index] for t in cases)

@@ -1,0 +1,92 @@
+"""Classification of whole sequences (many-to-one)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassConfusionMatrix,
+    MulticlassF1Score,
+)
+
+from rnnlab.data.batch import Batch
+from rnnlab.nets.pooling import Pooling, pool
+from rnnlab.tasks.base import SupervisedTask
+from rnnlab.tasks.optim import OptimizerFactory, SchedulerFactory
+
+
+class ClassificationTask(SupervisedTask):
+    """Wraps a sequence encoder with a pooling step and a linear head over ``num_classes``.
+
+    Loss is cross-entropy; accuracy (``acc``) and macro-F1 (``f1``) are reported for ``val``
+    and ``test``, and a confusion matrix per stage is kept for the TensorBoard figure.
+
+    Args:
+        net: an encoder with an ``output_size`` attribute whose forward maps ``(B, T, F)`` and
+            lengths to an ``Encoded`` result.
+        num_classes: classes; targets are indices in ``[0, num_classes)``.
+        pooling: how the sequence becomes one vector: ``last`` (last valid step; for a
+            bidirectional net the forward last step joined with the backward first step),
+            ``mean`` or ``max`` over valid steps.
+        optimizer, scheduler, scheduler_interval, monitor: as for
+            :class:`~rnnlab.tasks.base.SupervisedTask`.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        num_classes: int,
+        optimizer: OptimizerFactory,
+        pooling: Pooling = "last",
+        scheduler: SchedulerFactory | None = None,
+        scheduler_interval: Literal["step", "epoch"] = "step",
+        monitor: str = "val/loss",
+    ):
+        if pooling not in ("last", "mean", "max"):
+            raise ValueError(f"pooling={pooling!r} is not one of 'last', 'mean', 'max'.")
+        super().__init__(optimizer, scheduler, scheduler_interval, monitor)
+        self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"], logger=False)
+        self.net = net
+        self.head = nn.Linear(net.output_size, num_classes)
+        self.metrics = nn.ModuleDict(
+            {
+                stage: MetricCollection(
+                    {
+                        "acc": MulticlassAccuracy(num_classes, average="micro"),
+                        "f1": MulticlassF1Score(num_classes, average="macro"),
+                    },
+                    prefix=f"{stage}/",
+                )
+                for stage in ("val", "test")
+            }
+        )
+        self.confusion = nn.ModuleDict(
+            {stage: MulticlassConfusionMatrix(num_classes) for stage in ("val", "test")}
+        )
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        lengths: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Class logits ``(B, num_classes)`` for sequences ``x`` ``(B, T, F)``."""
+        encoded = self.net(x, lengths)
+        return self.head(pool(encoded, mask, self.hparams.pooling))  # (B, C)
+
+    def predict_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        return self(batch.x, batch.lengths, batch.mask).argmax(-1)
+
+    def compute_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self(batch.x, batch.lengths, batch.mask)
+        return F.cross_entropy(logits, batch.y), logits
+
+    def update_metrics(self, stage: str, logits: torch.Tensor, batch: Batch) -> None:
+        self.metrics[stage].update(logits, batch.y)
+        self.log_dict(self.metrics[stage], on_epoch=True, prog_bar=stage == "val")
+        self.confusion[stage].update(logits, batch.y)
