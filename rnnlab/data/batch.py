@@ -15,8 +15,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
+
+from rnnlab.utils.errors import check
 
 
 @dataclass
@@ -203,3 +206,48 @@ def batch_loader(
 
 def _identity(batch: Batch) -> Batch:
     return batch
+
+
+class InMemoryDataModule(L.LightningDataModule):
+    """A datamodule whose ``setup`` fills ``self.datasets`` with in-memory ``"train"``,
+    ``"val"`` and ``"test"`` datasets indexed a batch at a time; this class serves them.
+
+    Training batches are shuffled by ``seed`` and the epoch; the others keep their order.
+
+    Args:
+        batch_size: sequences per training batch.
+        num_workers: ``DataLoader`` workers; batches are gathered in memory, so 0 is fastest.
+        seed: seed of the shuffling (and, in subclasses, of generation and splits).
+    """
+
+    drop_last_train = False  # a subclass whose loss is sensitive to a tiny last batch sets it
+
+    def __init__(self, batch_size: int, num_workers: int = 0, seed: int = 0):
+        super().__init__()
+        check(batch_size >= 1, f"data.batch_size={batch_size} must be at least 1.")
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.seed = seed
+        self.datasets: dict[str, Dataset] = {}
+
+    def eval_batch_size(self) -> int:
+        """Batch size of validation and test; evaluation keeps no graph, so it may be larger."""
+        return self.batch_size
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", self.eval_batch_size())
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", self.eval_batch_size())
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("test", self.eval_batch_size())
+
+    def _loader(self, split: str, batch_size: int, shuffle: bool = False) -> DataLoader:
+        drop_last = shuffle and self.drop_last_train
+        return batch_loader(
+            self.datasets[split], batch_size, shuffle, drop_last, self.seed, self.num_workers
+        )

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-import lightning as L
 import torch
-from torch.utils.data import DataLoader
 
-from rnnlab.data.batch import DataSpec, SequenceDataset, batch_loader
+from rnnlab.data.batch import DataSpec, InMemoryDataModule, SequenceDataset
 from rnnlab.data.splits import stratified_split
 from rnnlab.utils.errors import ConfigError, check
 
 Steps = Literal["rows", "pixels"]
 
 
-class DigitsDataModule(L.LightningDataModule):
+class DigitsDataModule(InMemoryDataModule):
     """The 1,797 digits of ``sklearn.datasets.load_digits`` as sequences, split by class.
 
     ``rows`` reads each image top to bottom, 8 steps of 8 pixels; ``pixels`` reads it one pixel
@@ -38,19 +36,14 @@ class DigitsDataModule(L.LightningDataModule):
         num_workers: int = 0,
         seed: int = 0,
     ):
-        super().__init__()
+        super().__init__(batch_size, num_workers, seed)
         check(steps in ("rows", "pixels"), f"data.steps={steps!r} is not one of 'rows', 'pixels'.")
         check(
             len(splits) == 3 and all(f > 0 for f in splits) and abs(sum(splits) - 1) < 1e-6,
             f"data.splits={list(splits)} must be three positive fractions that sum to 1.",
         )
-        check(batch_size >= 1, f"data.batch_size={batch_size} must be at least 1.")
         self.steps = steps
         self.splits = tuple(splits)
-        self.batch_size = batch_size
-        self.num_workers = num_workers
-        self.seed = seed
-        self.datasets: dict[str, SequenceDataset] = {}
 
     @property
     def spec(self) -> DataSpec:
@@ -73,20 +66,3 @@ class DigitsDataModule(L.LightningDataModule):
         parts = stratified_split(labels, self.splits, self.seed)
         for split, index in zip(("train", "val", "test"), parts, strict=True):
             self.datasets[split] = SequenceDataset(x[index], lengths[index], labels[index])
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val")
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test")
-
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader("test")
-
-    def _loader(self, split: str, shuffle: bool = False) -> DataLoader:
-        return batch_loader(
-            self.datasets[split], self.batch_size, shuffle, False, self.seed, self.num_workers
-        )

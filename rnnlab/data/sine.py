@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
-from rnnlab.data.batch import DataSpec, WindowDataset, batch_loader
+from rnnlab.data.batch import DataSpec, InMemoryDataModule, WindowDataset
 from rnnlab.utils.errors import check
 
 Variant = Literal["tutorial", "pure"]
@@ -28,7 +26,7 @@ def sine_series(length: int, noise_std: float, variant: Variant, seed: int) -> n
     return (np.sin(0.02 * t) + 0.5 * np.sin(0.01 * t) + noise_std * noise).astype(np.float32)
 
 
-class SineDataModule(L.LightningDataModule):
+class SineDataModule(InMemoryDataModule):
     """Sliding windows over one long sine series, split in time.
 
     Train, validation and test own consecutive spans of the series, in that order, by
@@ -50,6 +48,8 @@ class SineDataModule(L.LightningDataModule):
         seed: seed of the noise and of the shuffling.
     """
 
+    drop_last_train = True
+
     def __init__(
         self,
         length: int = 120_000,
@@ -62,7 +62,7 @@ class SineDataModule(L.LightningDataModule):
         num_workers: int = 0,
         seed: int = 0,
     ):
-        super().__init__()
+        super().__init__(batch_size, num_workers, seed)
         check(
             variant in ("tutorial", "pure"),
             f"data.variant={variant!r} is not one of 'tutorial', 'pure'.",
@@ -70,7 +70,6 @@ class SineDataModule(L.LightningDataModule):
         check(window >= 1, f"data.window={window} must be at least 1.")
         check(horizon >= 1, f"data.horizon={horizon} must be at least 1.")
         check(noise_std >= 0, f"data.noise_std={noise_std} must not be negative.")
-        check(batch_size >= 1, f"data.batch_size={batch_size} must be at least 1.")
         check(
             len(splits) == 3 and all(f > 0 for f in splits) and abs(sum(splits) - 1) < 1e-6,
             f"data.splits={list(splits)} must be three positive fractions that sum to 1.",
@@ -96,9 +95,6 @@ class SineDataModule(L.LightningDataModule):
         self.variant = variant
         self.window = window
         self.horizon = horizon
-        self.batch_size = batch_size
-        self.num_workers = num_workers
-        self.seed = seed
         self.series: torch.Tensor | None = None
 
     @property
@@ -122,21 +118,5 @@ class SineDataModule(L.LightningDataModule):
         """First-target indices of the windows whose targets all lie in ``[a, b)``."""
         return torch.arange(max(a, self.window), b - self.horizon + 1)
 
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val")
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test")
-
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader("test")
-
-    def _loader(self, split: str, shuffle: bool = False) -> DataLoader:
-        # Evaluation needs no gradients, so it can afford larger batches.
-        batch_size = self.batch_size if split == "train" else max(self.batch_size, 4096)
-        return batch_loader(
-            self.datasets[split], batch_size, shuffle, shuffle, self.seed, self.num_workers
-        )
+    def eval_batch_size(self) -> int:
+        return max(self.batch_size, 4096)

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-import lightning as L
 import torch
-from torch.utils.data import DataLoader
 
-from rnnlab.data.batch import DataSpec, SequenceDataset, batch_loader
+from rnnlab.data.batch import DataSpec, InMemoryDataModule, SequenceDataset
 from rnnlab.utils.errors import check
 
 Generated = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # values, lengths, targets
 
 
-class SyntheticSequences(L.LightningDataModule, ABC):
+class SyntheticSequences(InMemoryDataModule, ABC):
     """Independent train, validation and test sets drawn from one generator.
 
     Sequence lengths are drawn uniformly from ``[min_length, length]`` (all ``length`` when
@@ -40,7 +38,7 @@ class SyntheticSequences(L.LightningDataModule, ABC):
         num_workers: int = 0,
         seed: int = 0,
     ):
-        super().__init__()
+        super().__init__(batch_size, num_workers, seed)
         check(length >= 1, f"data.length={length} must be at least 1.")
         check(
             min_length is None or 1 <= min_length <= length,
@@ -48,14 +46,9 @@ class SyntheticSequences(L.LightningDataModule, ABC):
         )
         for name, n in (("num_train", num_train), ("num_val", num_val), ("num_test", num_test)):
             check(n >= 1, f"data.{name}={n} must be at least 1.")
-        check(batch_size >= 1, f"data.batch_size={batch_size} must be at least 1.")
         self.length = length
         self.min_length = min_length if min_length is not None else length
         self.sizes = {"train": num_train, "val": num_val, "test": num_test}
-        self.batch_size = batch_size
-        self.num_workers = num_workers
-        self.seed = seed
-        self.datasets: dict[str, SequenceDataset] = {}
 
     @property
     @abstractmethod
@@ -72,23 +65,6 @@ class SyntheticSequences(L.LightningDataModule, ABC):
         for split, n in self.sizes.items():
             lengths = torch.randint(self.min_length, self.length + 1, (n,), generator=generator)
             self.datasets[split] = SequenceDataset(*self.generate(lengths, generator))
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val")
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test")
-
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader("test")
-
-    def _loader(self, split: str, shuffle: bool = False) -> DataLoader:
-        return batch_loader(
-            self.datasets[split], self.batch_size, shuffle, shuffle, self.seed, self.num_workers
-        )
 
 
 def _valid(lengths: torch.Tensor, steps: int) -> torch.Tensor:

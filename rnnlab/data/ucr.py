@@ -5,12 +5,10 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
-from rnnlab.data.batch import DataSpec, SequenceDataset, batch_loader, pad_sequences
+from rnnlab.data.batch import DataSpec, InMemoryDataModule, SequenceDataset, pad_sequences
 from rnnlab.data.splits import stratified_split
 from rnnlab.data.ts_format import TsData, read_ts
 from rnnlab.utils.errors import ConfigError, check
@@ -30,7 +28,7 @@ def bundled_names() -> list[str]:
     return sorted(p.parent.name for p in root.glob("*/*_TRAIN.ts") if p.parent.name != "UnitTest")
 
 
-class UCRDataModule(L.LightningDataModule):
+class UCRDataModule(InMemoryDataModule):
     """A UCR/UEA classification set, univariate or multivariate, fixed or variable length.
 
     With ``name``, the set's official ``_TRAIN``/``_TEST`` files from sktime's package; with
@@ -60,7 +58,7 @@ class UCRDataModule(L.LightningDataModule):
         num_workers: int = 0,
         seed: int = 0,
     ):
-        super().__init__()
+        super().__init__(batch_size, num_workers, seed)
         check(
             name is not None or path is not None,
             "data=ucr needs data.name=<a set sktime ships> or data.path=<a .ts file>.",
@@ -70,10 +68,6 @@ class UCRDataModule(L.LightningDataModule):
         self.files = self._resolve(name, path)
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
-        self.batch_size = batch_size
-        self.num_workers = num_workers
-        self.seed = seed
-        self.datasets: dict[str, SequenceDataset] = {}
         first = read_ts(self.files[0])
         check(first.labels != [], f"{self.files[0]} has no class labels to classify by.")
         self.class_labels = first.class_labels
@@ -141,23 +135,6 @@ class UCRDataModule(L.LightningDataModule):
     def state_dict(self) -> dict:
         """The training-split scalers and the label order, saved in every checkpoint."""
         return {"mean": self.mean, "std": self.std, "class_labels": self.class_labels}
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val")
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test")
-
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader("test")
-
-    def _loader(self, split: str, shuffle: bool = False) -> DataLoader:
-        return batch_loader(
-            self.datasets[split], self.batch_size, shuffle, False, self.seed, self.num_workers
-        )
 
 
 def _take(cases: tuple[torch.Tensor, ...], index: torch.Tensor) -> tuple[torch.Tensor, ...]:
