@@ -34,9 +34,9 @@ class UCRDataModule(InMemoryDataModule):
     With ``name``, the set's official ``_TRAIN``/``_TEST`` files from sktime's package; with
     ``path`` (which takes precedence), any ``.ts`` file: a ``<X>_TRAIN.ts`` with a
     ``<X>_TEST.ts`` beside it keeps that split, any other file is split ``test_fraction`` by
-    class. Validation is carved from the
-    training cases by class. Each channel is standardised with the mean and standard deviation
-    of the training cases only; missing values (``?``) then become 0, the training mean.
+    class. Validation is carved from the training cases by class. Each channel is standardised
+    with the mean and standard deviation of the training cases only; missing values (``?``)
+    then become 0, the training mean.
 
     Args:
         name: a set sktime ships (GunPoint, ItalyPowerDemand, BasicMotions, JapaneseVowels, ...).
