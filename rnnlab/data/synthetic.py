@@ -71,6 +71,12 @@ def _valid(lengths: torch.Tensor, steps: int) -> torch.Tensor:
     return torch.arange(steps)[None] < lengths[:, None]  # (N, T)
 
 
+def _random_bits(lengths: torch.Tensor, steps: int, generator: torch.Generator) -> torch.Tensor:
+    """Random 0/1 sequences ``(N, T)`` of the given lengths, zero on padded steps."""
+    bits = torch.randint(0, 2, (len(lengths), steps), generator=generator)
+    return bits * _valid(lengths, steps)
+
+
 class CountDataModule(SyntheticSequences):
     """Random 0/1 sequences, labelled 1 when more than half of the steps are ones.
 
@@ -85,8 +91,7 @@ class CountDataModule(SyntheticSequences):
         return DataSpec(input_size=1, num_classes=2)
 
     def generate(self, lengths: torch.Tensor, generator: torch.Generator) -> Generated:
-        bits = torch.randint(0, 2, (len(lengths), self.length), generator=generator)  # (N, T)
-        bits = bits * _valid(lengths, self.length)
+        bits = _random_bits(lengths, self.length, generator)  # (N, T)
         labels = (2 * bits.sum(1) > lengths).long()  # (N,)
         return bits.float().unsqueeze(-1), lengths, labels
 
@@ -106,8 +111,7 @@ class ParityDataModule(SyntheticSequences):
         return DataSpec(input_size=1, num_classes=2)
 
     def generate(self, lengths: torch.Tensor, generator: torch.Generator) -> Generated:
-        bits = torch.randint(0, 2, (len(lengths), self.length), generator=generator)  # (N, T)
-        bits = bits * _valid(lengths, self.length)
+        bits = _random_bits(lengths, self.length, generator)  # (N, T)
         return bits.float().unsqueeze(-1), lengths, bits.sum(1) % 2
 
 
