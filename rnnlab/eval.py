@@ -17,8 +17,8 @@ from omegaconf import DictConfig, OmegaConf
 from rnnlab.callbacks.run_config import CHECKPOINT_KEY
 from rnnlab.utils.cli import run
 from rnnlab.utils.errors import ConfigError, check
-from rnnlab.utils.instantiate import instantiate, instantiate_for_spec, instantiate_loggers
-from rnnlab.utils.run_output import log_hparams, print_metrics, scalar_metrics, write_metrics
+from rnnlab.utils.instantiate import build_system, instantiate, instantiate_loggers
+from rnnlab.utils.run_output import finish_run, scalar_metrics
 
 
 def load_run_config(ckpt_path: str | Path) -> DictConfig:
@@ -41,23 +41,15 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     saved = load_run_config(cfg.ckpt_path)
     L.seed_everything(cfg.seed, workers=True, verbose=False)  # the seed is in the config
 
-    datamodule: L.LightningDataModule = instantiate(saved.data, "data")
-    spec = datamodule.spec
-    net = instantiate_for_spec(saved.model, spec, "model")
-    task: L.LightningModule = instantiate_for_spec(saved.task, spec, "task", net=net)
+    datamodule, _, task = build_system(saved)
     trainer: L.Trainer = instantiate(
         cfg.trainer, "trainer", logger=instantiate_loggers(cfg.get("logger"))
     )
     trainer.test(task, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
 
     metrics = scalar_metrics(trainer.callback_metrics, ("test/",))
-    if spec.noise_floor is not None:
-        metrics["data/noise_floor"] = spec.noise_floor
-    if trainer.is_global_zero:
-        hparams = {key: saved[key] for key in ("model", "data", "task") if key in saved}
-        log_hparams(trainer, OmegaConf.to_container(OmegaConf.create(hparams)), metrics)
-        write_metrics(f"{cfg.paths.output_dir}/metrics.json", metrics)
-        print_metrics(metrics, spec.noise_floor)
+    hparams = {key: OmegaConf.to_container(saved[key]) for key in ("model", "data", "task")}
+    finish_run(trainer, cfg.paths.output_dir, hparams, metrics, datamodule.spec.noise_floor)
     return metrics, {"datamodule": datamodule, "task": task, "trainer": trainer}
 
 

@@ -14,28 +14,19 @@ from omegaconf import DictConfig, OmegaConf
 from rnnlab.callbacks.run_config import RunConfig
 from rnnlab.utils.cli import run
 from rnnlab.utils.instantiate import (
+    build_system,
     instantiate,
     instantiate_callbacks,
-    instantiate_for_spec,
     instantiate_loggers,
 )
-from rnnlab.utils.run_output import (
-    log_config_text,
-    log_hparams,
-    print_metrics,
-    scalar_metrics,
-    write_metrics,
-)
+from rnnlab.utils.run_output import finish_run, log_config_text, scalar_metrics
 
 
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Fit and test the run that ``cfg`` describes; return its final metrics and its objects."""
     L.seed_everything(cfg.seed, workers=True, verbose=False)  # the seed is in the config
 
-    datamodule: L.LightningDataModule = instantiate(cfg.data, "data")
-    spec = datamodule.spec
-    net = instantiate_for_spec(cfg.model, spec, "model")
-    task: L.LightningModule = instantiate_for_spec(cfg.task, spec, "task", net=net)
+    datamodule, net, task = build_system(cfg)
 
     config = OmegaConf.to_container(cfg, resolve=True)
     callbacks = [*instantiate_callbacks(cfg.get("callbacks")), RunConfig(config)]
@@ -50,13 +41,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         trainer.test(task, datamodule=datamodule, ckpt_path=best or None)
         metrics |= scalar_metrics(trainer.callback_metrics, ("test/",))
-    if spec.noise_floor is not None:
-        metrics["data/noise_floor"] = spec.noise_floor
-
-    if trainer.is_global_zero:
-        log_hparams(trainer, hparams(cfg), metrics)
-        write_metrics(f"{cfg.paths.output_dir}/metrics.json", metrics)
-        print_metrics(metrics, spec.noise_floor)
+    finish_run(trainer, cfg.paths.output_dir, hparams(cfg), metrics, datamodule.spec.noise_floor)
     objects = {"datamodule": datamodule, "net": net, "task": task, "trainer": trainer}
     return metrics, objects
 

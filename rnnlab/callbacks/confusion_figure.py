@@ -5,12 +5,12 @@ from __future__ import annotations
 import lightning as L
 import matplotlib
 from lightning.pytorch import Callback
-from lightning.pytorch.loggers import TensorBoardLogger
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from rnnlab.tasks.classification import ClassificationTask  # noqa: E402
+from rnnlab.utils.run_output import tensorboard_loggers  # noqa: E402
 
 
 class ConfusionFigure(Callback):
@@ -38,7 +38,7 @@ class ConfusionFigure(Callback):
         metric = pl_module.confusion[stage]
         counts = metric.compute().cpu()  # (C, C); synchronised across processes
         metric.reset()
-        writer = next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
+        writer = next(iter(tensorboard_loggers(trainer)), None)
         if writer is None or not trainer.is_global_zero or len(counts) > self.max_classes:
             return
         rates = counts / counts.sum(1, keepdim=True).clamp(min=1)

@@ -6,12 +6,12 @@ import lightning as L
 import matplotlib
 import torch
 from lightning.pytorch import Callback
-from lightning.pytorch.loggers import TensorBoardLogger
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from rnnlab.tasks.forecasting import ForecastingTask  # noqa: E402
+from rnnlab.utils.run_output import tensorboard_loggers  # noqa: E402
 
 
 class ForecastFigure(Callback):
@@ -35,7 +35,7 @@ class ForecastFigure(Callback):
             or trainer.current_epoch % self.every_n_epochs
         ):
             return
-        writer = next((lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
+        writer = next(iter(tensorboard_loggers(trainer)), None)
         if writer is None or not trainer.is_global_zero:
             return
         truth, pred = self._predict(trainer, pl_module)

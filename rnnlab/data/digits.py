@@ -7,7 +7,7 @@ from typing import Literal
 import torch
 
 from rnnlab.data.batch import DataSpec, InMemoryDataModule, SequenceDataset
-from rnnlab.data.splits import stratified_split
+from rnnlab.data.splits import check_splits, stratified_split
 from rnnlab.utils.errors import ConfigError, check
 
 Steps = Literal["rows", "pixels"]
@@ -38,10 +38,7 @@ class DigitsDataModule(InMemoryDataModule):
     ):
         super().__init__(batch_size, num_workers, seed)
         check(steps in ("rows", "pixels"), f"data.steps={steps!r} is not one of 'rows', 'pixels'.")
-        check(
-            len(splits) == 3 and all(f > 0 for f in splits) and abs(sum(splits) - 1) < 1e-6,
-            f"data.splits={list(splits)} must be three positive fractions that sum to 1.",
-        )
+        check_splits(splits)
         self.steps = steps
         self.splits = tuple(splits)
 

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from rnnlab.data.batch import DataSpec, InMemoryDataModule, WindowDataset
+from rnnlab.data.splits import check_splits
 from rnnlab.utils.errors import check
 
 Variant = Literal["tutorial", "pure"]
@@ -70,10 +71,7 @@ class SineDataModule(InMemoryDataModule):
         check(window >= 1, f"data.window={window} must be at least 1.")
         check(horizon >= 1, f"data.horizon={horizon} must be at least 1.")
         check(noise_std >= 0, f"data.noise_std={noise_std} must not be negative.")
-        check(
-            len(splits) == 3 and all(f > 0 for f in splits) and abs(sum(splits) - 1) < 1e-6,
-            f"data.splits={list(splits)} must be three positive fractions that sum to 1.",
-        )
+        check_splits(splits)
         bounds = np.cumsum([0.0, *splits]) * length
         self.bounds = [int(round(b)) for b in bounds]  # span edges: train | val | test
         train_span = self.bounds[1] - self.bounds[0]

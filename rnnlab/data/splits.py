@@ -4,6 +4,16 @@ from __future__ import annotations
 
 import torch
 
+from rnnlab.utils.errors import check
+
+
+def check_splits(splits: tuple[float, ...]) -> None:
+    """Refuse ``data.splits`` unless it is three positive fractions summing to 1."""
+    check(
+        len(splits) == 3 and all(f > 0 for f in splits) and abs(sum(splits) - 1) < 1e-6,
+        f"data.splits={list(splits)} must be three positive fractions that sum to 1.",
+    )
+
 
 def stratified_split(
     labels: torch.Tensor, fractions: tuple[float, ...], seed: int

@@ -67,6 +67,15 @@ def instantiate_for_spec(node: DictConfig, spec: DataSpec, what: str, **objects:
     return factory(**objects)
 
 
+def build_system(cfg: DictConfig) -> tuple[Any, Any, Any]:
+    """The datamodule, net and task that ``cfg.data``, ``cfg.model`` and ``cfg.task`` describe:
+    the data first, whose spec then fills what the net and the task leave to it."""
+    datamodule = instantiate(cfg.data, "data")
+    net = instantiate_for_spec(cfg.model, datamodule.spec, "model")
+    task = instantiate_for_spec(cfg.task, datamodule.spec, "task", net=net)
+    return datamodule, net, task
+
+
 def instantiate_callbacks(node: DictConfig | None) -> list[Callback]:
     """Every callback under ``node``, skipping entries without a ``_target_``."""
     return _instantiate_each(node, "callbacks")

@@ -36,22 +36,43 @@ def write_metrics(path: str | os.PathLike, metrics: Mapping[str, float]) -> Path
     return path
 
 
+def tensorboard_loggers(trainer: L.Trainer) -> list[TensorBoardLogger]:
+    """The trainer's TensorBoard loggers (none with ``logger=none``)."""
+    return [lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]
+
+
+def finish_run(
+    trainer: L.Trainer,
+    output_dir: str | os.PathLike,
+    hparams: Mapping[str, Any],
+    metrics: dict[str, float],
+    noise_floor: float | None,
+) -> dict[str, float]:
+    """Add the dataset's noise floor to ``metrics``; on rank zero, log them as hparams, write
+    ``metrics.json`` and print the table. Returns the completed metrics."""
+    if noise_floor is not None:
+        metrics["data/noise_floor"] = noise_floor
+    if trainer.is_global_zero:
+        log_hparams(trainer, hparams, metrics)
+        write_metrics(Path(output_dir) / "metrics.json", metrics)
+        print_metrics(metrics, noise_floor)
+    return metrics
+
+
 def log_hparams(trainer: L.Trainer, hparams: Mapping[str, Any], metrics: Mapping[str, float]):
     """Fill TensorBoard's HPARAMS tab with the run's config and its real final metrics."""
     finite = {k: v for k, v in metrics.items() if math.isfinite(v)}
-    for logger in trainer.loggers:
-        if isinstance(logger, TensorBoardLogger):
-            logger.log_hyperparams(dict(hparams), metrics=finite)
-            logger.experiment.flush()
+    for logger in tensorboard_loggers(trainer):
+        logger.log_hyperparams(dict(hparams), metrics=finite)
+        logger.experiment.flush()
 
 
 def log_config_text(trainer: L.Trainer, config_yaml: str) -> None:
     """Show the resolved config in TensorBoard's TEXT tab."""
-    for logger in trainer.loggers:
-        if isinstance(logger, TensorBoardLogger):
-            # Markdown would reflow YAML; four leading spaces keep it a code block.
-            text = "\n".join("    " + line for line in config_yaml.splitlines())
-            logger.experiment.add_text("config", text, global_step=0)
+    # Markdown would reflow YAML; four leading spaces keep it a code block.
+    text = "\n".join("    " + line for line in config_yaml.splitlines())
+    for logger in tensorboard_loggers(trainer):
+        logger.experiment.add_text("config", text, global_step=0)
 
 
 def print_metrics(metrics: Mapping[str, float], noise_floor: float | None) -> None:
