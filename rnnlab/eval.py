@@ -14,15 +14,16 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from rnnlab.callbacks.run_config import CHECKPOINT_KEY
+from rnnlab.callbacks.run_config import CHECKPOINT_KEY, SPEC_KEY, spec_from_dict
+from rnnlab.data.batch import DataSpec
 from rnnlab.utils.cli import run
 from rnnlab.utils.errors import ConfigError, check
-from rnnlab.utils.instantiate import build_system, instantiate, instantiate_loggers
+from rnnlab.utils.instantiate import build_system, build_trainer, instantiate_loggers
 from rnnlab.utils.run_output import finish_run, scalar_metrics
 
 
-def load_run_config(ckpt_path: str | Path) -> DictConfig:
-    """The training config stored in a checkpoint written by ``rnnlab.train``."""
+def load_checkpoint(ckpt_path: str | Path) -> dict[str, Any]:
+    """A checkpoint written by ``rnnlab.train``, read onto the CPU."""
     path = Path(ckpt_path)
     check(path.is_file(), f"ckpt_path={path} does not exist; give the path of a .ckpt file.")
     try:
@@ -33,17 +34,30 @@ def load_run_config(ckpt_path: str | Path) -> DictConfig:
         CHECKPOINT_KEY in checkpoint,
         f"ckpt_path={path} holds no rnnlab config; was it written by python -m rnnlab.train?",
     )
-    return OmegaConf.create(checkpoint[CHECKPOINT_KEY])
+    return checkpoint
+
+
+def load_run(ckpt_path: str | Path) -> tuple[DictConfig, DataSpec | None, dict[str, Any]]:
+    """The training config and data spec stored in a checkpoint, and the checkpoint."""
+    checkpoint = load_checkpoint(ckpt_path)
+    spec = checkpoint.get(SPEC_KEY)
+    config = OmegaConf.create(checkpoint[CHECKPOINT_KEY])
+    return config, spec_from_dict(spec) if spec is not None else None, checkpoint
 
 
 def evaluate(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Test the checkpoint ``cfg.ckpt_path`` on its run's test split; return metrics and objects."""
-    saved = load_run_config(cfg.ckpt_path)
+    saved, spec, _ = load_run(cfg.ckpt_path)
     L.seed_everything(cfg.seed, workers=True, verbose=False)  # the seed is in the config
 
     datamodule, _, task = build_system(saved)
-    trainer: L.Trainer = instantiate(
-        cfg.trainer, "trainer", logger=instantiate_loggers(cfg.get("logger"))
+    check(
+        spec is None or spec.vocab == datamodule.spec.vocab,
+        f"the data behind ckpt_path={cfg.ckpt_path} has changed since training: its "
+        "vocabulary differs from the checkpoint's.",
+    )
+    trainer: L.Trainer = build_trainer(
+        cfg.trainer, task, logger=instantiate_loggers(cfg.get("logger"))
     )
     trainer.test(task, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
 

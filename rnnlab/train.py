@@ -15,7 +15,7 @@ from rnnlab.callbacks.run_config import RunConfig
 from rnnlab.utils.cli import run
 from rnnlab.utils.instantiate import (
     build_system,
-    instantiate,
+    build_trainer,
     instantiate_callbacks,
     instantiate_loggers,
 )
@@ -29,9 +29,9 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     datamodule, net, task = build_system(cfg)
 
     config = OmegaConf.to_container(cfg, resolve=True)
-    callbacks = [*instantiate_callbacks(cfg.get("callbacks")), RunConfig(config)]
+    callbacks = [*instantiate_callbacks(cfg.get("callbacks")), RunConfig(config, datamodule.spec)]
     loggers = instantiate_loggers(cfg.get("logger"))
-    trainer: L.Trainer = instantiate(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers)
+    trainer: L.Trainer = build_trainer(cfg.trainer, task, callbacks=callbacks, logger=loggers)
     log_config_text(trainer, OmegaConf.to_yaml(cfg, resolve=True))
 
     trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))

@@ -4,5 +4,6 @@ from rnnlab.callbacks.confusion_figure import ConfusionFigure
 from rnnlab.callbacks.forecast_figure import ForecastFigure
 from rnnlab.callbacks.progress import ProgressBar
 from rnnlab.callbacks.run_config import RunConfig
+from rnnlab.callbacks.text_sample import TextSample
 
-__all__ = ["ConfusionFigure", "ForecastFigure", "ProgressBar", "RunConfig"]
+__all__ = ["ConfusionFigure", "ForecastFigure", "ProgressBar", "RunConfig", "TextSample"]

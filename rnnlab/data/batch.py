@@ -56,14 +56,18 @@ class DataSpec:
 
     ``rnnlab.train`` passes each field to the net and the task whose constructor has a
     parameter of the same name, so a new field reaches exactly the parts that ask for it.
+    Float features give ``input_size``; token data gives ``vocab_size`` and ``vocab`` (the
+    token of each id) instead. The spec is stored in every checkpoint, so a model can be
+    rebuilt and used (to sample text, say) without its data.
     """
 
-    input_size: int
+    input_size: int | None = None
     output_size: int | None = None
     horizon: int | None = None
     num_classes: int | None = None
     vocab_size: int | None = None
     pad_index: int | None = None
+    vocab: tuple[str, ...] | None = None
     noise_floor: float | None = None
     extras: dict = field(default_factory=dict)
 

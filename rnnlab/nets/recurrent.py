@@ -33,10 +33,14 @@ class Encoded(NamedTuple):
 class RecurrentEncoder(nn.Module):
     """A stacked, optionally bidirectional RNN, LSTM or GRU over batch-first sequences.
 
-    Padded batches are packed, so padding never changes an output or the final state.
+    Padded batches are packed, so padding never changes an output or the final state. Token
+    data (``vocab_size`` given) is read as ids ``(B, T)`` and embedded before the recurrence.
 
     Args:
-        input_size: features per step.
+        input_size: features per step of float inputs ``(B, T, F)``.
+        vocab_size: tokens in the vocabulary of id inputs ``(B, T)``; replaces ``input_size``.
+        embedding_dim: size of each token's embedding (with ``vocab_size``).
+        pad_index: the padding token's id, whose embedding stays zero (with ``vocab_size``).
         cell: ``rnn`` (Elman), ``lstm`` or ``gru``.
         hidden_size: units per layer and direction.
         num_layers: stacked layers.
@@ -47,17 +51,28 @@ class RecurrentEncoder(nn.Module):
 
     def __init__(
         self,
-        input_size: int,
+        input_size: int | None = None,
         cell: Cell = "lstm",
         hidden_size: int = 64,
         num_layers: int = 1,
         dropout: float = 0.0,
         bidirectional: bool = False,
         nonlinearity: Literal["tanh", "relu"] = "tanh",
+        vocab_size: int | None = None,
+        embedding_dim: int = 64,
+        pad_index: int | None = None,
     ):
         super().__init__()
         if cell not in _CELLS:
             raise ValueError(f"cell={cell!r} is not one of {sorted(_CELLS)}.")
+        if (input_size is None) == (vocab_size is None):
+            raise ValueError(
+                "give exactly one of input_size (features per step) and vocab_size (token ids)."
+            )
+        self.embedding = None
+        if vocab_size is not None:
+            self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_index)
+            input_size = embedding_dim
         extra = {"nonlinearity": nonlinearity} if cell == "rnn" else {}
         self.rnn = _CELLS[cell](
             input_size,
@@ -69,6 +84,7 @@ class RecurrentEncoder(nn.Module):
             **extra,
         )
         self.num_directions = 2 if bidirectional else 1
+        self.bidirectional = bidirectional
 
     @property
     def output_size(self) -> int:
@@ -81,10 +97,13 @@ class RecurrentEncoder(nn.Module):
         lengths: torch.Tensor | None = None,
         state: State | None = None,
     ) -> Encoded:
-        """Encode ``x`` ``(B, T, F)``, of which row ``b`` is valid for ``lengths[b]`` steps.
+        """Encode ``x`` ``(B, T, F)`` (or token ids ``(B, T)``), of which row ``b`` is valid for
+        ``lengths[b]`` steps.
 
         ``state`` (shaped like :attr:`Encoded.state`) continues from an earlier chunk.
         """
+        if self.embedding is not None:
+            x = self.embedding(x)  # (B, T, E)
         total = x.shape[1]
         if lengths is not None and bool((lengths < total).any()):
             packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)

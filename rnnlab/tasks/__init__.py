@@ -2,5 +2,6 @@
 
 from rnnlab.tasks.classification import ClassificationTask
 from rnnlab.tasks.forecasting import ForecastingTask
+from rnnlab.tasks.language_model import LanguageModelTask
 
-__all__ = ["ClassificationTask", "ForecastingTask"]
+__all__ = ["ClassificationTask", "ForecastingTask", "LanguageModelTask"]

@@ -79,9 +79,13 @@ class SupervisedTask(L.LightningModule, ABC):
             self.scheduler_factory,
             self.scheduler_interval,
             self.monitor,
-            self.trainer.estimated_stepping_batches,
+            self.scheduled_steps(),
             self.trainer.precision,
         )
+
+    def scheduled_steps(self) -> int:
+        """Optimizer steps in the whole run, which a one-cycle schedule spans."""
+        return self.trainer.estimated_stepping_batches
 
     def on_train_start(self) -> None:
         # The sanity check's validation batches must not count towards the best value.

@@ -32,7 +32,9 @@ def instantiate_for_spec(node: DictConfig, spec: DataSpec, what: str, **objects:
     """Build ``node`` with every constructor argument the data decides taken from ``spec``.
 
     An argument is taken from the spec when the constructor has a parameter of that name and
-    the config leaves it out or marks it ``???``; the filled values are written back into
+    the config leaves it out, marks it ``???`` or sets it to ``null`` (a net reading features
+    or token ids leaves both ``input_size`` and ``vocab_size`` null, and the data fills the
+    one it has); the filled values are written back into
     ``node`` so the saved config is complete. ``objects`` (built modules, such as the net a
     task wraps) are passed as they are. A required argument that neither the config, the spec
     nor ``objects`` provide means the model and data do not fit together.
@@ -43,7 +45,7 @@ def instantiate_for_spec(node: DictConfig, spec: DataSpec, what: str, **objects:
     filled = {
         name: provided[name]
         for name in parameters
-        if name in provided and (name not in node or OmegaConf.is_missing(node, name))
+        if name in provided and (_unset(node, name) or node[name] is None)
     }
     missing = [
         name
@@ -52,7 +54,7 @@ def instantiate_for_spec(node: DictConfig, spec: DataSpec, what: str, **objects:
         and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
         and name not in filled
         and name not in objects
-        and (name not in node or OmegaConf.is_missing(node, name))
+        and _unset(node, name)
     ]
     if missing:
         raise ConfigError(
@@ -67,13 +69,37 @@ def instantiate_for_spec(node: DictConfig, spec: DataSpec, what: str, **objects:
     return factory(**objects)
 
 
+def _unset(node: DictConfig, name: str) -> bool:
+    return name not in node or OmegaConf.is_missing(node, name)
+
+
 def build_system(cfg: DictConfig) -> tuple[Any, Any, Any]:
     """The datamodule, net and task that ``cfg.data``, ``cfg.model`` and ``cfg.task`` describe:
     the data first, whose spec then fills what the net and the task leave to it."""
     datamodule = instantiate(cfg.data, "data")
-    net = instantiate_for_spec(cfg.model, datamodule.spec, "model")
-    task = instantiate_for_spec(cfg.task, datamodule.spec, "task", net=net)
+    net, task = build_model(cfg, datamodule.spec)
     return datamodule, net, task
+
+
+def build_model(cfg: DictConfig, spec: DataSpec) -> tuple[Any, Any]:
+    """The net and the task around it, for data that ``spec`` describes."""
+    net = instantiate_for_spec(cfg.model, spec, "model")
+    task = instantiate_for_spec(cfg.task, spec, "task", net=net)
+    return net, task
+
+
+def build_trainer(node: DictConfig, task: Any, **kwargs: Any) -> Any:
+    """The trainer ``node`` describes, for ``task``.
+
+    Lightning refuses ``gradient_clip_val`` for a task that runs its own optimisation (such as
+    truncated BPTT), so such a task is handed the clipping settings instead and clips at the
+    same point of its step, and the trainer is built without them.
+    """
+    if not task.automatic_optimization:
+        task.gradient_clip_val = node.get("gradient_clip_val")
+        task.gradient_clip_algorithm = node.get("gradient_clip_algorithm") or "norm"
+        kwargs |= {"gradient_clip_val": None, "gradient_clip_algorithm": None}
+    return instantiate(node, "trainer", **kwargs)
 
 
 def instantiate_callbacks(node: DictConfig | None) -> list[Callback]:

@@ -1,0 +1,57 @@
+"""Sample text from a language model: ``python -m rnnlab.generate ckpt_path=... prompt="To be"``.
+
+The net and task are rebuilt from the config and data spec (with its vocabulary) that training
+stored in the checkpoint, so the training text is not needed. The text is printed to stdout.
+"""
+
+from __future__ import annotations
+
+import hydra
+import torch
+from omegaconf import DictConfig
+
+from rnnlab.eval import load_run
+from rnnlab.tasks.language_model import LanguageModelTask, decode, encode
+from rnnlab.utils.cli import run
+from rnnlab.utils.errors import check
+from rnnlab.utils.instantiate import build_model
+
+
+def generate(cfg: DictConfig) -> str:
+    """The prompt and ``cfg.length`` characters sampled after it."""
+    saved, spec, checkpoint = load_run(cfg.ckpt_path)
+    target = hydra.utils.get_object(saved.task._target_)
+    check(
+        isinstance(target, type) and issubclass(target, LanguageModelTask),
+        f"ckpt_path={cfg.ckpt_path} is a checkpoint of {target.__name__}; rnnlab.generate "
+        "needs a language model's (trained with data=text).",
+    )
+    check(spec is not None, f"ckpt_path={cfg.ckpt_path} holds no vocabulary; retrain it.")
+    check(cfg.length >= 0, f"length={cfg.length} must not be negative.")
+    check(cfg.temperature >= 0, f"temperature={cfg.temperature} must not be negative.")
+    check(
+        cfg.top_k is None or cfg.top_k >= 1, f"top_k={cfg.top_k} must be at least 1 (or null)."
+    )
+    prompt = str(cfg.prompt)
+    ids = encode(prompt, spec.vocab)  # an unknown character ends the run here
+    if not ids:
+        ids = [spec.vocab.index("\n") if "\n" in spec.vocab else 0]
+
+    _, task = build_model(saved, spec)
+    task.load_state_dict(checkpoint["state_dict"])
+    task.to(cfg.device)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    tokens = task.sample(ids, cfg.length, cfg.temperature, cfg.top_k, generator)
+    return prompt + decode(tokens, spec.vocab)
+
+
+def _main(cfg: DictConfig) -> None:
+    print(generate(cfg))
+
+
+def main() -> None:
+    run(_main, config_name="generate")
+
+
+if __name__ == "__main__":
+    main()

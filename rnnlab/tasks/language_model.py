@@ -1,0 +1,269 @@
+"""Next-token language modelling with truncated backpropagation through time.
+
+Lightning 2 removed truncated BPTT from its Trainer, so this task optimises by hand
+(``automatic_optimization = False``) and keeps what the automatic loop guarantees: the loss
+is scaled and unscaled by the trainer's precision plugin, ``trainer.gradient_clip_val`` and
+``trainer.gradient_clip_algorithm`` are applied at the same point of the step (after the
+unscale, before the optimizer), and the LR scheduler and ``global_step`` advance with every
+optimizer step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rnnlab.data.batch import Batch
+from rnnlab.nets.recurrent import State
+from rnnlab.tasks.base import SupervisedTask
+from rnnlab.tasks.optim import OptimizerFactory, SchedulerFactory
+from rnnlab.utils.errors import ConfigError
+
+LN2 = math.log(2.0)
+
+
+def detach_state(state: State | None) -> State | None:
+    """``state`` cut from the graph that produced it: gradients stop at the chunk boundary."""
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(s.detach() for s in state)
+    return state.detach()
+
+
+class LanguageModelTask(SupervisedTask):
+    """Predicts every next token of a stream with a unidirectional net and a linear head.
+
+    Each training batch ``(B, T)`` continues the previous one lane by lane. It is cut into
+    chunks of ``tbptt_steps``; every chunk is one optimizer step, and the final state of a
+    chunk, detached, starts the next chunk and the next batch (with ``carry_state``). The state
+    is reset at the start of every epoch and every validation or test pass, which run over
+    their whole stream with the state carried throughout.
+
+    Metrics: ``loss`` (cross-entropy in nats per token), ``bpc`` (bits per character, loss
+    over ln 2) and ``ppl`` (perplexity, e to the loss), all from the token-weighted mean loss.
+
+    Args:
+        net: a unidirectional encoder of token ids with an ``output_size`` attribute.
+        vocab_size: tokens the head scores.
+        optimizer, scheduler, scheduler_interval, monitor: as for
+            :class:`~rnnlab.tasks.base.SupervisedTask`; a ``step`` scheduler steps with every
+            optimizer step (every chunk).
+        seq_len: tokens of each lane in a training batch (the data says).
+        tbptt_steps: tokens per truncated-BPTT chunk; ``None`` for one chunk per batch.
+        carry_state: start each training chunk from the previous chunk's final state
+            (``False`` starts every chunk from zeros, the baseline that carrying is measured
+            against).
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        vocab_size: int,
+        optimizer: OptimizerFactory,
+        scheduler: SchedulerFactory | None = None,
+        scheduler_interval: Literal["step", "epoch"] = "step",
+        monitor: str = "val/loss",
+        seq_len: int = 128,
+        tbptt_steps: int | None = None,
+        carry_state: bool = True,
+    ):
+        if getattr(net, "bidirectional", False):
+            raise ConfigError(
+                "a language model predicts each next token from the ones before it, so its "
+                "net must be unidirectional; set model.bidirectional=false."
+            )
+        if tbptt_steps is not None and tbptt_steps < 1:
+            raise ConfigError(f"task.tbptt_steps={tbptt_steps} must be at least 1 (or null).")
+        super().__init__(optimizer, scheduler, scheduler_interval, monitor)
+        self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"], logger=False)
+        self.net = net
+        self.head = nn.Linear(net.output_size, vocab_size)
+        self.automatic_optimization = False
+        # Set from `trainer.gradient_clip_*` by `rnnlab.utils.instantiate.build_trainer`.
+        self.gradient_clip_val: float | None = None
+        self.gradient_clip_algorithm: str = "norm"
+        self._states: dict[str, State | None] = {}
+
+    def forward(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+        """Next-token logits ``(B, T, V)`` for ids ``x`` ``(B, T)``, and the final state."""
+        encoded = self.net(x, state=state)
+        return self.head(encoded.outputs), encoded.state
+
+    # Training: one optimizer step per chunk, the state carried between chunks.
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        optimizer = self.optimizers()
+        steps = self.hparams.tbptt_steps or batch.x.shape[1]
+        state = self._states.get("train") if self.hparams.carry_state else None
+        total = torch.zeros((), device=self.device)
+        for x, y in zip(batch.x.split(steps, 1), batch.y.split(steps, 1), strict=True):
+            result: dict = {}
+            optimizer.zero_grad()
+            optimizer.step(closure=self._chunk_closure(x, y, state, result))
+            state = detach_state(result["state"])
+            total += result["loss"] * y.numel()
+            self._step_scheduler("step")
+        self._states["train"] = state
+        loss = total / batch.y.numel()
+        self.train_loss_sum += total
+        self.train_loss_count += batch.y.numel()
+        self.log("train/loss", loss, prog_bar=True)
+        self.log("train/bpc", loss / LN2)
+        return loss
+
+    def _chunk_closure(
+        self, x: torch.Tensor, y: torch.Tensor, state: State | None, result: dict
+    ) -> Callable[[], torch.Tensor]:
+        """Forward and backward of one chunk, as the optimizer's closure (so that the precision
+        plugin unscales the gradients and clipping runs between backward and step)."""
+
+        def closure() -> torch.Tensor:
+            logits, result["state"] = self(x, state)
+            loss = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten())
+            self.manual_backward(loss)
+            result["loss"] = loss.detach()
+            return loss
+
+        return closure
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        # Lightning clips only under automatic optimisation, at this point of the step.
+        if self.gradient_clip_val:
+            self.configure_gradient_clipping(
+                optimizer, self.gradient_clip_val, self.gradient_clip_algorithm
+            )
+
+    def _step_scheduler(self, interval: str) -> None:
+        scheduler = self.lr_schedulers()
+        if scheduler is None or self.scheduler_interval != interval:
+            return
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            value = self.trainer.callback_metrics.get(self.monitor)
+            if value is not None:
+                scheduler.step(value)
+        else:
+            scheduler.step()
+
+    def on_train_epoch_start(self) -> None:
+        self._states["train"] = None
+
+    def on_train_epoch_end(self) -> None:
+        super().on_train_epoch_end()
+        self._step_scheduler("epoch")
+
+    # Evaluation: the whole stream, the state carried from batch to batch.
+
+    def compute_loss(self, batch: Batch) -> tuple[torch.Tensor, None]:
+        stage = "val" if self.trainer.validating or self.trainer.sanity_checking else "test"
+        logits, self._states[stage] = self(batch.x, self._states.get(stage))
+        return F.cross_entropy(logits.flatten(0, 1).float(), batch.y.flatten()), None
+
+    def update_metrics(self, stage: str, outputs: None, batch: Batch) -> None:
+        pass  # bpc and ppl follow from the epoch's mean loss, in `_log_derived`
+
+    def _evaluation_step(self, batch: Batch, stage: str) -> None:
+        loss, _ = self.compute_loss(batch)
+        self.losses[stage].update(loss, weight=batch.y.numel())  # a mean over tokens
+        self.log(f"{stage}/loss", self.losses[stage], on_epoch=True, prog_bar=True)
+
+    def on_validation_epoch_start(self) -> None:
+        self._states["val"] = None
+
+    def on_test_epoch_start(self) -> None:
+        self._states["test"] = None
+
+    def on_validation_epoch_end(self) -> None:
+        super().on_validation_epoch_end()
+        self._log_derived("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_derived("test")
+
+    def _log_derived(self, stage: str) -> None:
+        loss = self.losses[stage].compute()
+        self.log(f"{stage}/bpc", loss / LN2, sync_dist=True)
+        self.log(f"{stage}/ppl", loss.exp(), sync_dist=True)
+
+    def scheduled_steps(self) -> int:
+        steps = self.trainer.estimated_stepping_batches * self.chunks_per_batch
+        if self.trainer.max_steps != -1:  # the trainer's budget counts optimizer steps
+            steps = min(steps, self.trainer.max_steps)
+        return steps
+
+    @property
+    def chunks_per_batch(self) -> int:
+        """Optimizer steps in one full training batch."""
+        tbptt = self.hparams.tbptt_steps or self.hparams.seq_len
+        return -(-self.hparams.seq_len // tbptt)
+
+    # Sampling.
+
+    @torch.no_grad()
+    def sample(
+        self,
+        prompt: Sequence[int],
+        length: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> list[int]:
+        """``length`` token ids that follow ``prompt`` (at least one id).
+
+        Each token is drawn from the softmax of the logits over ``temperature``, among the
+        ``top_k`` likeliest when given; ``temperature=0`` takes the likeliest token, so the
+        result is deterministic.
+        """
+        if not prompt:
+            raise ValueError("the prompt needs at least one token.")
+        if temperature < 0:
+            raise ValueError(f"temperature={temperature} must not be negative.")
+        if top_k is not None and top_k < 1:
+            raise ValueError(f"top_k={top_k} must be at least 1 (or null for all tokens).")
+        was_training = self.training
+        self.eval()
+        ids = torch.tensor([list(prompt)], device=self.device)  # (1, T)
+        logits, state = self(ids)
+        tokens: list[int] = []
+        for _ in range(length):
+            token = _pick(logits[0, -1].float(), temperature, top_k, generator)
+            tokens.append(token)
+            logits, state = self(torch.tensor([[token]], device=self.device), state)
+        self.train(was_training)
+        return tokens
+
+
+def _pick(
+    logits: torch.Tensor, temperature: float, top_k: int | None, generator: torch.Generator | None
+) -> int:
+    """One token id from ``logits`` ``(V,)``."""
+    if temperature == 0:
+        return int(logits.argmax())
+    if top_k is not None and top_k < logits.numel():
+        threshold = logits.topk(top_k).values[-1]
+        logits = logits.masked_fill(logits < threshold, float("-inf"))
+    probs = torch.softmax(logits / temperature, dim=-1)
+    return int(torch.multinomial(probs.cpu(), 1, generator=generator))
+
+
+def encode(text: str, vocab: Sequence[str]) -> list[int]:
+    """The ids of ``text``'s characters; a character outside ``vocab`` is a user's mistake."""
+    index = {token: i for i, token in enumerate(vocab)}
+    unknown = sorted({c for c in text if c not in index})
+    if unknown:
+        shown = ", ".join(repr(c) for c in unknown[:5])
+        raise ConfigError(
+            f"the prompt holds {shown}, not in the model's vocabulary of {len(vocab)} "
+            f"characters ({''.join(v for v in vocab if v.isprintable())!r})."
+        )
+    return [index[c] for c in text]
+
+
+def decode(ids: Sequence[int], vocab: Sequence[str]) -> str:
+    """The text of token ``ids``."""
+    return "".join(vocab[i] for i in ids)
