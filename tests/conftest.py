@@ -32,8 +32,9 @@ def compose_config(name: str, overrides: Sequence[str], output_dir: Path) -> Dic
     """Compose ``conf/<name>.yaml`` with ``overrides``, writing into ``output_dir``."""
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose(config_name=name, overrides=list(overrides))
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(output_dir)
+    if "paths" in cfg:  # `generate` writes nothing
+        with open_dict(cfg):
+            cfg.paths.output_dir = str(output_dir)
     return cfg
 
 

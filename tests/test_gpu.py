@@ -30,3 +30,17 @@ def test_gpu_matches_cpu_forward():
     cpu = net(x, lengths).last
     gpu = net.cuda()(x.cuda(), lengths).last.cpu()  # the cuDNN path, packed
     torch.testing.assert_close(gpu, cpu, atol=1e-5, rtol=1e-4)
+
+
+def test_language_model_clips_unscaled_gradients_under_16_mixed():
+    from tests.tasks.test_language_model import Recorder, chunked_batch, fit, make_task
+
+    recorder, clip = Recorder(), 1e-3
+    batch = chunked_batch([0, 1, 2, 3], [4, 5, 6, 7])
+    settings = {"accelerator": "gpu", "devices": 1, "precision": "16-mixed"}
+    fit(make_task(tbptt_steps=4), [batch], recorder, gradient_clip_val=clip, **settings)
+    # The loss is scaled by 2**16: the norm comes out right only if the gradients were
+    # unscaled before clipping, as automatic optimisation does.
+    grads = recorder.grads[0].values()
+    norm = torch.linalg.vector_norm(torch.stack([g.float().norm() for g in grads])).item()
+    assert norm == pytest.approx(clip, rel=1e-3)

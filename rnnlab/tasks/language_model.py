@@ -106,7 +106,7 @@ class LanguageModelTask(SupervisedTask):
             result: dict = {}
             optimizer.zero_grad()
             optimizer.step(closure=self._chunk_closure(x, y, state, result))
-            state = detach_state(result["state"])
+            state = detach_state(result["state"]) if self.hparams.carry_state else None
             total += result["loss"] * y.numel()
             self._step_scheduler("step")
         self._states["train"] = state
@@ -124,8 +124,7 @@ class LanguageModelTask(SupervisedTask):
         plugin unscales the gradients and clipping runs between backward and step)."""
 
         def closure() -> torch.Tensor:
-            logits, result["state"] = self(x, state)
-            loss = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten())
+            loss, result["state"] = self.compute_loss(Batch(x=x, y=y), state)
             self.manual_backward(loss)
             result["loss"] = loss.detach()
             return loss
@@ -157,18 +156,19 @@ class LanguageModelTask(SupervisedTask):
         super().on_train_epoch_end()
         self._step_scheduler("epoch")
 
-    # Evaluation: the whole stream, the state carried from batch to batch.
+    # The loss; evaluation reads the whole stream, the state carried from batch to batch.
 
-    def compute_loss(self, batch: Batch) -> tuple[torch.Tensor, None]:
-        stage = "val" if self.trainer.validating or self.trainer.sanity_checking else "test"
-        logits, self._states[stage] = self(batch.x, self._states.get(stage))
-        return F.cross_entropy(logits.flatten(0, 1).float(), batch.y.flatten()), None
+    def compute_loss(self, batch: Batch, state: State | None = None) -> tuple[torch.Tensor, State]:
+        """The mean next-token cross-entropy of ``batch`` read from ``state``, and the final
+        state."""
+        logits, state = self(batch.x, state)
+        return F.cross_entropy(logits.flatten(0, 1).float(), batch.y.flatten()), state
 
-    def update_metrics(self, stage: str, outputs: None, batch: Batch) -> None:
+    def update_metrics(self, stage: str, outputs: State, batch: Batch) -> None:
         pass  # bpc and ppl follow from the epoch's mean loss, in `_log_derived`
 
     def _evaluation_step(self, batch: Batch, stage: str) -> None:
-        loss, _ = self.compute_loss(batch)
+        loss, self._states[stage] = self.compute_loss(batch, self._states.get(stage))
         self.losses[stage].update(loss, weight=batch.y.numel())  # a mean over tokens
         self.log(f"{stage}/loss", self.losses[stage], on_epoch=True, prog_bar=True)
 

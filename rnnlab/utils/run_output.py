@@ -76,15 +76,17 @@ def log_config_text(trainer: L.Trainer, config_yaml: str) -> None:
 
 
 def print_metrics(metrics: Mapping[str, float], noise_floor: float | None) -> None:
-    """A table of the test metrics, with MSE also as a multiple of the noise floor."""
-    table = Table(title="test metrics")
+    """A table of the test metrics (the validation ones for a run without a test), with MSE
+    also as a multiple of the noise floor."""
+    stage = "test" if any(key.startswith("test/") for key in metrics) else "val"
+    table = Table(title=f"{stage} metrics")
     table.add_column("metric")
     table.add_column("value", justify="right")
     has_floor = noise_floor is not None and noise_floor > 0
     if has_floor:
         table.add_column("× noise floor", justify="right")
     for key, value in sorted(metrics.items()):
-        if not key.startswith("test/"):
+        if not key.startswith(f"{stage}/"):
             continue
         row = [key, f"{value:.6g}"]
         if has_floor:
