@@ -29,9 +29,7 @@ def generate(cfg: DictConfig) -> str:
     check(spec is not None, f"ckpt_path={cfg.ckpt_path} holds no vocabulary; retrain it.")
     check(cfg.length >= 0, f"length={cfg.length} must not be negative.")
     check(cfg.temperature >= 0, f"temperature={cfg.temperature} must not be negative.")
-    check(
-        cfg.top_k is None or cfg.top_k >= 1, f"top_k={cfg.top_k} must be at least 1 (or null)."
-    )
+    check(cfg.top_k is None or cfg.top_k >= 1, f"top_k={cfg.top_k} must be at least 1 (or null).")
     prompt = str(cfg.prompt)
     ids = encode(prompt, spec.vocab)  # an unknown character ends the run here
     if not ids:

@@ -113,3 +113,13 @@ def test_every_recurrent_model_trains_on_text(tmp_path):
         overrides = [*LM, f"model={model}", "trainer.max_epochs=1", "test=false"]
         metrics, _ = train(compose_config("train", overrides, tmp_path / model))
         assert metrics["val/loss_best"] < 4.5
+
+
+def test_ddp_sim_gives_each_process_its_own_lanes(tmp_path):
+    out = tmp_path / "run"
+    args = [arg for arg in LM if not arg.startswith("trainer=")]
+    result = run_cli("rnnlab.train", *args, "trainer=ddp_sim", f"hydra.run.dir={out}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2" in result.stdout + result.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert 0 < metrics["test/bpc"] < 8

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import torch
 from lightning.pytorch import Callback
 
 from rnnlab.data.batch import DataSpec
@@ -35,6 +36,12 @@ class RunConfig(Callback):
 def spec_to_dict(spec: DataSpec) -> dict[str, Any]:
     """``spec`` as plain lists and dicts, which ``torch.load(weights_only=True)`` reads."""
     fields = dataclasses.asdict(spec)
+    # Tensors (pretrained embeddings) are in the model's weights already.
+    fields["extras"] = {
+        k: list(v) if isinstance(v, tuple) else v
+        for k, v in fields["extras"].items()
+        if not isinstance(v, torch.Tensor)
+    }
     return {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()}
 
 

@@ -111,13 +111,24 @@ class SequenceDataset(Dataset):
     Args:
         values: padded inputs, ``(N, T_max, F)`` (or ``(N, T_max)`` token ids).
         lengths: valid steps of each sequence, ``(N,)``, each at least 1.
-        targets: one target per sequence, ``(N, ...)``.
+        targets: one target per sequence, ``(N, ...)``; with ``aligned``, one per step,
+            ``(N, T_max, ...)``, cut with the inputs.
+        aligned: targets are per step (tagging) rather than per sequence.
     """
 
-    def __init__(self, values: torch.Tensor, lengths: torch.Tensor, targets: torch.Tensor):
+    def __init__(
+        self,
+        values: torch.Tensor,
+        lengths: torch.Tensor,
+        targets: torch.Tensor,
+        aligned: bool = False,
+    ):
         if not len(values) == len(lengths) == len(targets):
             raise ValueError("values, lengths and targets must hold the same number of sequences.")
+        if aligned and targets.shape[1] != values.shape[1]:
+            raise ValueError("aligned targets must have the inputs' number of steps.")
         self.values, self.lengths, self.targets = values, lengths, targets
+        self.aligned = aligned
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -127,7 +138,8 @@ class SequenceDataset(Dataset):
         lengths = self.lengths[index]  # (B,)
         steps = int(lengths.max())
         mask = torch.arange(steps)[None] < lengths[:, None]  # (B, T)
-        return Batch(self.values[index, :steps], self.targets[index], lengths, mask)
+        targets = self.targets[index, :steps] if self.aligned else self.targets[index]
+        return Batch(self.values[index, :steps], targets, lengths, mask)
 
 
 def pad_sequences(sequences: list[torch.Tensor], value: float = 0.0):

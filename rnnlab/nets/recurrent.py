@@ -41,6 +41,8 @@ class RecurrentEncoder(nn.Module):
         vocab_size: tokens in the vocabulary of id inputs ``(B, T)``; replaces ``input_size``.
         embedding_dim: size of each token's embedding (with ``vocab_size``).
         pad_index: the padding token's id, whose embedding stays zero (with ``vocab_size``).
+        embedding_weights: initial embedding rows ``(vocab_size, embedding_dim)``, such as
+            pretrained word vectors (with ``vocab_size``).
         cell: ``rnn`` (Elman), ``lstm`` or ``gru``.
         hidden_size: units per layer and direction.
         num_layers: stacked layers.
@@ -61,6 +63,7 @@ class RecurrentEncoder(nn.Module):
         vocab_size: int | None = None,
         embedding_dim: int = 64,
         pad_index: int | None = None,
+        embedding_weights: torch.Tensor | None = None,
     ):
         super().__init__()
         if cell not in _CELLS:
@@ -72,6 +75,15 @@ class RecurrentEncoder(nn.Module):
         self.embedding = None
         if vocab_size is not None:
             self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_index)
+            if embedding_weights is not None:
+                if tuple(embedding_weights.shape) != (vocab_size, embedding_dim):
+                    raise ValueError(
+                        f"the embedding weights are {tuple(embedding_weights.shape)}, not "
+                        f"(vocab_size, embedding_dim) = ({vocab_size}, {embedding_dim}); set "
+                        f"model.embedding_dim={embedding_weights.shape[1]}."
+                    )
+                with torch.no_grad():
+                    self.embedding.weight.copy_(embedding_weights)
             input_size = embedding_dim
         extra = {"nonlinearity": nonlinearity} if cell == "rnn" else {}
         self.rnn = _CELLS[cell](

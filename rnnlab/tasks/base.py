@@ -55,10 +55,16 @@ class SupervisedTask(L.LightningModule, ABC):
     def update_metrics(self, stage: str, outputs: Any, batch: Batch) -> None:
         """Update and log the ``val`` or ``test`` metrics with one batch."""
 
+    def loss_weight(self, batch: Batch) -> int | torch.Tensor:
+        """How many items the batch's mean loss averages over (its sequences), so that epoch
+        means weigh every item alike; a tensor count avoids a device sync."""
+        return len(batch)
+
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         loss, _ = self.compute_loss(batch)
-        self.train_loss_sum += loss.detach() * len(batch)
-        self.train_loss_count += len(batch)
+        weight = self.loss_weight(batch)
+        self.train_loss_sum += loss.detach() * weight
+        self.train_loss_count += weight
         # `self.log` costs about half a millisecond of bookkeeping, a fifth of a small-batch
         # step on a CPU, so the step loss is logged only on the steps whose values the logger
         # writes (every `trainer.log_every_n_steps`).
@@ -106,6 +112,6 @@ class SupervisedTask(L.LightningModule, ABC):
 
     def _evaluation_step(self, batch: Batch, stage: str) -> None:
         loss, outputs = self.compute_loss(batch)
-        self.losses[stage].update(loss, weight=len(batch))
+        self.losses[stage].update(loss, weight=self.loss_weight(batch))
         self.log(f"{stage}/loss", self.losses[stage], on_epoch=True, prog_bar=True)
         self.update_metrics(stage, outputs, batch)

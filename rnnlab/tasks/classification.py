@@ -35,6 +35,7 @@ class ClassificationTask(SupervisedTask):
             ``mean`` or ``max`` over valid steps.
         optimizer, scheduler, scheduler_interval, monitor: as for
             :class:`~rnnlab.tasks.base.SupervisedTask`.
+        dropout: dropout on the pooled vector, before the head.
     """
 
     def __init__(
@@ -46,12 +47,14 @@ class ClassificationTask(SupervisedTask):
         scheduler: SchedulerFactory | None = None,
         scheduler_interval: Literal["step", "epoch"] = "step",
         monitor: str = "val/loss",
+        dropout: float = 0.0,
     ):
         if pooling not in ("last", "mean", "max"):
             raise ValueError(f"pooling={pooling!r} is not one of 'last', 'mean', 'max'.")
         super().__init__(optimizer, scheduler, scheduler_interval, monitor)
         self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"], logger=False)
         self.net = net
+        self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(net.output_size, num_classes)
         self.metrics = nn.ModuleDict(
             {
@@ -77,7 +80,7 @@ class ClassificationTask(SupervisedTask):
     ) -> torch.Tensor:
         """Class logits ``(B, num_classes)`` for sequences ``x`` ``(B, T, F)``."""
         encoded = self.net(x, lengths)
-        return self.head(pool(encoded, mask, self.hparams.pooling))  # (B, C)
+        return self.head(self.dropout(pool(encoded, mask, self.hparams.pooling)))  # (B, C)
 
     def predict_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         return self(batch.x, batch.lengths, batch.mask).argmax(-1)

@@ -164,12 +164,15 @@ class LanguageModelTask(SupervisedTask):
         logits, state = self(batch.x, state)
         return F.cross_entropy(logits.flatten(0, 1).float(), batch.y.flatten()), state
 
+    def loss_weight(self, batch: Batch) -> int:
+        return batch.y.numel()  # the loss is a mean over tokens
+
     def update_metrics(self, stage: str, outputs: State, batch: Batch) -> None:
         pass  # bpc and ppl follow from the epoch's mean loss, in `_log_derived`
 
     def _evaluation_step(self, batch: Batch, stage: str) -> None:
         loss, self._states[stage] = self.compute_loss(batch, self._states.get(stage))
-        self.losses[stage].update(loss, weight=batch.y.numel())  # a mean over tokens
+        self.losses[stage].update(loss, weight=self.loss_weight(batch))
         self.log(f"{stage}/loss", self.losses[stage], on_epoch=True, prog_bar=True)
 
     def on_validation_epoch_start(self) -> None:

@@ -6,6 +6,7 @@ import inspect
 from typing import Any
 
 import hydra
+import torch
 from hydra.errors import InstantiationException
 from lightning.pytorch import Callback
 from lightning.pytorch.loggers import Logger
@@ -61,12 +62,18 @@ def instantiate_for_spec(node: DictConfig, spec: DataSpec, what: str, **objects:
             f"{what} needs {', '.join(missing)}, which this dataset does not provide "
             f"(it provides {', '.join(sorted(provided))}); choose a model, task and data that fit."
         )
+    # Values a config can hold are written into it; others (tensors, such as pretrained
+    # embeddings) are passed as they are, like `objects`.
+    passed = dict(objects)
     for name, value in filled.items():
-        OmegaConf.update(node, name, value, force_add=True)
-    if not objects:
+        if isinstance(value, torch.Tensor):
+            passed[name] = value
+        else:
+            OmegaConf.update(node, name, value, force_add=True)
+    if not passed:
         return instantiate(node, what)
     factory = instantiate(node, what, _partial_=True)
-    return factory(**objects)
+    return factory(**passed)
 
 
 def _unset(node: DictConfig, name: str) -> bool:

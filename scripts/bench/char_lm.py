@@ -64,10 +64,16 @@ def overrides(path: str | None, minutes: float, carry: bool) -> list[str]:
         "task.scheduler=null",
         "trainer=cpu",
         "trainer.max_epochs=1000",
-        f"trainer.max_time=00:00:00:{round(60 * minutes):02d}",  # DD:HH:MM:SS, seconds may exceed 59
+        f"trainer.max_time={_duration(minutes)}",
         "~callbacks.rich_progress_bar",
         "~callbacks.text_sample",
     ]
+
+
+def _duration(minutes: float) -> str:
+    """``minutes`` as Lightning's ``DD:HH:MM:SS``."""
+    seconds = round(60 * minutes)
+    return f"00:{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
 def rnnlab_side(path: str | None, minutes: float, carry: bool, out: Path) -> dict[str, float]:

@@ -1,0 +1,214 @@
+"""Token-per-line tagged sentences (``data=conll``): part-of-speech tags, chunks, entities.
+
+Reads CoNLL-U (ten tab-separated columns; multiword-token and empty-node lines skipped), and
+whitespace-separated column files such as CoNLL-2000 (``token POS chunk``) or two-column
+``token tag`` files. Sentences are separated by blank lines; lines starting with ``#`` are
+comments. ``tag_column`` picks the tag: by default UPOS for CoNLL-U and the last column
+otherwise; a number counts columns from 0, and CoNLL-U columns may also be named (``upos``,
+``xpos``, ``deprel``). A file named ``...train...`` with ``dev``/``test`` files beside it
+keeps that split; any other file is split by sentences.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from lightning.pytorch.utilities import rank_zero_info
+
+from rnnlab.data.batch import DataSpec, InMemoryDataModule, SequenceDataset, pad_sequences
+from rnnlab.data.splits import check_splits
+from rnnlab.data.vocab import Vocabulary, load_vectors
+from rnnlab.utils.errors import ConfigError, check
+
+TAGGED = Path(__file__).with_name("corpus") / "tagged.conllu"
+CONLLU_COLUMNS = ("id", "form", "lemma", "upos", "xpos", "feats", "head", "deprel", "deps", "misc")
+IGNORE = -100  # the target of a padded position, which losses and metrics skip
+
+
+@dataclass
+class TaggedSentences:
+    """Sentences as token and tag lists, with the line each sentence starts on."""
+
+    tokens: list[list[str]]
+    tags: list[list[str]]
+    lines: list[int]
+
+
+def read_conll(path: Path, tag_column: int | str | None = None) -> TaggedSentences:
+    """The sentences of a CoNLL-U or column file; a malformed line is named by number."""
+    conllu = path.suffix.lower() == ".conllu"
+    column = _tag_index(tag_column, conllu)
+    tokens: list[list[str]] = []
+    tags: list[list[str]] = []
+    starts: list[int] = []
+    width = None
+    sentence: list[tuple[str, str]] = []
+    try:
+        with path.open(encoding="utf-8") as file:
+            for number, raw in enumerate(file, 1):
+                line = raw.rstrip("\r\n")
+                if not line.strip():
+                    if sentence:
+                        tokens.append([t for t, _ in sentence])
+                        tags.append([t for _, t in sentence])
+                        sentence = []
+                    continue
+                if line.startswith("#"):
+                    continue
+                fields = line.split("\t") if conllu else line.split()
+                if conllu:
+                    check(
+                        len(fields) == 10,
+                        f"{path}, line {number}: {len(fields)} columns where CoNLL-U has 10.",
+                    )
+                    if "-" in fields[0] or "." in fields[0]:
+                        continue  # a multiword token's range, or an empty node
+                else:
+                    width = width or len(fields)
+                    check(
+                        len(fields) == width,
+                        f"{path}, line {number}: {len(fields)} columns where the file has {width}.",
+                    )
+                    check(width >= 2, f"{path}, line {number}: a token needs a tag beside it.")
+                index = column if column is not None else len(fields) - 1
+                check(
+                    index < len(fields),
+                    f"data.tag_column={tag_column} is past the {len(fields)} columns of {path}.",
+                )
+                if not sentence:
+                    starts.append(number)
+                sentence.append((fields[1] if conllu else fields[0], fields[index]))
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path} is not UTF-8 text ({error.reason}); convert it first.") from None
+    if sentence:
+        tokens.append([t for t, _ in sentence])
+        tags.append([t for _, t in sentence])
+    check(tokens, f"{path} holds no tagged sentences.")
+    return TaggedSentences(tokens, tags, starts)
+
+
+def _tag_index(tag_column: int | str | None, conllu: bool) -> int | None:
+    if tag_column is None:
+        return 3 if conllu else None  # UPOS; the last column
+    if isinstance(tag_column, int) or str(tag_column).isdigit():
+        return int(tag_column)
+    check(
+        conllu and str(tag_column).lower() in CONLLU_COLUMNS,
+        f"data.tag_column={tag_column!r} names no column; give a number, or for CoNLL-U one "
+        f"of {', '.join(CONLLU_COLUMNS)}.",
+    )
+    return CONLLU_COLUMNS.index(str(tag_column).lower())
+
+
+def split_files(path: Path) -> list[Path] | None:
+    """``[train, dev, test]`` files for a ``...train...`` file with its siblings, else ``None``."""
+    if "train" not in path.name:
+        return None
+    for dev_name in ("dev", "val", "valid"):
+        dev = path.with_name(path.name.replace("train", dev_name))
+        test = path.with_name(path.name.replace("train", "test"))
+        if dev.is_file() and test.is_file():
+            return [path, dev, test]
+    return None
+
+
+class ConllDataModule(InMemoryDataModule):
+    """Tagged sentences as padded token ids with one tag per token.
+
+    Args:
+        path: a CoNLL-U or column file; ``None`` for the small tagged set written for rnnlab.
+        tag_column: which column holds the tag (see the module notes).
+        lower: look words up lower-cased (the tags are kept as they are).
+        min_freq: keep words seen at least this often in the training sentences.
+        max_size: keep at most this many words (the two reserved ones included).
+        splits: train, validation and test fractions of the sentences, for a single file.
+        batch_size, num_workers, seed: as for :class:`InMemoryDataModule`; the seed also
+            draws the split.
+        vectors: a word2vec/GloVe text file whose vectors start the embedding of the words
+            they cover (``model.embedding_dim`` must match their size).
+    """
+
+    def __init__(
+        self,
+        path: str | None = None,
+        tag_column: int | str | None = None,
+        lower: bool = True,
+        min_freq: int = 1,
+        max_size: int | None = None,
+        splits: tuple[float, float, float] = (0.8, 0.1, 0.1),
+        batch_size: int = 32,
+        num_workers: int = 0,
+        seed: int = 0,
+        vectors: str | None = None,
+    ):
+        super().__init__(batch_size, num_workers, seed)
+        self.vectors = vectors
+        self.embedding_weights: torch.Tensor | None = None
+        check(path != "", "data.path is empty; give a CoNLL-U or column file, or leave it unset.")
+        self.path = TAGGED if path is None else Path(path).expanduser()
+        check(self.path.is_file(), f"data.path={path} does not exist; give a CoNLL file.")
+        check_splits(splits)
+        self.tag_column, self.lower = tag_column, lower
+        self.min_freq, self.max_size = min_freq, max_size
+        self.splits = tuple(splits)
+        self.vocab: Vocabulary | None = None
+        self.tags: tuple[str, ...] = ()
+        self.sentences: dict[str, TaggedSentences] = {}  # each split's words and tags
+
+    @property
+    def spec(self) -> DataSpec:
+        self.setup()
+        return DataSpec(
+            vocab_size=len(self.vocab),
+            pad_index=self.vocab.pad_index,
+            vocab=self.vocab.tokens,
+            num_classes=len(self.tags),
+            extras={"class_names": self.tags, **self._weights()},
+        )
+
+    def _weights(self) -> dict:
+        """Pretrained embedding rows for the net, when ``vectors`` gave some."""
+        return (
+            {} if self.embedding_weights is None else {"embedding_weights": self.embedding_weights}
+        )
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        files = split_files(self.path)
+        if files:
+            parts = [read_conll(f, self.tag_column) for f in files]
+        else:
+            parts = self._split(read_conll(self.path, self.tag_column))
+        self.vocab = Vocabulary.build(parts[0].tokens, self.min_freq, self.max_size, self.lower)
+        if self.vectors:
+            self.embedding_weights, found = load_vectors(self.vectors, self.vocab)
+            rank_zero_info(f"data.vectors: {found} of {len(self.vocab)} tokens have a vector.")
+        self.tags = tuple(sorted({t for part in parts for tags in part.tags for t in tags}))
+        index = {t: i for i, t in enumerate(self.tags)}
+        for split, part in zip(("train", "val", "test"), parts, strict=True):
+            check(part.tokens, f"the {split} split of data.path={self.path} has no sentences.")
+            self.sentences[split] = part
+            words = [torch.tensor(self.vocab.encode(s)) for s in part.tokens]
+            values, lengths = pad_sequences(words, value=self.vocab.pad_index)
+            targets, _ = pad_sequences(
+                [torch.tensor([index[t] for t in s]) for s in part.tags], value=IGNORE
+            )
+            self.datasets[split] = SequenceDataset(values, lengths, targets, aligned=True)
+
+    def _split(self, data: TaggedSentences) -> list[TaggedSentences]:
+        order = torch.randperm(len(data.tokens), generator=torch.Generator().manual_seed(self.seed))
+        cuts = (torch.tensor(self.splits).cumsum(0) * len(order)).round().long().tolist()
+        parts = []
+        for a, b in zip([0, *cuts[:-1]], cuts, strict=True):
+            chosen = sorted(order[a:b].tolist())
+            parts.append(
+                TaggedSentences(
+                    [data.tokens[i] for i in chosen],
+                    [data.tags[i] for i in chosen],
+                    [data.lines[i] for i in chosen],
+                )
+            )
+        return parts

@@ -1,0 +1,195 @@
+"""Labelled texts for classification (``data=text_cls``): sentiment, topics, intents.
+
+Texts come from a CSV or TSV file with a text and a label column named in its header, or from
+a folder with one sub-folder per class holding one text per file. Without a file, a small set
+of review snippets written for rnnlab is used. A file with a ``split`` column (``train``,
+``val``/``validation``, ``test``) keeps its split; otherwise each class is split by
+``data.splits``. Texts are tokenised into words or characters, encoded with a vocabulary built
+from the training split, cut to ``max_len`` tokens, and padded per batch.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import torch
+from lightning.pytorch.utilities import rank_zero_info
+
+from rnnlab.data.batch import DataSpec, InMemoryDataModule, SequenceDataset, pad_sequences
+from rnnlab.data.splits import check_splits, stratified_split
+from rnnlab.data.vocab import Level, Vocabulary, load_vectors, tokenize
+from rnnlab.utils.errors import ConfigError, check
+
+REVIEWS = Path(__file__).with_name("corpus") / "reviews.tsv"
+_SPLIT_NAMES = {"train": 0, "val": 1, "valid": 1, "validation": 1, "dev": 1, "test": 2}
+
+
+def read_table(path: Path, columns: list[str]) -> tuple[list[list[str]], list[int]]:
+    """The named ``columns`` of a CSV (``.csv``) or TSV (any other suffix) file with a header,
+    and the line number of each row; a wrong field count or a missing column is the file's
+    mistake, named by line."""
+    delimiter = "," if path.suffix.lower() == ".csv" else "\t"
+    try:
+        with path.open(encoding="utf-8", newline="") as file:
+            reader = csv.reader(file, delimiter=delimiter)
+            header = next(reader, None)
+            check(header is not None, f"{path} is empty; it needs a header and rows.")
+            missing = [c for c in columns if c not in header]
+            if missing:
+                raise ConfigError(
+                    f"{path} has no column {missing[0]!r}; its columns are: {', '.join(header)}."
+                )
+            where = [header.index(c) for c in columns]
+            rows, lines = [], []
+            for fields in reader:
+                if not fields:
+                    continue  # a blank line
+                check(
+                    len(fields) == len(header),
+                    f"{path}, line {reader.line_num}: {len(fields)} fields where the header "
+                    f"has {len(header)}.",
+                )
+                rows.append([fields[i] for i in where])
+                lines.append(reader.line_num)
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path} is not UTF-8 text ({error.reason}); convert it first.") from None
+    except csv.Error as error:
+        raise ConfigError(f"{path} is not a readable table: {error}.") from None
+    check(rows, f"{path} holds a header but no rows.")
+    return rows, lines
+
+
+def read_folder(path: Path) -> tuple[list[str], list[str]]:
+    """Texts and labels from ``path/<label>/<any file>``, one text per file."""
+    texts, labels = [], []
+    for folder in sorted(p for p in path.iterdir() if p.is_dir()):
+        for file in sorted(p for p in folder.iterdir() if p.is_file()):
+            try:
+                texts.append(file.read_text(encoding="utf-8"))
+            except UnicodeDecodeError as error:
+                raise ConfigError(f"{file} is not UTF-8 text ({error.reason}).") from None
+            labels.append(folder.name)
+    check(texts, f"data.path={path} has no class sub-folders with text files in them.")
+    return texts, labels
+
+
+class TextClassificationDataModule(InMemoryDataModule):
+    """Texts with one label each, as padded token-id sequences.
+
+    Args:
+        path: a CSV/TSV file or a folder of class folders; ``None`` for the built-in reviews.
+        text_column, label_column: header names of the text and the label (files only).
+        level: ``word`` or ``char`` tokens.
+        lower: lower-case the text before tokenising.
+        min_freq: keep tokens seen at least this often in the training split.
+        max_size: keep at most this many tokens (the two reserved ones included).
+        max_len: cut longer texts to their first ``max_len`` tokens.
+        splits: train, validation and test fractions of each class, for data without a split.
+        batch_size, num_workers, seed: as for :class:`InMemoryDataModule`; the seed also
+            draws the split.
+        vectors: a word2vec/GloVe text file whose vectors start the embedding of the words
+            they cover (``model.embedding_dim`` must match their size).
+    """
+
+    def __init__(
+        self,
+        path: str | None = None,
+        text_column: str = "text",
+        label_column: str = "label",
+        level: Level = "word",
+        lower: bool = True,
+        min_freq: int = 1,
+        max_size: int | None = None,
+        max_len: int = 200,
+        splits: tuple[float, float, float] = (0.8, 0.1, 0.1),
+        batch_size: int = 64,
+        num_workers: int = 0,
+        seed: int = 0,
+        vectors: str | None = None,
+    ):
+        super().__init__(batch_size, num_workers, seed)
+        self.vectors = vectors
+        self.embedding_weights: torch.Tensor | None = None
+        check(path != "", "data.path is empty; give a CSV/TSV file or a folder, or leave it unset.")
+        self.path = REVIEWS if path is None else Path(path).expanduser()
+        check(
+            self.path.exists(),
+            f"data.path={path} does not exist; give a CSV/TSV file or a folder of class folders.",
+        )
+        check(level in ("word", "char"), f"data.level={level!r} is not one of 'word', 'char'.")
+        check(max_len >= 1, f"data.max_len={max_len} must be at least 1.")
+        check_splits(splits)
+        self.text_column, self.label_column = text_column, label_column
+        self.level, self.lower = level, lower
+        self.min_freq, self.max_size, self.max_len = min_freq, max_size, max_len
+        self.splits = tuple(splits)
+        self.vocab: Vocabulary | None = None
+        self.classes: tuple[str, ...] = ()
+        self.texts: dict[str, list[str]] = {}  # each split's raw texts, for baselines and checks
+
+    @property
+    def spec(self) -> DataSpec:
+        self.setup()
+        return DataSpec(
+            vocab_size=len(self.vocab),
+            pad_index=self.vocab.pad_index,
+            vocab=self.vocab.tokens,
+            num_classes=len(self.classes),
+            extras={"class_names": self.classes, **self._weights()},
+        )
+
+    def _weights(self) -> dict:
+        """Pretrained embedding rows for the net, when ``vectors`` gave some."""
+        return (
+            {} if self.embedding_weights is None else {"embedding_weights": self.embedding_weights}
+        )
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        texts, labels, parts = self._read()
+        self.classes = tuple(sorted(set(labels)))
+        check(len(self.classes) >= 2, f"data.path={self.path} has only one label: {labels[0]!r}.")
+        targets = torch.tensor([self.classes.index(label) for label in labels])
+        if parts is None:
+            parts = stratified_split(targets, self.splits, self.seed)
+        tokens = [tokenize(text, self.level, self.lower)[: self.max_len] for text in texts]
+        self.vocab = Vocabulary.build(
+            (tokens[i] for i in parts[0].tolist()), self.min_freq, self.max_size
+        )
+        if self.vectors:
+            self.embedding_weights, found = load_vectors(self.vectors, self.vocab)
+            rank_zero_info(f"data.vectors: {found} of {len(self.vocab)} tokens have a vector.")
+        for split, index in zip(("train", "val", "test"), parts, strict=True):
+            check(len(index) > 0, f"the {split} split of data.path={self.path} is empty.")
+            self.texts[split] = [texts[i] for i in index.tolist()]
+            ids = [torch.tensor(self.vocab.encode(tokens[i]) or [self.vocab.unk_index])
+                   for i in index.tolist()]  # fmt: skip
+            values, lengths = pad_sequences(ids, value=self.vocab.pad_index)
+            self.datasets[split] = SequenceDataset(values, lengths, targets[index])
+
+    def _read(self) -> tuple[list[str], list[str], list[torch.Tensor] | None]:
+        """Texts, labels, and the file's own split (``None`` when it has none)."""
+        if self.path.is_dir():
+            texts, labels = read_folder(self.path)
+            return texts, labels, None
+        columns = [self.text_column, self.label_column]
+        with self.path.open(encoding="utf-8", errors="replace") as file:
+            has_split = "split" in next(csv.reader(file, delimiter=self._delimiter()), [])
+        rows, lines = read_table(self.path, columns + (["split"] if has_split else []))
+        texts, labels = [r[0] for r in rows], [r[1] for r in rows]
+        if not has_split:
+            return texts, labels, None
+        parts: list[list[int]] = [[], [], []]
+        for i, (row, line) in enumerate(zip(rows, lines, strict=True)):
+            name = row[2].strip().lower()
+            check(
+                name in _SPLIT_NAMES,
+                f"{self.path}, line {line}: split {row[2]!r} is not train, val or test.",
+            )
+            parts[_SPLIT_NAMES[name]].append(i)
+        return texts, labels, [torch.tensor(p, dtype=torch.long) for p in parts]
+
+    def _delimiter(self) -> str:
+        return "," if self.path.suffix.lower() == ".csv" else "\t"

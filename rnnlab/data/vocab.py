@@ -1,0 +1,136 @@
+"""Tokenisation and vocabularies, one implementation for every token dataset.
+
+A :class:`Vocabulary` maps tokens to ids with two reserved entries, padding (id 0) and the
+unknown token (id 1). It is built from the training split only, so the ids a model learns never
+depend on validation or test text, and it travels inside every checkpoint as the data spec's
+``vocab``, so ``python -m rnnlab.predict`` encodes new text exactly as training did.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from rnnlab.utils.errors import ConfigError, check
+
+PAD = "<pad>"
+UNK = "<unk>"
+Level = Literal["word", "char"]
+
+# Words, numbers and contractions stay whole; every other visible character is its own token.
+_WORD = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
+
+
+def tokenize(text: str, level: Level = "word", lower: bool = False) -> list[str]:
+    """``text`` as ``word`` tokens (words and punctuation marks) or ``char`` tokens."""
+    if lower:
+        text = text.lower()
+    if level == "char":
+        return list(text)
+    return _WORD.findall(text)
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Tokens by id: ``tokens[0]`` is padding, ``tokens[1]`` the unknown token.
+
+    Args:
+        tokens: every token, in id order, the two reserved ones first.
+        lower: whether text is lower-cased before lookup (as it was when the vocabulary was
+            built).
+    """
+
+    tokens: tuple[str, ...]
+    lower: bool = False
+
+    pad_index = 0
+    unk_index = 1
+
+    def __post_init__(self):
+        if self.tokens[:2] != (PAD, UNK):
+            raise ValueError(f"a vocabulary starts with {PAD!r} and {UNK!r}.")
+        object.__setattr__(self, "_index", {t: i for i, t in enumerate(self.tokens)})
+
+    @classmethod
+    def build(
+        cls,
+        sequences: Iterable[Sequence[str]],
+        min_freq: int = 1,
+        max_size: int | None = None,
+        lower: bool = False,
+    ) -> Vocabulary:
+        """The tokens of ``sequences`` seen at least ``min_freq`` times, the most frequent
+        first (ties in order of first appearance), at most ``max_size`` including the two
+        reserved tokens."""
+        check(min_freq >= 1, f"data.min_freq={min_freq} must be at least 1.")
+        check(max_size is None or max_size >= 3, f"data.max_size={max_size} must be at least 3.")
+        counts = Counter(token.lower() if lower else token for seq in sequences for token in seq)
+        kept = [t for t, n in counts.most_common() if n >= min_freq and t not in (PAD, UNK)]
+        if max_size is not None:
+            kept = kept[: max_size - 2]
+        return cls((PAD, UNK, *kept), lower)
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def __contains__(self, token: str) -> bool:
+        return token in self._index
+
+    def id(self, token: str) -> int | None:
+        """The id of ``token`` as it is stored (already lower-cased, for a lower-cased
+        vocabulary), or ``None``."""
+        return self._index.get(token)
+
+    def encode(self, tokens: Sequence[str]) -> list[int]:
+        """Ids of ``tokens``; a token outside the vocabulary becomes the unknown token."""
+        index, unk = self._index, self.unk_index
+        if self.lower:
+            return [index.get(t.lower(), unk) for t in tokens]
+        return [index.get(t, unk) for t in tokens]
+
+    def decode(self, ids: Iterable[int]) -> list[str]:
+        return [self.tokens[i] for i in ids]
+
+
+def load_vectors(path: str | Path, vocab: Vocabulary) -> tuple[torch.Tensor, int]:
+    """Embedding rows for ``vocab`` from a word2vec/GloVe text file, and how many were found.
+
+    Each line is a token and its values, separated by spaces; a word2vec header line
+    (``count dim``) is skipped. Tokens the file lacks keep small random rows (seeded by the
+    caller's generator state) and padding a zero row.
+    """
+    path = Path(path)
+    check(path.is_file(), f"data.vectors={path} does not exist; give a word2vec/GloVe text file.")
+    rows: dict[int, list[float]] = {}
+    dim = None
+    with path.open(encoding="utf-8", errors="strict") as file:
+        for number, line in enumerate(file, 1):
+            parts = line.rstrip().split(" ")
+            if number == 1 and len(parts) == 2 and all(p.isdigit() for p in parts):
+                continue  # word2vec header
+            if len(parts) < 2:
+                continue
+            dim = dim or len(parts) - 1
+            if len(parts) - 1 != dim:
+                raise ConfigError(
+                    f"{path}, line {number}: {len(parts) - 1} values where the first line had "
+                    f"{dim}."
+                )
+            row = vocab.id(parts[0].lower() if vocab.lower else parts[0])
+            if row is not None and row not in rows:
+                try:
+                    rows[row] = [float(v) for v in parts[1:]]
+                except ValueError:
+                    raise ConfigError(f"{path}, line {number}: a value is not a number.") from None
+    check(dim is not None, f"data.vectors={path} holds no vectors.")
+    weights = torch.randn(len(vocab), dim) * 0.1
+    for i, row in rows.items():
+        weights[i] = torch.tensor(row)
+    weights[vocab.pad_index] = 0
+    return weights, len(rows)

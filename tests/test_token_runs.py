@@ -1,0 +1,115 @@
+"""Text classification and tagging from the command line: train, predict, and errors."""
+
+import pytest
+import torch
+
+from rnnlab.predict import predict
+from rnnlab.train import train
+from rnnlab.utils.errors import ConfigError
+from tests.conftest import compose_config, run_cli
+
+QUICK = [
+    "model.hidden_size=32",
+    "trainer=cpu",
+    "trainer.max_epochs=2",
+    "~callbacks.rich_progress_bar",
+    "~callbacks.rich_model_summary",
+]
+
+
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cls")
+    metrics, objects = train(compose_config("train", ["data=text_cls", *QUICK], out))
+    return out, metrics, objects
+
+
+@pytest.fixture(scope="module")
+def tagger(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tag")
+    overrides = ["data=conll", "model.bidirectional=true", *QUICK]
+    metrics, objects = train(compose_config("train", overrides, out))
+    return out, metrics, objects
+
+
+def test_the_default_text_classifier_runs_and_reports(classifier):
+    _, metrics, _ = classifier
+    assert {"test/acc", "test/f1", "test/loss"} <= set(metrics)
+
+
+def test_the_default_tagger_runs_and_reports(tagger):
+    out, metrics, _ = tagger
+    assert {"test/acc", "test/loss"} <= set(metrics)
+    assert 0 < metrics["test/acc"] <= 1
+
+
+def test_predict_labels_new_texts_with_the_saved_vocabulary(classifier, tmp_path):
+    out, _, objects = classifier
+    texts = tmp_path / "new.txt"
+    texts.write_text("a wonderful, moving film\n\nzzzz qqqq unknownword\n")
+    cfg = compose_config(
+        "predict", [f"ckpt_path={out}/checkpoints/last.ckpt", f"input={texts}"], tmp_path
+    )
+    lines = predict(cfg).splitlines()
+    assert [line.split("\t")[0] for line in lines] == [
+        "a wonderful, moving film",
+        "zzzz qqqq unknownword",
+    ]
+    assert {line.split("\t")[1] for line in lines} <= {"negative", "positive"}
+
+    # The same labels as the trained task gives on the same ids from the run's own vocabulary.
+    task, vocab = objects["task"].eval(), objects["datamodule"].vocab
+    ids = torch.tensor([vocab.encode(["a", "wonderful", ",", "moving", "film"])])
+    with torch.no_grad():
+        expected = task(ids, torch.tensor([5])).argmax(-1).item()
+    assert lines[0].split("\t")[1] == objects["datamodule"].classes[expected]
+
+
+def test_predict_tags_each_token(tagger, tmp_path):
+    out, *_ = tagger
+    sentences = tmp_path / "s.txt"
+    sentences.write_text("The dog runs .\nA small boat\n")
+    result = run_cli(
+        "rnnlab.predict",
+        f"ckpt_path={out}/checkpoints/last.ckpt",
+        f"input={sentences}",
+        f"output={tmp_path / 'tags.tsv'}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    blocks = (tmp_path / "tags.tsv").read_text().strip().split("\n\n")
+    assert [[row.split("\t")[0] for row in b.splitlines()] for b in blocks] == [
+        ["The", "dog", "runs", "."],
+        ["A", "small", "boat"],
+    ]
+
+
+def test_predict_refuses_a_checkpoint_of_another_kind(tmp_path):
+    out = tmp_path / "lm"
+    overrides = ["data=text", "trainer=cpu", "trainer.max_steps=2", "test=false",
+                 "~callbacks.rich_progress_bar"]  # fmt: skip
+    train(compose_config("train", overrides, out))
+    text = tmp_path / "t.txt"
+    text.write_text("hello\n")
+    cfg = compose_config(
+        "predict", [f"ckpt_path={out}/checkpoints/last.ckpt", f"input={text}"], tmp_path
+    )
+    with pytest.raises(ConfigError, match="is not a text classifier's or a tagger's checkpoint"):
+        predict(cfg)
+
+
+@pytest.mark.parametrize(
+    "data, content, message",
+    [
+        ("text_cls", "text,grade\nhi,1\n", "has no column 'label'"),
+        ("text_cls", "", "is empty"),
+        ("conll", "He PRP\nran\n", "line 2: 1 columns where the file has 2"),
+    ],
+)
+def test_bad_files_end_the_run_in_one_line(tmp_path, data, content, message):
+    path = tmp_path / ("bad.csv" if data == "text_cls" else "bad.txt")
+    path.write_text(content)
+    result = run_cli("rnnlab.train", f"data={data}", f"data.path={path}", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error: ") and message in result.stderr
+    assert result.stderr.strip().count("\n") == 0
