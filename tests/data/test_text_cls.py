@@ -16,7 +16,7 @@ def test_the_built_in_reviews_need_no_path():
     assert spec.num_classes == 2 and spec.extras["class_names"] == ("negative", "positive")
     assert spec.vocab[:2] == ("<pad>", "<unk>") and spec.pad_index == 0
     sizes = [len(dm.datasets[s]) for s in ("train", "val", "test")]
-    assert sizes == [480, 60, 60]  # 600 reviews split 80/10/10 by class
+    assert sizes == [800, 100, 100]  # 1,000 reviews split 80/10/10 by class
     batch = dm.datasets["train"][torch.arange(8)]
     assert batch.x.dtype == torch.long and batch.x.shape[1] == int(batch.lengths.max())
     assert bool((batch.x[~batch.mask] == 0).all())  # padding is <pad>
