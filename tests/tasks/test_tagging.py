@@ -58,6 +58,16 @@ def test_padding_never_changes_the_loss_or_the_metrics():
     torch.testing.assert_close(loss_first, loss_alone)
     assert int(task.loss_weight(padded)) == 10  # valid positions, not B * T
 
+    # The metrics: the padded batch's first row scores as the lone sequence does, and the
+    # padded positions (whatever is predicted there) are not counted.
+    scores = []
+    first_row = only_first.y[:1]  # (1, 7): three tags, then padding
+    for logits, y in ((logits_alone, alone.y), (logits_padded[:1], first_row)):
+        task.metrics["test"].reset()
+        task.metrics["test"].update(logits.argmax(-1), y)
+        scores.append({k: float(v) for k, v in task.metrics["test"].compute().items()})
+    assert scores[0] == scores[1]
+
 
 class RightContext(InMemoryDataModule):
     """Tag each token with the token after it (the last with its own): only a net that reads
