@@ -63,7 +63,10 @@ def test_main_command_resumes_and_evaluates_from_the_command_line(tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["model=nope"], "error: model=nope is not available; choose one of: gru, lstm, rnn."),
+        (
+            ["model=nope"],
+            "error: model=nope is not available; choose one of: gru, lstm, rnn, seq2seq.",
+        ),
         (["data.window=0"], "error: data.window=0 must be at least 1."),
         (
             ["data.window=5000", "data.length=3000"],

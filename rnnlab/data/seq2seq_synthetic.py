@@ -1,0 +1,135 @@
+"""Synthetic sequence-to-sequence problems, generated in code and seeded.
+
+- ``reverse``: a random string of symbols, to be written backwards;
+- ``sort``: a random string of symbols, to be written in sorted order;
+- ``dates``: a date written the way people write them ("3 March 1987", "Mar 03, 1987",
+  "03/03/1987", ...), to be written as ISO ``YYYY-MM-DD``.
+
+Sources and targets are character tokens, each side with its own vocabulary. Target ids 0-3 are
+reserved for padding, unknown, start (``<bos>``) and end (``<eos>``); every target ends with
+``<eos>``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Callable
+from typing import Literal
+
+import torch
+
+from rnnlab.data.batch import DataSpec, InMemoryDataModule, SequenceDataset, pad_sequences
+from rnnlab.utils.errors import check
+
+SPECIALS = ("<pad>", "<unk>", "<bos>", "<eos>")
+PAD, BOS, EOS = 0, 2, 3
+Problem = Literal["reverse", "sort", "dates"]
+_DATE_FORMATS = (
+    "%d %B %Y", "%B %d, %Y", "%d %b %Y", "%b %d, %Y", "%d/%m/%Y", "%Y.%m.%d",
+    "%A %d %B %Y", "%a, %d %b %Y", "%d %B, %Y", "%d.%m.%Y",
+)  # fmt: skip
+
+
+def symbols_pair(problem: str, rng: random.Random, symbols: str, lengths: tuple[int, int]):
+    """One ``(source, target)`` pair of strings of ``problem``."""
+    if problem == "dates":
+        day = dt.date(1950, 1, 1) + dt.timedelta(days=rng.randrange(365 * 100))
+        text = day.strftime(rng.choice(_DATE_FORMATS))
+        text = rng.choice((str.lower, str.upper, lambda s: s))(text)
+        return text, day.isoformat()
+    text = "".join(rng.choice(symbols) for _ in range(rng.randint(*lengths)))
+    return text, text[::-1] if problem == "reverse" else "".join(sorted(text))
+
+
+class Seq2SeqSyntheticDataModule(InMemoryDataModule):
+    """``reverse``, ``sort`` or ``dates`` pairs as padded id sequences.
+
+    Args:
+        problem: ``reverse``, ``sort`` or ``dates``.
+        num_symbols: alphabet size of ``reverse`` and ``sort`` (letters ``a``, ``b``, ...).
+        min_length, max_length: source lengths of ``reverse`` and ``sort``, drawn uniformly.
+        num_train, num_val, num_test: pairs per split (a pair never repeats across splits).
+        batch_size, num_workers, seed: as for :class:`InMemoryDataModule`; the seed also draws
+            the pairs.
+    """
+
+    def __init__(
+        self,
+        problem: Problem = "reverse",
+        num_symbols: int = 10,
+        min_length: int = 5,
+        max_length: int = 15,
+        num_train: int = 20000,
+        num_val: int = 1000,
+        num_test: int = 1000,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        seed: int = 0,
+    ):
+        super().__init__(batch_size, num_workers, seed)
+        check(problem in ("reverse", "sort", "dates"), f"data.problem={problem!r} is not one of "
+              "'reverse', 'sort', 'dates'.")  # fmt: skip
+        check(2 <= num_symbols <= 26, f"data.num_symbols={num_symbols} must be from 2 to 26.")
+        check(
+            1 <= min_length <= max_length,
+            f"data.min_length={min_length} and data.max_length={max_length} must satisfy "
+            "1 <= min_length <= max_length.",
+        )
+        check(min(num_train, num_val, num_test) >= 1, "every split needs at least one pair.")
+        self.problem = problem
+        self.symbols = "abcdefghijklmnopqrstuvwxyz"[:num_symbols]
+        self.lengths = (min_length, max_length)
+        self.sizes = {"train": num_train, "val": num_val, "test": num_test}
+        self.pairs: dict[str, list[tuple[str, str]]] = {}
+        self.source_vocab: tuple[str, ...] = ()
+        self.target_vocab: tuple[str, ...] = ()
+
+    @property
+    def spec(self) -> DataSpec:
+        self.setup()
+        longest = max(len(t) for pairs in self.pairs.values() for _, t in pairs)
+        return DataSpec(
+            pad_index=PAD,
+            extras={
+                "source_vocab_size": len(self.source_vocab),
+                "target_vocab_size": len(self.target_vocab),
+                "source_vocab": self.source_vocab,
+                "target_vocab": self.target_vocab,
+                "max_target_length": longest + 1,  # with <eos>
+            },
+        )
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        rng = random.Random(self.seed)
+        seen: set[str] = set()
+        for split, size in self.sizes.items():
+            pairs = []
+            for _ in range(size * 50):  # small spaces may not hold `size` distinct pairs
+                source, target = symbols_pair(self.problem, rng, self.symbols, self.lengths)
+                if source not in seen:
+                    seen.add(source)
+                    pairs.append((source, target))
+                    if len(pairs) == size:
+                        break
+            check(pairs, f"data.problem={self.problem} has no new pairs left for {split}.")
+            self.pairs[split] = pairs
+        train = self.pairs["train"]
+        self.source_vocab = (*SPECIALS[:2], *sorted({c for s, _ in train for c in s}))
+        self.target_vocab = (*SPECIALS, *sorted({c for _, t in train for c in t}))
+        for split, pairs in self.pairs.items():
+            self.datasets[split] = self._dataset(pairs)
+
+    def _dataset(self, pairs: list[tuple[str, str]]) -> SequenceDataset:
+        src = _encoder(self.source_vocab)
+        tgt = _encoder(self.target_vocab)
+        sources, lengths = pad_sequences([torch.tensor(src(s)) for s, _ in pairs], value=PAD)
+        targets, _ = pad_sequences([torch.tensor([*tgt(t), EOS]) for _, t in pairs], value=PAD)
+        return SequenceDataset(sources, lengths, targets)
+
+
+def _encoder(vocab: tuple[str, ...]) -> Callable[[str], list[int]]:
+    index = {token: i for i, token in enumerate(vocab)}
+    return lambda text: [index.get(c, 1) for c in text]

@@ -1,0 +1,164 @@
+"""Unaligned sequence-to-sequence mapping with an encoder–decoder (``task=seq2seq``)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics import MeanMetric
+from torchmetrics.text import BLEUScore, CHRFScore
+
+from rnnlab.data.batch import Batch
+from rnnlab.tasks.base import SupervisedTask
+from rnnlab.tasks.optim import OptimizerFactory, SchedulerFactory
+from rnnlab.utils.errors import ConfigError
+
+Schedule = Literal["constant", "linear", "inverse_sigmoid"]
+
+
+def teacher_forcing_ratio(
+    schedule: Schedule, start: float, step: int, total: int, k: float
+) -> float:
+    """The teacher-forcing ratio at optimizer ``step`` of ``total``.
+
+    ``constant`` keeps ``start``; ``linear`` falls from ``start`` to 0 over the run;
+    ``inverse_sigmoid`` is ``start * k / (k + exp(step / k))`` (Bengio et al., 2015, with the
+    step counted in hundreds), which stays near ``start`` early and decays later.
+    """
+    if schedule == "constant":
+        return start
+    if schedule == "linear":
+        return start * max(0.0, 1.0 - step / max(total, 1))
+    hundreds = step / 100
+    return start * k / (k + math.exp(min(hundreds / k, 50.0)))
+
+
+class Seq2SeqTask(SupervisedTask):
+    """Trains an encoder–decoder with teacher forcing and scores its decoded output.
+
+    Loss is cross-entropy over the target tokens (``<eos>`` included, padding skipped), under
+    teacher forcing with a ratio that may decay (``teacher_forcing_schedule``). Validation and
+    test decode every source (greedy, or beam search with ``beam_size`` > 1) and report
+    ``acc`` (teacher-forced token accuracy), ``exact_match``, ``bleu`` and ``chrf``.
+
+    Args:
+        net: a :class:`~rnnlab.nets.seq2seq.Seq2Seq`.
+        target_vocab: the target token of each id (from the data), to score text metrics.
+        max_target_length: the longest target, ``<eos>`` included (from the data); decoding
+            stops after ``max_target_length + 5`` tokens.
+        optimizer, scheduler, scheduler_interval, monitor: as for
+            :class:`~rnnlab.tasks.base.SupervisedTask`.
+        teacher_forcing: the ratio of steps that read the true previous token.
+        teacher_forcing_schedule: ``constant``, ``linear`` or ``inverse_sigmoid``.
+        teacher_forcing_k: the inverse-sigmoid decay's constant.
+        beam_size: 1 for greedy decoding, more for beam search.
+        length_penalty: beam search scores divide by length to this power.
+        join: how tokens join into text for BLEU and chrF: ``""`` for characters, ``" "`` for
+            words.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        target_vocab: Sequence[str],
+        max_target_length: int,
+        optimizer: OptimizerFactory,
+        scheduler: SchedulerFactory | None = None,
+        scheduler_interval: Literal["step", "epoch"] = "step",
+        monitor: str = "val/loss",
+        teacher_forcing: float = 1.0,
+        teacher_forcing_schedule: Schedule = "constant",
+        teacher_forcing_k: float = 10.0,
+        beam_size: int = 1,
+        length_penalty: float = 1.0,
+        join: str = "",
+    ):
+        if beam_size < 1:
+            raise ConfigError(f"task.beam_size={beam_size} must be at least 1.")
+        if not 0.0 <= teacher_forcing <= 1.0:
+            raise ConfigError(f"task.teacher_forcing={teacher_forcing} must be in [0, 1].")
+        if teacher_forcing_schedule not in ("constant", "linear", "inverse_sigmoid"):
+            raise ConfigError(
+                f"task.teacher_forcing_schedule={teacher_forcing_schedule!r} is not one of "
+                "'constant', 'linear', 'inverse_sigmoid'."
+            )
+        super().__init__(optimizer, scheduler, scheduler_interval, monitor)
+        target_vocab = [str(t) for t in target_vocab]  # a plain list in the checkpoint
+        self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"], logger=False)
+        self.net = net
+        self.target_vocab = target_vocab
+        self.metrics = nn.ModuleDict()
+        for stage in ("val", "test"):
+            self.metrics[stage] = nn.ModuleDict(
+                {
+                    "acc": MeanMetric(),
+                    "exact_match": MeanMetric(),
+                    "bleu": BLEUScore(n_gram=4, smooth=True),
+                    "chrf": CHRFScore(),
+                }
+            )
+
+    @property
+    def teacher_forcing_now(self) -> float:
+        trainer = self._trainer
+        step = trainer.global_step if trainer else 0
+        total = trainer.estimated_stepping_batches if trainer else 1
+        h = self.hparams
+        return teacher_forcing_ratio(
+            h.teacher_forcing_schedule, h.teacher_forcing, step, total, h.teacher_forcing_k
+        )
+
+    def compute_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        target = _trim(batch.y, self.net.pad_index)  # (B, T): the target, then <eos>
+        bos = target.new_full((target.shape[0], 1), self.net.bos_index)
+        target_in = torch.cat([bos, target[:, :-1]], 1)
+        ratio = self.teacher_forcing_now if self.training else 1.0
+        logits, _ = self.net(batch.x, batch.lengths, target_in, teacher_forcing=ratio)
+        loss = F.cross_entropy(
+            logits.flatten(0, 1).float(), target.flatten(), ignore_index=self.net.pad_index
+        )
+        return loss, logits
+
+    def loss_weight(self, batch: Batch) -> torch.Tensor:
+        return (batch.y != self.net.pad_index).sum()  # target tokens
+
+    def decode(self, source: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:
+        """Output ids for each source (without ``<eos>``)."""
+        max_len = self.hparams.max_target_length + 5
+        if self.hparams.beam_size == 1:
+            return self.net.greedy(source, lengths, max_len)
+        return self.net.beam_search(
+            source, lengths, self.hparams.beam_size, max_len, self.hparams.length_penalty
+        )
+
+    def update_metrics(self, stage: str, logits: torch.Tensor, batch: Batch) -> None:
+        target = _trim(batch.y, self.net.pad_index)
+        valid = target != self.net.pad_index
+        metrics = self.metrics[stage]
+        metrics["acc"].update((logits.argmax(-1) == target)[valid].float())
+        decoded = self.decode(batch.x, batch.lengths)
+        truth = [row[: row.index(self.net.eos_index)] for row in target.tolist()]
+        metrics["exact_match"].update(
+            torch.tensor([float(d == t) for d, t in zip(decoded, truth, strict=True)])
+        )
+        hypotheses = [self.to_text(d) for d in decoded]
+        references = [[self.to_text(t)] for t in truth]
+        metrics["bleu"].update(hypotheses, references)
+        metrics["chrf"].update(hypotheses, references)
+        for name, metric in metrics.items():
+            self.log(f"{stage}/{name}", metric, on_epoch=True, prog_bar=name == "exact_match")
+
+    def to_text(self, ids: Sequence[int]) -> str:
+        """Target ids as text; BLEU counts ``join``-separated tokens, so characters are spaced."""
+        tokens = [self.target_vocab[i] for i in ids]
+        return " ".join(tokens) if self.hparams.join == "" else self.hparams.join.join(tokens)
+
+
+def _trim(target: torch.Tensor, pad: int) -> torch.Tensor:
+    """``target`` cut to the batch's longest sequence."""
+    longest = int((target != pad).sum(1).max())
+    return target[:, :longest]
