@@ -11,7 +11,7 @@ import torch
 from omegaconf import DictConfig
 
 from rnnlab.eval import load_run
-from rnnlab.tasks.language_model import LanguageModelTask, decode, encode
+from rnnlab.tasks.language_model import LanguageModelTask, decode, prompt_ids
 from rnnlab.utils.cli import run
 from rnnlab.utils.errors import check
 from rnnlab.utils.instantiate import build_model
@@ -31,9 +31,7 @@ def generate(cfg: DictConfig) -> str:
     check(cfg.temperature >= 0, f"temperature={cfg.temperature} must not be negative.")
     check(cfg.top_k is None or cfg.top_k >= 1, f"top_k={cfg.top_k} must be at least 1 (or null).")
     prompt = str(cfg.prompt)
-    ids = encode(prompt, spec.vocab)  # an unknown character ends the run here
-    if not ids:
-        ids = [spec.vocab.index("\n") if "\n" in spec.vocab else 0]
+    ids = prompt_ids(prompt, spec.vocab)  # an unknown character ends the run here
 
     _, task = build_model(saved, spec)
     task.load_state_dict(checkpoint["state_dict"])

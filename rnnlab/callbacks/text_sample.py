@@ -6,7 +6,7 @@ import lightning as L
 import torch
 from lightning.pytorch import Callback
 
-from rnnlab.tasks.language_model import LanguageModelTask, decode, encode
+from rnnlab.tasks.language_model import LanguageModelTask, decode, prompt_ids
 from rnnlab.utils.run_output import tensorboard_loggers
 
 
@@ -46,11 +46,10 @@ class TextSample(Callback):
         if writer is None or not trainer.is_global_zero:
             return
         vocab = trainer.datamodule.spec.vocab
-        prompt = "".join(c for c in self.prompt if c in vocab) or ("\n" if "\n" in vocab else "")
-        ids = encode(prompt, vocab) if prompt else [0]
+        ids = prompt_ids("".join(c for c in self.prompt if c in vocab), vocab)
         generator = torch.Generator().manual_seed(self.seed)
         tokens = pl_module.sample(ids, self.length, self.temperature, self.top_k, generator)
-        text = decode(ids, vocab) + decode(tokens, vocab)
+        text = decode([*ids, *tokens], vocab)
         # The text tab renders Markdown: an indented block keeps the lines as sampled.
         block = "\n".join("    " + line for line in text.split("\n"))
         writer.experiment.add_text("val/sample", block, global_step=trainer.global_step)

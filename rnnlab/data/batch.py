@@ -21,6 +21,8 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from rnnlab.utils.errors import check
 
+IGNORE = -100  # the target of a padded position, which losses and metrics skip
+
 
 @dataclass
 class Batch:

@@ -15,16 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from lightning.pytorch.utilities import rank_zero_info
 
-from rnnlab.data.batch import DataSpec, InMemoryDataModule, SequenceDataset, pad_sequences
+from rnnlab.data.batch import IGNORE, DataSpec, InMemoryDataModule, SequenceDataset, pad_sequences
 from rnnlab.data.splits import check_splits
-from rnnlab.data.vocab import Vocabulary, load_vectors
+from rnnlab.data.vocab import Vocabulary, starting_embedding, token_spec
 from rnnlab.utils.errors import ConfigError, check
 
 TAGGED = Path(__file__).with_name("corpus") / "tagged.conllu"
 CONLLU_COLUMNS = ("id", "form", "lemma", "upos", "xpos", "feats", "head", "deprel", "deps", "misc")
-IGNORE = -100  # the target of a padded position, which losses and metrics skip
 
 
 @dataclass
@@ -160,19 +158,7 @@ class ConllDataModule(InMemoryDataModule):
     @property
     def spec(self) -> DataSpec:
         self.setup()
-        return DataSpec(
-            vocab_size=len(self.vocab),
-            pad_index=self.vocab.pad_index,
-            vocab=self.vocab.tokens,
-            num_classes=len(self.tags),
-            extras={"class_names": self.tags, **self._weights()},
-        )
-
-    def _weights(self) -> dict:
-        """Pretrained embedding rows for the net, when ``vectors`` gave some."""
-        return (
-            {} if self.embedding_weights is None else {"embedding_weights": self.embedding_weights}
-        )
+        return token_spec(self.vocab, self.tags, self.embedding_weights)
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
@@ -183,9 +169,7 @@ class ConllDataModule(InMemoryDataModule):
         else:
             parts = self._split(read_conll(self.path, self.tag_column))
         self.vocab = Vocabulary.build(parts[0].tokens, self.min_freq, self.max_size, self.lower)
-        if self.vectors:
-            self.embedding_weights, found = load_vectors(self.vectors, self.vocab)
-            rank_zero_info(f"data.vectors: {found} of {len(self.vocab)} tokens have a vector.")
+        self.embedding_weights = starting_embedding(self.vectors, self.vocab)
         self.tags = tuple(sorted({t for part in parts for tags in part.tags for t in tags}))
         index = {t: i for i, t in enumerate(self.tags)}
         for split, part in zip(("train", "val", "test"), parts, strict=True):

@@ -84,11 +84,11 @@ class Seq2SeqSyntheticDataModule(InMemoryDataModule):
         self.pairs: dict[str, list[tuple[str, str]]] = {}
         self.source_vocab: tuple[str, ...] = ()
         self.target_vocab: tuple[str, ...] = ()
+        self.max_target_length = 0  # the longest target, with <eos>
 
     @property
     def spec(self) -> DataSpec:
         self.setup()
-        longest = max(len(t) for pairs in self.pairs.values() for _, t in pairs)
         return DataSpec(
             pad_index=PAD,
             extras={
@@ -96,7 +96,7 @@ class Seq2SeqSyntheticDataModule(InMemoryDataModule):
                 "target_vocab_size": len(self.target_vocab),
                 "source_vocab": self.source_vocab,
                 "target_vocab": self.target_vocab,
-                "max_target_length": longest + 1,  # with <eos>
+                "max_target_length": self.max_target_length,
             },
         )
 
@@ -121,6 +121,7 @@ class Seq2SeqSyntheticDataModule(InMemoryDataModule):
         self.target_vocab = (*SPECIALS, *sorted({c for _, t in train for c in t}))
         for split, pairs in self.pairs.items():
             self.datasets[split] = self._dataset(pairs)
+        self.max_target_length = max(len(t) for pairs in self.pairs.values() for _, t in pairs) + 1
 
     def _dataset(self, pairs: list[tuple[str, str]]) -> SequenceDataset:
         src = _encoder(self.source_vocab)

@@ -14,21 +14,22 @@ import csv
 from pathlib import Path
 
 import torch
-from lightning.pytorch.utilities import rank_zero_info
 
 from rnnlab.data.batch import DataSpec, InMemoryDataModule, SequenceDataset, pad_sequences
 from rnnlab.data.splits import check_splits, stratified_split
-from rnnlab.data.vocab import Level, Vocabulary, load_vectors, tokenize
+from rnnlab.data.vocab import Level, Vocabulary, starting_embedding, token_spec, tokenize
 from rnnlab.utils.errors import ConfigError, check
 
 REVIEWS = Path(__file__).with_name("corpus") / "reviews.tsv"
 _SPLIT_NAMES = {"train": 0, "val": 1, "valid": 1, "validation": 1, "dev": 1, "test": 2}
 
 
-def read_table(path: Path, columns: list[str]) -> tuple[list[list[str]], list[int]]:
+def read_table(
+    path: Path, columns: list[str], optional: tuple[str, ...] = ()
+) -> tuple[list[list[str]], list[int]]:
     """The named ``columns`` of a CSV (``.csv``) or TSV (any other suffix) file with a header,
-    and the line number of each row; a wrong field count or a missing column is the file's
-    mistake, named by line."""
+    followed by those ``optional`` columns the header has, and the line number of each row; a
+    wrong field count or a missing column is the file's mistake, named by line."""
     delimiter = "," if path.suffix.lower() == ".csv" else "\t"
     try:
         with path.open(encoding="utf-8", newline="") as file:
@@ -40,7 +41,7 @@ def read_table(path: Path, columns: list[str]) -> tuple[list[list[str]], list[in
                 raise ConfigError(
                     f"{path} has no column {missing[0]!r}; its columns are: {', '.join(header)}."
                 )
-            where = [header.index(c) for c in columns]
+            where = [header.index(c) for c in [*columns, *optional] if c in header]
             rows, lines = [], []
             for fields in reader:
                 if not fields:
@@ -131,19 +132,7 @@ class TextClassificationDataModule(InMemoryDataModule):
     @property
     def spec(self) -> DataSpec:
         self.setup()
-        return DataSpec(
-            vocab_size=len(self.vocab),
-            pad_index=self.vocab.pad_index,
-            vocab=self.vocab.tokens,
-            num_classes=len(self.classes),
-            extras={"class_names": self.classes, **self._weights()},
-        )
-
-    def _weights(self) -> dict:
-        """Pretrained embedding rows for the net, when ``vectors`` gave some."""
-        return (
-            {} if self.embedding_weights is None else {"embedding_weights": self.embedding_weights}
-        )
+        return token_spec(self.vocab, self.classes, self.embedding_weights)
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
@@ -158,9 +147,7 @@ class TextClassificationDataModule(InMemoryDataModule):
         self.vocab = Vocabulary.build(
             (tokens[i] for i in parts[0].tolist()), self.min_freq, self.max_size
         )
-        if self.vectors:
-            self.embedding_weights, found = load_vectors(self.vectors, self.vocab)
-            rank_zero_info(f"data.vectors: {found} of {len(self.vocab)} tokens have a vector.")
+        self.embedding_weights = starting_embedding(self.vectors, self.vocab)
         for split, index in zip(("train", "val", "test"), parts, strict=True):
             check(len(index) > 0, f"the {split} split of data.path={self.path} is empty.")
             self.texts[split] = [texts[i] for i in index.tolist()]
@@ -175,11 +162,9 @@ class TextClassificationDataModule(InMemoryDataModule):
             texts, labels = read_folder(self.path)
             return texts, labels, None
         columns = [self.text_column, self.label_column]
-        with self.path.open(encoding="utf-8", errors="replace") as file:
-            has_split = "split" in next(csv.reader(file, delimiter=self._delimiter()), [])
-        rows, lines = read_table(self.path, columns + (["split"] if has_split else []))
+        rows, lines = read_table(self.path, columns, optional=("split",))
         texts, labels = [r[0] for r in rows], [r[1] for r in rows]
-        if not has_split:
+        if len(rows[0]) == 2:  # no split column
             return texts, labels, None
         parts: list[list[int]] = [[], [], []]
         for i, (row, line) in enumerate(zip(rows, lines, strict=True)):
@@ -190,6 +175,3 @@ class TextClassificationDataModule(InMemoryDataModule):
             )
             parts[_SPLIT_NAMES[name]].append(i)
         return texts, labels, [torch.tensor(p, dtype=torch.long) for p in parts]
-
-    def _delimiter(self) -> str:
-        return "," if self.path.suffix.lower() == ".csv" else "\t"

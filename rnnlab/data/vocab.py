@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Literal
 
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 
+from rnnlab.data.batch import DataSpec
 from rnnlab.utils.errors import ConfigError, check
 
 PAD = "<pad>"
@@ -134,3 +136,30 @@ def load_vectors(path: str | Path, vocab: Vocabulary) -> tuple[torch.Tensor, int
         weights[i] = torch.tensor(row)
     weights[vocab.pad_index] = 0
     return weights, len(rows)
+
+
+def starting_embedding(path: str | Path | None, vocab: Vocabulary) -> torch.Tensor | None:
+    """Embedding rows from the vectors file at ``path`` (``None`` without one), with a note of
+    how many tokens it covered."""
+    if not path:
+        return None
+    weights, found = load_vectors(path, vocab)
+    rank_zero_info(f"data.vectors: {found} of {len(vocab)} tokens have a vector.")
+    return weights
+
+
+def token_spec(
+    vocab: Vocabulary, classes: tuple[str, ...], embedding_weights: torch.Tensor | None = None
+) -> DataSpec:
+    """The spec of labelled token data: the vocabulary, the class (or tag) names, and any
+    pretrained embedding rows for the net."""
+    extras: dict = {"class_names": classes}
+    if embedding_weights is not None:
+        extras["embedding_weights"] = embedding_weights
+    return DataSpec(
+        vocab_size=len(vocab),
+        pad_index=vocab.pad_index,
+        vocab=vocab.tokens,
+        num_classes=len(classes),
+        extras=extras,
+    )

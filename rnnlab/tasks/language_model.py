@@ -267,6 +267,12 @@ def encode(text: str, vocab: Sequence[str]) -> list[int]:
     return [index[c] for c in text]
 
 
+def prompt_ids(text: str, vocab: Sequence[str]) -> list[int]:
+    """The ids a sample starts from: ``text``'s, or for an empty prompt a newline (the first
+    token, if the vocabulary has no newline)."""
+    return encode(text, vocab) or [vocab.index("\n") if "\n" in vocab else 0]
+
+
 def decode(ids: Sequence[int], vocab: Sequence[str]) -> str:
     """The text of token ``ids``."""
     return "".join(vocab[i] for i in ids)

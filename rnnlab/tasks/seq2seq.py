@@ -87,7 +87,6 @@ class Seq2SeqTask(SupervisedTask):
                 "'constant', 'linear', 'inverse_sigmoid'."
             )
         super().__init__(optimizer, scheduler, scheduler_interval, monitor)
-        target_vocab = [str(t) for t in target_vocab]  # a plain list in the checkpoint
         self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"], logger=False)
         self.net = net
         self.target_vocab = target_vocab

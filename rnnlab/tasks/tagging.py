@@ -11,11 +11,9 @@ from torch import nn
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassStatScores
 
-from rnnlab.data.batch import Batch
+from rnnlab.data.batch import IGNORE, Batch
 from rnnlab.tasks.base import SupervisedTask
 from rnnlab.tasks.optim import OptimizerFactory, SchedulerFactory
-
-IGNORE = -100  # the target of a padded position
 
 
 def entity_spans(tags: Sequence[str]) -> set[tuple[int, int, str]]:
@@ -103,13 +101,11 @@ class TaggingTask(SupervisedTask):
         dropout: float = 0.0,
     ):
         super().__init__(optimizer, scheduler, scheduler_interval, monitor)
-        # A plain list (not Hydra's ListConfig), so checkpoints load with weights_only=True.
-        class_names = [str(name) for name in class_names] if class_names is not None else None
         self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"], logger=False)
         self.net = net
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(net.output_size, num_classes)
-        self.class_names = class_names or [str(i) for i in range(num_classes)]
+        self.class_names = list(class_names or [str(i) for i in range(num_classes)])
         self.metrics = nn.ModuleDict()
         for stage in ("val", "test"):
             metrics = {"acc": MulticlassAccuracy(num_classes, average="micro", ignore_index=IGNORE)}

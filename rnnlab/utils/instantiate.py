@@ -17,9 +17,12 @@ from rnnlab.utils.errors import ConfigError
 
 
 def instantiate(node: DictConfig, what: str, **kwargs: Any) -> Any:
-    """``hydra.utils.instantiate`` whose failures read as one sentence naming ``what``."""
+    """``hydra.utils.instantiate`` with plain containers, whose failures read as one sentence
+    naming ``what``."""
     try:
-        return hydra.utils.instantiate(node, **kwargs)
+        # Plain lists and dicts, not Hydra's containers: objects keep what they are given (in
+        # hyperparameters, say), and checkpoints must load with `weights_only=True`.
+        return hydra.utils.instantiate(node, _convert_="all", **kwargs)
     except InstantiationException as error:
         cause = error.__cause__
         if isinstance(cause, ConfigError):
