@@ -5,5 +5,13 @@ from rnnlab.callbacks.forecast_figure import ForecastFigure
 from rnnlab.callbacks.progress import ProgressBar
 from rnnlab.callbacks.run_config import RunConfig
 from rnnlab.callbacks.text_sample import TextSample
+from rnnlab.callbacks.translation_samples import TranslationSamples
 
-__all__ = ["ConfusionFigure", "ForecastFigure", "ProgressBar", "RunConfig", "TextSample"]
+__all__ = [
+    "ConfusionFigure",
+    "ForecastFigure",
+    "ProgressBar",
+    "RunConfig",
+    "TextSample",
+    "TranslationSamples",
+]

@@ -14,16 +14,13 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from collections.abc import Callable
 from typing import Literal
 
-import torch
-
-from rnnlab.data.batch import DataSpec, InMemoryDataModule, SequenceDataset, pad_sequences
+from rnnlab.data.batch import DataSpec, InMemoryDataModule
+from rnnlab.data.pairs import encode_pairs, seq2seq_spec, target_vocabulary
+from rnnlab.data.vocab import Vocabulary
 from rnnlab.utils.errors import check
 
-SPECIALS = ("<pad>", "<unk>", "<bos>", "<eos>")
-PAD, BOS, EOS = 0, 2, 3
 Problem = Literal["reverse", "sort", "dates"]
 _DATE_FORMATS = (
     "%d %B %Y", "%B %d, %Y", "%d %b %Y", "%b %d, %Y", "%d/%m/%Y", "%Y.%m.%d",
@@ -82,22 +79,15 @@ class Seq2SeqSyntheticDataModule(InMemoryDataModule):
         self.lengths = (min_length, max_length)
         self.sizes = {"train": num_train, "val": num_val, "test": num_test}
         self.pairs: dict[str, list[tuple[str, str]]] = {}
-        self.source_vocab: tuple[str, ...] = ()
-        self.target_vocab: tuple[str, ...] = ()
+        self.source_vocab: Vocabulary | None = None
+        self.target_vocab: Vocabulary | None = None
         self.max_target_length = 0  # the longest target, with <eos>
 
     @property
     def spec(self) -> DataSpec:
         self.setup()
-        return DataSpec(
-            pad_index=PAD,
-            extras={
-                "source_vocab_size": len(self.source_vocab),
-                "target_vocab_size": len(self.target_vocab),
-                "source_vocab": self.source_vocab,
-                "target_vocab": self.target_vocab,
-                "max_target_length": self.max_target_length,
-            },
+        return seq2seq_spec(
+            self.source_vocab, self.target_vocab, self.max_target_length, "char", "char", False
         )
 
     def setup(self, stage: str | None = None) -> None:
@@ -117,20 +107,9 @@ class Seq2SeqSyntheticDataModule(InMemoryDataModule):
             check(pairs, f"data.problem={self.problem} has no new pairs left for {split}.")
             self.pairs[split] = pairs
         train = self.pairs["train"]
-        self.source_vocab = (*SPECIALS[:2], *sorted({c for s, _ in train for c in s}))
-        self.target_vocab = (*SPECIALS, *sorted({c for _, t in train for c in t}))
+        self.source_vocab = Vocabulary.build(list(s) for s, _ in train)
+        self.target_vocab = target_vocabulary([list(t) for _, t in train], 1, None)
         for split, pairs in self.pairs.items():
-            self.datasets[split] = self._dataset(pairs)
+            chars = [(list(s), list(t)) for s, t in pairs]
+            self.datasets[split] = encode_pairs(chars, self.source_vocab, self.target_vocab)
         self.max_target_length = max(len(t) for pairs in self.pairs.values() for _, t in pairs) + 1
-
-    def _dataset(self, pairs: list[tuple[str, str]]) -> SequenceDataset:
-        src = _encoder(self.source_vocab)
-        tgt = _encoder(self.target_vocab)
-        sources, lengths = pad_sequences([torch.tensor(src(s)) for s, _ in pairs], value=PAD)
-        targets, _ = pad_sequences([torch.tensor([*tgt(t), EOS]) for _, t in pairs], value=PAD)
-        return SequenceDataset(sources, lengths, targets)
-
-
-def _encoder(vocab: tuple[str, ...]) -> Callable[[str], list[int]]:
-    index = {token: i for i, token in enumerate(vocab)}
-    return lambda text: [index.get(c, 1) for c in text]

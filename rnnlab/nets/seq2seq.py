@@ -228,12 +228,23 @@ class Seq2Seq(nn.Module):
     def greedy(self, source: torch.Tensor, lengths: torch.Tensor, max_len: int) -> list[list[int]]:
         """The likeliest next token at every step, until ``EOS`` or ``max_len`` tokens; the
         output sequences exclude ``EOS``."""
+        return self.greedy_with_attention(source, lengths, max_len)[0]
+
+    @torch.no_grad()
+    def greedy_with_attention(
+        self, source: torch.Tensor, lengths: torch.Tensor, max_len: int
+    ) -> tuple[list[list[int]], torch.Tensor | None]:
+        """Greedy output, and the attention weights ``(B, steps, S)`` of every step taken
+        (``None`` without attention); row ``i`` of a sequence is the step that emitted its
+        ``i``-th token."""
         memory, state = self.encode(source, lengths)
         tokens = source.new_full((source.shape[0],), self.bos_index)
         out: list[list[int]] = [[] for _ in range(source.shape[0])]
         done = [False] * source.shape[0]
+        weights = []
         for _ in range(max_len):
-            logits, state, _ = self.step(tokens, state, memory)
+            logits, state, step_weights = self.step(tokens, state, memory)
+            weights.append(step_weights)
             tokens = logits.argmax(-1)
             for b, token in enumerate(tokens.tolist()):
                 if not done[b]:
@@ -243,7 +254,7 @@ class Seq2Seq(nn.Module):
                         out[b].append(token)
             if all(done):
                 break
-        return out
+        return out, None if not weights or weights[0] is None else torch.stack(weights, 1)
 
     @torch.no_grad()
     def beam_search(

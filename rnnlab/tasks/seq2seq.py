@@ -57,8 +57,8 @@ class Seq2SeqTask(SupervisedTask):
         teacher_forcing_k: the inverse-sigmoid decay's constant.
         beam_size: 1 for greedy decoding, more for beam search.
         length_penalty: beam search scores divide by length to this power.
-        join: how tokens join into text for BLEU and chrF: ``""`` for characters, ``" "`` for
-            words.
+        join: how target tokens join into text (from the data): ``""`` for characters, ``" "``
+            for words.
     """
 
     def __init__(
@@ -75,7 +75,7 @@ class Seq2SeqTask(SupervisedTask):
         teacher_forcing_k: float = 10.0,
         beam_size: int = 1,
         length_penalty: float = 1.0,
-        join: str = "",
+        join: str | None = "",
     ):
         if beam_size < 1:
             raise ConfigError(f"task.beam_size={beam_size} must be at least 1.")
@@ -151,10 +151,12 @@ class Seq2SeqTask(SupervisedTask):
         for name, metric in metrics.items():
             self.log(f"{stage}/{name}", metric, on_epoch=True, prog_bar=name == "exact_match")
 
-    def to_text(self, ids: Sequence[int]) -> str:
-        """Target ids as text; BLEU counts ``join``-separated tokens, so characters are spaced."""
+    def to_text(self, ids: Sequence[int], for_scoring: bool = True) -> str:
+        """Target ids as text. BLEU counts space-separated tokens, so for scoring characters
+        are spaced; otherwise they join as the data's ``join`` says."""
         tokens = [self.target_vocab[i] for i in ids]
-        return " ".join(tokens) if self.hparams.join == "" else self.hparams.join.join(tokens)
+        join = self.hparams.join or ""
+        return " ".join(tokens) if for_scoring and join == "" else join.join(tokens)
 
 
 def _trim(target: torch.Tensor, pad: int) -> torch.Tensor:

@@ -3,12 +3,13 @@ import datetime as dt
 import pytest
 import torch
 
-from rnnlab.data.seq2seq_synthetic import BOS, EOS, PAD, Seq2SeqSyntheticDataModule
+from rnnlab.data.pairs import BOS, EOS
+from rnnlab.data.seq2seq_synthetic import Seq2SeqSyntheticDataModule
 from rnnlab.utils.errors import ConfigError
 
 
 def decode(ids, vocab):
-    return "".join(vocab[i] for i in ids if i not in (PAD, BOS, EOS))
+    return "".join(vocab[i] for i in ids if i not in (0, BOS, EOS))
 
 
 @pytest.mark.parametrize("problem", ["reverse", "sort", "dates"])
