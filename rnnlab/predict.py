@@ -10,8 +10,6 @@ training, with the vocabulary stored in the checkpoint; the training data is not
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import hydra
@@ -24,7 +22,7 @@ from rnnlab.data.vocab import Vocabulary, tokenize
 from rnnlab.eval import load_run
 from rnnlab.tasks.classification import ClassificationTask
 from rnnlab.tasks.tagging import TaggingTask
-from rnnlab.utils.cli import run
+from rnnlab.utils.cli import run, write_output
 from rnnlab.utils.errors import check
 from rnnlab.utils.instantiate import build_model
 
@@ -101,14 +99,7 @@ def _texts(path: Path, column: str) -> list[str]:
 
 
 def _main(cfg: DictConfig) -> None:
-    text = predict(cfg)
-    if cfg.get("output"):
-        output = Path(cfg.output)
-        partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
-        partial.write_text(text, encoding="utf-8")
-        os.replace(partial, output)  # an existing file is replaced whole or not at all
-    else:
-        sys.stdout.write(text)
+    write_output(predict(cfg), cfg.get("output"))
 
 
 def main() -> None:

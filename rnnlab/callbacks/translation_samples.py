@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from rnnlab.data.batch import Batch  # noqa: E402
+from rnnlab.data.vocab import detokenize  # noqa: E402
 from rnnlab.tasks.seq2seq import Seq2SeqTask  # noqa: E402
 from rnnlab.utils.run_output import tensorboard_loggers  # noqa: E402
 
@@ -50,7 +51,8 @@ class TranslationSamples(Callback):
         outputs, attention = net.greedy_with_attention(batch.x, batch.lengths, max_len)
         net.train(was_training)
 
-        source_vocab = trainer.datamodule.spec.extras["source_vocab"]
+        extras = trainer.datamodule.spec.extras
+        source_vocab, words = extras["source_vocab"], extras.get("source_level") == "word"
         rows = ["| source | reference | output |", "|---|---|---|"]
         sources, references = [], []
         for source, length, target in zip(batch.x, batch.lengths, batch.y, strict=True):
@@ -59,7 +61,7 @@ class TranslationSamples(Callback):
             references.append(ids[: ids.index(net.eos_index)])
         for source, reference, output in zip(sources, references, outputs, strict=True):
             cells = [
-                " ".join(source) if pl_module.hparams.join else "".join(source),
+                detokenize(source) if words else "".join(source),
                 pl_module.to_text(reference, for_scoring=False),
                 pl_module.to_text(output, for_scoring=False),
             ]
@@ -81,7 +83,7 @@ def _heatmaps(attention, sources, outputs, task, step):
         # The steps taken: every output token, then <eos> unless decoding ran out of steps.
         labels = ([task.target_vocab[i] for i in output] + ["<eos>"])[: len(weights)]
         weights = weights[: len(labels), : len(source)]
-        ax.imshow(weights, cmap="viridis", vmin=0, vmax=1, aspect="auto")
+        ax.imshow(weights.numpy(), cmap="viridis", vmin=0, vmax=1, aspect="auto")
         ax.set_xticks(range(len(source)), source, rotation=90, fontsize=7)
         ax.set_yticks(range(len(labels)), labels, fontsize=7)
         ax.set_xlabel("source")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
-from typing import Literal
 
 import torch
 from lightning.pytorch.utilities import rank_zero_info
@@ -146,8 +145,9 @@ class PairsDataModule(InMemoryDataModule):
                 level in ("word", "char"),
                 f"data.{side}_level={level!r} is not one of 'word', 'char'.",
             )
-        for name, value in (("max_source_length", max_source_length),
-                            ("max_target_length", max_target_length), ("limit", limit)):  # fmt: skip
+        limits = {"max_source_length": max_source_length,
+                  "max_target_length": max_target_length, "limit": limit}  # fmt: skip
+        for name, value in limits.items():
             check(value is None or value >= 1, f"data.{name}={value} must be at least 1.")
         check_splits(splits)
         self.levels = (source_level, target_level)

@@ -25,8 +25,13 @@ PAD = "<pad>"
 UNK = "<unk>"
 Level = Literal["word", "char"]
 
-# Words, numbers and contractions stay whole; every other visible character is its own token.
-_WORD = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
+# A French elided word ("l'", "qu'") is a token of its own, as it is a word of its own; other
+# words, numbers and contractions ("don't", "aujourd'hui") stay whole; every other visible
+# character is its own token.
+_ELIDED = r"(?:[cdjlmnst]|qu|jusqu|lorsqu|puisqu)['’]"
+_WORD = re.compile(rf"\b{_ELIDED}(?=\w)|\w+(?:['’]\w+)*|[^\w\s]", re.IGNORECASE)
+_JOIN_ELIDED = re.compile(rf"\b({_ELIDED}) (?=\w)", re.IGNORECASE)
+_JOIN_PUNCTUATION = re.compile(r" ([.,)])|([(]) ")
 
 
 def tokenize(text: str, level: Level = "word", lower: bool = False) -> list[str]:
@@ -36,6 +41,13 @@ def tokenize(text: str, level: Level = "word", lower: bool = False) -> list[str]
     if level == "char":
         return list(text)
     return _WORD.findall(text)
+
+
+def detokenize(tokens: Sequence[str]) -> str:
+    """Word tokens as text: spaces between them, except after an elided word and around
+    full stops, commas and brackets (the inverse of :func:`tokenize` for plain text)."""
+    text = _JOIN_ELIDED.sub(r"\1", " ".join(tokens))
+    return _JOIN_PUNCTUATION.sub(lambda m: m.group(1) or m.group(2), text)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from torchmetrics import MeanMetric
 from torchmetrics.text import BLEUScore, CHRFScore
 
 from rnnlab.data.batch import Batch
+from rnnlab.data.vocab import detokenize
 from rnnlab.tasks.base import SupervisedTask
 from rnnlab.tasks.optim import OptimizerFactory, SchedulerFactory
 from rnnlab.utils.errors import ConfigError
@@ -152,11 +153,13 @@ class Seq2SeqTask(SupervisedTask):
             self.log(f"{stage}/{name}", metric, on_epoch=True, prog_bar=name == "exact_match")
 
     def to_text(self, ids: Sequence[int], for_scoring: bool = True) -> str:
-        """Target ids as text. BLEU counts space-separated tokens, so for scoring characters
-        are spaced; otherwise they join as the data's ``join`` says."""
+        """Target ids as text. For scoring, tokens are separated by spaces (BLEU counts
+        space-separated tokens, so characters are spaced too); otherwise characters join
+        with nothing and words as :func:`~rnnlab.data.vocab.detokenize` writes them."""
         tokens = [self.target_vocab[i] for i in ids]
-        join = self.hparams.join or ""
-        return " ".join(tokens) if for_scoring and join == "" else join.join(tokens)
+        if for_scoring:
+            return " ".join(tokens)
+        return detokenize(tokens) if self.hparams.join == " " else "".join(tokens)
 
 
 def _trim(target: torch.Tensor, pad: int) -> torch.Tensor:

@@ -68,6 +68,18 @@ def run(task: Callable[[DictConfig], Any], config_name: str) -> None:
     app(exit_on_config_error(task))()
 
 
+def write_output(text: str, output: str | None) -> None:
+    """``text`` to the file ``output``, replacing an existing one whole or not at all; to
+    standard output when ``output`` is unset."""
+    if not output:
+        sys.stdout.write(text)
+        return
+    path = Path(output)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
+
+
 def _fail(error: ConfigError) -> None:
     print(f"error: {error}", file=sys.stderr)
     sys.exit(2)

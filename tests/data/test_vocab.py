@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from rnnlab.data.vocab import PAD, UNK, Vocabulary, load_vectors, tokenize
+from rnnlab.data.vocab import PAD, UNK, Vocabulary, detokenize, load_vectors, tokenize
 from rnnlab.utils.errors import ConfigError
 
 
@@ -47,3 +47,11 @@ def test_pretrained_vectors_fill_the_rows_they_know(tmp_path):
     path.write_text("the 1.0 2.0\ncat 3.0\n")
     with pytest.raises(ConfigError, match="line 2: 1 values where the first line had 2"):
         load_vectors(path, vocab)
+
+
+def test_french_elision_is_a_token_and_detokenize_joins_it_back():
+    text = "L'Éternel dit qu'il n'aime pas l'autel, aujourd'hui (ici)."
+    tokens = tokenize(text)
+    assert tokens[:5] == ["L'", "Éternel", "dit", "qu'", "il"] and "aujourd'hui" in tokens
+    assert detokenize(tokens) == text
+    assert tokenize("Don't go, it's o'clock") == ["Don't", "go", ",", "it's", "o'clock"]

@@ -1,0 +1,100 @@
+"""Translate with an encoder–decoder: ``python -m rnnlab.translate ckpt_path=... text="..."``.
+
+The net is rebuilt from the config and data spec (with both vocabularies) stored in the
+checkpoint, so the training data is not needed. The source is tokenised as in training. With
+``text=`` one translation is printed; with ``input=FILE`` each line is translated and printed
+on its own line (a blank line stays blank, so outputs line up with inputs). ``beam_size=``
+chooses greedy decoding (1) or beam search; left unset, the training run's setting is used.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import hydra
+import torch
+from omegaconf import DictConfig
+
+from rnnlab.data.batch import pad_sequences
+from rnnlab.data.vocab import Vocabulary, tokenize
+from rnnlab.eval import load_run
+from rnnlab.tasks.seq2seq import Seq2SeqTask
+from rnnlab.utils.cli import run, write_output
+from rnnlab.utils.errors import check
+from rnnlab.utils.instantiate import build_model
+
+
+def translate(cfg: DictConfig) -> list[str]:
+    """The translation of ``cfg.text``, or of each line of ``cfg.input``."""
+    saved, spec, checkpoint = load_run(cfg.ckpt_path)
+    target = hydra.utils.get_object(saved.task._target_)
+    check(
+        isinstance(target, type) and issubclass(target, Seq2SeqTask) and spec is not None,
+        f"ckpt_path={cfg.ckpt_path} is not an encoder–decoder's checkpoint (trained with "
+        "model=seq2seq); rnnlab.translate needs one.",
+    )
+    check(
+        cfg.beam_size is None or cfg.beam_size >= 1,
+        f"beam_size={cfg.beam_size} must be at least 1 (1 is greedy decoding).",
+    )
+    sources = _sources(cfg)
+
+    _, task = build_model(saved, spec)
+    task.load_state_dict(checkpoint["state_dict"])
+    task.to(cfg.device).eval()
+    if cfg.beam_size is not None:
+        task.hparams.beam_size = int(cfg.beam_size)
+    extras = spec.extras
+    level, lower = extras.get("source_level", "char"), bool(extras.get("lower", False))
+    vocab = Vocabulary(tuple(extras["source_vocab"]))
+    tokens = [tokenize(s, level, lower) for s in sources]
+    unknown = sorted({t for seq in tokens for t in seq if t not in vocab})
+    if unknown:
+        shown = ", ".join(repr(t) for t in unknown[:10]) + (", ..." if len(unknown) > 10 else "")
+        print(f"note: not in the source vocabulary, read as <unk>: {shown}", file=sys.stderr)
+
+    out = [""] * len(sources)
+    todo = [i for i, seq in enumerate(tokens) if seq]
+    for start in range(0, len(todo), cfg.batch_size):
+        rows = todo[start : start + cfg.batch_size]
+        x, lengths = pad_sequences(
+            [torch.tensor(vocab.encode(tokens[i])) for i in rows], value=vocab.pad_index
+        )
+        with torch.no_grad():
+            decoded = task.decode(x.to(task.device), lengths.to(task.device))
+        for i, ids in zip(rows, decoded, strict=True):
+            out[i] = task.to_text(ids, for_scoring=False)
+    return out
+
+
+def _sources(cfg: DictConfig) -> list[str]:
+    """The text to translate: ``text``, or the lines of ``input``; exactly one is given."""
+    check(
+        (cfg.text is None) != (cfg.input is None),
+        'give either text="..." or input=FILE (one line per source), not both or neither.',
+    )
+    if cfg.text is not None:
+        text = str(cfg.text).strip()
+        check(text, "text is empty; give the sentence to translate.")
+        return [text]
+    path = Path(cfg.input)
+    check(path.is_file(), f"input={cfg.input} does not exist; give a UTF-8 text file.")
+    try:
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    except UnicodeDecodeError as error:
+        check(False, f"input={path} is not UTF-8 text ({error.reason}).")
+    check(any(lines), f"input={path} holds no text.")
+    return lines
+
+
+def _main(cfg: DictConfig) -> None:
+    write_output("".join(line + "\n" for line in translate(cfg)), cfg.get("output"))
+
+
+def main() -> None:
+    run(_main, config_name="translate")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+import logging
+
+import pytest
+import torch
+
+from rnnlab.data.pairs import BOS, EOS, PairsDataModule, phrasebook, read_pairs
+from rnnlab.utils.errors import ConfigError
+
+
+def write(tmp_path, lines, name="pairs.tsv"):
+    path = tmp_path / name
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def test_extra_columns_are_ignored_and_blank_lines_skipped(tmp_path):
+    path = write(tmp_path, ["Go.\tVa !\tCC-BY 2.0 (France) #1", "", "Hi.\tSalut !"])
+    assert read_pairs(path) == [("Go.", "Va !"), ("Hi.", "Salut !")]
+
+
+@pytest.mark.parametrize(
+    "lines, message",
+    [
+        (["Go.\tVa !", "Hi. Salut !"], "line 2: no TAB between source and target"),
+        (["Go.\tVa !", "\tSalut !"], "line 2: the source is empty"),
+        (["Go.\t "], "line 1: the target is empty"),
+    ],
+)
+def test_malformed_lines_are_named(tmp_path, lines, message):
+    with pytest.raises(ConfigError, match=message):
+        read_pairs(write(tmp_path, lines))
+
+
+def test_sides_have_their_own_vocabularies_and_levels(tmp_path):
+    lines = [f"w{i} x{i}\tab{i % 3}" for i in range(40)]
+    dm = PairsDataModule(str(write(tmp_path, lines)), target_level="char", lower=False)
+    spec = dm.spec
+    source, target = spec.extras["source_vocab"], spec.extras["target_vocab"]
+    assert source[:2] == ("<pad>", "<unk>") and target[:4] == ("<pad>", "<unk>", "<bos>", "<eos>")
+    assert "w1" in source or "w1" in {s.split()[0] for s, _ in dm.pairs["val"] + dm.pairs["test"]}
+    assert set(target[4:]) <= set("ab012") and "w1" not in target
+    assert spec.extras["join"] == "" and spec.extras["source_level"] == "word"
+    batch = dm.datasets["train"][torch.arange(3)]
+    for row, (_, text) in zip(batch.y.tolist(), dm.pairs["train"][:3], strict=True):
+        assert "".join(target[i] for i in row[: len(text)]) == text and row[len(text)] == EOS
+    assert BOS not in batch.y  # the decoder's start token is the task's to add
+
+
+def test_the_length_filter_reports_what_it_dropped(tmp_path, caplog):
+    lines = [f"short {i}\tcourt {i}" for i in range(30)] + ["a b c d e f\tun"] * 4
+    dm = PairsDataModule(str(write(tmp_path, lines)), max_source_length=3)
+    with caplog.at_level(logging.INFO):
+        dm.setup()
+    assert "dropped 4 of 34 pairs" in caplog.text
+    assert sum(len(p) for p in dm.pairs.values()) == 30
+
+
+def test_the_pairs_of_one_source_stay_in_one_split(tmp_path):
+    lines = [f"s{i // 3}\tt{i}" for i in range(300)]  # every source has three translations
+    dm = PairsDataModule(str(write(tmp_path, lines)), seed=4)
+    dm.setup()
+    sources = [{s for s, _ in dm.pairs[split]} for split in ("train", "val", "test")]
+    assert not (sources[0] & sources[1] or sources[0] & sources[2] or sources[1] & sources[2])
+    assert [len(s) for s in sources] == [80, 10, 10]
+
+
+def test_the_phrasebook_is_seeded_and_puts_french_adjectives_after_the_noun():
+    assert phrasebook(50, 1) == phrasebook(50, 1) != phrasebook(50, 2)
+    pairs = phrasebook(5000, 0)
+    black_cat = [fr for en, fr in pairs if en.startswith("the black cat ")]
+    assert black_cat and all(fr.startswith("le chat noir ") for fr in black_cat)
+    negated = [fr for en, fr in pairs if " not " in en]
+    assert negated and all(" pas " in fr for fr in negated)
+
+
+def test_bad_settings_fail_in_one_sentence(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        PairsDataModule(str(tmp_path / "missing.tsv"))
+    with pytest.raises(ConfigError, match="data.target_level='byte' is not one of"):
+        PairsDataModule(target_level="byte")
+    with pytest.raises(ConfigError, match="no pair of .* fits"):
+        PairsDataModule(str(write(tmp_path, ["a b\tc d"])), max_source_length=1).setup()
