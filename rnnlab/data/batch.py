@@ -33,12 +33,15 @@ class Batch:
         y: targets; the shape depends on the dataset (``(B, H, C)`` for forecasting).
         lengths: valid length of each sequence, ``(B,)``; ``None`` when all are ``T`` long.
         mask: ``(B, T)`` bool, ``True`` on valid steps; ``None`` when nothing is padded.
+        future: forecasting only, the known-future covariates at the target steps,
+            ``(B, H, K)``; ``None`` without them.
     """
 
     x: torch.Tensor
     y: torch.Tensor
     lengths: torch.Tensor | None = None
     mask: torch.Tensor | None = None
+    future: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return self.x.shape[0]
@@ -49,7 +52,9 @@ class Batch:
         def move(t: torch.Tensor | None) -> torch.Tensor | None:
             return None if t is None else t.to(*args, **kwargs)
 
-        return Batch(move(self.x), move(self.y), move(self.lengths), move(self.mask))
+        return Batch(
+            move(self.x), move(self.y), move(self.lengths), move(self.mask), move(self.future)
+        )
 
 
 @dataclass(frozen=True)
@@ -80,16 +85,29 @@ class DataSpec:
 
 
 class WindowDataset(Dataset):
-    """Sliding windows over a ``(N, C)`` series, gathered a whole batch at a time.
+    """Sliding windows over a ``(N, F)`` series, gathered a whole batch at a time.
 
-    Item ``i`` is the window whose first target is at ``starts[i]``: inputs are the
-    ``window`` steps before it, targets the ``horizon`` steps from it. Indexing with a tensor of
-    ``B`` indices returns a :class:`Batch` of ``B`` windows.
+    Item ``i`` is the window whose first target is at ``starts[i]``: inputs are all ``F``
+    columns of the ``window`` steps before it, targets the first ``num_targets`` columns of
+    the ``horizon`` steps from it. The last ``num_future`` columns are known-future covariates
+    (calendar features, planned prices): their values at the target steps are the batch's
+    ``future``. Indexing with a tensor of ``B`` indices returns a :class:`Batch` of ``B``
+    windows.
     """
 
-    def __init__(self, series: torch.Tensor, starts: torch.Tensor, window: int, horizon: int):
-        self.series = series  # (N, C)
+    def __init__(
+        self,
+        series: torch.Tensor,
+        starts: torch.Tensor,
+        window: int,
+        horizon: int,
+        num_targets: int | None = None,
+        num_future: int = 0,
+    ):
+        self.series = series  # (N, F)
         self.starts = starts  # (S,) index of each window's first target
+        self.num_targets = series.shape[1] if num_targets is None else num_targets
+        self.num_future = num_future
         self._past = torch.arange(-window, 0)  # (W,)
         self._future = torch.arange(horizon)  # (H,)
 
@@ -99,9 +117,10 @@ class WindowDataset(Dataset):
     def __getitem__(self, index: torch.Tensor | int) -> Batch:
         # A lone int (Lightning swaps in a per-sample sampler for overfit_batches): a batch of one.
         t = self.starts[torch.as_tensor(index).reshape(-1)]  # (B,)
-        x = self.series[t[:, None] + self._past]  # (B, W, C)
-        y = self.series[t[:, None] + self._future]  # (B, H, C)
-        return Batch(x=x, y=y)
+        x = self.series[t[:, None] + self._past]  # (B, W, F)
+        ahead = self.series[t[:, None] + self._future]  # (B, H, F)
+        future = ahead[..., ahead.shape[-1] - self.num_future :] if self.num_future else None
+        return Batch(x=x, y=ahead[..., : self.num_targets], future=future)
 
 
 class SequenceDataset(Dataset):

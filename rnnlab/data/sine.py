@@ -97,8 +97,17 @@ class SineDataModule(InMemoryDataModule):
 
     @property
     def spec(self) -> DataSpec:
+        self.setup()
         noise = 0.0 if self.variant == "pure" else self.noise_std
-        return DataSpec(input_size=1, output_size=1, horizon=self.horizon, noise_floor=noise**2)
+        train = self.series[: self.bounds[1], 0].double()
+        naive_error = float((train[1:] - train[:-1]).abs().mean())  # MASE's scale, season 1
+        return DataSpec(
+            input_size=1,
+            output_size=1,
+            horizon=self.horizon,
+            noise_floor=noise**2,
+            extras={"targets_in_input": True, "season": 1, "mase_scale": [naive_error]},
+        )
 
     def setup(self, stage: str | None = None) -> None:
         if self.series is not None:

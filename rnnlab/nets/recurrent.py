@@ -90,7 +90,7 @@ class RecurrentEncoder(nn.Module):
             input_size,
             hidden_size,
             num_layers=num_layers,
-            dropout=dropout,
+            dropout=dropout if num_layers > 1 else 0.0,  # between layers: none to apply
             bidirectional=bidirectional,
             batch_first=True,
             **extra,

@@ -96,7 +96,8 @@ class Seq2Seq(nn.Module):
         hidden_size: units of the decoder, and of each encoder direction.
         num_layers: layers of the encoder and of the decoder.
         embedding_dim: size of the source and target token embeddings.
-        dropout: dropout between stacked layers.
+        dropout: dropout between stacked layers, on the decoder's input embeddings, and on the
+            vector the output projection reads (the regulariser small parallel sets need).
         bidirectional: a bidirectional encoder.
         attention: ``none``, ``bahdanau``, ``luong_dot`` or ``luong_general``.
         pad_index, bos_index, eos_index: the padding, start and end tokens' ids.
@@ -139,11 +140,12 @@ class Seq2Seq(nn.Module):
         self.feed_size = hidden_size if self.luong else 0
         context = key_size if attention == "bahdanau" else 0
         self.embedding = nn.Embedding(target_vocab_size, embedding_dim, padding_idx=pad_index)
+        self.drop = nn.Dropout(dropout)
         self.decoder = _CELLS[cell](
             embedding_dim + context + self.feed_size,
             hidden_size,
             num_layers=num_layers,
-            dropout=dropout,
+            dropout=dropout if num_layers > 1 else 0.0,
             batch_first=True,
         )
         self.attention = (
@@ -180,7 +182,7 @@ class Seq2Seq(nn.Module):
     ) -> tuple[torch.Tensor, DecoderState, torch.Tensor | None]:
         """Logits ``(B, V)`` for the token after ``tokens`` ``(B,)``, the next state, and the
         attention weights ``(B, S)`` (``None`` without attention)."""
-        inputs = [self.embedding(tokens)]  # (B, E)
+        inputs = [self.drop(self.embedding(tokens))]  # (B, E)
         weights = None
         if self.attention_kind == "bahdanau":
             query = _top(state.rnn)
@@ -196,7 +198,7 @@ class Seq2Seq(nn.Module):
         elif self.luong:
             context, weights = self.attention(h, memory.outputs, memory.mask)
             h = feed = torch.tanh(self.combine(torch.cat([h, context], -1)))
-        return self.project(h), DecoderState(rnn, feed), weights
+        return self.project(self.drop(h)), DecoderState(rnn, feed), weights
 
     def forward(
         self,

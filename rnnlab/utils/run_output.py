@@ -77,21 +77,39 @@ def log_config_text(trainer: L.Trainer, config_yaml: str) -> None:
 
 def print_metrics(metrics: Mapping[str, float], noise_floor: float | None) -> None:
     """A table of the test metrics (the validation ones for a run without a test), with MSE
-    also as a multiple of the noise floor."""
+    also as a multiple of the noise floor, and the baselines' values (``test/naive_mae``, ...)
+    in columns beside the model's."""
     stage = "test" if any(key.startswith("test/") for key in metrics) else "val"
+    baselines = [b for b in BASELINE_COLUMNS if any(k.startswith(f"{stage}/{b}_") for k in metrics)]
+    own = {
+        key: value
+        for key, value in metrics.items()
+        if key.startswith(f"{stage}/")
+        and not any(key.startswith(f"{stage}/{b}_") for b in baselines)
+    }
     table = Table(title=f"{stage} metrics")
     table.add_column("metric")
     table.add_column("value", justify="right")
     has_floor = noise_floor is not None and noise_floor > 0
     if has_floor:
         table.add_column("× noise floor", justify="right")
-    for key, value in sorted(metrics.items()):
-        if not key.startswith(f"{stage}/"):
-            continue
+    for baseline in baselines:
+        table.add_column(BASELINE_COLUMNS[baseline], justify="right")
+    for key, value in sorted(own.items()):
         row = [key, f"{value:.6g}"]
         if has_floor:
             row.append(f"{value / noise_floor:.3f}" if key.endswith("/mse") else "")
+        for baseline in baselines:
+            other = metrics.get(key.replace(f"{stage}/", f"{stage}/{baseline}_", 1))
+            row.append("" if other is None else f"{other:.6g}")
         table.add_row(*row)
     if noise_floor is not None:
-        table.add_row("data/noise_floor", f"{noise_floor:.6g}", *(["1.000"] if has_floor else []))
+        pad = [""] * len(baselines)
+        table.add_row(
+            "data/noise_floor", f"{noise_floor:.6g}", *(["1.000"] if has_floor else []), *pad
+        )
     Console().print(table)
+
+
+# Reference forecasts reported beside the model (``test/naive_mae``, ...), and their headings.
+BASELINE_COLUMNS = {"naive": "naive", "seasonal_naive": "seasonal naive"}

@@ -8,6 +8,7 @@ from rnnlab.data.batch import Batch, WindowDataset, batch_loader
 from rnnlab.nets import RecurrentEncoder
 from rnnlab.tasks import ForecastingTask
 from rnnlab.tasks.optim import configure_optimizers
+from rnnlab.utils.errors import ConfigError
 
 
 def make_task(horizon=3, output_size=2, **kwargs):
@@ -96,3 +97,130 @@ def test_fused_kernel_is_chosen_unless_precision_is_mixed():
     assert not configure_optimizers(params, explicit, None, "step", "val/loss", 10).defaults[
         "fused"
     ]
+
+
+class LastValue(torch.nn.Module):
+    """A 'net' whose summary is the last input step's first feature, so heads with set
+    weights make exact forecasters."""
+
+    output_size = 1
+
+    def forward(self, x, lengths=None):
+        from rnnlab.nets.recurrent import Encoded
+
+        return Encoded(outputs=x, last=x[:, -1, :1], state=None)
+
+
+def exact_task(strategy, horizon, **kwargs):
+    task = ForecastingTask(
+        LastValue(), horizon, 1, partial(torch.optim.Adam, lr=1e-2), strategy=strategy,
+        targets_in_input=True, **kwargs,
+    )  # fmt: skip
+    return task.eval()
+
+
+def counting_windows(window, horizon, num_future=0):
+    """Windows over the series t = 0, 1, 2, ... (and t + 1000 as a known-future covariate)."""
+    t = torch.arange(60, dtype=torch.float32)
+    columns = [t] + ([t + 1000] if num_future else [])
+    series = torch.stack(columns, -1)
+    return WindowDataset(series, torch.arange(window, 50), window, horizon, 1, num_future)
+
+
+def test_windows_line_up_inputs_targets_and_future_covariates():
+    batch = counting_windows(window=4, horizon=3, num_future=1)[torch.tensor([0, 5])]
+    assert batch.x[1, :, 0].tolist() == [5, 6, 7, 8]  # first target at 9
+    assert batch.y[1, :, 0].tolist() == [9, 10, 11]
+    assert batch.future[1, :, 0].tolist() == [1009, 1010, 1011]
+
+
+def test_recursive_forecasts_feed_back_at_the_right_offsets():
+    task = exact_task("recursive", horizon=5)
+    with torch.no_grad():  # next = last + 1, rolled five times
+        task.head.weight.fill_(1.0)
+        task.head.bias.fill_(1.0)
+        batch = counting_windows(window=4, horizon=5)[torch.arange(10)]
+        assert torch.equal(task(batch.x), batch.y)
+
+
+def test_direct_forecasts_every_step_from_one_summary():
+    task = exact_task("direct", horizon=4)
+    with torch.no_grad():
+        task.head.weight.fill_(1.0)
+        task.head.bias.copy_(torch.arange(1.0, 5.0))
+        batch = counting_windows(window=3, horizon=4)[torch.arange(10)]
+        assert torch.equal(task(batch.x), batch.y)
+
+
+def test_known_future_covariates_reach_every_strategy():
+    torch.manual_seed(0)
+    x, future = torch.randn(4, 3, 2), torch.randn(4, 2, 1)  # a target and a covariate
+    for strategy in ("direct", "recursive", "seq2seq"):
+        task = exact_task(strategy, horizon=2, num_future_covariates=1)
+        with torch.no_grad():
+            base = task(x, future=future)
+            moved = task(x, future=future + 1)
+        assert not torch.allclose(base, moved), strategy
+
+
+def test_seq2seq_reads_the_truth_only_in_training():
+    torch.manual_seed(0)
+    task = ForecastingTask(
+        RecurrentEncoder(1, "gru", hidden_size=8), 4, 1, partial(torch.optim.Adam, lr=1e-2),
+        strategy="seq2seq", targets_in_input=True,
+    )  # fmt: skip
+    x, y = torch.randn(3, 6, 1), torch.randn(3, 4, 1)
+    changed = y.clone()
+    changed[:, 1] += 1.0
+    task.train()
+    assert torch.equal(task(x, target=y)[:, :2], task(x, target=changed)[:, :2])
+    assert not torch.allclose(task(x, target=y)[:, 2], task(x, target=changed)[:, 2])
+    task.eval()
+    assert torch.equal(task(x, target=y), task(x, target=changed))
+
+
+def test_baselines_repeat_the_last_value_and_the_last_season():
+    task = exact_task("direct", horizon=6, season=4)
+    x = torch.arange(8.0).view(1, 8, 1)  # first target at t = 8
+    assert task.baseline("naive", x)[0, :, 0].tolist() == [7] * 6
+    assert task.baseline("seasonal_naive", x)[0, :, 0].tolist() == [4, 5, 6, 7, 4, 5]
+
+
+def test_metrics_are_reported_in_original_units_with_baselines(tmp_path):
+    task = exact_task("direct", horizon=2, scaler_mean=[100.0], scaler_std=[10.0],
+                      mase_scale=[2.0])  # fmt: skip
+    with torch.no_grad():
+        task.head.weight.fill_(1.0)
+        task.head.bias.copy_(torch.tensor([0.1, 0.3]))  # scaled errors 0.1 - 1 and 0.3 - 2
+    data = counting_windows(window=3, horizon=2)
+    loader = batch_loader(data, batch_size=16)
+    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_model_summary=False)
+    (metrics,) = trainer.test(task, dataloaders=loader, verbose=False)
+    # Original units: errors of 9 and 17 at steps 1 and 2; the naive one's 10 and 20.
+    assert metrics["test/mae_step1"] == pytest.approx(9.0)
+    assert metrics["test/mae_step2"] == pytest.approx(17.0)
+    assert metrics["test/mae"] == pytest.approx(13.0)
+    assert metrics["test/mase"] == pytest.approx(6.5)
+    assert metrics["test/naive_mae"] == pytest.approx(15.0)
+    assert metrics["test/naive_rmse"] == pytest.approx(((100 + 400) / 2) ** 0.5)
+
+
+def test_mape_and_smape_follow_their_definitions():
+    from rnnlab.tasks.forecasting import ForecastErrors
+
+    metric = ForecastErrors(horizon=1, mase_scale=[1.0])
+    metric.update(
+        torch.tensor([[[1.5]], [[0.0]], [[2.0]]]), torch.tensor([[[1.0]], [[0.0]], [[4.0]]])
+    )
+    values = metric.compute()
+    assert values["mape"] == pytest.approx(100 * (0.5 + 0.5) / 2)  # a true zero is skipped
+    assert values["smape"] == pytest.approx(100 * (2 * 0.5 / 2.5 + 0 + 2 * 2 / 6) / 3)
+
+
+def test_strategies_that_feed_back_need_targets_in_the_input():
+    with pytest.raises(ConfigError, match="inputs start with the targets"):
+        make_task(strategy="recursive")
+    with pytest.raises(ConfigError, match="cannot roll past covariates"):
+        make_task(strategy="recursive", targets_in_input=True, num_past_covariates=1)
+    with pytest.raises(ConfigError, match="task.strategy='beam' is not one of"):
+        make_task(strategy="beam")
