@@ -12,6 +12,7 @@ from typing import Any
 
 import hydra
 from omegaconf import DictConfig
+from omegaconf.errors import MissingMandatoryValue
 
 from rnnlab.utils.errors import ConfigError
 
@@ -44,15 +45,19 @@ def check_choices(args: Sequence[str], config_dir: Path = CONFIG_DIR) -> None:
 
 
 def exit_on_config_error(fn: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
-    """Turn a :class:`ConfigError` into one line on stderr and exit status 2."""
+    """Turn a :class:`ConfigError`, or a required value left ``???``, into one line on stderr
+    and exit status 2."""
 
     @functools.wraps(fn)
     def wrapper(cfg: DictConfig) -> Any:
         try:
             return fn(cfg)
-        except ConfigError as error:
+        except (ConfigError, MissingMandatoryValue) as error:
             if os.environ.get("HYDRA_FULL_ERROR") == "1":
                 raise
+            if isinstance(error, MissingMandatoryValue):
+                key = error.full_key
+                error = ConfigError(f"{key} is required; give it on the command line ({key}=...).")
             _fail(error)
 
     return wrapper
