@@ -1,4 +1,9 @@
-"""Label new text with a trained model: ``python -m rnnlab.predict ckpt_path=... input=FILE``.
+"""Predict with a trained model: ``python -m rnnlab.predict ckpt_path=... [input=FILE]``.
+
+For a forecaster the output is CSV: every window of ``split`` (``test`` by default; ``val``,
+``train`` or ``all``) of the run's data, or of ``input=`` (a CSV with the training file's
+columns), with the forecast origin, the time forecast, the step, and each target's forecast and
+actual value in original units.
 
 For a text classifier (``data=text_cls``) the input holds one text per line (or is a CSV/TSV
 file with the training run's text column), and each text gets a label: the output is TSV,
@@ -21,9 +26,11 @@ from rnnlab.data.text_cls import read_table
 from rnnlab.data.vocab import Vocabulary, tokenize
 from rnnlab.eval import load_run
 from rnnlab.tasks.classification import ClassificationTask
+from rnnlab.tasks.forecasting import ForecastingTask
 from rnnlab.tasks.tagging import TaggingTask
 from rnnlab.utils.cli import run, write_output
 from rnnlab.utils.errors import check
+from rnnlab.utils.forecast_output import forecast_table
 from rnnlab.utils.instantiate import build_model
 
 
@@ -31,14 +38,19 @@ def predict(cfg: DictConfig) -> str:
     """The predictions for ``cfg.input``, as the text :func:`_main` writes."""
     saved, spec, checkpoint = load_run(cfg.ckpt_path)
     target = hydra.utils.get_object(saved.task._target_)
+    if isinstance(target, type) and issubclass(target, ForecastingTask) and spec is not None:
+        _, task = build_model(saved, spec)
+        task.load_state_dict(checkpoint["state_dict"])
+        return forecast_table(saved, spec, task.eval(), cfg.split, cfg.input)
     token_data = spec is not None and spec.vocab is not None and spec.input_size is None
     check(
         token_data
         and isinstance(target, type)
         and issubclass(target, ClassificationTask | TaggingTask),
-        f"ckpt_path={cfg.ckpt_path} is not a text classifier's or a tagger's checkpoint "
-        "(trained with data=text_cls or data=conll); rnnlab.predict labels token data only.",
+        f"ckpt_path={cfg.ckpt_path} is not a forecaster's, a text classifier's or a tagger's "
+        "checkpoint; rnnlab.predict serves those.",
     )
+    check(cfg.input is not None, "input=FILE is required: the texts to label, one per line.")
     path = Path(cfg.input)
     check(path.is_file(), f"input={cfg.input} does not exist; give a UTF-8 text file.")
 

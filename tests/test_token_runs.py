@@ -112,7 +112,9 @@ def test_predict_refuses_a_checkpoint_of_another_kind(tmp_path):
     cfg = compose_config(
         "predict", [f"ckpt_path={out}/checkpoints/last.ckpt", f"input={text}"], tmp_path
     )
-    with pytest.raises(ConfigError, match="is not a text classifier's or a tagger's checkpoint"):
+    with pytest.raises(
+        ConfigError, match="is not a forecaster's, a text classifier's or a tagger's"
+    ):
         predict(cfg)
 
 

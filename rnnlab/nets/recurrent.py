@@ -66,6 +66,8 @@ class RecurrentEncoder(nn.Module):
         embedding_weights: torch.Tensor | None = None,
     ):
         super().__init__()
+        if not 0.0 <= dropout <= 1.0:  # torch checks this only when it has layers to drop between
+            raise ValueError(f"dropout should be a number in range [0, 1], not {dropout}.")
         if cell not in _CELLS:
             raise ValueError(f"cell={cell!r} is not one of {sorted(_CELLS)}.")
         if (input_size is None) == (vocab_size is None):

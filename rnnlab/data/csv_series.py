@@ -1,0 +1,450 @@
+"""Forecasting over any CSV a user brings (``data=csv``).
+
+The file needs a header. ``data.target`` names the column(s) to forecast; past covariates are
+columns known only up to the forecast origin, future covariates columns known in advance
+(calendar features, planned prices), whose values at the target steps are given to the model.
+An optional time column of ISO dates/times or integer steps orders the rows, and its step is
+checked: a missing time is refused unless ``data.allow_gaps=true``. Train, validation and test
+own consecutive spans of time, cut by fractions or by dates, and every column is standardised
+with the training span's mean and standard deviation only.
+"""
+
+from __future__ import annotations
+
+import bisect
+import calendar
+import math
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+from rnnlab.data.batch import DataSpec, InMemoryDataModule, WindowDataset
+from rnnlab.data.splits import check_splits
+from rnnlab.data.text_cls import read_table
+from rnnlab.utils.errors import ConfigError, check
+
+Missing = Literal["error", "ffill", "interpolate", "zero"]
+MISSING_MODES = ("error", "ffill", "interpolate", "zero")
+SPLITS = {"train": "training", "val": "validation", "test": "test"}  # key: name in sentences
+_EMPTY = frozenset({"", "nan", "na", "n/a", "null", "none"})  # cells that hold no value
+_UNITS = (  # the largest unit that divides a step names it
+    ("week", timedelta(weeks=1)),
+    ("day", timedelta(days=1)),
+    ("hour", timedelta(hours=1)),
+    ("minute", timedelta(minutes=1)),
+    ("second", timedelta(seconds=1)),
+    ("microsecond", timedelta(microseconds=1)),
+)
+Time = int | datetime
+
+
+def parse_time(text: str) -> Time:
+    """An integer step, or a ``datetime`` from an ISO date or date and time; else ValueError."""
+    text = text.strip()
+    try:
+        return int(text)
+    except ValueError:
+        return datetime.fromisoformat(text)
+
+
+def read_series(
+    path: str | Path,
+    columns: Sequence[str],
+    time_column: str | None = None,
+    missing: Missing = "error",
+) -> tuple[np.ndarray, list[str], list[int]]:
+    """The numeric ``columns`` of a CSV file with a header, in time order.
+
+    With ``time_column`` the rows are sorted by it (ISO dates/times or integer steps) and a
+    time that appears twice is refused; without it the row order is the time order. Empty or
+    NaN cells are refused (``missing="error"``), carried forward (``ffill``), interpolated
+    linearly in the row (``interpolate``; the ends take the nearest value) or set to 0
+    (``zero``). A cell that is not a number is always refused, named by its line.
+
+    Returns:
+        values: ``(N, len(columns))`` float64; timestamps: each row's time as written (its
+        row number 0..N-1 without a time column); lines: each row's line in the file.
+    """
+    path = Path(path)
+    check(
+        missing in MISSING_MODES,
+        f"data.missing={missing!r} is not one of {', '.join(map(repr, MISSING_MODES))}.",
+    )
+    rows, lines = read_table(path, [*columns, *([time_column] if time_column else [])])
+    values = np.array(
+        [
+            [_number(row[j], name, line, path, missing) for j, name in enumerate(columns)]
+            for row, line in zip(rows, lines, strict=True)
+        ],
+        dtype=np.float64,
+    ).reshape(len(rows), len(columns))  # (N, C)
+    if time_column is None:
+        timestamps = [str(i) for i in range(len(rows))]
+    else:
+        texts = [row[-1].strip() for row in rows]
+        times = _parse_times(texts, lines, path, time_column)
+        order = sorted(range(len(rows)), key=times.__getitem__)  # stable: ties keep file order
+        for a, b in zip(order[:-1], order[1:], strict=True):
+            check(
+                times[a] != times[b],
+                f"{path}: time {texts[a]!r} appears twice, on line {lines[a]} and line "
+                f"{lines[b]}; each time may appear once.",
+            )
+        values = values[order]
+        timestamps = [texts[i] for i in order]
+        lines = [lines[i] for i in order]
+    for j, name in enumerate(columns):
+        values[:, j] = _fill(values[:, j], name, lines, path, missing)
+    return values, timestamps, lines
+
+
+def _number(cell: str, column: str, line: int, path: Path, missing: str) -> float:
+    """The value of one cell; NaN for an empty one unless ``missing`` is ``error``."""
+    text = cell.strip()
+    if text.lower() in _EMPTY:
+        check(
+            missing != "error",
+            f"{path}, line {line}: column {column!r} has no value; fill it in, or set "
+            "data.missing to ffill, interpolate or zero.",
+        )
+        return math.nan
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(
+            f"{path}, line {line}: column {column!r} holds {text!r}, not a number."
+        ) from None
+    check(
+        math.isfinite(value),
+        f"{path}, line {line}: column {column!r} holds {text!r}, not a finite number.",
+    )
+    return value
+
+
+def _parse_times(texts: list[str], lines: list[int], path: Path, column: str) -> list[Time]:
+    """Each row's time; every one must be of the first one's kind (integer, or a date/time
+    with or without a UTC offset), so that they compare."""
+    times = []
+    for text, line in zip(texts, lines, strict=True):
+        check(text, f"{path}, line {line}: the time column {column!r} is empty.")
+        try:
+            times.append(parse_time(text))
+        except ValueError:
+            raise ConfigError(
+                f"{path}, line {line}: column {column!r} holds {text!r}, not an ISO date or "
+                "date and time (2024-01-31, 2024-01-31T13:00) or an integer step."
+            ) from None
+        check(
+            _kind(times[-1]) == _kind(times[0]),
+            f"{path}, line {line}: time {text!r} is not of the same form as {texts[0]!r} on "
+            f"line {lines[0]}; write every time in one form.",
+        )
+    return times
+
+
+def _kind(t: Time) -> str:
+    if isinstance(t, int):
+        return "step"
+    return "naive" if t.utcoffset() is None else "aware"
+
+
+def _fill(column: np.ndarray, name: str, lines: list[int], path: Path, missing: str):
+    """``column`` ``(N,)`` with its NaNs filled as ``missing`` says."""
+    gaps = np.isnan(column)
+    if not gaps.any():
+        return column
+    check(not gaps.all(), f"{path}: column {name!r} holds no numbers.")
+    if missing == "ffill":
+        check(
+            not gaps[0],
+            f"{path}, line {lines[0]}: column {name!r} has no value and nothing before it to "
+            "carry forward; fill it in, or set data.missing to interpolate or zero.",
+        )
+    return _FILLS[missing](column, gaps)
+
+
+def _ffill(column: np.ndarray, gaps: np.ndarray) -> np.ndarray:
+    last = np.maximum.accumulate(np.where(gaps, 0, np.arange(len(column))))  # last known row
+    return column[last]
+
+
+def _interpolate(column: np.ndarray, gaps: np.ndarray) -> np.ndarray:
+    known = np.flatnonzero(~gaps)
+    # np.interp holds the first and last known value beyond the ends.
+    return np.where(gaps, np.interp(np.arange(len(column)), known, column[known]), column)
+
+
+_FILLS = {"ffill": _ffill, "interpolate": _interpolate, "zero": lambda c, g: np.where(g, 0.0, c)}
+
+
+def infer_step(times: Sequence[Time]) -> tuple[str, int | None]:
+    """The series' step, in words, and the index ``i`` of the first irregular step
+    (``times[i]`` to ``times[i + 1]``), ``None`` when every step is the usual one.
+
+    The step is the most common difference between consecutive times. Times all on the same
+    day of the month (or all on the month's last day) at the same clock time step by calendar
+    months, so monthly and yearly data are regular whatever the months' lengths.
+    """
+    if isinstance(times[0], datetime) and _on_one_day_of_month(times):
+        units = [t.year * 12 + t.month for t in times]
+        step, first = _usual(units)
+        words = _plural(step // 12, "year") if step % 12 == 0 else _plural(step, "month")
+        return words, first
+    step, first = _usual(times)
+    if isinstance(step, int):
+        return _plural(step, "step"), first
+    unit, size = next((u, s) for u, s in _UNITS if step % s == timedelta(0))
+    return _plural(step // size, unit), first
+
+
+def _on_one_day_of_month(times: Sequence[datetime]) -> bool:
+    first = times[0]
+    if any((t.time(), t.utcoffset()) != (first.time(), first.utcoffset()) for t in times):
+        return False
+    same_day = all(t.day == first.day for t in times)
+    return same_day or all(t.day == calendar.monthrange(t.year, t.month)[1] for t in times)
+
+
+def _usual(times: Sequence) -> tuple:
+    """The most common difference (the smallest among equals) and where it first differs."""
+    diffs = [b - a for a, b in zip(times[:-1], times[1:], strict=True)]
+    step = max(Counter(diffs).items(), key=lambda item: (item[1], -item[0]))[0]
+    first = next((i for i, d in enumerate(diffs) if d != step), None)
+    return step, first
+
+
+def _plural(n: int, unit: str) -> str:
+    return f"{n} {unit}" if n == 1 else f"{n} {unit}s"
+
+
+class CsvSeriesDataModule(InMemoryDataModule):
+    """Sliding windows over the columns of a CSV file, split in time.
+
+    The series is ``(N, F)`` with columns ``[targets (C) | past covariates (P) | future
+    covariates (K)]``. Train, validation and test own consecutive spans of time, in that
+    order; a window belongs to the split that holds all of its targets, so no target is shared
+    between splits, and its inputs may reach back into the preceding span. With ``scale`` each
+    column is standardised by the training span's mean and standard deviation.
+
+    Args:
+        path: the CSV file (a ``.tsv`` or other suffix is read as tab-separated), with a header.
+        target: the column to forecast, or a list of columns.
+        time_column: a column of ISO dates/times or integer steps that orders the rows;
+            ``None``: the row order is the time order.
+        allow_gaps: accept times that do not follow the usual step instead of refusing them.
+        past_covariates: columns known only up to the forecast origin (inputs only).
+        future_covariates: columns known in advance; their values at the target steps are the
+            batch's ``future``.
+        window: input steps per window.
+        horizon: target steps per window.
+        splits: fractions of the time steps for train, validation and test.
+        split_dates: ``[val_start, test_start]`` in the time column's form, instead of
+            ``splits``; the validation span starts at the first time not before ``val_start``.
+        missing: empty or NaN cells: ``error``, ``ffill``, ``interpolate`` or ``zero``.
+        season: the seasonal period of MASE and of the seasonal-naive baseline.
+        scale: standardise the columns (else the values are used as they are).
+        batch_size, num_workers, seed: as for :class:`InMemoryDataModule`.
+    """
+
+    def __init__(
+        self,
+        path: str | None = None,
+        target: str | Sequence[str] | None = None,
+        time_column: str | None = None,
+        allow_gaps: bool = False,
+        past_covariates: Sequence[str] = (),
+        future_covariates: Sequence[str] = (),
+        window: int = 24,
+        horizon: int = 1,
+        splits: Sequence[float] = (0.7, 0.15, 0.15),
+        split_dates: Sequence[str] | None = None,
+        missing: Missing = "error",
+        season: int = 1,
+        scale: bool = True,
+        batch_size: int = 64,
+        num_workers: int = 0,
+        seed: int = 0,
+    ):
+        super().__init__(batch_size, num_workers, seed)
+        check(bool(path), "data=csv needs data.path=FILE, a CSV with a header.")
+        self.path = Path(path).expanduser()
+        check(
+            self.path.is_file(),
+            f"data.path={path} is not an existing file; give a CSV with a header.",
+        )
+        targets = [target] if isinstance(target, str) else list(target or [])
+        check(targets, "data=csv needs data.target=COLUMN, the column (or a list) to forecast.")
+        covariates = [*past_covariates, *future_covariates]
+        for name in targets:
+            check(name not in covariates, f"column {name!r} is both a target and a covariate.")
+        columns = [*targets, *covariates]
+        twice = next((name for name in columns if columns.count(name) > 1), None)
+        check(twice is None, f"column {twice!r} is named twice in data.target and covariates.")
+        check(
+            time_column not in columns,
+            f"data.time_column={time_column!r} is also a target or a covariate.",
+        )
+        check(window >= 1, f"data.window={window} must be at least 1.")
+        check(horizon >= 1, f"data.horizon={horizon} must be at least 1.")
+        check(season >= 1, f"data.season={season} must be at least 1.")
+        check(
+            missing in MISSING_MODES,
+            f"data.missing={missing!r} is not one of {', '.join(map(repr, MISSING_MODES))}.",
+        )
+        if split_dates is None:
+            check_splits(tuple(splits))
+        else:
+            check(
+                time_column is not None, "data.split_dates needs data.time_column to compare with."
+            )
+            check(
+                len(split_dates) == 2,
+                f"data.split_dates={list(split_dates)} must be [val_start, test_start].",
+            )
+        self.target_names = targets
+        self.past_covariates = list(past_covariates)
+        self.future_covariates = list(future_covariates)
+        self.time_column, self.allow_gaps = time_column, allow_gaps
+        self.window, self.horizon, self.season = window, horizon, season
+        self.splits = tuple(splits)
+        self.split_dates = None if split_dates is None else [str(d) for d in split_dates]
+        self.missing, self.scale = missing, scale
+        self.series: torch.Tensor | None = None  # (N, F), scaled
+        self.timestamps: list[str] = []
+        self.lines: list[int] = []
+        self.starts: dict[str, torch.Tensor] = {}
+        self.bounds: list[int] = []  # span edges: train | val | test
+        self.time_step = "1 row"
+        self.scaler_mean = self.scaler_std = self.mase_scale = np.zeros(0)
+
+    @property
+    def spec(self) -> DataSpec:
+        self.setup()
+        return DataSpec(
+            input_size=self.series.shape[1],
+            output_size=len(self.target_names),
+            horizon=self.horizon,
+            extras={
+                "target_names": list(self.target_names),
+                "num_past_covariates": len(self.past_covariates),
+                "num_future_covariates": len(self.future_covariates),
+                "targets_in_input": True,  # the first C input features are the targets' past
+                "scaler_mean": self.scaler_mean.tolist(),
+                "scaler_std": self.scaler_std.tolist(),
+                "season": self.season,
+                "mase_scale": self.mase_scale.tolist(),
+                "time_step": self.time_step,
+            },
+        )
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        columns = [*self.target_names, *self.past_covariates, *self.future_covariates]
+        values, self.timestamps, self.lines = read_series(
+            self.path, columns, self.time_column, self.missing
+        )  # (N, F)
+        n, w, h = len(values), self.window, self.horizon
+        check(
+            n >= w + h,
+            f"data.path={self.path} holds {n} time steps, fewer than data.window={w} plus "
+            f"data.horizon={h} = {w + h}; use a shorter window or a longer series.",
+        )
+        times = None if self.time_column is None else [parse_time(t) for t in self.timestamps]
+        if times is not None:
+            self.time_step, gap = infer_step(times)
+            if gap is not None and not self.allow_gaps:
+                ts, lines = self.timestamps, self.lines
+                raise ConfigError(
+                    f"{self.path}: the time goes from {ts[gap]!r} (line {lines[gap]}) to "
+                    f"{ts[gap + 1]!r} (line {lines[gap + 1]}), not the usual step of "
+                    f"{self.time_step}; fill in the missing times, or set data.allow_gaps=true."
+                )
+        self.bounds = self._bounds(times, n)
+        for split, a, b in zip(SPLITS, self.bounds[:-1], self.bounds[1:], strict=True):
+            self.starts[split] = self._starts(split, a, b)
+
+        train = values[: self.bounds[1]]  # (T, F): the scaler and MASE see nothing later
+        if self.scale:
+            self.scaler_mean = train.mean(0)
+            std = train.std(0)
+            self.scaler_std = np.where(std > 0, std, 1.0)
+        else:
+            self.scaler_mean, self.scaler_std = np.zeros(len(columns)), np.ones(len(columns))
+        self.mase_scale = self._mase_scale(train[:, : len(self.target_names)])
+        scaled = (values - self.scaler_mean) / self.scaler_std  # (N, F)
+        self.series = torch.from_numpy(scaled.astype(np.float32))
+        c, k = len(self.target_names), len(self.future_covariates)
+        self.datasets = {
+            split: WindowDataset(self.series, starts, w, h, num_targets=c, num_future=k)
+            for split, starts in self.starts.items()
+        }
+
+    def _bounds(self, times: list[Time] | None, n: int) -> list[int]:
+        """Span edges ``[0, val_start, test_start, n]``, by ``split_dates`` or ``splits``."""
+        if self.split_dates is None:
+            return [int(round(b)) for b in np.cumsum([0.0, *self.splits]) * n]
+        marks = []
+        for text in self.split_dates:
+            try:
+                mark = parse_time(text)
+            except ValueError:
+                mark = None
+            check(
+                mark is not None and _kind(mark) == _kind(times[0]),
+                f"data.split_dates value {text!r} is not a time of the same form as "
+                f"{self.timestamps[0]!r} in data.time_column={self.time_column!r}.",
+            )
+            marks.append(mark)
+        first, last = self.timestamps[0], self.timestamps[-1]
+        check(
+            marks[0] < marks[1],
+            f"data.split_dates={self.split_dates} must be in order: the validation start "
+            "before the test start.",
+        )
+        check(
+            times[0] < marks[0] and marks[1] <= times[-1],
+            f"data.split_dates={self.split_dates} must lie after the first time {first!r} and "
+            f"no later than the last time {last!r}.",
+        )
+        return [0, bisect.bisect_left(times, marks[0]), bisect.bisect_left(times, marks[1]), n]
+
+    def _starts(self, split: str, a: int, b: int) -> torch.Tensor:
+        """First-target indices of the windows whose targets all lie in ``[a, b)``."""
+        first, end = max(a, self.window), b - self.horizon + 1
+        where = f" ({self.timestamps[a]} to {self.timestamps[b - 1]})" if b > a else ""
+        name = SPLITS[split]
+        check(
+            end > first,
+            f"the {name} span holds {b - a} time steps{where}, no room for a window of "
+            f"data.window={self.window} inputs and data.horizon={self.horizon} targets; change "
+            f"{'data.split_dates' if self.split_dates else 'data.splits'} or use a shorter window.",
+        )
+        return torch.arange(first, end)
+
+    def _mase_scale(self, train: np.ndarray) -> np.ndarray:
+        """Each target's mean ``|y_t - y_{t-m}|`` over the training span ``(T, C)``, in
+        original units; 0 (a constant series) becomes 1e-8 so that MASE stays finite."""
+        m = self.season
+        check(
+            len(train) > m,
+            f"data.season={m} needs a training span longer than {m} time steps; it holds "
+            f"{len(train)}.",
+        )
+        scale = np.abs(train[m:] - train[:-m]).mean(0)  # (C,)
+        return np.where(scale > 0, scale, 1e-8)
+
+    def unscale_targets(self, values: torch.Tensor) -> torch.Tensor:
+        """Scaled target values ``(..., C)`` in original units ``(..., C)``."""
+        c = len(self.target_names)
+        mean = torch.as_tensor(self.scaler_mean[:c]).to(values)
+        std = torch.as_tensor(self.scaler_std[:c]).to(values)
+        return values * std + mean
+
+    def eval_batch_size(self) -> int:
+        return max(self.batch_size, 1024)

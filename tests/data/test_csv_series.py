@@ -1,0 +1,249 @@
+import random
+from datetime import date, timedelta
+
+import numpy as np
+import pytest
+import torch
+
+from rnnlab.data.csv_series import CsvSeriesDataModule, read_series
+from rnnlab.utils.errors import ConfigError
+from rnnlab.utils.instantiate import instantiate
+from tests.conftest import compose_config
+
+START = date(2024, 1, 1)
+
+
+def write(path, header: str, rows: list[str]) -> str:
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return str(path)
+
+
+def daily(tmp_path, n: int, value=lambda i: i, name="s.csv", skip=()) -> str:
+    """``date,y``: one row a day from 2024-01-01, ``y`` = ``value(i)``."""
+    rows = [f"{START + timedelta(i)},{value(i)}" for i in range(n) if i not in skip]
+    return write(tmp_path / name, "date,y", rows)
+
+
+def all_windows(dm, split: str):
+    return dm.datasets[split][torch.arange(len(dm.datasets[split]))]
+
+
+def test_shuffled_daily_rows_are_sorted_and_windows_line_up_with_the_file(tmp_path):
+    # Row i (in time) holds y = i, p = 1000 + i, f = 2000 + i, so every offset is checkable.
+    rows = [f"{i},{2000 + i},{START + timedelta(i)},{1000 + i}" for i in range(60)]
+    random.Random(0).shuffle(rows)
+    path = write(tmp_path / "s.csv", "y,f,date,p", rows)
+    dm = CsvSeriesDataModule(
+        path, "y", time_column="date", past_covariates=["p"], future_covariates=["f"],
+        window=5, horizon=3, scale=False,
+    )  # fmt: skip
+    spec = dm.spec
+    assert dm.timestamps == [str(START + timedelta(i)) for i in range(60)]
+    assert spec.input_size == 3 and spec.output_size == 1 and spec.horizon == 3
+    assert spec.extras["time_step"] == "1 day"
+    assert spec.extras["num_past_covariates"] == 1 and spec.extras["num_future_covariates"] == 1
+    assert spec.extras["target_names"] == ["y"]
+    targets = set()
+    for split in ("train", "val", "test"):
+        batch, starts = all_windows(dm, split), dm.starts[split]
+        assert torch.equal(dm.datasets[split].starts, starts) and starts.dtype == torch.long
+        past = (starts[:, None] + torch.arange(-5, 0)).float()  # (S, W)
+        ahead = (starts[:, None] + torch.arange(3)).float()  # (S, H)
+        assert batch.x.shape == (len(starts), 5, 3)  # [target | past | future]
+        assert torch.equal(batch.x[..., 0], past)
+        assert torch.equal(batch.x[..., 1], past + 1000)
+        assert torch.equal(batch.x[..., 2], past + 2000)
+        assert torch.equal(batch.y, ahead[..., None])
+        assert torch.equal(batch.future, ahead[..., None] + 2000)
+        new = set(ahead.flatten().long().tolist())
+        assert not new & targets  # no target step is shared between splits
+        targets |= new
+    assert targets == set(range(5, 60))
+
+
+def test_scaled_windows_unscale_to_the_file_values(tmp_path):
+    dm = CsvSeriesDataModule(daily(tmp_path, 50, lambda i: 3 * i + 7), "y", "date", window=4)
+    dm.setup()
+    batch = all_windows(dm, "test")
+    expected = 3 * (dm.starts["test"][:, None, None] + torch.arange(1)[:, None]) + 7.0
+    torch.testing.assert_close(dm.unscale_targets(batch.y), expected)
+    assert abs(float(dm.series[: dm.bounds[1], 0].mean())) < 1e-5  # standard on train
+
+
+def test_the_scaler_sees_the_training_span_only(tmp_path):
+    plain = CsvSeriesDataModule(daily(tmp_path, 80, name="a.csv"), "y", "date", window=6)
+    changed = CsvSeriesDataModule(
+        daily(tmp_path, 80, lambda i: i if i < 56 else 100 * i, name="b.csv"), "y", "date",
+        window=6,
+    )  # fmt: skip
+    assert plain.spec.extras["scaler_mean"] == changed.spec.extras["scaler_mean"]
+    assert plain.spec.extras["scaler_std"] == changed.spec.extras["scaler_std"]
+    end = changed.bounds[1]
+    assert end == 56  # 0.7 of 80 steps
+    assert changed.spec.extras["scaler_mean"] == pytest.approx([np.arange(56).mean()])
+    assert changed.spec.extras["scaler_std"] == pytest.approx([np.arange(56).std()])
+    train = all_windows(changed, "train")
+    assert int(changed.starts["train"].max()) + 1 <= end  # horizon 1: every target before end
+    assert float(changed.unscale_targets(train.y).max()) < end
+
+
+def test_split_dates_cut_the_spans_and_are_checked(tmp_path):
+    path = daily(tmp_path, 100)
+    dm = CsvSeriesDataModule(path, "y", "date", window=7, split_dates=["2024-03-01", "2024-03-21"])
+    dm.setup()
+    assert dm.bounds == [0, 60, 80, 100]  # 2024 is a leap year
+    assert dm.timestamps[int(dm.starts["val"][0])] == "2024-03-01"
+    assert dm.timestamps[int(dm.starts["test"][0])] == "2024-03-21"
+    for dates, words in [
+        (["2024-03-21", "2024-03-01"], "in order"),
+        (["2023-12-01", "2024-03-01"], "after the first time"),
+        (["2024-03-01", "2024-05-01"], "no later than the last time"),
+        (["2024-03-01", "next week"], "same form"),
+    ]:
+        with pytest.raises(ConfigError, match=words):
+            CsvSeriesDataModule(path, "y", "date", split_dates=dates).setup()
+    with pytest.raises(ConfigError, match="needs data.time_column"):
+        CsvSeriesDataModule(path, "y", split_dates=["2024-03-01", "2024-03-21"])
+
+
+def test_monthly_and_yearly_steps_are_regular(tmp_path):
+    def months(k: int, day: int | None) -> list[str]:
+        firsts = [date(2019 + (m // 12), m % 12 + 1, 1) for m in range(k)]
+        if day is not None:
+            return [str(d.replace(day=day)) for d in firsts]
+        return [
+            str(date(d.year + d.month // 12, d.month % 12 + 1, 1) - timedelta(1)) for d in firsts
+        ]
+
+    for stamps, step in [
+        (months(30, 15), "1 month"),
+        (months(30, None), "1 month"),  # month ends: 31, 28, 31, 30, ...
+        (months(60, 1)[::3], "3 months"),
+        ([f"{1990 + i}-06-30" for i in range(20)], "1 year"),
+        ([f"2024-01-01T{h:02d}:30" for h in range(24)], "1 hour"),
+        ([str(5 * i) for i in range(20)], "5 steps"),
+    ]:
+        path = write(tmp_path / "m.csv", "t,y", [f"{t},{i}" for i, t in enumerate(stamps)])
+        dm = CsvSeriesDataModule(path, "y", "t", window=2)
+        assert dm.spec.extras["time_step"] == step
+    dm = CsvSeriesDataModule(daily(tmp_path, 30), "y", window=2)
+    assert dm.spec.extras["time_step"] == "1 row" and dm.timestamps[:3] == ["0", "1", "2"]
+
+
+def test_a_gap_is_refused_unless_allowed(tmp_path):
+    path = daily(tmp_path, 40, skip={20, 21})
+    with pytest.raises(ConfigError, match="'2024-01-20' .line 21. to '2024-01-23' .line 22."):
+        CsvSeriesDataModule(path, "y", "date", window=3).setup()
+    dm = CsvSeriesDataModule(path, "y", "date", window=3, allow_gaps=True)
+    assert dm.spec.extras["time_step"] == "1 day" and len(dm.timestamps) == 38
+    monthly = [f"2020-{m:02d}-01,{m}" for m in (1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12)]
+    path = write(tmp_path / "m.csv", "date,y", monthly)
+    with pytest.raises(ConfigError, match="'2020-03-01' .line 4. to '2020-05-01'.*1 month"):
+        CsvSeriesDataModule(path, "y", "date", window=2).setup()
+
+
+def test_a_duplicate_time_is_refused_naming_both_lines(tmp_path):
+    rows = [f"{START + timedelta(i)},{i}" for i in range(30)]
+    rows.insert(25, f"{START + timedelta(3)},99")  # line 27 repeats line 5's date
+    path = write(tmp_path / "s.csv", "date,y", rows)
+    with pytest.raises(ConfigError, match="'2024-01-04' appears twice, on line 5 and line 27"):
+        read_series(path, ["y"], "date")
+
+
+def test_missing_values_are_refused_or_filled(tmp_path):
+    rows = ["0,1,5", "1,,6", "2,,", "3,4,8", "4,5,NaN"]
+    path = write(tmp_path / "s.csv", "t,a,b", rows)
+    with pytest.raises(ConfigError, match=r", line 3: column 'a' has no value"):
+        read_series(path, ["a", "b"], "t")
+    expected = {
+        "ffill": [[1, 5], [1, 6], [1, 6], [4, 8], [5, 8]],
+        "interpolate": [[1, 5], [2, 6], [3, 7], [4, 8], [5, 8]],
+        "zero": [[1, 5], [0, 6], [0, 0], [4, 8], [5, 0]],
+    }
+    for missing, values in expected.items():
+        got, _, _ = read_series(path, ["a", "b"], "t", missing)
+        np.testing.assert_array_equal(got, values)
+    # In time order, not file order; interpolation gives a leading gap its nearest value.
+    path = write(tmp_path / "r.csv", "t,a", ["3,9", "1,", "2,5", "0,"])
+    got, stamps, lines = read_series(path, ["a"], "t", "interpolate")
+    assert stamps == ["0", "1", "2", "3"] and lines == [5, 3, 4, 2]
+    np.testing.assert_array_equal(got[:, 0], [5, 5, 5, 9])
+    with pytest.raises(ConfigError, match="line 5: column 'a' has no value and nothing before"):
+        read_series(path, ["a"], "t", "ffill")
+    with pytest.raises(ConfigError, match="data.missing='drop' is not one of"):
+        CsvSeriesDataModule(path, "a", missing="drop")
+
+
+def test_a_cell_that_is_not_a_number_is_named_by_line(tmp_path):
+    path = write(tmp_path / "s.csv", "y,x", ["1,2", "2,3", "abc,4"])
+    with pytest.raises(ConfigError) as error:
+        read_series(path, ["y", "x"], None, "zero")
+    assert str(error.value) == f"{path}, line 4: column 'y' holds 'abc', not a number."
+    path = write(tmp_path / "t.csv", "date,y", ["2024-01-01,1", "2024-13-01,2"])
+    with pytest.raises(ConfigError, match="line 3: column 'date' holds '2024-13-01', not an ISO"):
+        read_series(path, ["y"], "date")
+
+
+def test_bad_settings_are_one_sentence(tmp_path):
+    path = daily(tmp_path, 30)
+    with pytest.raises(ConfigError, match="no column 'sales'; its columns are: date, y"):
+        CsvSeriesDataModule(path, "sales").setup()
+    with pytest.raises(ConfigError, match="no column 'temp'"):
+        CsvSeriesDataModule(path, "y", "date", past_covariates=["temp"]).setup()
+    with pytest.raises(ConfigError, match="data=csv needs data.path=FILE, a CSV with a header."):
+        CsvSeriesDataModule(None, "y")
+    with pytest.raises(ConfigError, match="not an existing file"):
+        CsvSeriesDataModule(str(tmp_path / "nope.csv"), "y")
+    with pytest.raises(ConfigError, match="'y' is both a target and a covariate"):
+        CsvSeriesDataModule(path, "y", future_covariates=["y"])
+    with pytest.raises(ConfigError, match="holds 30 time steps, fewer than data.window=28 plus "
+                       "data.horizon=3 = 31"):  # fmt: skip
+        CsvSeriesDataModule(path, "y", "date", window=28, horizon=3).setup()
+    with pytest.raises(ConfigError, match="the test span holds 3 time steps .* no room"):
+        CsvSeriesDataModule(path, "y", "date", window=5, horizon=4, splits=[0.7, 0.2, 0.1]).setup()
+
+
+def test_several_targets_keep_their_order_and_units(tmp_path):
+    rows = [f"{i},{10 * i},{-i},{i % 2}" for i in range(40)]
+    path = write(tmp_path / "s.csv", "b,a,c,k", rows)
+    dm = CsvSeriesDataModule(path, ["a", "b"], past_covariates=["c"], future_covariates=["k"],
+                             window=4, horizon=2, batch_size=8)  # fmt: skip
+    spec = dm.spec
+    assert spec.output_size == 2 and spec.input_size == 4
+    assert spec.extras["target_names"] == ["a", "b"]
+    assert len(spec.extras["scaler_mean"]) == len(spec.extras["scaler_std"]) == 4
+    assert spec.extras["mase_scale"] == pytest.approx([10.0, 1.0])
+    batch = next(iter(dm.train_dataloader()))
+    assert (
+        batch.x.shape == (8, 4, 4)
+        and batch.y.shape == (8, 2, 2)
+        and batch.future.shape == (8, 2, 1)
+    )
+    t = dm.datasets["train"].starts
+    torch.testing.assert_close(
+        dm.unscale_targets(all_windows(dm, "train").y)[:, 0], torch.stack([10.0 * t, 1.0 * t], -1)
+    )
+
+
+def test_mase_scale_is_the_training_seasonal_naive_error_in_original_units(tmp_path):
+    path = daily(tmp_path, 50, lambda i: 2.5 * i - 40)
+    for scale in (True, False):
+        for season, expected in ((1, 2.5), (7, 17.5)):
+            dm = CsvSeriesDataModule(path, "y", "date", window=3, season=season, scale=scale)
+            assert dm.spec.extras["mase_scale"] == pytest.approx([expected])
+            assert dm.spec.extras["season"] == season
+    flat = CsvSeriesDataModule(daily(tmp_path, 30, lambda i: 4, name="f.csv"), "y", window=3)
+    assert flat.spec.extras["mase_scale"] == [1e-8] and flat.spec.extras["scaler_std"] == [1.0]
+    assert all(
+        type(v) is float for v in dm.spec.extras["scaler_mean"] + flat.spec.extras["mase_scale"]
+    )
+
+
+def test_the_config_builds_the_datamodule(tmp_path):
+    path = daily(tmp_path, 60)
+    overrides = ["data=csv", f"data.path={path}", "data.target=y", "data.time_column=date"]
+    cfg = compose_config("train", overrides, tmp_path)
+    assert cfg.task._target_ == "rnnlab.tasks.ForecastingTask"
+    dm = instantiate(cfg.data, "data")
+    assert isinstance(dm, CsvSeriesDataModule) and dm.window == 24
+    assert dm.spec.extras["time_step"] == "1 day"

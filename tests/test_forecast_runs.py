@@ -1,0 +1,105 @@
+"""Forecasting from the command line: horizons by strategy, a user's CSV, predictions, errors."""
+
+import csv
+import datetime as dt
+import json
+import math
+
+import pytest
+
+from rnnlab.predict import predict
+from rnnlab.train import train
+from rnnlab.utils.errors import ConfigError
+from tests.conftest import compose_config, run_cli
+
+QUICK = [
+    "model.hidden_size=16",
+    "trainer=cpu",
+    "trainer.max_epochs=2",
+    "~callbacks.rich_progress_bar",
+    "~callbacks.rich_model_summary",
+]
+
+
+def daily_csv(path, days=240, duplicate=False, bad=None):
+    """Sales with a weekly pattern, a temperature (past covariate) and a promotion flag (known
+    in advance), one row per day."""
+    rows = ["date,sales,temp,promo"]
+    for d in range(days):
+        day = dt.date(2023, 1, 1) + dt.timedelta(days=d)
+        promo = int(d % 10 == 0)
+        sales = 1000 + 50 * math.sin(2 * math.pi * d / 7) + 80 * promo + d * 0.5
+        rows.append(f"{day.isoformat()},{sales:.2f},{15 + 10 * math.sin(d / 30):.2f},{promo}")
+    if duplicate:
+        rows.insert(5, rows[4])
+    if bad:
+        rows[bad[0]] = bad[1]
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("strategy", ["direct", "recursive", "seq2seq"])
+def test_every_strategy_reports_error_by_step_beside_the_baselines(tmp_path, strategy):
+    overrides = ["model=lstm", "data=sine", "data.length=6000", "data.horizon=4",
+                 f"task.strategy={strategy}", *QUICK]  # fmt: skip
+    metrics, _ = train(compose_config("train", overrides, tmp_path))
+    steps = [metrics[f"test/mae_step{h}"] for h in range(1, 5)]
+    assert all(v > 0 for v in steps)
+    for name in ("mae", "rmse", "mape", "smape", "mase"):
+        assert {f"test/{name}", f"test/naive_{name}", f"test/seasonal_naive_{name}"} <= set(metrics)
+    written = json.loads((tmp_path / "metrics.json").read_text())
+    assert written["test/mae_step4"] == pytest.approx(steps[-1])
+
+
+def test_a_users_csv_with_covariates_trains_and_predicts_in_original_units(tmp_path):
+    path = daily_csv(tmp_path / "sales.csv")
+    overrides = ["model=gru", "data=csv", f"data.path={path}", "data.target=sales",
+                 "data.time_column=date", "data.past_covariates=[temp]",
+                 "data.future_covariates=[promo]", "data.window=14", "data.horizon=3",
+                 "data.season=7", *QUICK]  # fmt: skip
+    metrics, _ = train(compose_config("train", overrides, tmp_path / "run"))
+    assert metrics["test/seasonal_naive_mase"] > 0
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    table = predict(compose_config("predict", [f"ckpt_path={ckpt}"], tmp_path))
+    rows = list(csv.DictReader(table.splitlines()))
+    assert list(rows[0]) == ["split", "origin", "time", "step", "sales_forecast", "sales_actual"]
+    file = {r["date"]: float(r["sales"]) for r in csv.DictReader(path.open())}
+    for row in rows:
+        assert float(row["sales_actual"]) == pytest.approx(file[row["time"]], abs=0.01)
+        assert 700 < float(row["sales_forecast"]) < 1400  # original units, not standardised
+    first = [r for r in rows if r["origin"] == rows[0]["origin"]]
+    assert [r["step"] for r in first] == ["1", "2", "3"]
+    assert first[0]["time"] > first[0]["origin"]
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"target": "revenue"}, "has no column 'revenue'"),
+        ({"bad": (6, "2023-01-06,abc,1,0")}, "line 7: column 'sales' holds 'abc', not a number"),
+        ({"days": 10}, "fewer than data.window=14 plus data.horizon=3"),
+        ({"duplicate": True}, "2023-01-04"),
+    ],
+)
+def test_bad_series_end_the_run_in_one_line(tmp_path, change, message):
+    path = daily_csv(
+        tmp_path / "s.csv",
+        days=change.get("days", 240),
+        duplicate=change.get("duplicate", False),
+        bad=change.get("bad"),
+    )
+    args = ["model=gru", "data=csv", f"data.path={path}",
+            f"data.target={change.get('target', 'sales')}", "data.time_column=date",
+            "data.window=14", "data.horizon=3"]  # fmt: skip
+    result = run_cli("rnnlab.train", *args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().startswith("error: ") and message in result.stderr
+    assert result.stderr.strip().count("\n") == 0
+
+
+def test_predict_refuses_a_split_it_does_not_know(tmp_path):
+    overrides = ["model=gru", "data=sine", "data.length=3000", *QUICK]
+    train(compose_config("train", overrides, tmp_path / "run"))
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    with pytest.raises(ConfigError, match="split='future' is not one of"):
+        predict(compose_config("predict", [f"ckpt_path={ckpt}", "split=future"], tmp_path))
