@@ -103,3 +103,21 @@ def test_predict_refuses_a_split_it_does_not_know(tmp_path):
     ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
     with pytest.raises(ConfigError, match="split='future' is not one of"):
         predict(compose_config("predict", [f"ckpt_path={ckpt}", "split=future"], tmp_path))
+
+
+@pytest.mark.parametrize("strategy", ["direct", "recursive", "seq2seq"])
+def test_several_targets_work_with_every_strategy(tmp_path, strategy):
+    path = tmp_path / "two.csv"
+    lines = ["step,a,b"] + [
+        f"{t},{math.sin(t / 5):.4f},{math.cos(t / 7) * 10:.4f}" for t in range(300)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    overrides = ["model=gru", "data=csv", f"data.path={path}", "data.target=[a,b]",
+                 "data.time_column=step", "data.window=12", "data.horizon=3",
+                 f"task.strategy={strategy}", *QUICK]  # fmt: skip
+    metrics, _ = train(compose_config("train", overrides, tmp_path / "run"))
+    assert metrics["test/mae"] > 0 and "test/mae_step3" in metrics
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    table = predict(compose_config("predict", [f"ckpt_path={ckpt}"], tmp_path))
+    header = table.splitlines()[0].split(",")
+    assert header[4:] == ["a_forecast", "a_actual", "b_forecast", "b_actual"]

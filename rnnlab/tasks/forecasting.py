@@ -115,6 +115,10 @@ class ForecastingTask(SupervisedTask):
         season: the seasonal period of the seasonal-naive baseline (from the data).
         mase_scale: each target's in-sample seasonal-naive MAE on the training span (from the
             data).
+        window_norm: standardise each window's target values by their own mean and standard
+            deviation before the net, and undo it on the forecast (reversible instance
+            normalisation, Kim et al., 2022), so a series whose level and swing grow beyond the
+            training span's (air passengers) is forecast from its shape.
     """
 
     def __init__(
@@ -135,12 +139,13 @@ class ForecastingTask(SupervisedTask):
         scaler_std: Sequence[float] | None = None,
         season: int | None = 1,
         mase_scale: Sequence[float] | None = None,
+        window_norm: bool = False,
     ):
         if strategy not in STRATEGIES:
             raise ConfigError(f"task.strategy={strategy!r} is not one of {', '.join(STRATEGIES)}.")
-        if strategy != "direct" and not targets_in_input:
+        if (strategy != "direct" or window_norm) and not targets_in_input:
             raise ConfigError(
-                f"task.strategy={strategy} feeds forecasts back as inputs, which needs data whose "
+                f"task.strategy={strategy} with task.window_norm={window_norm} needs data whose "
                 "inputs start with the targets' past values (sine, csv); this data's do not."
             )
         if strategy == "recursive" and num_past_covariates:
@@ -189,10 +194,23 @@ class ForecastingTask(SupervisedTask):
         lengths: torch.Tensor | None = None,
         future: torch.Tensor | None = None,
         target: torch.Tensor | None = None,
+        steps: int | None = None,
     ) -> torch.Tensor:
         """Forecast ``(B, horizon, output_size)`` from windows ``x`` ``(B, T, F)`` and the
         known-future covariates ``future`` ``(B, horizon, K)``. ``target`` (scaled, ``(B, H,
-        C)``) is read only by a training ``seq2seq`` decoder, for teacher forcing."""
+        C)``) is read only by a training ``seq2seq`` decoder, for teacher forcing; ``steps``
+        only by ``recursive`` training, which forecasts one step."""
+        if not self.hparams.window_norm:
+            return self._forecast(x, lengths, future, target, steps)
+        c = self.hparams.output_size
+        past = x[..., :c]
+        mean = past.mean(1, keepdim=True)  # (B, 1, C)
+        std = past.std(1, keepdim=True).nan_to_num(1.0).clamp_min(1e-3)
+        x = torch.cat([(past - mean) / std, x[..., c:]], -1)
+        target = None if target is None else (target - mean) / std
+        return self._forecast(x, lengths, future, target, steps) * std + mean
+
+    def _forecast(self, x, lengths, future, target, steps) -> torch.Tensor:
         h = self.hparams
         if self.strategy == "direct":
             summary = self.net(x, lengths).last  # (B, D*H)
@@ -200,7 +218,7 @@ class ForecastingTask(SupervisedTask):
                 summary = torch.cat([summary, future.flatten(1)], -1)
             return self.head(summary).view(x.shape[0], h.horizon, h.output_size)
         if self.strategy == "recursive":
-            return self._recursive(x, lengths, future)
+            return self._recursive(x, lengths, future, steps)
         return self._seq2seq(x, lengths, future, target)
 
     def _recursive(self, x, lengths, future, steps: int | None = None) -> torch.Tensor:
@@ -251,7 +269,7 @@ class ForecastingTask(SupervisedTask):
     def compute_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         if self.training and self.strategy == "recursive":
             # One-step training; the roll-out happens only when forecasting.
-            pred = self._recursive(batch.x, batch.lengths, batch.future, steps=1)
+            pred = self(batch.x, batch.lengths, batch.future, steps=1)
             return F.mse_loss(pred, batch.y[:, :1]), pred
         pred = self(batch.x, batch.lengths, batch.future, batch.y)  # (B, H, C)
         return F.mse_loss(pred, batch.y), pred

@@ -224,3 +224,15 @@ def test_strategies_that_feed_back_need_targets_in_the_input():
         make_task(strategy="recursive", targets_in_input=True, num_past_covariates=1)
     with pytest.raises(ConfigError, match="task.strategy='beam' is not one of"):
         make_task(strategy="beam")
+
+
+@pytest.mark.parametrize("strategy", ["direct", "recursive", "seq2seq"])
+def test_window_norm_forecasts_a_shifted_and_stretched_window_alike(strategy):
+    torch.manual_seed(0)
+    task = ForecastingTask(
+        RecurrentEncoder(1, "gru", hidden_size=8), 3, 1, partial(torch.optim.Adam, lr=1e-2),
+        strategy=strategy, targets_in_input=True, window_norm=True,
+    ).eval()  # fmt: skip
+    x = torch.randn(4, 10, 1)
+    with torch.no_grad():
+        assert torch.allclose(task(10 * x + 100), 10 * task(x) + 100, atol=1e-3)
