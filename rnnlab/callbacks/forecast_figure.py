@@ -121,6 +121,8 @@ def _error_by_step(task: ForecastingTask, stage: str):
     for name, errors in getattr(task, "step_errors", {}).items():
         steps = torch.arange(1, len(errors) + 1)
         ax.plot(steps, errors, "o-", ms=3, label=labels.get(name, name))
+    horizon = task.hparams.horizon
+    ax.set_xticks(range(1, horizon + 1) if horizon <= 24 else range(1, horizon + 1, horizon // 12))
     ax.set_xlabel("horizon step")
     ax.set_ylabel("MAE (original units)")
     ax.set_title(f"{stage} error by horizon step")
