@@ -29,10 +29,9 @@ from torch.utils.data import Dataset
 
 from rnnlab.data.batch import IGNORE, Batch, DataSpec, InMemoryDataModule
 from rnnlab.data.splits import check_splits, stratified_split
-from rnnlab.data.text_cls import read_table
+from rnnlab.data.text_cls import SPLIT_NAMES, read_table
 from rnnlab.utils.errors import ConfigError, check
 
-SPLIT_NAMES = {"train": 0, "val": 1, "valid": 1, "validation": 1, "dev": 1, "test": 2}
 _CHUNK_BYTES = 1 << 26  # float64 bytes per chunk when the training split's statistics stream
 _LOCAL_HEADER = struct.Struct("<4s22xHH")  # zip local file header: signature, name/extra sizes
 Frames = np.ndarray | list[Path]  # an (N, T, C, H, W) array, or one .npy path per sample

@@ -93,7 +93,9 @@ class MovingDigitsDataModule(InMemoryDataModule):
         seed: int = 0,
     ):
         super().__init__(batch_size, num_workers, seed)
-        check(label in ("digit", "direction"), f"data.label={label!r} is not 'digit' or 'direction'.")
+        check(
+            label in ("digit", "direction"), f"data.label={label!r} is not 'digit' or 'direction'."
+        )
         check(num_frames >= 2, f"data.num_frames={num_frames} must be at least 2.")
         check(
             canvas >= DIGIT + 2 * (num_frames - 1),
@@ -127,9 +129,7 @@ class MovingDigitsDataModule(InMemoryDataModule):
         generator = torch.Generator().manual_seed(self.seed)
         for (split, size), part in zip(self.sizes.items(), parts, strict=True):
             chosen = part[torch.randint(0, len(part), (size,), generator=generator)]
-            clips, direction = render_clips(
-                images[chosen], self.num_frames, self.canvas, generator
-            )
+            clips, direction = render_clips(images[chosen], self.num_frames, self.canvas, generator)
             labels = direction if self.label == "direction" else digits[chosen]
             lengths = torch.full((size,), self.num_frames)
             self.datasets[split] = SequenceDataset(clips, lengths, labels)

@@ -21,7 +21,7 @@ from rnnlab.data.vocab import Level, Vocabulary, starting_embedding, token_spec,
 from rnnlab.utils.errors import ConfigError, check
 
 REVIEWS = Path(__file__).with_name("corpus") / "reviews.tsv"
-_SPLIT_NAMES = {"train": 0, "val": 1, "valid": 1, "validation": 1, "dev": 1, "test": 2}
+SPLIT_NAMES = {"train": 0, "val": 1, "valid": 1, "validation": 1, "dev": 1, "test": 2}
 
 
 def read_table(
@@ -170,8 +170,8 @@ class TextClassificationDataModule(InMemoryDataModule):
         for i, (row, line) in enumerate(zip(rows, lines, strict=True)):
             name = row[2].strip().lower()
             check(
-                name in _SPLIT_NAMES,
+                name in SPLIT_NAMES,
                 f"{self.path}, line {line}: split {row[2]!r} is not train, val or test.",
             )
-            parts[_SPLIT_NAMES[name]].append(i)
+            parts[SPLIT_NAMES[name]].append(i)
         return texts, labels, [torch.tensor(p, dtype=torch.long) for p in parts]
