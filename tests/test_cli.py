@@ -65,7 +65,8 @@ def test_main_command_resumes_and_evaluates_from_the_command_line(tmp_path):
     [
         (
             ["model=nope"],
-            "error: model=nope is not available; choose one of: gru, lstm, rnn, seq2seq.",
+            "error: model=nope is not available; choose one of: cnn_avg, cnn_gru, cnn_lstm, gru, "
+            "lstm, rnn, seq2seq, tcn, transformer.",
         ),
         (["data.window=0"], "error: data.window=0 must be at least 1."),
         (

@@ -1,6 +1,7 @@
 """Callbacks: TensorBoard figures, the progress bar, and the run-directory contract."""
 
 from rnnlab.callbacks.confusion_figure import ConfusionFigure
+from rnnlab.callbacks.diagnostics import GradientFlow
 from rnnlab.callbacks.forecast_figure import ForecastFigure
 from rnnlab.callbacks.progress import ProgressBar
 from rnnlab.callbacks.run_config import RunConfig
@@ -10,6 +11,7 @@ from rnnlab.callbacks.translation_samples import TranslationSamples
 __all__ = [
     "ConfusionFigure",
     "ForecastFigure",
+    "GradientFlow",
     "ProgressBar",
     "RunConfig",
     "TextSample",

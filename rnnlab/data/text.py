@@ -268,7 +268,9 @@ class TextDataModule(L.LightningDataModule):
     @property
     def spec(self) -> DataSpec:
         vocab = self.text.vocab
-        return DataSpec(vocab_size=len(vocab), vocab=vocab, extras={"seq_len": self.seq_len})
+        # A language model must not read ahead: nets that can (attention) are made causal.
+        extras = {"seq_len": self.seq_len, "causal": True}
+        return DataSpec(vocab_size=len(vocab), vocab=vocab, extras=extras)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(0, self.batch_size)

@@ -1,0 +1,43 @@
+"""What the non-recurrent baselines share with the recurrent encoder's interface: token
+embeddings, and :class:`~rnnlab.nets.recurrent.Encoded` results built from per-step outputs."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from rnnlab.nets.recurrent import Encoded
+
+
+def token_embedding(
+    input_size, vocab_size, embedding_dim, pad_index, weights
+) -> nn.Embedding | None:
+    """The token embedding of a net that reads ids, or ``None`` for one that reads features."""
+    if (input_size is None) == (vocab_size is None):
+        raise ValueError(
+            "give exactly one of input_size (features per step) and vocab_size (token ids)."
+        )
+    if vocab_size is None:
+        return None
+    embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_index)
+    if weights is not None:
+        if tuple(weights.shape) != (vocab_size, embedding_dim):
+            raise ValueError(
+                f"the embedding weights are {tuple(weights.shape)}, not (vocab_size, "
+                f"embedding_dim) = ({vocab_size}, {embedding_dim}); set "
+                f"model.embedding_dim={weights.shape[1]}."
+            )
+        with torch.no_grad():
+            embedding.weight.copy_(weights)
+    return embedding
+
+
+def encoded_outputs(outputs: torch.Tensor, lengths: torch.Tensor | None) -> Encoded:
+    """Outputs zeroed on padded steps, and the output at each sequence's last valid step."""
+    if lengths is None:
+        return Encoded(outputs, outputs[:, -1], None)
+    lengths = lengths.to(outputs.device)
+    valid = torch.arange(outputs.shape[1], device=outputs.device)[None] < lengths[:, None]
+    outputs = outputs * valid.unsqueeze(-1)
+    last = outputs[torch.arange(outputs.shape[0], device=outputs.device), lengths - 1]
+    return Encoded(outputs, last, None)
