@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal, NamedTuple
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from rnnlab.nets.cells import LayerNormLSTM, ScratchGRU, ScratchLSTM, ScratchRNN
+
 Cell = Literal["rnn", "lstm", "gru"]
+Impl = Literal["fused", "scratch", "scratch_ln"]
 State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
 
 _CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+# Per implementation, the cells it offers; all take the constructor arguments of _CELLS.
+_IMPLS: dict[str, Mapping[str, type[nn.Module]]] = {
+    "fused": _CELLS,  # torch's cuDNN/MKL kernels, fed packed sequences
+    "scratch": {"rnn": ScratchRNN, "lstm": ScratchLSTM, "gru": ScratchGRU},  # fed lengths
+    "scratch_ln": {"lstm": LayerNormLSTM},
+}
 
 
 class Encoded(NamedTuple):
@@ -33,7 +43,8 @@ class Encoded(NamedTuple):
 class RecurrentEncoder(nn.Module):
     """A stacked, optionally bidirectional RNN, LSTM or GRU over batch-first sequences.
 
-    Padded batches are packed, so padding never changes an output or the final state. Token
+    Padding never changes an output or the final state: the fused kernels read padded batches
+    packed, the scratch cells (:mod:`rnnlab.nets.cells`) read them with their lengths. Token
     data (``vocab_size`` given) is read as ids ``(B, T)`` and embedded before the recurrence.
 
     Args:
@@ -49,6 +60,8 @@ class RecurrentEncoder(nn.Module):
         dropout: dropout between stacked layers.
         bidirectional: also run a backward direction and concatenate it.
         nonlinearity: ``tanh`` or ``relu``; used by the ``rnn`` cell only.
+        impl: ``fused`` (torch's cuDNN/MKL kernels), ``scratch`` (the cells written from their
+            equations, same parameters and results) or ``scratch_ln`` (layer-normalised LSTM).
     """
 
     def __init__(
@@ -60,6 +73,7 @@ class RecurrentEncoder(nn.Module):
         dropout: float = 0.0,
         bidirectional: bool = False,
         nonlinearity: Literal["tanh", "relu"] = "tanh",
+        impl: Impl = "fused",
         vocab_size: int | None = None,
         embedding_dim: int = 64,
         pad_index: int | None = None,
@@ -70,6 +84,13 @@ class RecurrentEncoder(nn.Module):
             raise ValueError(f"dropout should be a number in range [0, 1], not {dropout}.")
         if cell not in _CELLS:
             raise ValueError(f"cell={cell!r} is not one of {sorted(_CELLS)}.")
+        if impl not in _IMPLS:
+            raise ValueError(f"impl={impl!r} is not one of {list(_IMPLS)}.")
+        if cell not in _IMPLS[impl]:
+            raise ValueError(
+                f"impl={impl!r} has only the {', '.join(_IMPLS[impl])} cell, not cell={cell!r}; "
+                "use impl='scratch' or impl='fused' for it."
+            )
         if (input_size is None) == (vocab_size is None):
             raise ValueError(
                 "give exactly one of input_size (features per step) and vocab_size (token ids)."
@@ -88,7 +109,7 @@ class RecurrentEncoder(nn.Module):
                     self.embedding.weight.copy_(embedding_weights)
             input_size = embedding_dim
         extra = {"nonlinearity": nonlinearity} if cell == "rnn" else {}
-        self.rnn = _CELLS[cell](
+        self.rnn = _IMPLS[impl][cell](
             input_size,
             hidden_size,
             num_layers=num_layers,
@@ -99,6 +120,7 @@ class RecurrentEncoder(nn.Module):
         )
         self.num_directions = 2 if bidirectional else 1
         self.bidirectional = bidirectional
+        self.impl = impl
 
     @property
     def output_size(self) -> int:
@@ -119,7 +141,9 @@ class RecurrentEncoder(nn.Module):
         if self.embedding is not None:
             x = self.embedding(x)  # (B, T, E)
         total = x.shape[1]
-        if lengths is not None and bool((lengths < total).any()):
+        if self.impl != "fused":
+            outputs, state = self.rnn(x, state, lengths=lengths)  # (B, T, D*H), masks padding
+        elif lengths is not None and bool((lengths < total).any()):
             packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
             packed_out, state = self.rnn(packed, state)
             outputs, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=total)

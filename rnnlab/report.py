@@ -1,0 +1,398 @@
+"""A sweep's runs as one table and one figure: ``python -m rnnlab.report multirun/<date>/<time>``.
+
+Every folder under the directory that holds a ``metrics.json`` is a run; one with ``.hydra`` but
+no ``metrics.json`` is listed as unfinished. The table has a column per override that differs
+between runs (the ones they share go to a ``common:`` line), then the final metrics; the best run
+by ``metric`` is marked. It is printed and written as ``report.md`` and ``report.csv``, and the
+``curve`` scalar of every run, read from its TensorBoard event files, is drawn in ``curves.png``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import re
+import sys
+import textwrap
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from omegaconf import DictConfig
+
+from rnnlab.utils.cli import run, write_output
+from rnnlab.utils.errors import ConfigError, check
+
+# Metric names (the part after the stage, as in `test/naive_acc` or `val/acc_best`) where
+# higher is better; every other metric is ranked lowest first.
+_HIGHER_IS_BETTER = re.compile(
+    r"(^|_)(acc|accuracy|f1|bleu|chrf|exact_match|r2|auc|auroc|precision|recall)(_|$)"
+)
+# Folders a run keeps its own files in: never runs themselves, and slow to walk.
+_NOT_RUNS = {".hydra", "tensorboard", "checkpoints"}
+# Hydra's command-line flags that take the next argument as their value.
+_FLAGS_WITH_VALUES = {
+    *("--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd"),
+    *("--cfg", "-c", "--package", "-p", "--info", "-i", "--experimental-rerun"),
+}
+
+
+@dataclass
+class Run:
+    """One run directory: its name relative to the report's root, overrides and metrics."""
+
+    path: Path
+    name: str
+    overrides: dict[str, str]
+    metrics: dict[str, Any] | None  # None: the run has not finished
+
+    def label(self, keys: Sequence[str]) -> str:
+        """The run's values of ``keys`` as ``key=value, ...``; its name where ``keys`` is empty."""
+        parts = [_override(k, self.overrides[k]) for k in keys if k in self.overrides]
+        return ", ".join(parts) or self.name
+
+
+def report(
+    dir: str | os.PathLike,
+    metric: str | None = None,
+    mode: str | None = None,
+    output: str | os.PathLike | None = None,
+    curve: str = "val/loss",
+) -> list[dict[str, Any]]:
+    """Compare the runs under ``dir``: print the table, write ``report.md``, ``report.csv`` and
+    ``curves.png`` into ``output`` (default: ``dir``) and return the table's rows.
+
+    Each row maps ``run`` (its path relative to ``dir``), ``best`` (bool), ``status`` (``ok`` or
+    ``no metrics``), each differing override key and each metric key to its value (None where
+    the run lacks it), in the table's column order.
+    """
+    root = Path(dir)
+    check(root.exists(), f"dir={dir} does not exist.")
+    check(root.is_dir(), f"dir={dir} is not a directory.")
+    check(mode in (None, "min", "max"), f"mode={mode} must be min or max (or null).")
+    runs = find_runs(root)
+    check(bool(runs), f"dir={dir} holds no runs (no folder with a metrics.json or a .hydra).")
+
+    rows, notes = build_table(runs, metric, mode)
+    markdown = "\n\n".join([*notes, markdown_table(rows)]) + "\n"
+
+    best = next((r for r, row in zip(runs, rows, strict=True) if row["best"]), None)
+    curves = {r.name: read_curve(r.path, curve) for r in runs}
+
+    out = Path(output) if output else root
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / "report.md", out / "report.csv"]
+    write_output(markdown, str(written[0]))
+    write_output(csv_table(rows), str(written[1]))
+    print(markdown)
+    if any(curves.values()):
+        figure = out / "curves.png"
+        _replace(figure, lambda path: plot_curves(runs, curves, best, curve, path))
+        written.append(figure)
+    else:
+        print(
+            f"note: no run logged {curve} to TensorBoard; curves.png not written.", file=sys.stderr
+        )
+    for path in written:
+        print(f"wrote {path}")
+    return rows
+
+
+def build_table(
+    runs: Sequence[Run], metric: str | None, mode: str | None
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The table's rows (see :func:`report`) and the lines above it: the overrides every run
+    shares, and which run is best by ``metric`` (defaults resolved as in ``conf/report.yaml``)."""
+    finished = [r.metrics for r in runs if r.metrics is not None]
+    if metric is None:
+        metric = "test/loss" if all("test/loss" in m for m in finished) else "val/loss_best"
+    available = sorted({key for m in finished for key in m})
+    check(
+        not finished or metric in available,
+        f"metric={metric} is in no run's metrics.json; choose one of: {', '.join(available)}.",
+    )
+    mode = mode or default_mode(metric)
+    best = best_run(runs, metric, mode)
+
+    common, differing = split_overrides(runs)
+    metric_keys = sorted((k for k in available if _shown(k)), key=lambda k: _column(k, available))
+    if metric not in metric_keys and metric in available:
+        metric_keys.append(metric)  # the ranking key is always shown
+    rows = [
+        {
+            "run": r.name,
+            "best": r is best,
+            "status": "ok" if r.metrics is not None else "no metrics",
+            **{key: r.overrides.get(key) for key in differing},
+            **{key: (r.metrics or {}).get(key) for key in metric_keys},
+        }
+        for r in runs
+    ]
+    notes = []
+    if common:
+        notes.append("common: " + ", ".join(_override(k, v) for k, v in common.items()))
+    if best is not None:
+        notes.append(f"best: {best.name} by {metric} ({mode})")
+    return rows, notes
+
+
+def find_runs(root: Path) -> list[Run]:
+    """The runs under ``root`` (``root`` itself included), in natural order (2 before 10)."""
+    runs = []
+    for folder, subfolders, files in os.walk(root):
+        # Pruning in place keeps os.walk out of checkpoints, event files and hidden folders.
+        subfolders[:] = [d for d in subfolders if d not in _NOT_RUNS and not d.startswith(".")]
+        path = Path(folder)
+        finished = "metrics.json" in files
+        if finished or (path / ".hydra").is_dir():
+            name = path.relative_to(root).as_posix()
+            metrics = _read_json(path / "metrics.json") if finished else None
+            runs.append(Run(path, name, read_overrides(path), metrics))
+    return sorted(runs, key=lambda r: _natural(r.name))
+
+
+def read_overrides(run_dir: Path) -> dict[str, str]:
+    """The run's command-line overrides (``.hydra/overrides.yaml``) as ``{key: value}``."""
+    path = run_dir / ".hydra" / "overrides.yaml"
+    if not path.is_file():
+        return {}
+    try:
+        items = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {str(error).splitlines()[0]}") from None
+    check(isinstance(items, list), f"{path} should hold a YAML list of overrides.")
+    overrides = {}
+    for item in map(str, items):
+        key, _, value = item.partition("=")
+        # `+key=v` adds what `key=v` would set; the same setting, so the same column.
+        overrides[key.lstrip("+")] = value
+    return overrides
+
+
+def split_overrides(runs: Sequence[Run]) -> tuple[dict[str, str], list[str]]:
+    """The overrides every run shares (``{key: value}``) and the keys whose values differ, each
+    in the order they were first given."""
+    keys = list(dict.fromkeys(key for r in runs for key in r.overrides))
+    common, differing = {}, []
+    for key in keys:
+        values = {r.overrides.get(key) for r in runs}
+        if len(values) == 1 and None not in values:
+            common[key] = values.pop()
+        else:
+            differing.append(key)
+    return common, differing
+
+
+def default_mode(metric: str) -> str:
+    """``max`` for metrics where higher is better (accuracy, F1, BLEU, ...), else ``min``."""
+    name = metric.rsplit("/", 1)[-1].removesuffix("_best")
+    return "max" if _HIGHER_IS_BETTER.search(name) else "min"
+
+
+def best_run(runs: Sequence[Run], metric: str, mode: str) -> Run | None:
+    """The run with the lowest (``mode=min``) or highest ``metric``; the first on ties; None
+    where no run has a finite value of it."""
+    scored = [
+        (r, float(r.metrics[metric]))
+        for r in runs
+        if r.metrics is not None and _is_number(r.metrics.get(metric))
+    ]
+    scored = [(r, value) for r, value in scored if math.isfinite(value)]
+    if not scored:
+        return None
+    pick = min if mode == "min" else max
+    return pick(scored, key=lambda item: item[1])[0]
+
+
+def read_curve(run_dir: Path, tag: str) -> list[tuple[int, float]]:
+    """The scalar ``tag`` as ``(step, value)`` pairs from every event file of the run's
+    ``tensorboard/`` folder, by step; a step logged twice (a resumed run) keeps its latest value.
+
+    rnnlab logs the final metrics once more at step 0, beside the hparams summary, for
+    TensorBoard's HPARAMS tab; that copy is left out where other files hold the real curve.
+    """
+    # Imported here: reading events costs a second that a failing command should not pay.
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events, copies = [], []
+    for path in sorted((run_dir / "tensorboard").rglob("events.out.tfevents.*")):
+        accumulator = EventAccumulator(str(path), size_guidance={"scalars": 0})
+        accumulator.Reload()
+        if tag not in accumulator.Tags()["scalars"]:
+            continue
+        try:
+            accumulator.PluginTagToContent("hparams")
+            target = copies
+        except KeyError:
+            target = events
+        target.extend(accumulator.Scalars(tag))
+    latest: dict[int, tuple[float, float]] = {}
+    for event in events or copies:
+        if event.step not in latest or event.wall_time >= latest[event.step][0]:
+            latest[event.step] = (event.wall_time, event.value)
+    return [(step, value) for step, (_, value) in sorted(latest.items())]
+
+
+def plot_curves(
+    runs: Sequence[Run],
+    curves: dict[str, list[tuple[int, float]]],
+    best: Run | None,
+    tag: str,
+    path: Path,
+) -> None:
+    """Draw each run's curve as PNG, labelled by the overrides that differ between the runs
+    drawn, the best run's line on top and thicker."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    drawn = [r for r in runs if curves[r.name]]
+    _, keys = split_overrides(drawn)
+    figure = Figure(figsize=(8, 5))
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    for r in drawn:
+        steps, values = zip(*curves[r.name], strict=True)
+        is_best = r is best
+        label = textwrap.fill(r.label(keys), 40) + (" (best)" if is_best else "")
+        axes.plot(
+            steps,
+            values,
+            marker="o" if len(steps) < 30 else None,
+            markersize=3,
+            linewidth=2.5 if is_best else 1.2,
+            alpha=1.0 if is_best else 0.6,
+            zorder=3 if is_best else 2,
+            label=label,
+        )
+    axes.set_xlabel("step")
+    axes.set_ylabel(tag)
+    axes.set_title(f"{tag} per run")
+    axes.grid(alpha=0.3)
+    # Beside the axes, so that many runs or long labels never cover the curves.
+    axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1))
+    figure.savefig(path, format="png", dpi=100, bbox_inches="tight")
+
+
+def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
+    """``rows`` as a Markdown table; the best row's cells in bold."""
+    columns = list(rows[0])
+    lines = [_md_row(columns), _md_row(["---"] * len(columns))]
+    for row in rows:
+        # An escaped star: a bare one inside bold (`***`) would read as emphasis.
+        cells = [_cell(row[c]) if c != "best" else ("\\*" if row[c] else "") for c in columns]
+        if row["best"]:
+            cells = [f"**{cell}**" if cell else cell for cell in cells]
+        lines.append(_md_row(cells))
+    return "\n".join(lines)
+
+
+def csv_table(rows: Sequence[dict[str, Any]]) -> str:
+    """``rows`` as CSV with plain values: full-precision numbers, ``*`` for the best run."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(list(rows[0]))
+    for row in rows:
+        writer.writerow(
+            ("*" if v else "") if k == "best" else ("" if v is None else v) for k, v in row.items()
+        )
+    return buffer.getvalue()
+
+
+def _shown(key: str) -> bool:
+    """Whether the table has a column for the metric ``key``."""
+    return key.startswith(("test/", "data/")) or (key.startswith("val/") and key.endswith("_best"))
+
+
+def _column(key: str, keys: Sequence[str]) -> tuple[int, bool, str]:
+    """Where ``key`` goes: test, then best validation, then data columns; within a stage the
+    model's own metrics before derived ones such as a baseline's (``test/naive_mae`` beside
+    ``test/mae``)."""
+    stage, _, name = key.partition("/")
+    derived = "_" in name and f"{stage}/{name.rsplit('_', 1)[-1]}" in keys
+    return ({"test": 0, "val": 1}.get(stage, 2), derived, name)
+
+
+def _override(key: str, value: str) -> str:
+    return f"{key}={value}" if value else key
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    text = f"{value:.4g}" if _is_number(value) else str(value)
+    return text.replace("|", "\\|")
+
+
+def _md_row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _natural(name: str) -> tuple[list[Any], ...]:
+    # Digits compare as numbers; re.split puts text at even and numbers at odd positions.
+    return tuple(
+        [int(c) if i % 2 else c for i, c in enumerate(re.split(r"(\d+)", part))]
+        for part in name.split("/")
+    )
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path} is not valid JSON: {error}.") from None
+    check(isinstance(data, dict), f"{path} should hold one JSON object of metrics.")
+    return data
+
+
+def _replace(path: Path, write: Callable[[Path], None]) -> None:
+    """Let ``write`` fill a temporary file beside ``path``, then put it in place whole."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        write(partial)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _main(cfg: DictConfig) -> None:
+    report(str(cfg.dir), cfg.metric, cfg.mode, cfg.output, str(cfg.curve))
+
+
+def _positional_dir(args: Sequence[str]) -> list[str]:
+    """``args`` with the first bare argument (``python -m rnnlab.report DIR``) as ``dir=DIR``;
+    Hydra itself only takes ``key=value``. An existing folder counts as bare even with a ``=``
+    in its name, as Hydra's ``override_dirname`` sweep folders have."""
+    out, done = list(args), False
+    for i, arg in enumerate(args):
+        after_flag = i > 0 and args[i - 1] in _FLAGS_WITH_VALUES
+        if done or arg.startswith("-") or after_flag or arg.startswith("dir="):
+            continue
+        if "=" not in arg or Path(arg).is_dir():
+            out[i], done = f"dir={_quote(arg)}", True
+    return out
+
+
+def _quote(text: str) -> str:
+    """``text`` as a single-quoted Hydra value. Hydra reads backslashes literally except in a
+    run before a quote or the closing quote, where each one is doubled."""
+    text = re.sub(r"(\\*)'", lambda m: m[1] * 2 + "\\'", text)
+    text = re.sub(r"(\\+)$", lambda m: m[1] * 2, text)
+    return f"'{text}'"
+
+
+def main() -> None:
+    sys.argv[1:] = _positional_dir(sys.argv[1:])
+    run(_main, config_name="report")
+
+
+if __name__ == "__main__":
+    main()

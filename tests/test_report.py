@@ -1,0 +1,164 @@
+"""`python -m rnnlab.report`: a real sweep's runs as one table and one figure."""
+
+import csv
+import json
+import shutil
+
+import pytest
+
+from rnnlab.report import default_mode, read_curve, report
+from tests.conftest import TINY, run_cli
+
+# Two epochs, so every run's val/loss curve has two points.
+FAST = [
+    *TINY,
+    "trainer.max_epochs=2",
+    "trainer.limit_val_batches=2",
+    "trainer.limit_test_batches=2",
+    "~callbacks.rich_progress_bar",
+    "~callbacks.rich_model_summary",
+]
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """A real two-job multirun (model=rnn,gru on sine), shared by every test here."""
+    root = tmp_path_factory.mktemp("sweep")
+    result = run_cli(
+        "rnnlab.train",
+        "-m",
+        "model=rnn,gru",
+        "data=sine",
+        *FAST,
+        f"hydra.sweep.dir={root}",
+        cwd=root,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return root
+
+
+def metrics(run_dir):
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+def test_each_job_is_a_row_with_its_model_and_final_metrics(sweep, tmp_path):
+    rows = report(sweep, output=tmp_path)
+    assert [row["run"] for row in rows] == ["0", "1"]
+    assert [row["model"] for row in rows] == ["rnn", "gru"]
+    assert [row["status"] for row in rows] == ["ok", "ok"]
+    for row in rows:
+        saved = metrics(sweep / row["run"])
+        assert row["test/mse"] == saved["test/mse"]
+        assert row["val/loss_best"] == saved["val/loss_best"]
+        assert "data.length" not in row  # the same in both runs: a common setting, not a column
+    text = (tmp_path / "report.md").read_text()
+    assert "common: data=sine, data.length=3000" in text
+    assert "| run | best | status | model | test/loss |" in text
+
+
+@pytest.mark.parametrize(
+    "metric, mode, pick",
+    [(None, None, min), ("test/mse", "max", max), ("val/loss_best", None, min)],
+)
+def test_the_best_run_by_the_metric_is_marked(sweep, tmp_path, metric, mode, pick):
+    key = metric or "test/loss"  # the default where every run was tested
+    expected = pick(["0", "1"], key=lambda job: metrics(sweep / job)[key])
+    rows = report(sweep, metric=metric, mode=mode, output=tmp_path)
+    assert [row["run"] for row in rows if row["best"]] == [expected]
+    assert f"best: {expected} by {key} ({mode or 'min'})" in (tmp_path / "report.md").read_text()
+    table = (tmp_path / "report.md").read_text().splitlines()
+    assert any(line.startswith(f"| **{expected}** | **\\*** |") for line in table)
+    with open(tmp_path / "report.csv", newline="") as file:
+        marked = [row["run"] for row in csv.DictReader(file) if row["best"] == "*"]
+    assert marked == [expected]
+
+
+def test_writes_markdown_csv_and_a_png_figure(sweep, tmp_path):
+    rows = report(sweep, output=tmp_path / "out")
+    out = tmp_path / "out"
+    with open(out / "report.csv", newline="") as file:
+        table = list(csv.DictReader(file))
+    assert [row["run"] for row in table] == ["0", "1"]
+    assert float(table[1]["test/loss"]) == rows[1]["test/loss"]  # full precision
+    png = (out / "curves.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1024
+    assert not list(out.glob(".*partial"))
+
+
+def test_curves_are_read_from_all_event_files_of_a_run(sweep):
+    # Fitting and testing write separate event files; the final metrics, copied at step 0 for
+    # the HPARAMS tab, must not become the first point of a curve.
+    run = sweep / "0"
+    assert len(list((run / "tensorboard").glob("events.out.tfevents.*"))) > 1
+    loss = read_curve(run, "val/loss")
+    assert len(loss) == 2 and loss[0][0] < loss[1][0]
+    best = read_curve(run, "val/loss_best")
+    assert [step for step, _ in best] == [step for step, _ in loss]
+    assert best[-1][1] == pytest.approx(metrics(run)["val/loss_best"])
+    assert read_curve(run, "test/loss")[-1][1] == pytest.approx(metrics(run)["test/loss"])
+    assert read_curve(run, "no/such_tag") == []
+
+
+def test_an_unfinished_run_is_listed_as_such_in_natural_order(sweep, tmp_path):
+    root = tmp_path / "sweep"
+    shutil.copytree(sweep, root, ignore=shutil.ignore_patterns("checkpoints"))
+    for job in ("10", "2"):  # started, crashed before writing metrics.json
+        (root / job / ".hydra").mkdir(parents=True)
+        (root / job / ".hydra" / "overrides.yaml").write_text("- model=lstm\n- data=sine\n")
+    rows = report(root)
+    assert [row["run"] for row in rows] == ["0", "1", "2", "10"]
+    assert [row["status"] for row in rows] == ["ok", "ok", "no metrics", "no metrics"]
+    assert rows[2]["model"] == "lstm" and rows[2]["test/loss"] is None
+    assert not rows[2]["best"] and not rows[3]["best"]
+    assert sum(row["best"] for row in rows) == 1
+    assert "| 10 |  | no metrics | lstm |" in (root / "report.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "key, mode",
+    [
+        ("test/acc", "max"),
+        ("val/acc_best", "max"),
+        ("test/f1", "max"),
+        ("test/bleu", "max"),
+        ("test/exact_match", "max"),
+        ("test/r2", "max"),
+        ("test/loss", "min"),
+        ("test/mase", "min"),
+        ("val/loss_best", "min"),
+        ("test/ppl", "min"),
+    ],
+)
+def test_default_mode_maximises_scores_and_minimises_errors(key, mode):
+    assert default_mode(key) == mode
+
+
+def test_command_line_prints_the_table_and_the_files_it_wrote(sweep, tmp_path):
+    # `python -m rnnlab.report DIR`: the directory may be given bare, as a positional argument.
+    result = run_cli("rnnlab.report", str(sweep), f"output={tmp_path}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "| run | best | status | model |" in result.stdout
+    for name in ("report.md", "report.csv", "curves.png"):
+        assert f"wrote {tmp_path / name}" in result.stdout
+    assert not list(tmp_path.glob(".hydra")) and not list(tmp_path.glob("*.log"))
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["dir={tmp}/missing"], "error: dir={tmp}/missing does not exist."),
+        (["dir={tmp}"], "error: dir={tmp} holds no runs"),
+        (["dir={sweep}", "metric=test/acc"], "error: metric=test/acc is in no run's metrics"),
+    ],
+)
+def test_mistakes_end_with_one_line_and_exit_status_2(sweep, tmp_path, args, message):
+    def fill(text):
+        return text.format(tmp=tmp_path, sweep=sweep)
+
+    result = run_cli("rnnlab.report", *map(fill, args), cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert result.stderr.startswith(fill(message))
+    if "metric=" in message:
+        assert "choose one of: " in result.stderr and "test/loss" in result.stderr
+    assert not list(tmp_path.glob("report.*"))
