@@ -89,7 +89,7 @@ def test_ranks_read_disjoint_lanes():
 def test_the_built_in_corpus_needs_no_path():
     dm = TextDataModule()
     assert dm.path == CORPUS and dm.spec.vocab_size == len(dm.spec.vocab) > 30
-    assert dm.spec.extras == {"seq_len": 128}
+    assert dm.spec.extras == {"seq_len": 128, "causal": True}  # attention may not read ahead
 
 
 @pytest.mark.parametrize(
