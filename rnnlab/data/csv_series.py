@@ -293,6 +293,11 @@ class CsvSeriesDataModule(InMemoryDataModule):
         check(horizon >= 1, f"data.horizon={horizon} must be at least 1.")
         check(season >= 1, f"data.season={season} must be at least 1.")
         check(
+            window >= season,
+            f"data.window={window} is shorter than data.season={season}; the seasonal-naive "
+            "baseline reads the last season from the window, so use data.window >= data.season.",
+        )
+        check(
             missing in MISSING_MODES,
             f"data.missing={missing!r} is not one of {', '.join(map(repr, MISSING_MODES))}.",
         )

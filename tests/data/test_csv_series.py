@@ -229,7 +229,7 @@ def test_mase_scale_is_the_training_seasonal_naive_error_in_original_units(tmp_p
     path = daily(tmp_path, 50, lambda i: 2.5 * i - 40)
     for scale in (True, False):
         for season, expected in ((1, 2.5), (7, 17.5)):
-            dm = CsvSeriesDataModule(path, "y", "date", window=3, season=season, scale=scale)
+            dm = CsvSeriesDataModule(path, "y", "date", window=7, season=season, scale=scale)
             assert dm.spec.extras["mase_scale"] == pytest.approx([expected])
             assert dm.spec.extras["season"] == season
     flat = CsvSeriesDataModule(daily(tmp_path, 30, lambda i: 4, name="f.csv"), "y", window=3)
@@ -247,3 +247,10 @@ def test_the_config_builds_the_datamodule(tmp_path):
     dm = instantiate(cfg.data, "data")
     assert isinstance(dm, CsvSeriesDataModule) and dm.window == 24
     assert dm.spec.extras["time_step"] == "1 day"
+
+
+def test_a_window_shorter_than_the_season_is_refused_before_training(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text("y\n" + "".join(f"{i}\n" for i in range(50)))
+    with pytest.raises(ConfigError, match="data.window=5 is shorter than data.season=12"):
+        CsvSeriesDataModule(str(path), "y", window=5, season=12)
