@@ -1,12 +1,33 @@
-"""What the non-recurrent baselines share with the recurrent encoder's interface: token
-embeddings, and :class:`~rnnlab.nets.recurrent.Encoded` results built from per-step outputs."""
+"""The interface every sequence encoder shares: its :class:`Encoded` result, token
+embeddings, and ``Encoded`` results built from per-step outputs (for the non-recurrent nets)."""
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
-from rnnlab.nets.recurrent import Encoded
+State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+
+
+class Encoded(NamedTuple):
+    """What every sequence encoder returns (:class:`~rnnlab.nets.recurrent.RecurrentEncoder`,
+    the TCN, the Transformer, the CNN+RNN).
+
+    Attributes:
+        outputs: top-layer output at every step, ``(B, T, D*H)``; zero on padded steps.
+        last: a summary of each whole sequence, ``(B, D*H)``: for a recurrent net the forward
+            direction at the last valid step joined with the backward direction at the first
+            step; for the others the output at the last valid step (or the frames' average).
+        state: the final state as ``torch.nn.RNN``/``GRU`` (``h``, ``(L*D, B, H)``) or
+            ``torch.nn.LSTM`` (``(h, c)``) return it, for carrying across chunks; ``None`` for
+            nets that carry nothing.
+    """
+
+    outputs: torch.Tensor
+    last: torch.Tensor
+    state: State | None
 
 
 def token_embedding(

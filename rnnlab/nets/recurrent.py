@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal, NamedTuple
+from typing import Literal
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from rnnlab.nets.base import Encoded, State, token_embedding
 from rnnlab.nets.cells import LayerNormLSTM, ScratchGRU, ScratchLSTM, ScratchRNN
 
 Cell = Literal["rnn", "lstm", "gru"]
 Impl = Literal["fused", "scratch", "scratch_ln"]
-State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
 
 _CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 # Per implementation, the cells it offers; all take the constructor arguments of _CELLS.
@@ -22,22 +22,6 @@ _IMPLS: dict[str, Mapping[str, type[nn.Module]]] = {
     "scratch": {"rnn": ScratchRNN, "lstm": ScratchLSTM, "gru": ScratchGRU},  # fed lengths
     "scratch_ln": {"lstm": LayerNormLSTM},
 }
-
-
-class Encoded(NamedTuple):
-    """What :class:`RecurrentEncoder` returns.
-
-    Attributes:
-        outputs: top-layer output at every step, ``(B, T, D*H)``; zero on padded steps.
-        last: a summary of each whole sequence, ``(B, D*H)``: the forward direction at the last
-            valid step joined with the backward direction at the first step.
-        state: the final state as ``torch.nn.RNN``/``GRU`` (``h``, ``(L*D, B, H)``) or
-            ``torch.nn.LSTM`` (``(h, c)``) return it, for carrying across chunks.
-    """
-
-    outputs: torch.Tensor
-    last: torch.Tensor
-    state: State
 
 
 class RecurrentEncoder(nn.Module):
@@ -91,22 +75,10 @@ class RecurrentEncoder(nn.Module):
                 f"impl={impl!r} has only the {', '.join(_IMPLS[impl])} cell, not cell={cell!r}; "
                 "use impl='scratch' or impl='fused' for it."
             )
-        if (input_size is None) == (vocab_size is None):
-            raise ValueError(
-                "give exactly one of input_size (features per step) and vocab_size (token ids)."
-            )
-        self.embedding = None
-        if vocab_size is not None:
-            self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_index)
-            if embedding_weights is not None:
-                if tuple(embedding_weights.shape) != (vocab_size, embedding_dim):
-                    raise ValueError(
-                        f"the embedding weights are {tuple(embedding_weights.shape)}, not "
-                        f"(vocab_size, embedding_dim) = ({vocab_size}, {embedding_dim}); set "
-                        f"model.embedding_dim={embedding_weights.shape[1]}."
-                    )
-                with torch.no_grad():
-                    self.embedding.weight.copy_(embedding_weights)
+        self.embedding = token_embedding(
+            input_size, vocab_size, embedding_dim, pad_index, embedding_weights
+        )
+        if self.embedding is not None:
             input_size = embedding_dim
         extra = {"nonlinearity": nonlinearity} if cell == "rnn" else {}
         self.rnn = _IMPLS[impl][cell](

@@ -13,8 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnlab.nets.base import encoded_outputs, token_embedding
-from rnnlab.nets.recurrent import Encoded
+from rnnlab.nets.base import Encoded, encoded_outputs, token_embedding
 
 
 class CausalBlock(nn.Module):

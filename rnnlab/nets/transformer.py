@@ -16,8 +16,7 @@ import math
 import torch
 from torch import nn
 
-from rnnlab.nets.base import encoded_outputs, token_embedding
-from rnnlab.nets.recurrent import Encoded
+from rnnlab.nets.base import Encoded, encoded_outputs, token_embedding
 
 
 def sinusoidal_positions(length: int, size: int) -> torch.Tensor:
