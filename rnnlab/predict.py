@@ -28,7 +28,7 @@ from rnnlab.eval import load_run
 from rnnlab.tasks.classification import ClassificationTask
 from rnnlab.tasks.forecasting import ForecastingTask
 from rnnlab.tasks.tagging import TaggingTask
-from rnnlab.utils.cli import run, write_output
+from rnnlab.utils.cli import read_input_lines, run, write_output
 from rnnlab.utils.errors import check
 from rnnlab.utils.forecast_output import forecast_table
 from rnnlab.utils.instantiate import build_model
@@ -94,13 +94,7 @@ def _run(task, ids: list[list[int]], spec: DataSpec, batch_size: int = 256) -> l
 
 
 def _lines(path: Path) -> list[str]:
-    try:
-        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
-    except UnicodeDecodeError as error:
-        check(False, f"input={path} is not UTF-8 text ({error.reason}).")
-    lines = [line for line in lines if line]
-    check(lines, f"input={path} holds no text.")
-    return lines
+    return [line for line in read_input_lines(path) if line]
 
 
 def _texts(path: Path, column: str) -> list[str]:

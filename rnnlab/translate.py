@@ -20,7 +20,7 @@ from rnnlab.data.batch import pad_sequences
 from rnnlab.data.vocab import Vocabulary, tokenize
 from rnnlab.eval import load_run
 from rnnlab.tasks.seq2seq import Seq2SeqTask
-from rnnlab.utils.cli import run, write_output
+from rnnlab.utils.cli import read_input_lines, run, write_output
 from rnnlab.utils.errors import check
 from rnnlab.utils.instantiate import build_model
 
@@ -80,12 +80,7 @@ def _sources(cfg: DictConfig) -> list[str]:
         return [text]
     path = Path(cfg.input)
     check(path.is_file(), f"input={cfg.input} does not exist; give a UTF-8 text file.")
-    try:
-        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
-    except UnicodeDecodeError as error:
-        check(False, f"input={path} is not UTF-8 text ({error.reason}).")
-    check(any(lines), f"input={path} holds no text.")
-    return lines
+    return read_input_lines(path)  # blank lines stay, so outputs line up with inputs
 
 
 def _main(cfg: DictConfig) -> None:

@@ -54,11 +54,11 @@ class TranslationSamples(Callback):
         extras = trainer.datamodule.spec.extras
         source_vocab, words = extras["source_vocab"], extras.get("source_level") == "word"
         rows = ["| source | reference | output |", "|---|---|---|"]
-        sources, references = [], []
-        for source, length, target in zip(batch.x, batch.lengths, batch.y, strict=True):
-            sources.append([source_vocab[i] for i in source[: int(length)].tolist()])
-            ids = target.tolist()
-            references.append(ids[: ids.index(net.eos_index)])
+        sources = [
+            [source_vocab[i] for i in source[: int(length)].tolist()]
+            for source, length in zip(batch.x, batch.lengths, strict=True)
+        ]
+        references = pl_module.references(batch.y)
         for source, reference, output in zip(sources, references, outputs, strict=True):
             cells = [
                 detokenize(source) if words else "".join(source),

@@ -444,6 +444,21 @@ class CsvSeriesDataModule(InMemoryDataModule):
         scale = np.abs(train[m:] - train[:-m]).mean(0)  # (C,)
         return np.where(scale > 0, scale, 1e-8)
 
+    def use_scaler(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        """Scale the series with another scaler (a trained model's) instead of this file's own,
+        in place, so every split's windows read the values the model was trained on."""
+        check(
+            len(mean) == self.series.shape[1],
+            f"the data has {self.series.shape[1]} columns where training had {len(mean)}.",
+        )
+        original = self.series.double() * torch.as_tensor(self.scaler_std)
+        original += torch.as_tensor(self.scaler_mean)
+        scaled = (original - torch.as_tensor(mean, dtype=torch.float64)) / torch.as_tensor(
+            std, dtype=torch.float64
+        )
+        self.series.copy_(scaled)
+        self.scaler_mean, self.scaler_std = np.asarray(mean), np.asarray(std)
+
     def unscale_targets(self, values: torch.Tensor) -> torch.Tensor:
         """Scaled target values ``(..., C)`` in original units ``(..., C)``."""
         c = len(self.target_names)

@@ -94,19 +94,18 @@ class SineDataModule(InMemoryDataModule):
         self.window = window
         self.horizon = horizon
         self.series: torch.Tensor | None = None
+        self.naive_error = 0.0  # MASE's scale: the training span's mean |y_t - y_{t-1}|
 
     @property
     def spec(self) -> DataSpec:
         self.setup()
         noise = 0.0 if self.variant == "pure" else self.noise_std
-        train = self.series[: self.bounds[1], 0].double()
-        naive_error = float((train[1:] - train[:-1]).abs().mean())  # MASE's scale, season 1
         return DataSpec(
             input_size=1,
             output_size=1,
             horizon=self.horizon,
             noise_floor=noise**2,
-            extras={"targets_in_input": True, "season": 1, "mase_scale": [naive_error]},
+            extras={"targets_in_input": True, "season": 1, "mase_scale": [self.naive_error]},
         )
 
     def setup(self, stage: str | None = None) -> None:
@@ -114,6 +113,8 @@ class SineDataModule(InMemoryDataModule):
             return
         values = sine_series(self.length, self.noise_std, self.variant, self.seed)
         self.series = torch.from_numpy(values).unsqueeze(-1)  # (N, 1)
+        train = self.series[: self.bounds[1], 0].double()
+        self.naive_error = float((train[1:] - train[:-1]).abs().mean())
         self.datasets = {
             split: WindowDataset(self.series, self._starts(a, b), self.window, self.horizon)
             for split, a, b in zip(

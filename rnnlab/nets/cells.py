@@ -18,6 +18,7 @@ Hinton (2016), which has no fused kernel.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from typing import Literal
 
 import torch
@@ -30,7 +31,7 @@ States = tuple[torch.Tensor, ...]  # one layer-direction's state: (h,) or (h, c)
 _ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu}
 
 
-class _ScratchRecurrent(nn.Module):
+class _ScratchRecurrent(nn.Module, ABC):
     """What the scratch cells share: parameters per layer and direction, stacking, direction
     reversal, padding masks and the time loop.
 
@@ -106,9 +107,9 @@ class _ScratchRecurrent(nn.Module):
         """The parameters :meth:`_step` needs, looked up once per layer-direction."""
         return (getattr(self, f"weight_hh_{key}"),)
 
+    @abstractmethod
     def _step(self, x_t: torch.Tensor, state: States, *params: torch.Tensor) -> States:
         """One step: projected input ``(B, G*H)`` and state to the next state."""
-        raise NotImplementedError
 
     def forward(
         self,

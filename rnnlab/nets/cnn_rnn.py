@@ -15,6 +15,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from rnnlab.nets.pooling import pool
 from rnnlab.nets.recurrent import Encoded, RecurrentEncoder
 
 Temporal = Literal["rnn", "mean"]
@@ -133,10 +134,9 @@ class CnnRnn(nn.Module):
         features = self.frame_features(frames)
         if self.rnn is not None:
             return self.rnn(features, lengths)
-        if lengths is None:
-            mean = features.mean(1)
-        else:
-            valid = torch.arange(features.shape[1], device=features.device)[None] < lengths[:, None]
-            weights = valid.unsqueeze(-1).to(features.dtype)
-            mean = (features * weights).sum(1) / weights.sum(1).clamp(min=1)
-        return Encoded(outputs=features, last=mean, state=None)
+        mask = None
+        if lengths is not None:
+            steps = torch.arange(features.shape[1], device=features.device)
+            mask = steps[None] < lengths.to(features.device)[:, None]
+        frames = Encoded(outputs=features, last=features[:, -1], state=None)
+        return frames._replace(last=pool(frames, mask, "mean"))  # the valid frames' average

@@ -141,7 +141,7 @@ class Seq2SeqTask(SupervisedTask):
         metrics = self.metrics[stage]
         metrics["acc"].update((logits.argmax(-1) == target)[valid].float())
         decoded = self.decode(batch.x, batch.lengths)
-        truth = [row[: row.index(self.net.eos_index)] for row in target.tolist()]
+        truth = self.references(target)
         metrics["exact_match"].update(
             torch.tensor([float(d == t) for d, t in zip(decoded, truth, strict=True)])
         )
@@ -151,6 +151,11 @@ class Seq2SeqTask(SupervisedTask):
         metrics["chrf"].update(hypotheses, references)
         for name, metric in metrics.items():
             self.log(f"{stage}/{name}", metric, on_epoch=True, prog_bar=name == "exact_match")
+
+    def references(self, target: torch.Tensor) -> list[list[int]]:
+        """Each row of padded target ids ``(B, T)`` up to its ``<eos>``."""
+        eos = self.net.eos_index
+        return [row[: row.index(eos)] for row in target.tolist()]
 
     def to_text(self, ids: Sequence[int], for_scoring: bool = True) -> str:
         """Target ids as text. For scoring, tokens are separated by spaces (BLEU counts

@@ -73,6 +73,18 @@ def run(task: Callable[[DictConfig], Any], config_name: str) -> None:
     app(exit_on_config_error(task))()
 
 
+def read_input_lines(path: Path) -> list[str]:
+    """The stripped lines of the UTF-8 file ``input=path``, blank ones included; a file that is
+    not UTF-8 or holds no text is refused in one sentence."""
+    try:
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"input={path} is not UTF-8 text ({error.reason}).") from None
+    if not any(lines):
+        raise ConfigError(f"input={path} holds no text.")
+    return lines
+
+
 def write_output(text: str, output: str | None) -> None:
     """``text`` to the file ``output``, replacing an existing one whole or not at all; to
     standard output when ``output`` is unset."""

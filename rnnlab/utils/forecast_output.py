@@ -36,16 +36,10 @@ def forecast_table(
         node.path = str(path)
     datamodule = instantiate(node, "data")
     datamodule.setup()
-    series = getattr(datamodule, "series", None)
+    series = datamodule.series
     mean, std = spec.extras.get("scaler_mean"), spec.extras.get("scaler_std")
-    if mean is not None and hasattr(datamodule, "scaler_mean"):
-        check(
-            len(mean) == series.shape[1],
-            f"the data has {series.shape[1]} columns where training had {len(mean)}.",
-        )
-        original = series * torch.as_tensor(datamodule.scaler_std, dtype=series.dtype)
-        original += torch.as_tensor(datamodule.scaler_mean, dtype=series.dtype)
-        series.copy_((original - torch.tensor(mean)) / torch.tensor(std))
+    if mean is not None and hasattr(datamodule, "use_scaler"):
+        datamodule.use_scaler(mean, std)
     timestamps = getattr(datamodule, "timestamps", None) or [str(i) for i in range(len(series))]
     names = spec.extras.get("target_names") or [f"y{i}" for i in range(spec.output_size)]
 
