@@ -11,8 +11,11 @@ from typing import Any
 import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
+from rnnlab.callbacks.pruning import OptunaPruning
 from rnnlab.callbacks.run_config import RunConfig
+from rnnlab.sweeps.trial import pruning_callback
 from rnnlab.utils.cli import run
+from rnnlab.utils.ddp import ddp_job
 from rnnlab.utils.instantiate import (
     build_system,
     build_trainer,
@@ -30,20 +33,37 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
 
     config = OmegaConf.to_container(cfg, resolve=True)
     callbacks = [*instantiate_callbacks(cfg.get("callbacks")), RunConfig(config, datamodule.spec)]
+    pruning = pruning_callback()  # inside an Optuna sweep: report to the trial, stop if pruned
+    if pruning is not None:
+        callbacks.append(pruning)
     loggers = instantiate_loggers(cfg.get("logger"))
     trainer: L.Trainer = build_trainer(cfg.trainer, task, callbacks=callbacks, logger=loggers)
     log_config_text(trainer, OmegaConf.to_yaml(cfg, resolve=True))
-
-    trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-    metrics = scalar_metrics(trainer.callback_metrics, ("val/loss_best",))
-
-    if cfg.get("test"):
-        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-        trainer.test(task, datamodule=datamodule, ckpt_path=best or None)
-        metrics |= scalar_metrics(trainer.callback_metrics, ("test/",))
-    finish_run(trainer, cfg.paths.output_dir, hparams(cfg), metrics, datamodule.spec.noise_floor)
     objects = {"datamodule": datamodule, "net": net, "task": task, "trainer": trainer}
+
+    with ddp_job(entry="rnnlab.train"):  # a DDP job of a multirun starts its own ranks
+        trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        metrics = scalar_metrics(trainer.callback_metrics, ("val/loss_best",))
+        if pruning is not None and pruning.pruned is not None:
+            stop_pruned(trainer, pruning)
+            return metrics, objects  # ranks other than zero end quietly
+        if cfg.get("test"):
+            checkpoint = trainer.checkpoint_callback
+            best = checkpoint.best_model_path if checkpoint else ""
+            trainer.test(task, datamodule=datamodule, ckpt_path=best or None)
+            metrics |= scalar_metrics(trainer.callback_metrics, ("test/",))
+    finish_run(trainer, cfg.paths.output_dir, hparams(cfg), metrics, datamodule.spec.noise_floor)
     return metrics, objects
+
+
+def stop_pruned(trainer: L.Trainer, pruning: OptunaPruning) -> None:
+    """On rank zero, end a pruned trial with :class:`optuna.TrialPruned`, which the sweeper
+    records; the trial is not tested and writes no ``metrics.json``."""
+    if trainer.is_global_zero:
+        import optuna
+
+        epoch, value = pruning.pruned["epoch"], pruning.pruned["value"]
+        raise optuna.TrialPruned(f"pruned after epoch {epoch}: {pruning.monitor}={value:.6g}")
 
 
 def hparams(cfg: DictConfig) -> dict[str, Any]:

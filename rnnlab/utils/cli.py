@@ -14,6 +14,7 @@ import hydra
 from omegaconf import DictConfig
 from omegaconf.errors import MissingMandatoryValue
 
+from rnnlab.sweeps.trial import current_trial
 from rnnlab.utils.errors import ConfigError
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"
@@ -44,16 +45,17 @@ def check_choices(args: Sequence[str], config_dir: Path = CONFIG_DIR) -> None:
                 )
 
 
-def exit_on_config_error(fn: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
+def exit_on_config_error(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn a :class:`ConfigError`, or a required value left ``???``, into one line on stderr
-    and exit status 2."""
+    and exit status 2. Inside an Optuna trial the error is raised instead: it fails that trial,
+    and the sweep goes on."""
 
     @functools.wraps(fn)
-    def wrapper(cfg: DictConfig) -> Any:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(cfg)
+            return fn(*args, **kwargs)
         except (ConfigError, MissingMandatoryValue) as error:
-            if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            if os.environ.get("HYDRA_FULL_ERROR") == "1" or current_trial() is not None:
                 raise
             if isinstance(error, MissingMandatoryValue):
                 key = error.full_key

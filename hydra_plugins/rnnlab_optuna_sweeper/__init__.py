@@ -1,0 +1,1 @@
+"""rnnlab's Optuna sweeper for Hydra; see ``optuna_sweeper.py``."""

@@ -1,0 +1,302 @@
+"""An Optuna study run as a Hydra sweep: ask a batch of trials, launch them as jobs, tell the
+study what each job left behind, until the study holds ``n_trials`` finished trials.
+
+The study lives in ``storage`` under ``study_name``, so running the same command again continues
+it: finished trials count towards ``n_trials``, and a trial left running by a sweep that was
+stopped (its process gone) is run again with its parameters. A trial that raises, or whose
+objective is missing or not finite, is marked failed and the study goes on; one whose pruner
+stops it is marked pruned.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import socket
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from optuna.trial import TrialState
+
+from rnnlab.sweeps.space import SearchSpace, override_value, parse_space
+from rnnlab.sweeps.summary import STATES, TrialRecord, report_sweep
+from rnnlab.sweeps.trial import TRIAL_FILE, TrialRef, open_storage
+from rnnlab.utils.errors import ConfigError, check
+
+log = logging.getLogger(__name__)
+
+_FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+class OptunaSearch:
+    """One sweep over an Optuna study; :meth:`run` is the sweeper's ``sweep``."""
+
+    def __init__(
+        self,
+        *,
+        objective: str,
+        direction: str | None,
+        study_name: str,
+        storage: str,
+        n_trials: int,
+        n_jobs: int | None,
+        sampler: DictConfig | None,
+        pruner: DictConfig | None,
+        params: Mapping[str, Any] | None,
+        enqueue: Sequence[Mapping[str, Any]] | None,
+        monitor: str | None,
+        config: DictConfig,
+        launcher: Any,
+    ):
+        check(n_trials >= 1, f"hydra.sweeper.n_trials={n_trials} must be at least 1.")
+        check(
+            direction in (None, "minimize", "maximize"),
+            f"hydra.sweeper.direction={direction} must be minimize or maximize (or null).",
+        )
+        self.objective = objective
+        self.direction = direction or default_direction(objective)
+        self.monitor = monitor or default_monitor(objective)
+        self.study_name = study_name
+        self.storage = absolute_storage(storage)
+        self.n_trials = n_trials
+        self.batch_size = batch_size(n_jobs, config.hydra.get("launcher"))
+        self.sampler_config = sampler
+        self.pruner_config = pruner
+        self.params = params
+        self.enqueue = enqueue or []
+        self.config = config
+        self.launcher = launcher
+        self.sweep_dir = Path(config.hydra.sweep.dir)
+        self.job_index = 0
+        self._storage: optuna.storages.BaseStorage | None = None
+
+    def run(self, arguments: Sequence[str]) -> optuna.Study:
+        space = parse_space(self.params, arguments)
+        check(
+            bool(space.distributions),
+            "an Optuna sweep needs something to search: give hydra.sweeper.params or a sweep "
+            "such as model.hidden_size=choice(32,64) on the command line.",
+        )
+        self.sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
+
+        study = self._open_study()
+        for params in self.enqueue:
+            study.enqueue_trial(dict(params), skip_if_exists=True)
+        resumed = self._left_running(study)
+        finished = sum(t.state in _FINISHED for t in study.trials)
+        elsewhere = sum(t.state == TrialState.RUNNING for t in study.trials) - len(resumed)
+        todo = self.n_trials - finished - elsewhere
+        self._announce(study, finished, elsewhere, todo, resumed)
+
+        records: list[TrialRecord] = []
+        while todo > 0:
+            size = min(self.batch_size, todo)
+            batch = [resumed.pop(0) if resumed else self._ask(study, space) for _ in range(size)]
+            records += self._launch(study, space, batch)
+            todo -= size
+        return report_sweep(study, records, self.sweep_dir, self.objective, self.storage)
+
+    def _open_study(self) -> optuna.Study:
+        self._storage = open_storage(self.storage)
+        study = optuna.create_study(
+            study_name=self.study_name,
+            storage=self._storage,
+            pruner=self._build(self.pruner_config) or optuna.pruners.NopPruner(),
+            direction=self.direction,
+            load_if_exists=True,
+        )
+        check(
+            study.direction.name.lower() == self.direction,
+            f"study {self.study_name!r} in {self.storage} was made to "
+            f"{study.direction.name.lower()}, not to {self.direction}; give another "
+            "hydra.sweeper.study_name or the study's direction.",
+        )
+        # A sampler seeded the same way in every session would propose the first session's
+        # parameters again; offset its seed by the trials the study already holds.
+        study.sampler = self._build(self.sampler_config, seed_offset=len(study.trials))
+        return study
+
+    def _build(self, config: DictConfig | None, seed_offset: int = 0) -> Any:
+        if config is None:
+            return None
+        if seed_offset and config.get("seed") is not None:
+            return instantiate(config, seed=config.seed + seed_offset)
+        return instantiate(config)
+
+    def _left_running(self, study: optuna.Study) -> list[optuna.Trial]:
+        """Trials left running by an earlier sweep of this machine whose process is gone."""
+        host = socket.gethostname()
+        stale = [
+            t
+            for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if t.user_attrs.get("sweeper_host") == host
+            and not _alive(t.user_attrs.get("sweeper_pid"))
+        ]
+        return [self._live(study, t.number) for t in stale]
+
+    def _live(self, study: optuna.Study, number: int) -> optuna.Trial:
+        study_id = self._storage.get_study_id_from_name(study.study_name)
+        trial_id = self._storage.get_trial_id_from_study_id_trial_number(study_id, number)
+        trial = optuna.trial.Trial(study, trial_id)
+        self._claim(trial)
+        return trial
+
+    def _ask(self, study: optuna.Study, space: SearchSpace) -> optuna.Trial:
+        try:
+            trial = study.ask(space.distributions)
+        except ValueError as error:  # the stored study's distributions disagree with this one
+            raise ConfigError(
+                f"study {self.study_name!r} in {self.storage} has another search space "
+                f"({str(error).splitlines()[0]}); give another hydra.sweeper.study_name."
+            ) from None
+        self._claim(trial)
+        return trial
+
+    @staticmethod
+    def _claim(trial: optuna.Trial) -> None:
+        trial.set_user_attr("sweeper_host", socket.gethostname())
+        trial.set_user_attr("sweeper_pid", os.getpid())
+
+    def _launch(
+        self, study: optuna.Study, space: SearchSpace, batch: list[optuna.Trial]
+    ) -> list[TrialRecord]:
+        for trial in batch:
+            log.info("trial %d: %s", trial.number, " ".join(space.overrides(trial.params)))
+        jobs = [[*space.overrides(t.params), *self._env_overrides(t)] for t in batch]
+        returns = self.launcher.launch(jobs, initial_job_idx=self.job_index)
+        self.job_index += len(jobs)
+        return [self._tell(study, t, r) for t, r in zip(batch, returns, strict=True)]
+
+    def _env_overrides(self, trial: optuna.Trial) -> list[str]:
+        ref = TrialRef(self.storage, self.study_name, trial.number, self.monitor)
+        return [f"++hydra.job.env_set.{k}={override_value(v)}" for k, v in ref.env().items()]
+
+    def _tell(self, study: optuna.Study, trial: optuna.Trial, ret: JobReturn) -> TrialRecord:
+        state, value, reason = self._outcome(ret)
+        job_dir = _job_dir(ret)
+        if reason:
+            trial.set_user_attr("reason", reason)
+        if job_dir:
+            trial.set_user_attr("job_dir", str(job_dir))
+        frozen = study.tell(trial, value, state=state)
+        record = TrialRecord.of(frozen, job_dir)
+        if state != TrialState.COMPLETE:
+            print(f"[rnnlab] trial {trial.number} {record.state}: {reason}", file=sys.stderr)
+        if job_dir and job_dir.is_dir():
+            record.write(job_dir / TRIAL_FILE, self.study_name, self.storage, self.objective)
+        return record
+
+    def _outcome(self, ret: JobReturn | None) -> tuple[TrialState, float | None, str | None]:
+        """The trial's state, objective value and, where it did not complete, why."""
+        if ret is None or ret.status != JobStatus.COMPLETED:
+            # The job's exception; read directly, since `return_value` would raise it.
+            error = getattr(ret, "_return_value", None)
+            if isinstance(error, optuna.TrialPruned):
+                return TrialState.PRUNED, None, str(error) or "pruned"
+            if isinstance(error, BaseException):
+                return TrialState.FAIL, None, one_line(error)
+            return TrialState.FAIL, None, "the job did not report back"
+        path = _job_dir(ret) / "metrics.json"
+        if not path.is_file():
+            return TrialState.FAIL, None, f"the job wrote no {path}"
+        metrics = json.loads(path.read_text())
+        if self.objective not in metrics:
+            keys = ", ".join(sorted(metrics))
+            return TrialState.FAIL, None, f"{path} has no {self.objective}; it has: {keys}"
+        value = float(metrics[self.objective])
+        if not math.isfinite(value):
+            return TrialState.FAIL, None, f"{self.objective} is {value}"
+        return TrialState.COMPLETE, value, None
+
+    def _announce(
+        self,
+        study: optuna.Study,
+        finished: int,
+        elsewhere: int,
+        todo: int,
+        resumed: Sequence[optuna.Trial],
+    ) -> None:
+        counts = ", ".join(
+            f"{sum(t.state == s for t in study.trials)} {STATES[s]}" for s in _FINISHED
+        )
+        print(f"[rnnlab] Optuna study {self.study_name!r} in {self.storage}")
+        print(
+            f"[rnnlab] {self.direction} {self.objective}; {finished} finished trials "
+            f"({counts}), {elsewhere} running elsewhere; running {max(todo, 0)} of "
+            f"n_trials={self.n_trials}, {self.batch_size} at a time; jobs in {self.sweep_dir}"
+        )
+        for trial in resumed:
+            print(f"[rnnlab] trial {trial.number} was left running by a stopped sweep; rerunning")
+
+
+def default_direction(objective: str) -> str:
+    """``maximize`` for metrics where higher is better (accuracy, F1, BLEU, ...)."""
+    from rnnlab.report import default_mode
+
+    return "maximize" if default_mode(objective) == "max" else "minimize"
+
+
+def default_monitor(objective: str) -> str:
+    """The validation metric a trial reports during training for ``objective``:
+    ``val/loss_best`` and ``test/loss`` are both watched through ``val/loss``."""
+    name = objective.split("/", 1)[-1].removesuffix("_best")
+    return f"val/{name}"
+
+
+def absolute_storage(url: str) -> str:
+    """``url`` with a relative SQLite path made absolute, its folder created, so that every job
+    finds the same file wherever it runs."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url.startswith(prefix + "/") or url == "sqlite:///:memory:":
+        return url
+    path = Path(url.removeprefix(prefix)).resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return prefix + str(path)
+
+
+def batch_size(n_jobs: int | None, launcher: DictConfig | None) -> int:
+    """Trials launched together: ``n_jobs``, else the launcher's own ``n_jobs`` (joblib; -1 is
+    every CPU), else 1."""
+    if n_jobs is None and launcher is not None:
+        n_jobs = launcher.get("n_jobs")
+        if n_jobs is not None and n_jobs < 0:
+            n_jobs = os.cpu_count() or 1
+    n_jobs = 1 if n_jobs is None else n_jobs
+    check(n_jobs >= 1, f"hydra.sweeper.n_jobs={n_jobs} must be at least 1.")
+    return n_jobs
+
+
+def one_line(error: BaseException) -> str:
+    """``Type: first line of the message`` (a user's mistake: just the message)."""
+    lines = str(error).strip().splitlines()
+    message = lines[0] if lines else ""
+    if isinstance(error, ConfigError):
+        return message
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
+
+
+def _job_dir(ret: JobReturn | None) -> Path | None:
+    if ret is None or ret.hydra_cfg is None:
+        return None
+    return Path(ret.hydra_cfg.hydra.runtime.output_dir)
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
