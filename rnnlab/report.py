@@ -1,9 +1,9 @@
 """A sweep's runs as one table and one figure: ``python -m rnnlab.report multirun/<date>/<time>``.
 
 Every folder under the directory that holds a ``metrics.json`` is a run; one with ``.hydra`` but
-no ``metrics.json`` is listed as unfinished. The table has a column per override that differs
-between runs (the ones they share go to a ``common:`` line), then the final metrics; the best run
-by ``metric`` is marked. It is printed and written as ``report.md`` and ``report.csv``, and the
+no ``metrics.json`` is listed as unfinished, or as pruned or failed where it was an Optuna trial.
+The table has a column per override that differs between runs (the ones they share go to a
+``common:`` line), then the final metrics; the best run by ``metric`` is marked. It is printed and written as ``report.md`` and ``report.csv``, and the
 ``curve`` scalar of every run, read from its TensorBoard event files, is drawn in ``curves.png``.
 """
 
@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 from omegaconf import DictConfig
 
+from rnnlab.sweeps.trial import TRIAL_FILE
 from rnnlab.utils.cli import run, write_output
 from rnnlab.utils.errors import ConfigError, check
 
@@ -50,6 +51,15 @@ class Run:
     name: str
     overrides: dict[str, str]
     metrics: dict[str, Any] | None  # None: the run has not finished
+    trial_state: str | None = None  # an Optuna trial's state (complete, pruned, failed)
+
+    @property
+    def status(self) -> str:
+        """``ok``; ``pruned`` or ``failed`` for an Optuna trial that did not complete; else
+        ``no metrics``."""
+        if self.metrics is not None:
+            return "ok"
+        return self.trial_state if self.trial_state in ("pruned", "failed") else "no metrics"
 
     def label(self, keys: Sequence[str]) -> str:
         """The run's values of ``keys`` as ``key=value, ...``; its name where ``keys`` is empty."""
@@ -67,8 +77,8 @@ def report(
     """Compare the runs under ``dir``: print the table, write ``report.md``, ``report.csv`` and
     ``curves.png`` into ``output`` (default: ``dir``) and return the table's rows.
 
-    Each row maps ``run`` (its path relative to ``dir``), ``best`` (bool), ``status`` (``ok`` or
-    ``no metrics``), each differing override key and each metric key to its value (None where
+    Each row maps ``run`` (its path relative to ``dir``), ``best`` (bool), ``status`` (``ok``,
+    ``no metrics``, or an Optuna trial's ``pruned`` or ``failed``), each differing override key and each metric key to its value (None where
     the run lacks it), in the table's column order.
     """
     root = Path(dir)
@@ -127,7 +137,7 @@ def build_table(
         {
             "run": r.name,
             "best": r is best,
-            "status": "ok" if r.metrics is not None else "no metrics",
+            "status": r.status,
             **{key: r.overrides.get(key) for key in differing},
             **{key: (r.metrics or {}).get(key) for key in metric_keys},
         }
@@ -152,7 +162,9 @@ def find_runs(root: Path) -> list[Run]:
         if finished or (path / ".hydra").is_dir():
             name = path.relative_to(root).as_posix()
             metrics = _read_json(path / "metrics.json") if finished else None
-            runs.append(Run(path, name, read_overrides(path), metrics))
+            trial = path / TRIAL_FILE
+            state = _read_json(trial).get("state") if trial.is_file() else None
+            runs.append(Run(path, name, read_overrides(path), metrics, state))
     return sorted(runs, key=lambda r: _natural(r.name))
 
 

@@ -24,6 +24,7 @@ import optuna
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from optuna.distributions import CategoricalDistribution, check_distribution_compatibility
 from optuna.trial import TrialState
 
 from rnnlab.sweeps.space import SearchSpace, override_value, parse_space
@@ -89,8 +90,9 @@ class OptunaSearch:
         OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
 
         study = self._open_study()
+        self._check_space(study, space)
         for params in self.enqueue:
-            study.enqueue_trial(dict(params), skip_if_exists=True)
+            study.enqueue_trial(enqueued(space, params), skip_if_exists=True)
         resumed = self._left_running(study)
         finished = sum(t.state in _FINISHED for t in study.trials)
         elsewhere = sum(t.state == TrialState.RUNNING for t in study.trials) - len(resumed)
@@ -150,14 +152,24 @@ class OptunaSearch:
         self._claim(trial)
         return trial
 
+    def _check_space(self, study: optuna.Study, space: SearchSpace) -> None:
+        """Refuse a search space that the stored study's trials contradict."""
+        stored = {}
+        for trial in study.get_trials(deepcopy=False):
+            stored |= trial.distributions
+        for key, new in space.distributions.items():
+            if key not in stored:
+                continue
+            try:
+                check_distribution_compatibility(stored[key], new)
+            except ValueError as error:
+                raise ConfigError(
+                    f"study {self.study_name!r} in {self.storage} searched {key} over another "
+                    f"space ({error}); give another hydra.sweeper.study_name."
+                ) from None
+
     def _ask(self, study: optuna.Study, space: SearchSpace) -> optuna.Trial:
-        try:
-            trial = study.ask(space.distributions)
-        except ValueError as error:  # the stored study's distributions disagree with this one
-            raise ConfigError(
-                f"study {self.study_name!r} in {self.storage} has another search space "
-                f"({str(error).splitlines()[0]}); give another hydra.sweeper.study_name."
-            ) from None
+        trial = study.ask(space.distributions)
         self._claim(trial)
         return trial
 
@@ -236,6 +248,23 @@ class OptunaSearch:
         )
         for trial in resumed:
             print(f"[rnnlab] trial {trial.number} was left running by a stopped sweep; rerunning")
+
+
+def enqueued(space: SearchSpace, params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` to try first, each checked to lie in the search space."""
+    for key, value in params.items():
+        check(
+            key in space.distributions,
+            f"hydra.sweeper.enqueue names {key}, which is not searched; "
+            f"searched: {', '.join(space.distributions)}.",
+        )
+        dist = space.distributions[key]
+        if isinstance(dist, CategoricalDistribution):
+            inside = value in dist.choices
+        else:
+            inside = isinstance(value, int | float) and dist.low <= value <= dist.high
+        check(inside, f"hydra.sweeper.enqueue: {key}={value} lies outside its search space.")
+    return dict(params)
 
 
 def default_direction(objective: str) -> str:

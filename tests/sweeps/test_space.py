@@ -1,0 +1,123 @@
+"""Hydra's sweep syntax as Optuna distributions, and the sweeper's small decisions."""
+
+import pytest
+
+optuna = pytest.importorskip("optuna")
+
+from optuna.distributions import (  # noqa: E402
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+
+from rnnlab.sweeps.search import (  # noqa: E402
+    absolute_storage,
+    batch_size,
+    default_direction,
+    default_monitor,
+    enqueued,
+)
+from rnnlab.sweeps.space import parse_space  # noqa: E402
+from rnnlab.utils.errors import ConfigError  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    "sweep, expected",
+    [
+        ("choice(16, 32, 64)", CategoricalDistribution((16, 32, 64))),
+        ("rnn,lstm,gru", CategoricalDistribution(("rnn", "lstm", "gru"))),
+        ("range(1, 4)", IntDistribution(1, 3)),
+        ("range(8, 65, 8)", IntDistribution(8, 64, step=8)),
+        ("range(0.1, 0.5, 0.1)", FloatDistribution(0.1, 0.4, step=0.1)),
+        ("interval(0.0, 0.5)", FloatDistribution(0.0, 0.5)),
+        ("tag(log, interval(1e-4, 1e-2))", FloatDistribution(1e-4, 1e-2, log=True)),
+        ("tag(int, interval(8, 256))", IntDistribution(8, 256)),
+        ("tag(int, log, interval(8, 256))", IntDistribution(8, 256, log=True)),
+    ],
+)
+def test_each_sweep_becomes_its_distribution(sweep, expected):
+    space = parse_space({"key": sweep})
+    assert space.distributions["key"] == expected
+    assert space.fixed == []
+
+
+def test_the_command_line_narrows_the_config_and_plain_values_pass_through():
+    space = parse_space(
+        {"model.hidden_size": "choice(16, 32)", "task.optimizer.lr": "interval(1e-4, 1e-2)"},
+        ["model.hidden_size=choice(64,128)", "trainer.max_epochs=3", "~callbacks.lr_monitor"],
+    )
+    assert space.distributions["model.hidden_size"] == CategoricalDistribution((64, 128))
+    assert set(space.distributions) == {"model.hidden_size", "task.optimizer.lr"}
+    assert space.fixed == ["trainer.max_epochs=3", "~callbacks.lr_monitor"]
+
+
+def test_a_yaml_list_is_a_choice_of_its_items():
+    space = parse_space({"data.batch_size": [32, 64]})
+    assert space.distributions["data.batch_size"] == CategoricalDistribution((32, 64))
+
+
+@pytest.mark.parametrize(
+    "value", [16, 0.001, 1e-05, True, None, "lstm", "1", "true", "a b", "it's", "x=y"]
+)
+def test_a_trials_overrides_read_back_as_the_same_values(value):
+    space = parse_space({"key": "choice(0, 1)"})
+    (override,) = space.overrides({"key": value})
+    assert parse_space({}, [override]).fixed == [override]
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    assert OverridesParser.create().parse_override(override).value() == value
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"a": "tag(sqrt, interval(0, 1))"}, "a: unknown tag sqrt; allowed: int, log"),
+        ({"a": "range(5, 1)"}, "a: range(5, 1) is empty"),
+        ({"a": "tag(log, interval(0, 1))"}, "a: "),
+        ({"a": "choice([1, 2], [3])"}, "a: choice values must be numbers, strings"),
+        ({"a": "choice(1"}, "cannot read the sweep override 'a=choice(1'"),
+    ],
+)
+def test_a_bad_space_is_one_sentence_naming_its_key(params, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_space(params)
+
+
+def test_enqueued_parameters_must_lie_in_the_space():
+    space = parse_space({"lr": "tag(log, interval(1e-4, 1e-2))", "model": "rnn,lstm"})
+    assert enqueued(space, {"lr": 1e-3, "model": "rnn"}) == {"lr": 1e-3, "model": "rnn"}
+    with pytest.raises(ConfigError, match="lr=1.0 lies outside its search space"):
+        enqueued(space, {"lr": 1.0})
+    with pytest.raises(ConfigError, match="model=gru lies outside"):
+        enqueued(space, {"model": "gru"})
+    with pytest.raises(ConfigError, match="names seed, which is not searched; searched: lr, model"):
+        enqueued(space, {"seed": 1})
+
+
+def test_direction_and_monitor_follow_the_objective():
+    assert default_direction("val/loss_best") == "minimize"
+    assert default_direction("val/acc_best") == "maximize"
+    assert default_direction("test/bleu") == "maximize"
+    assert default_monitor("val/loss_best") == "val/loss"
+    assert default_monitor("test/mse") == "val/mse"
+
+
+def test_a_relative_sqlite_path_is_made_absolute_and_its_folder_created(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert absolute_storage("sqlite:///logs/optuna.db") == f"sqlite:///{tmp_path}/logs/optuna.db"
+    assert (tmp_path / "logs").is_dir()
+    assert absolute_storage("sqlite:////abs/x.db") == "sqlite:////abs/x.db"
+    url = "postgresql://user@host/db"
+    assert absolute_storage(url) == url
+
+
+def test_trials_per_batch_follow_the_launcher_unless_given():
+    from omegaconf import OmegaConf
+
+    joblib = OmegaConf.create({"n_jobs": 3})
+    assert batch_size(None, joblib) == 3
+    assert batch_size(2, joblib) == 2
+    assert batch_size(None, OmegaConf.create({"timeout_min": 60})) == 1
+    assert batch_size(None, None) == 1
+    with pytest.raises(ConfigError, match="n_jobs=0 must be at least 1"):
+        batch_size(0, None)

@@ -1,0 +1,242 @@
+"""Optuna sweeps as a user runs them: real studies in a real SQLite file, real launchers.
+
+Each sweep is the ``sine_lstm`` search on a tiny series, so that a trial takes a second or two.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+optuna = pytest.importorskip("optuna")
+
+from optuna.trial import TrialState  # noqa: E402
+
+from rnnlab.report import report  # noqa: E402
+from tests.test_cli import FAST  # noqa: E402
+
+SEARCH = ["-m", "hparams_search=sine_lstm", *FAST, "trainer.max_epochs=3", "model.num_layers=1"]
+STUDY = "sine_lstm"
+TRIAL_FILE = "optuna_trial.json"
+
+
+def storage(root: Path) -> str:
+    return f"sqlite:///{root}/study.db"
+
+
+def sweep_command(root: Path, name: str, *args: str) -> list[str]:
+    """``python -m rnnlab.train -m hparams_search=sine_lstm ...`` into ``root/name``."""
+    return [
+        sys.executable,
+        "-m",
+        "rnnlab.train",
+        *SEARCH,
+        f"hydra.sweeper.storage={storage(root)}",
+        f"hydra.sweep.dir={root / name}",
+        *args,
+    ]
+
+
+def sweep(root: Path, name: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    env.pop("HYDRA_FULL_ERROR", None)
+    command = sweep_command(root, name, *args)
+    return subprocess.run(
+        command, cwd=root, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def trials(root: Path, study: str = STUDY) -> list[optuna.trial.FrozenTrial]:
+    return optuna.load_study(study_name=study, storage=storage(root)).trials
+
+
+def enqueue(*lrs: float) -> str:
+    """Trials to run first, in order, with these learning rates."""
+    return "hydra.sweeper.enqueue=[" + ",".join(f"{{task.optimizer.lr:{lr}}}" for lr in lrs) + "]"
+
+
+def test_a_stopped_study_resumes_and_the_same_command_continues_it(tmp_path):
+    # A sweep stopped (SIGKILL) in the middle of its first trial leaves that trial running.
+    command = sweep_command(tmp_path, "first", "hydra.sweeper.n_trials=3", "trainer.max_epochs=500")
+    process = subprocess.Popen(
+        command,
+        cwd=tmp_path,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "first" / "0" / "tensorboard").is_dir():
+            assert process.poll() is None and time.monotonic() < deadline, "the trial never started"
+            time.sleep(0.5)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    (stopped,) = trials(tmp_path)
+    assert stopped.state == TrialState.RUNNING
+
+    # The same command runs that trial again with its parameters, then the rest.
+    result = sweep(tmp_path, "second", "hydra.sweeper.n_trials=3")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"Optuna study '{STUDY}' in {storage(tmp_path)}" in result.stdout
+    assert "trial 0 was left running by a stopped sweep; rerunning" in result.stdout
+    study = trials(tmp_path)
+    assert [t.state for t in study] == [TrialState.COMPLETE] * 3
+    assert study[0].params == stopped.params
+    assert study[0].user_attrs["job_dir"] == str(tmp_path / "second" / "0")
+
+    # Again, asking for more: only the missing trial runs, in the same study.
+    result = sweep(tmp_path, "third", "hydra.sweeper.n_trials=4")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "3 finished trials (3 complete, 0 pruned, 0 failed)" in result.stdout
+    assert "running 1 of n_trials=4" in result.stdout
+    assert optuna.get_all_study_names(storage(tmp_path)) == [STUDY]
+    study = trials(tmp_path)
+    assert len(study) == 4 and sorted(
+        p.name for p in (tmp_path / "third").iterdir() if p.is_dir()
+    ) == ["0"]
+    # A new session's sampler is seeded past the old trials, not back at their start.
+    assert len({t.params["task.optimizer.lr"] for t in study}) == 4
+    rows = (tmp_path / "third" / "trials.csv").read_text().splitlines()
+    assert rows[0].startswith("number,state,value,") and len(rows) == 5
+
+
+@pytest.fixture(scope="module")
+def parallel_sweep(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """Four trials of six epochs, two at a time through joblib; the last learns so slowly that
+    the median pruner stops it early."""
+    root = tmp_path_factory.mktemp("parallel")
+    result = sweep(
+        root,
+        "sweep",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "hydra.sweeper.n_trials=4",
+        "hydra.sweeper.pruner.n_startup_trials=2",
+        "trainer.max_epochs=6",
+        enqueue(0.02, 0.01, 0.015, 1e-4),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return root, result
+
+
+def test_trials_run_two_at_a_time_through_joblib(parallel_sweep):
+    root, result = parallel_sweep
+    assert "running 4 of n_trials=4, 2 at a time" in result.stdout
+    assert "Joblib.Parallel(n_jobs=2" in result.stdout + result.stderr
+    first, second = trials(root)[:2]
+    assert second.datetime_start < first.datetime_complete  # they overlapped
+
+
+def test_a_slow_trial_is_pruned_and_shows_as_pruned(parallel_sweep):
+    root, result = parallel_sweep
+    study = trials(root)
+    slow = study[3]
+    assert slow.params["task.optimizer.lr"] == 1e-4 and slow.state == TrialState.PRUNED
+    last = max(slow.intermediate_values)  # reported after each epoch, until it was stopped
+    assert sorted(slow.intermediate_values) == list(range(last + 1)) and 1 <= last < 5
+    assert f"[rnnlab] trial 3 pruned: pruned after epoch {last}: val/loss=" in result.stderr
+    pruned = sum(t.state == TrialState.PRUNED for t in study)
+    assert f"4 trials ({4 - pruned} complete, {pruned} pruned)" in result.stdout
+
+    job = Path(slow.user_attrs["job_dir"])
+    assert not (job / "metrics.json").exists()
+    record = json.loads((job / TRIAL_FILE).read_text())
+    assert record["state"] == "pruned" and record["number"] == 3
+    assert record["params"]["task.optimizer.lr"] == 1e-4
+
+    rows = report(root / "sweep", metric="val/loss_best")
+    status = {row["run"]: row["status"] for row in rows}
+    assert status["3"] == "pruned" and status["0"] == "ok"
+    best = json.loads((root / "sweep" / "0" / TRIAL_FILE).read_text())
+    assert best["state"] == "complete" and best["value"] == study[0].value
+
+
+def test_failed_trials_are_recorded_and_the_study_goes_on(tmp_path):
+    result = sweep(
+        tmp_path,
+        "sweep",
+        "data.window=choice(20,0)",  # window 0 is refused by the data module
+        "task.optimizer.lr=choice(0.01,1e30)",  # 1e30 sends the loss to inf
+        "hydra.sweeper.n_trials=3",
+        "hydra.sweeper.enqueue=[{data.window:0},{data.window:20,task.optimizer.lr:1e30},"
+        "{data.window:20,task.optimizer.lr:0.01}]",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    study = trials(tmp_path)
+    assert [t.state for t in study] == [TrialState.FAIL, TrialState.FAIL, TrialState.COMPLETE]
+    assert study[0].user_attrs["reason"] == "data.window=0 must be at least 1."
+    assert study[1].user_attrs["reason"] in ("val/loss_best is inf", "val/loss_best is nan")
+    assert "3 trials (1 complete, 2 failed)" in result.stdout
+    assert "best: trial 2, val/loss_best = " in result.stdout
+    assert "best parameters: " in result.stdout and "task.optimizer.lr=0.01" in result.stdout
+    summary = (tmp_path / "sweep" / "study.yaml").read_text()
+    assert "failed: 2" in summary and "number: 2" in summary
+
+
+def test_a_sweep_whose_every_trial_fails_exits_nonzero(tmp_path):
+    result = sweep(tmp_path, "sweep", "data.window=0", "hydra.sweeper.n_trials=2")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: all 2 trials of this sweep failed; the first: data.window=0 must be at least 1."
+    )
+    assert [t.state for t in trials(tmp_path)] == [TrialState.FAIL] * 2
+
+
+def test_a_search_space_that_contradicts_the_stored_study_is_refused(tmp_path):
+    assert sweep(tmp_path, "a", "hydra.sweeper.n_trials=1").returncode == 0
+    result = sweep(tmp_path, "b", "hydra.sweeper.n_trials=2", "model.hidden_size=choice(8,9)")
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    expected = f"error: study '{STUDY}' in {storage(tmp_path)} searched model.hidden_size over"
+    assert last.startswith(expected + " another space")
+    assert len(trials(tmp_path)) == 1
+
+
+def test_ddp_sim_trials_write_each_metrics_json_once_and_prune_together(tmp_path):
+    result = sweep(
+        tmp_path,
+        "sweep",
+        "trainer=ddp_sim",
+        "hydra.sweeper.n_trials=3",
+        "hydra.sweeper.pruner.n_startup_trials=2",
+        enqueue(0.02, 0.01, 1e-4),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    study = trials(tmp_path)
+    assert [t.state for t in study] == [TrialState.COMPLETE] * 2 + [TrialState.PRUNED]
+    # One sweep: no rank started a sweep of its own, and every job had its second rank.
+    assert result.stdout.count("Optuna study 'sine_lstm' in") == 1
+    assert (result.stdout + result.stderr).count("GLOBAL_RANK: 1, MEMBER: 2/2") == 3
+    jobs = [tmp_path / "sweep" / str(n) for n in range(3)]
+    assert all((job / "train_ddp_process_1.log").is_file() for job in jobs)
+    # Rank zero alone wrote results: one metrics.json and one printed table per complete job.
+    assert sorted(tmp_path.rglob("metrics.json")) == [
+        jobs[0] / "metrics.json",
+        jobs[1] / "metrics.json",
+    ]
+    assert result.stdout.count("test metrics") == 2
+    assert not (tmp_path / "logs").exists()  # no rank wrote outside its job
+
+
+def test_submitit_runs_trials_as_separate_jobs(tmp_path):
+    result = sweep(
+        tmp_path,
+        "sweep",
+        "hydra/launcher=submitit_local",
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.n_jobs=2",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert [t.state for t in trials(tmp_path)] == [TrialState.COMPLETE] * 2
+    assert list((tmp_path / "sweep" / ".submitit").iterdir())  # submitit's own job folders
+    for n in range(2):
+        assert (tmp_path / "sweep" / str(n) / "metrics.json").is_file()
