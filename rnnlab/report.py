@@ -3,8 +3,9 @@
 Every folder under the directory that holds a ``metrics.json`` is a run; one with ``.hydra`` but
 no ``metrics.json`` is listed as unfinished, or as pruned or failed where it was an Optuna trial.
 The table has a column per override that differs between runs (the ones they share go to a
-``common:`` line), then the final metrics; the best run by ``metric`` is marked. It is printed and written as ``report.md`` and ``report.csv``, and the
-``curve`` scalar of every run, read from its TensorBoard event files, is drawn in ``curves.png``.
+``common:`` line), then the final metrics; the best run by ``metric`` is marked. It is printed
+and written as ``report.md`` and ``report.csv``, and the ``curve`` scalar of every run, read from
+its TensorBoard event files, is drawn in ``curves.png``.
 """
 
 from __future__ import annotations
@@ -28,12 +29,8 @@ from omegaconf import DictConfig
 from rnnlab.sweeps.trial import TRIAL_FILE
 from rnnlab.utils.cli import run, write_output
 from rnnlab.utils.errors import ConfigError, check
+from rnnlab.utils.run_output import default_mode
 
-# Metric names (the part after the stage, as in `test/naive_acc` or `val/acc_best`) where
-# higher is better; every other metric is ranked lowest first.
-_HIGHER_IS_BETTER = re.compile(
-    r"(^|_)(acc|accuracy|f1|bleu|chrf|exact_match|r2|auc|auroc|precision|recall)(_|$)"
-)
 # Folders a run keeps its own files in: never runs themselves, and slow to walk.
 _NOT_RUNS = {".hydra", "tensorboard", "checkpoints"}
 # Hydra's command-line flags that take the next argument as their value.
@@ -78,8 +75,8 @@ def report(
     ``curves.png`` into ``output`` (default: ``dir``) and return the table's rows.
 
     Each row maps ``run`` (its path relative to ``dir``), ``best`` (bool), ``status`` (``ok``,
-    ``no metrics``, or an Optuna trial's ``pruned`` or ``failed``), each differing override key and each metric key to its value (None where
-    the run lacks it), in the table's column order.
+    ``no metrics``, or an Optuna trial's ``pruned`` or ``failed``), each differing override key
+    and each metric key to its value (None where the run lacks it), in the table's column order.
     """
     root = Path(dir)
     check(root.exists(), f"dir={dir} does not exist.")
@@ -198,12 +195,6 @@ def split_overrides(runs: Sequence[Run]) -> tuple[dict[str, str], list[str]]:
         else:
             differing.append(key)
     return common, differing
-
-
-def default_mode(metric: str) -> str:
-    """``max`` for metrics where higher is better (accuracy, F1, BLEU, ...), else ``min``."""
-    name = metric.rsplit("/", 1)[-1].removesuffix("_best")
-    return "max" if _HIGHER_IS_BETTER.search(name) else "min"
 
 
 def best_run(runs: Sequence[Run], metric: str, mode: str) -> Run | None:

@@ -11,6 +11,7 @@ from typing import Any
 import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
+from rnnlab.callbacks.best_metrics import BestMetrics
 from rnnlab.callbacks.pruning import OptunaPruning
 from rnnlab.callbacks.run_config import RunConfig
 from rnnlab.sweeps.trial import pruning_callback
@@ -32,7 +33,12 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     datamodule, net, task = build_system(cfg)
 
     config = OmegaConf.to_container(cfg, resolve=True)
-    callbacks = [*instantiate_callbacks(cfg.get("callbacks")), RunConfig(config, datamodule.spec)]
+    best = BestMetrics()  # val/<metric>_best for metrics.json, which sweeps optimize
+    callbacks = [
+        *instantiate_callbacks(cfg.get("callbacks")),
+        RunConfig(config, datamodule.spec),
+        best,
+    ]
     pruning = pruning_callback()  # inside an Optuna sweep: report to the trial, stop if pruned
     if pruning is not None:
         callbacks.append(pruning)
@@ -43,7 +49,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
 
     with ddp_job(entry="rnnlab.train"):  # a DDP job of a multirun starts its own ranks
         trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-        metrics = scalar_metrics(trainer.callback_metrics, ("val/loss_best",))
+        metrics = best.metrics() | scalar_metrics(trainer.callback_metrics, ("val/loss_best",))
         if pruning is not None and pruning.pruned is not None:
             stop_pruned(trainer, pruning)
             return metrics, objects  # ranks other than zero end quietly

@@ -6,7 +6,7 @@ from rnnlab.train import train
 from rnnlab.utils.cli import CONFIG_DIR, available
 from tests.conftest import compose_config
 
-GROUPS = ["model", "data", "trainer", "callbacks", "logger", "debug", "task"]
+GROUPS = ["model", "data", "trainer", "callbacks", "logger", "debug", "task", "hparams_search"]
 
 
 @pytest.mark.parametrize("group, choice", [(g, c) for g in GROUPS for c in available(g)])

@@ -18,6 +18,7 @@ from rnnlab.sweeps.search import (  # noqa: E402
     enqueued,
 )
 from rnnlab.sweeps.space import parse_space  # noqa: E402
+from rnnlab.utils.cli import available  # noqa: E402
 from rnnlab.utils.errors import ConfigError  # noqa: E402
 
 
@@ -121,3 +122,31 @@ def test_trials_per_batch_follow_the_launcher_unless_given():
     assert batch_size(None, None) == 1
     with pytest.raises(ConfigError, match="n_jobs=0 must be at least 1"):
         batch_size(0, None)
+
+
+def _hydra_config(*overrides: str):
+    from hydra import compose, initialize_config_dir
+
+    from rnnlab.utils.cli import CONFIG_DIR
+
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose("train", ["hparams_search=sine_lstm", *overrides], return_hydra_config=True)
+
+
+@pytest.mark.parametrize("sampler", available("hydra/sweeper/sampler"))
+@pytest.mark.parametrize("pruner", available("hydra/sweeper/pruner"))
+def test_every_sampler_and_pruner_config_builds_its_optuna_object(sampler, pruner):
+    from hydra.utils import instantiate
+
+    cfg = _hydra_config(f"hydra/sweeper/sampler={sampler}", f"hydra/sweeper/pruner={pruner}")
+    assert isinstance(instantiate(cfg.hydra.sweeper.sampler), optuna.samplers.BaseSampler)
+    assert isinstance(instantiate(cfg.hydra.sweeper.pruner), optuna.pruners.BasePruner)
+    assert cfg.hydra.sweeper.objective == "val/loss_best"
+    assert cfg.hydra.sweeper.study_name == "sine_lstm"
+
+
+def test_the_slurm_launcher_config_is_submitits():
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    launcher = _hydra_config("hydra/launcher=slurm", "hydra.launcher.partition=gpu").hydra.launcher
+    assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
+    assert launcher.partition == "gpu" and launcher.tasks_per_node == 1
