@@ -94,7 +94,7 @@ def test_main_command_resumes_and_evaluates_from_the_command_line(tmp_path):
         (["model.dropout=2"], "error: model: dropout should be a number in range [0, 1]"),
         (
             ["-m", "hparams_search=nope"],
-            "error: hparams_search=nope is not available; choose one of: sine_lstm",
+            "error: hparams_search=nope is not available; choose one of: parity, sine_lstm.",
         ),
     ],
 )

@@ -184,7 +184,12 @@ class OptunaSearch:
         for trial in batch:
             log.info("trial %d: %s", trial.number, " ".join(space.overrides(trial.params)))
         jobs = [[*space.overrides(t.params), *self._env_overrides(t)] for t in batch]
-        returns = self.launcher.launch(jobs, initial_job_idx=self.job_index)
+        try:
+            returns = self.launcher.launch(jobs, initial_job_idx=self.job_index)
+        except Exception as error:  # noqa: BLE001 - a worker killed, a cluster refusing the job
+            # The launcher gives no result of any job of the batch: all of them failed.
+            failed = JobReturn(status=JobStatus.FAILED, _return_value=error)
+            returns = [failed] * len(jobs)
         self.job_index += len(jobs)
         return [self._tell(study, t, r) for t, r in zip(batch, returns, strict=True)]
 
