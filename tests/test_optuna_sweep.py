@@ -22,7 +22,14 @@ from optuna.trial import TrialState  # noqa: E402
 from rnnlab.report import report  # noqa: E402
 from tests.test_cli import FAST  # noqa: E402
 
-SEARCH = ["-m", "hparams_search=sine_lstm", *FAST, "trainer.max_epochs=3", "model.num_layers=1"]
+SEARCH = [
+    "-m",
+    "hparams_search=sine_lstm",
+    *FAST,
+    "trainer.max_epochs=3",
+    "model.num_layers=1",
+    "hydra.sweeper.pruner.n_warmup_steps=1",  # a trial may be pruned from its second epoch
+]
 STUDY = "sine_lstm"
 TRIAL_FILE = "optuna_trial.json"
 
@@ -191,9 +198,26 @@ def test_a_sweep_whose_every_trial_fails_exits_nonzero(tmp_path):
     assert [t.state for t in trials(tmp_path)] == [TrialState.FAIL] * 2
 
 
+def test_a_batch_the_launcher_gives_up_on_fails_its_trials_and_the_sweep_goes_on(tmp_path):
+    # joblib abandons a batch that outlasts its timeout: no job of it reports back.
+    args = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.launcher.timeout=0.5"]
+    result = sweep(tmp_path, "sweep", *args, "hydra.sweeper.n_trials=4")
+    assert result.returncode == 1
+    study = trials(tmp_path)
+    assert [t.state for t in study] == [TrialState.FAIL] * 4  # the second batch still ran
+    assert all(t.user_attrs["reason"].startswith("TimeoutError") for t in study)
+
+
 def test_a_search_space_that_contradicts_the_stored_study_is_refused(tmp_path):
-    assert sweep(tmp_path, "a", "hydra.sweeper.n_trials=1").returncode == 0
-    result = sweep(tmp_path, "b", "hydra.sweeper.n_trials=2", "model.hidden_size=choice(8,9)")
+    study = optuna.create_study(study_name=STUDY, storage=storage(tmp_path))
+    study.add_trial(
+        optuna.trial.create_trial(
+            params={"model.hidden_size": 0.5},
+            distributions={"model.hidden_size": optuna.distributions.FloatDistribution(0, 1)},
+            value=1.0,
+        )
+    )
+    result = sweep(tmp_path, "sweep", "hydra.sweeper.n_trials=2")
     assert result.returncode == 2
     last = result.stderr.strip().splitlines()[-1]
     expected = f"error: study '{STUDY}' in {storage(tmp_path)} searched model.hidden_size over"
@@ -206,24 +230,22 @@ def test_ddp_sim_trials_write_each_metrics_json_once_and_prune_together(tmp_path
         tmp_path,
         "sweep",
         "trainer=ddp_sim",
-        "hydra.sweeper.n_trials=3",
-        "hydra.sweeper.pruner.n_startup_trials=2",
-        enqueue(0.02, 0.01, 1e-4),
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.pruner.n_startup_trials=1",
+        enqueue(0.02, 1e-4),
     )
     assert result.returncode == 0, result.stderr[-3000:]
     study = trials(tmp_path)
-    assert [t.state for t in study] == [TrialState.COMPLETE] * 2 + [TrialState.PRUNED]
+    assert [t.state for t in study] == [TrialState.COMPLETE, TrialState.PRUNED]
     # One sweep: no rank started a sweep of its own, and every job had its second rank.
     assert result.stdout.count("Optuna study 'sine_lstm' in") == 1
-    assert (result.stdout + result.stderr).count("GLOBAL_RANK: 1, MEMBER: 2/2") == 3
-    jobs = [tmp_path / "sweep" / str(n) for n in range(3)]
+    assert (result.stdout + result.stderr).count("GLOBAL_RANK: 1, MEMBER: 2/2") == 2
+    jobs = [tmp_path / "sweep" / str(n) for n in range(2)]
     assert all((job / "train_ddp_process_1.log").is_file() for job in jobs)
-    # Rank zero alone wrote results: one metrics.json and one printed table per complete job.
-    assert sorted(tmp_path.rglob("metrics.json")) == [
-        jobs[0] / "metrics.json",
-        jobs[1] / "metrics.json",
-    ]
-    assert result.stdout.count("test metrics") == 2
+    # Rank zero alone wrote results: one metrics.json and one printed table, for the complete
+    # trial; the pruned one stopped on both ranks (else this run would hang).
+    assert sorted(tmp_path.rglob("metrics.json")) == [jobs[0] / "metrics.json"]
+    assert result.stdout.count("test metrics") == 1
     assert not (tmp_path / "logs").exists()  # no rank wrote outside its job
 
 
