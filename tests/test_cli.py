@@ -47,23 +47,6 @@ def test_ddp_sim_trains_in_two_gloo_processes(tmp_path):
     assert (out / "checkpoints" / "last.ckpt").is_file()
 
 
-def test_ddp_sim_jobs_of_a_sweep_each_start_their_own_second_rank(tmp_path):
-    # Lightning would restart `-m model=rnn,gru ...` for rank 1: a second sweep. rnnlab starts
-    # each job's rank 1 from that job's saved config instead, and clears Lightning's launch
-    # variables between jobs, so the gru job gets a rank 1 of its own.
-    args = ["-m", "model=rnn,gru", *FAST, "trainer=ddp_sim", f"hydra.sweep.dir={tmp_path / 's'}"]
-    result = run_cli("rnnlab.train", *args, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    text = result.stdout + result.stderr
-    assert text.count("Launching 2 jobs locally") == 1
-    assert text.count("Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2") == 2
-    jobs = [tmp_path / "s" / "0", tmp_path / "s" / "1"]
-    assert sorted(tmp_path.rglob("metrics.json")) == [job / "metrics.json" for job in jobs]
-    for job, model in zip(jobs, ["rnn", "gru"], strict=True):
-        assert f"cell: {model}" in (job / ".hydra" / "config.yaml").read_text()
-        assert (job / "train_ddp_process_1.log").is_file()
-
-
 def test_main_command_resumes_and_evaluates_from_the_command_line(tmp_path):
     out = tmp_path / "run"
     assert run_cli("rnnlab.train", *FAST, f"hydra.run.dir={out}", cwd=tmp_path).returncode == 0

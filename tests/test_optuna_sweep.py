@@ -150,7 +150,7 @@ def test_a_slow_trial_is_pruned_and_shows_as_pruned(parallel_sweep):
     assert slow.params["task.optimizer.lr"] == 1e-4 and slow.state == TrialState.PRUNED
     last = max(slow.intermediate_values)  # reported after each epoch, until it was stopped
     assert sorted(slow.intermediate_values) == list(range(last + 1)) and 1 <= last < 5
-    assert f"[rnnlab] trial 3 pruned: pruned after epoch {last}: val/loss=" in result.stderr
+    assert f"[rnnlab] trial 3 pruned after epoch {last}: val/loss=" in result.stderr
     pruned = sum(t.state == TrialState.PRUNED for t in study)
     assert f"4 trials ({4 - pruned} complete, {pruned} pruned)" in result.stdout
 
@@ -168,9 +168,12 @@ def test_a_slow_trial_is_pruned_and_shows_as_pruned(parallel_sweep):
 
 
 def test_failed_trials_are_recorded_and_the_study_goes_on(tmp_path):
+    # Through submitit's local executor: each trial a separate job, its outcome sent back.
     result = sweep(
         tmp_path,
         "sweep",
+        "hydra/launcher=submitit_local",
+        "hydra.sweeper.n_jobs=3",  # the three trials at once
         "data.window=choice(20,0)",  # window 0 is refused by the data module
         "task.optimizer.lr=choice(0.01,1e30)",  # 1e30 sends the loss to inf
         "hydra.sweeper.n_trials=3",
@@ -187,15 +190,7 @@ def test_failed_trials_are_recorded_and_the_study_goes_on(tmp_path):
     assert "best parameters: " in result.stdout and "task.optimizer.lr=0.01" in result.stdout
     summary = (tmp_path / "sweep" / "study.yaml").read_text()
     assert "failed: 2" in summary and "number: 2" in summary
-
-
-def test_a_sweep_whose_every_trial_fails_exits_nonzero(tmp_path):
-    result = sweep(tmp_path, "sweep", "data.window=0", "hydra.sweeper.n_trials=2")
-    assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1] == (
-        "error: all 2 trials of this sweep failed; the first: data.window=0 must be at least 1."
-    )
-    assert [t.state for t in trials(tmp_path)] == [TrialState.FAIL] * 2
+    assert list((tmp_path / "sweep" / ".submitit").iterdir())  # submitit's own job folders
 
 
 def test_a_batch_the_launcher_gives_up_on_fails_its_trials_and_the_sweep_goes_on(tmp_path):
@@ -205,24 +200,13 @@ def test_a_batch_the_launcher_gives_up_on_fails_its_trials_and_the_sweep_goes_on
     assert result.returncode == 1
     study = trials(tmp_path)
     assert [t.state for t in study] == [TrialState.FAIL] * 4  # the second batch still ran
-    assert all(t.user_attrs["reason"].startswith("TimeoutError") for t in study)
-
-
-def test_a_search_space_that_contradicts_the_stored_study_is_refused(tmp_path):
-    study = optuna.create_study(study_name=STUDY, storage=storage(tmp_path))
-    study.add_trial(
-        optuna.trial.create_trial(
-            params={"model.hidden_size": 0.5},
-            distributions={"model.hidden_size": optuna.distributions.FloatDistribution(0, 1)},
-            value=1.0,
-        )
+    reason = study[0].user_attrs["reason"]
+    assert reason.startswith("TimeoutError") and all(
+        t.user_attrs["reason"] == reason for t in study
     )
-    result = sweep(tmp_path, "sweep", "hydra.sweeper.n_trials=2")
-    assert result.returncode == 2
+    # A sweep whose every trial failed says so last, and exits 1.
     last = result.stderr.strip().splitlines()[-1]
-    expected = f"error: study '{STUDY}' in {storage(tmp_path)} searched model.hidden_size over"
-    assert last.startswith(expected + " another space")
-    assert len(trials(tmp_path)) == 1
+    assert last == f"error: all 4 trials of this sweep failed; the first: {reason}"
 
 
 def test_ddp_sim_trials_write_each_metrics_json_once_and_prune_together(tmp_path):
@@ -247,18 +231,3 @@ def test_ddp_sim_trials_write_each_metrics_json_once_and_prune_together(tmp_path
     assert sorted(tmp_path.rglob("metrics.json")) == [jobs[0] / "metrics.json"]
     assert result.stdout.count("test metrics") == 1
     assert not (tmp_path / "logs").exists()  # no rank wrote outside its job
-
-
-def test_submitit_runs_trials_as_separate_jobs(tmp_path):
-    result = sweep(
-        tmp_path,
-        "sweep",
-        "hydra/launcher=submitit_local",
-        "hydra.sweeper.n_trials=2",
-        "hydra.sweeper.n_jobs=2",
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert [t.state for t in trials(tmp_path)] == [TrialState.COMPLETE] * 2
-    assert list((tmp_path / "sweep" / ".submitit").iterdir())  # submitit's own job folders
-    for n in range(2):
-        assert (tmp_path / "sweep" / str(n) / "metrics.json").is_file()

@@ -88,7 +88,7 @@ def test_debug_configs_run(train_config, tmp_path):
 
 
 def test_overfit_debug_config_drives_the_loss_down(train_config, tmp_path):
-    train(train_config("debug=overfit", "trainer.max_epochs=60"))
+    train(train_config("debug=overfit", "trainer.max_epochs=60", "~callbacks.forecast_figure"))
     events = EventAccumulator(str(tmp_path / "tensorboard"))
     events.Reload()
     losses = [e.value for e in events.Scalars("train/loss_epoch")]

@@ -94,8 +94,9 @@ class OptunaSearch:
         for params in self.enqueue:
             study.enqueue_trial(enqueued(space, params), skip_if_exists=True)
         resumed = self._left_running(study)
-        finished = sum(t.state in _FINISHED for t in study.trials)
-        elsewhere = sum(t.state == TrialState.RUNNING for t in study.trials) - len(resumed)
+        states = [t.state for t in study.get_trials(deepcopy=False)]
+        finished = sum(state in _FINISHED for state in states)
+        elsewhere = states.count(TrialState.RUNNING) - len(resumed)
         todo = self.n_trials - finished - elsewhere
         self._announce(study, finished, elsewhere, todo, resumed)
 
@@ -124,7 +125,8 @@ class OptunaSearch:
         )
         # A sampler seeded the same way in every session would propose the first session's
         # parameters again; offset its seed by the trials the study already holds.
-        study.sampler = self._build(self.sampler_config, seed_offset=len(study.trials))
+        sampler = self._build(self.sampler_config, seed_offset=len(study.trials))
+        study.sampler = sampler or optuna.samplers.TPESampler()
         return study
 
     def _build(self, config: DictConfig | None, seed_offset: int = 0) -> Any:
@@ -206,8 +208,10 @@ class OptunaSearch:
             trial.set_user_attr("job_dir", str(job_dir))
         frozen = study.tell(trial, value, state=state)
         record = TrialRecord.of(frozen, job_dir)
-        if state != TrialState.COMPLETE:
-            print(f"[rnnlab] trial {trial.number} {record.state}: {reason}", file=sys.stderr)
+        if state == TrialState.PRUNED:  # the reason says "pruned after epoch ..."
+            print(f"[rnnlab] trial {trial.number} {reason}", file=sys.stderr)
+        elif state == TrialState.FAIL:
+            print(f"[rnnlab] trial {trial.number} failed: {reason}", file=sys.stderr)
         if job_dir and job_dir.is_dir():
             record.write(job_dir / TRIAL_FILE, self.study_name, self.storage, self.objective)
         return record
@@ -242,9 +246,8 @@ class OptunaSearch:
         todo: int,
         resumed: Sequence[optuna.Trial],
     ) -> None:
-        counts = ", ".join(
-            f"{sum(t.state == s for t in study.trials)} {STATES[s]}" for s in _FINISHED
-        )
+        states = [t.state for t in study.get_trials(deepcopy=False)]
+        counts = ", ".join(f"{states.count(s)} {STATES[s]}" for s in _FINISHED)
         print(f"[rnnlab] Optuna study {self.study_name!r} in {self.storage}")
         print(
             f"[rnnlab] {self.direction} {self.objective}; {finished} finished trials "

@@ -150,3 +150,29 @@ def test_the_slurm_launcher_config_is_submitits():
     launcher = _hydra_config("hydra/launcher=slurm", "hydra.launcher.partition=gpu").hydra.launcher
     assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
     assert launcher.partition == "gpu" and launcher.tasks_per_node == 1
+
+
+def test_a_search_space_that_contradicts_the_stored_study_is_refused(tmp_path):
+    from rnnlab.sweeps.search import OptunaSearch
+
+    storage = f"sqlite:///{tmp_path}/study.db"
+    study = optuna.create_study(study_name="s", storage=storage)
+    distributions = {"model.hidden_size": FloatDistribution(0, 1)}
+    study.add_trial(
+        optuna.trial.create_trial(
+            params={"model.hidden_size": 0.5}, distributions=distributions, value=1.0
+        )
+    )
+    cfg = _hydra_config(f"hydra.sweeper.storage={storage}", "hydra.sweeper.study_name=s")
+    settings = {k: v for k, v in cfg.hydra.sweeper.items() if not k.startswith("_")}
+    search = OptunaSearch(**settings, config=cfg, launcher=None)
+    space = parse_space(cfg.hydra.sweeper.params)
+    with pytest.raises(ConfigError) as error:
+        search._check_space(search._open_study(), space)
+    assert str(error.value).startswith(
+        f"study 's' in {storage} searched model.hidden_size over another space ("
+    )
+    with pytest.raises(ConfigError, match="was made to minimize, not to maximize"):
+        OptunaSearch(
+            **{**settings, "direction": "maximize"}, config=cfg, launcher=None
+        )._open_study()
