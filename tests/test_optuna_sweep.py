@@ -29,6 +29,7 @@ SEARCH = [
     "trainer.max_epochs=3",
     "model.num_layers=1",
     "hydra.sweeper.pruner.n_warmup_steps=1",  # a trial may be pruned from its second epoch
+    "~callbacks.forecast_figure",  # drawn at every validation, and read by no test here
 ]
 STUDY = "sine_lstm"
 TRIAL_FILE = "optuna_trial.json"
