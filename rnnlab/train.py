@@ -33,11 +33,11 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     datamodule, net, task = build_system(cfg)
 
     config = OmegaConf.to_container(cfg, resolve=True)
-    best = BestMetrics()  # val/<metric>_best for metrics.json, which sweeps optimize
+    best_metrics = BestMetrics()  # val/<metric>_best for metrics.json, which sweeps optimize
     callbacks = [
         *instantiate_callbacks(cfg.get("callbacks")),
         RunConfig(config, datamodule.spec),
-        best,
+        best_metrics,
     ]
     pruning = pruning_callback()  # inside an Optuna sweep: report to the trial, stop if pruned
     if pruning is not None:
@@ -49,7 +49,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
 
     with ddp_job(entry="rnnlab.train"):  # a DDP job of a multirun starts its own ranks
         trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-        metrics = best.metrics() | scalar_metrics(trainer.callback_metrics, ("val/loss_best",))
+        metrics = best_metrics.metrics()
+        metrics |= scalar_metrics(trainer.callback_metrics, ("val/loss_best",))
         if pruning is not None and pruning.pruned is not None:
             stop_pruned(trainer, pruning)
             return metrics, objects  # ranks other than zero end quietly

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import optuna
 
+    from rnnlab.callbacks.pruning import OptunaPruning
+
 STORAGE_ENV = "RNNLAB_OPTUNA_STORAGE"
 STUDY_ENV = "RNNLAB_OPTUNA_STUDY"
 TRIAL_ENV = "RNNLAB_OPTUNA_TRIAL"
@@ -89,7 +91,7 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     return optuna.storages.get_storage(url)
 
 
-def pruning_callback():
+def pruning_callback() -> OptunaPruning | None:
     """An :class:`~rnnlab.callbacks.pruning.OptunaPruning` callback for the trial this process
     runs, or None outside an Optuna sweep."""
     ref = current_trial()
