@@ -6,6 +6,7 @@ the net, build the trainer, fit, test the best checkpoint, and write what the ru
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import lightning as L
@@ -83,8 +84,23 @@ def hparams(cfg: DictConfig) -> dict[str, Any]:
 
 
 def _main(cfg: DictConfig) -> float | None:
+    _warn_search_without_multirun()
     metrics, _ = train(cfg)
     return metrics.get(cfg.get("optimized_metric") or "")
+
+
+def _warn_search_without_multirun() -> None:
+    """``hparams_search=...`` without ``-m`` trains once with the defaults: say so."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode == RunMode.RUN and "optuna" in hydra_cfg.sweeper.get("_target_", ""):
+        print(
+            "note: hparams_search only searches in a multirun; add -m to run the Optuna study. "
+            "Training once with the defaults.",
+            file=sys.stderr,
+        )
 
 
 def main() -> None:
