@@ -328,7 +328,9 @@ def _job_dir(ret: JobReturn | None) -> Path | None:
 
 
 def _alive(pid: Any) -> bool:
-    if not isinstance(pid, int):
+    """Whether the sweep process ``pid`` still runs; this process only now started, so a trial
+    it seems to hold was left by an earlier process that had the same number."""
+    if not isinstance(pid, int) or pid == os.getpid():
         return False
     try:
         os.kill(pid, 0)
