@@ -84,6 +84,10 @@ def report(
     check(mode in (None, "min", "max"), f"mode={mode} must be min or max (or null).")
     runs = find_runs(root)
     check(bool(runs), f"dir={dir} holds no runs (no folder with a metrics.json or a .hydra).")
+    if metric is None and (root / "study.yaml").is_file():  # an Optuna sweep: its objective
+        study = yaml.safe_load((root / "study.yaml").read_text(encoding="utf-8")) or {}
+        metric = study.get("objective")
+        mode = mode or {"minimize": "min", "maximize": "max"}.get(study.get("direction"))
 
     rows, notes = build_table(runs, metric, mode)
     markdown = "\n\n".join([*notes, markdown_table(rows)]) + "\n"

@@ -161,9 +161,12 @@ def test_a_slow_trial_is_pruned_and_shows_as_pruned(parallel_sweep):
     assert record["state"] == "pruned" and record["number"] == 3
     assert record["params"]["task.optimizer.lr"] == 1e-4
 
-    rows = report(root / "sweep", metric="val/loss_best")
+    rows = report(root / "sweep")  # ranked by the study's objective, read from study.yaml
     status = {row["run"]: row["status"] for row in rows}
     assert status["3"] == "pruned" and status["0"] == "ok"
+    best_trial = min((t for t in study if t.value is not None and t.state.name == "COMPLETE"),
+                     key=lambda t: t.value)  # fmt: skip
+    assert [row["run"] for row in rows if row["best"]] == [str(best_trial.number)]
     best = json.loads((root / "sweep" / "0" / TRIAL_FILE).read_text())
     assert best["state"] == "complete" and best["value"] == study[0].value
 
