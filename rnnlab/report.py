@@ -29,7 +29,7 @@ from omegaconf import DictConfig
 from rnnlab.sweeps.trial import TRIAL_FILE
 from rnnlab.utils.cli import run, write_output
 from rnnlab.utils.errors import ConfigError, check
-from rnnlab.utils.run_output import default_mode
+from rnnlab.utils.metric_names import default_mode
 
 # Folders a run keeps its own files in: never runs themselves, and slow to walk.
 _NOT_RUNS = {".hydra", "tensorboard", "checkpoints"}

@@ -8,7 +8,7 @@ from typing import Any
 import lightning as L
 from lightning.pytorch import Callback
 
-from rnnlab.utils.run_output import default_mode
+from rnnlab.utils.metric_names import default_mode
 
 
 class BestMetrics(Callback):

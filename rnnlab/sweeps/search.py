@@ -29,8 +29,9 @@ from optuna.trial import TrialState
 
 from rnnlab.sweeps.space import SearchSpace, override_value, parse_space
 from rnnlab.sweeps.summary import STATES, TrialRecord, report_sweep
-from rnnlab.sweeps.trial import TRIAL_FILE, TrialRef, open_storage
+from rnnlab.sweeps.trial import TRIAL_FILE, TrialRef, live_trial, open_storage
 from rnnlab.utils.errors import ConfigError, check
+from rnnlab.utils.metric_names import default_mode
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ class OptunaSearch:
         finished = sum(state in _FINISHED for state in states)
         elsewhere = states.count(TrialState.RUNNING) - len(resumed)
         todo = self.n_trials - finished - elsewhere
-        self._announce(study, finished, elsewhere, todo, resumed)
+        self._announce(states, elsewhere, todo, resumed)
 
         records: list[TrialRecord] = []
         while todo > 0:
@@ -148,9 +149,7 @@ class OptunaSearch:
         return [self._live(study, t.number) for t in stale]
 
     def _live(self, study: optuna.Study, number: int) -> optuna.Trial:
-        study_id = self._storage.get_study_id_from_name(study.study_name)
-        trial_id = self._storage.get_trial_id_from_study_id_trial_number(study_id, number)
-        trial = optuna.trial.Trial(study, trial_id)
+        trial = live_trial(study, self._storage, number)
         self._claim(trial)
         return trial
 
@@ -240,13 +239,13 @@ class OptunaSearch:
 
     def _announce(
         self,
-        study: optuna.Study,
-        finished: int,
+        states: Sequence[TrialState],
         elsewhere: int,
         todo: int,
         resumed: Sequence[optuna.Trial],
     ) -> None:
-        states = [t.state for t in study.get_trials(deepcopy=False)]
+        """Print the study, its trials' states so far, and what this sweep will run."""
+        finished = sum(state in _FINISHED for state in states)
         counts = ", ".join(f"{states.count(s)} {STATES[s]}" for s in _FINISHED)
         print(f"[rnnlab] Optuna study {self.study_name!r} in {self.storage}")
         print(
@@ -277,8 +276,6 @@ def enqueued(space: SearchSpace, params: Mapping[str, Any]) -> dict[str, Any]:
 
 def default_direction(objective: str) -> str:
     """``maximize`` for metrics where higher is better (accuracy, F1, BLEU, ...)."""
-    from rnnlab.report import default_mode
-
     return "maximize" if default_mode(objective) == "max" else "minimize"
 
 

@@ -65,8 +65,18 @@ def open_trial(ref: TrialRef, pruner: optuna.pruners.BasePruner) -> optuna.Trial
 
     storage = open_storage(ref.storage)
     study = optuna.load_study(study_name=ref.study, storage=storage, pruner=pruner)
-    study_id = storage.get_study_id_from_name(ref.study)
-    trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, ref.number)
+    return live_trial(study, storage, ref.number)
+
+
+def live_trial(
+    study: optuna.Study, storage: optuna.storages.BaseStorage, number: int
+) -> optuna.Trial:
+    """Trial ``number`` of ``study`` (kept in ``storage``) as a live :class:`optuna.Trial`,
+    which can report, be asked whether to prune, and be told its outcome."""
+    import optuna
+
+    study_id = storage.get_study_id_from_name(study.study_name)
+    trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, number)
     return optuna.trial.Trial(study, trial_id)
 
 

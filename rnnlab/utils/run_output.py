@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,18 +14,6 @@ import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from rich.console import Console
 from rich.table import Table
-
-# Metric names (the part after the stage, as in `test/naive_acc` or `val/acc_best`) where
-# higher is better; every other metric is ranked lowest first.
-_HIGHER_IS_BETTER = re.compile(
-    r"(^|_)(acc|accuracy|f1|bleu|chrf|exact_match|r2|auc|auroc|precision|recall)(_|$)"
-)
-
-
-def default_mode(metric: str) -> str:
-    """``max`` for metrics where higher is better (accuracy, F1, BLEU, ...), else ``min``."""
-    name = metric.rsplit("/", 1)[-1].removesuffix("_best")
-    return "max" if _HIGHER_IS_BETTER.search(name) else "min"
 
 
 def scalar_metrics(metrics: Mapping[str, Any], prefixes: tuple[str, ...]) -> dict[str, float]:
