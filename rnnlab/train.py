@@ -36,7 +36,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     config = OmegaConf.to_container(cfg, resolve=True)
     best_metrics = BestMetrics()  # val/<metric>_best for metrics.json, which sweeps optimize
     callbacks = [
-        *instantiate_callbacks(cfg.get("callbacks")),
+        *instantiate_callbacks(cfg.get("callbacks"), task),
         RunConfig(config, datamodule.spec),
         best_metrics,
     ]

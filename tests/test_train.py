@@ -22,6 +22,10 @@ def test_every_model_trains_and_leaves_a_complete_run(train_config, tmp_path, mo
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
     assert len(list((tmp_path / "checkpoints").glob("epoch_*.ckpt"))) == 1
     assert objects["trainer"].global_step == 5
+    # The task's own figure joins the run; the other tasks' figures stay out of it.
+    kinds = {type(cb).__name__ for cb in objects["trainer"].callbacks}
+    assert "ForecastFigure" in kinds
+    assert not kinds & {"ConfusionFigure", "TextSample", "TranslationSamples"}
 
 
 def test_event_files_hold_curves_figures_config_and_real_hparams(train_config, tmp_path):
@@ -97,7 +101,7 @@ def test_overfit_debug_config_drives_the_loss_down(train_config, tmp_path):
 
 
 def test_classification_run_reports_accuracy_f1_and_a_confusion_figure(train_config, tmp_path):
-    metrics, _ = train(
+    metrics, objects = train(
         train_config(
             "data=count", "data.length=12", "data.min_length=4", "model.bidirectional=true"
         )
@@ -108,6 +112,8 @@ def test_classification_run_reports_accuracy_f1_and_a_confusion_figure(train_con
     events.Reload()
     assert {"val/confusion", "test/confusion"} <= set(events.Tags()["images"])
     assert "val/forecast" not in events.Tags()["images"]
+    kinds = {type(cb).__name__ for cb in objects["trainer"].callbacks}
+    assert "ConfusionFigure" in kinds and "ForecastFigure" not in kinds
 
 
 def test_a_model_and_data_that_do_not_fit_fail_before_training(train_config):

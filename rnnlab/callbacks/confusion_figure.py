@@ -16,11 +16,14 @@ from rnnlab.utils.run_output import tensorboard_loggers  # noqa: E402
 class ConfusionFigure(Callback):
     """Draws the stage's confusion matrix (rows: true class, columns: predicted), row-normalised.
 
-    Acts on classification tasks only, so it can stay in the default callbacks of every run.
+    Acts on classification tasks only, so it can stay in the default callbacks:
+    ``rnnlab.train`` leaves it out of every other run.
 
     Args:
         max_classes: above this many classes the figure is skipped (it would be unreadable).
     """
+
+    task_type = ClassificationTask  # the kind of task it acts on
 
     def __init__(self, max_classes: int = 50):
         self.max_classes = max_classes

@@ -24,13 +24,15 @@ class ForecastFigure(Callback):
       naive and seasonal-naive baselines at test.
 
     All in the data's original units. Acts on forecasting tasks only, so it can stay in the
-    default callbacks of every run.
+    default callbacks: ``rnnlab.train`` leaves it out of every other run.
 
     Args:
         num_points: consecutive windows of ``val/forecast``.
         num_fans: windows of ``val/forecast_fan``.
         every_n_epochs: draw at every n-th validation.
     """
+
+    task_type = ForecastingTask  # the kind of task it acts on
 
     def __init__(self, num_points: int = 400, num_fans: int = 3, every_n_epochs: int = 1):
         self.num_points = num_points

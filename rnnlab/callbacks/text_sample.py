@@ -13,7 +13,8 @@ from rnnlab.utils.run_output import tensorboard_loggers
 class TextSample(Callback):
     """Writes ``length`` characters sampled after ``prompt`` under ``val/sample``.
 
-    Acts on language-model tasks only, so it can stay in the default callbacks of every run.
+    Acts on language-model tasks only, so it can stay in the default callbacks:
+    ``rnnlab.train`` leaves it out of every other run.
     The sampler is the one ``python -m rnnlab.generate`` uses, seeded by ``seed`` so that the
     samples of successive epochs differ only by what the model learned.
 
@@ -24,6 +25,8 @@ class TextSample(Callback):
         temperature, top_k: as for :meth:`LanguageModelTask.sample`.
         seed: seed of the sampler.
     """
+
+    task_type = LanguageModelTask  # the kind of task it acts on
 
     def __init__(
         self,

@@ -23,11 +23,13 @@ class TranslationSamples(Callback):
     for a net with attention, ``val/attention`` (one heatmap per example: output tokens down,
     source tokens across) to the IMAGES tab. The examples are the same at every epoch, so the
     steps of a run show the alignment forming. Acts on sequence-to-sequence tasks only, so it
-    can stay in the default callbacks of every run.
+    can stay in the default callbacks: ``rnnlab.train`` leaves it out of every other run.
 
     Args:
         num_examples: how many validation examples to show.
     """
+
+    task_type = Seq2SeqTask  # the kind of task it acts on
 
     def __init__(self, num_examples: int = 4):
         self.num_examples = num_examples

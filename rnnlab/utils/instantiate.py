@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rnnlab.data.batch import DataSpec
 from rnnlab.utils.errors import ConfigError
+from rnnlab.utils.profiling import NullProfiler
 
 
 def instantiate(node: DictConfig, what: str, **kwargs: Any) -> Any:
@@ -101,7 +102,7 @@ def build_model(cfg: DictConfig, spec: DataSpec) -> tuple[Any, Any]:
 def build_trainer(node: DictConfig, task: Any, **kwargs: Any) -> Any:
     """The trainer ``node`` describes, for ``task``.
 
-    Lightning refuses ``gradient_clip_val`` for a task that runs its own optimisation (such as
+    Without a ``profiler`` in ``node``, the trainer gets a :class:`NullProfiler`. Lightning refuses ``gradient_clip_val`` for a task that runs its own optimisation (such as
     truncated BPTT), so such a task is handed the clipping settings instead and clips at the
     same point of its step, and the trainer is built without them.
     """
@@ -109,12 +110,22 @@ def build_trainer(node: DictConfig, task: Any, **kwargs: Any) -> Any:
         task.gradient_clip_val = node.get("gradient_clip_val")
         task.gradient_clip_algorithm = node.get("gradient_clip_algorithm") or "norm"
         kwargs |= {"gradient_clip_val": None, "gradient_clip_algorithm": None}
+    if node.get("profiler") is None:
+        kwargs["profiler"] = NullProfiler()
     return instantiate(node, "trainer", **kwargs)
 
 
-def instantiate_callbacks(node: DictConfig | None) -> list[Callback]:
-    """Every callback under ``node``, skipping entries without a ``_target_``."""
-    return _instantiate_each(node, "callbacks")
+def instantiate_callbacks(node: DictConfig | None, task: Any = None) -> list[Callback]:
+    """Every callback under ``node``, skipping entries without a ``_target_`` and, given the
+    ``task``, those whose ``task_type`` it is not.
+
+    Lightning calls every callback's hooks at every step, whether it overrides them or not (about
+    10 µs a step per callback), so a figure that acts on one kind of task stays out of the rest.
+    """
+    callbacks = _instantiate_each(node, "callbacks")
+    if task is None:
+        return callbacks
+    return [cb for cb in callbacks if isinstance(task, getattr(cb, "task_type", object))]
 
 
 def instantiate_loggers(node: DictConfig | None) -> list[Logger]:

@@ -11,13 +11,17 @@ rnnlab runs its real training command (Lightning loop, default callbacks with th
 TensorBoard logging, checkpointing, the fused Adam kernel it picks by default) with validation,
 testing and gradient clipping switched off so every side does the same work.
 
-The headline is samples per second over all rounds (total samples over total time). This
-machine's speed drifts by up to half between states that last seconds, so the sides take turns
-in short rounds, and every step is timed. Load only ever slows a step down, so the ratio of each
-side's fast steps (the 10th percentile of its step times, as ``timeit`` takes the minimum) is
-printed beside it as the comparison of intrinsic speed, with each round's ratio of median steps.
+This machine's speed drifts by up to half between states that last seconds, so the sides take
+turns in short chunks inside one rnnlab run: every ``--chunk`` rnnlab steps, each plain loop
+runs ``--chunk`` steps of its own (their time is kept out of rnnlab's), and every side sees
+the same moments of the machine. Every step is timed, from one batch's start to the next's;
+the first chunk of each side is a warm-up and is not counted.
 
-    python scripts/bench/throughput.py [--steps 400] [--rounds 12] [--batch 32]
+The headline is samples per second over all counted steps (total samples over total time).
+The ratio of each side's fast steps (10th percentile, as ``timeit`` takes the minimum) is
+printed beside it, and the spread of the chunks' ratios shows how steady the comparison was.
+
+    python scripts/bench/throughput.py [--steps 2400] [--chunk 100] [--batch 32]
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from rnnlab.train import train
 from rnnlab.utils.cli import CONFIG_DIR
 
 WINDOW, HIDDEN, LAYERS, LR = 20, 64, 2, 1e-3
+TRAIN_SPAN = 84_000  # the default sine data's training span: 70 % of 120,000 points
 
 
 class TutorialWindows(Dataset):
@@ -79,50 +84,66 @@ class TutorialLSTM(nn.Module):
         return self.head(out[:, -1]).squeeze(-1)  # (B,)
 
 
-def plain_loop(steps: int, dataset: type[Dataset], batch: int) -> list[float]:
-    """Seconds of each of ``steps`` iterations (fetch, forward, backward, step) of a plain loop."""
-    torch.manual_seed(0)
-    series = sine_series(120_000, 0.1, "tutorial", 0)[:84_000]  # the training span
-    loader = DataLoader(dataset(series, WINDOW), batch_size=batch, shuffle=True)
-    model = TutorialLSTM()
-    opt = torch.optim.Adam(model.parameters(), lr=LR)
-    batches = iter(loader)
-    stamps = []
-    for _ in range(steps):
-        stamps.append(time.perf_counter())
-        x, y = next(batches)
-        loss = nn.functional.mse_loss(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    stamps.append(time.perf_counter())
-    return _differences(stamps)
+class PlainLoop:
+    """A hand-written training loop that runs a few steps at a time and times each one."""
+
+    def __init__(self, dataset: type[Dataset], batch: int):
+        torch.manual_seed(0)
+        series = sine_series(120_000, 0.1, "tutorial", 0)[:TRAIN_SPAN]
+        self.loader = DataLoader(dataset(series, WINDOW), batch_size=batch, shuffle=True)
+        self.batches = iter(self.loader)
+        self.model = TutorialLSTM()
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=LR)
+        self.durations: list[float] = []
+
+    def run(self, steps: int) -> None:
+        """``steps`` iterations (fetch, forward, backward, step), timed one by one."""
+        stamps = [time.perf_counter()]
+        for _ in range(steps):
+            x, y = next(self.batches, (None, None))
+            if x is None:  # a new epoch
+                self.batches = iter(self.loader)
+                x, y = next(self.batches)
+            loss = nn.functional.mse_loss(self.model(x), y)
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+            stamps.append(time.perf_counter())
+        self.durations += [b - a for a, b in zip(stamps[:-1], stamps[1:], strict=True)]
 
 
-def _differences(stamps: list[float]) -> list[float]:
-    return [b - a for a, b in zip(stamps[:-1], stamps[1:], strict=True)]
+class TakeTurns(L.Callback):
+    """Times every rnnlab training batch, and every ``chunk`` batches lets each plain loop
+    run ``chunk`` steps, whose time is left out of rnnlab's."""
+
+    def __init__(self, chunk: int, batch: int):
+        self.chunk = chunk
+        self.loops = {
+            "tutorial loop": PlainLoop(TutorialWindows, batch),
+            "lean loop": PlainLoop(LeanWindows, batch),
+        }
+        self.durations: list[float] = []
+        self._start: float | None = None
+        self._turns = 0
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
+        now = time.perf_counter()
+        if self._start is not None:  # the previous batch: its fetch, step and every hook
+            self.durations.append(now - self._start)
+        if batch_idx % self.chunk == 0:
+            loops = list(self.loops.values())
+            first = self._turns % len(loops)  # the plain loops take turns going first
+            for loop in loops[first:] + loops[:first]:
+                loop.run(self.chunk)
+            self._turns += 1
+        self._start = time.perf_counter()
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.durations.append(time.perf_counter() - self._start)
 
 
-class StepTimer(L.Callback):
-    """Stamps the start of every training batch, and the end of the last one."""
-
-    def __init__(self):
-        self.stamps: list[float] = []
-
-    def on_train_batch_start(self, *args):
-        self.stamps.append(time.perf_counter())
-
-    def on_train_end(self, *args):
-        self.stamps.append(time.perf_counter())
-
-    @property
-    def durations(self) -> list[float]:
-        # From one batch start to the next: the loader's fetch, the step and every hook.
-        return _differences(self.stamps)
-
-
-def rnnlab_loop(steps: int, batch: int, out: Path) -> list[float]:
-    """Seconds of each of ``steps`` iterations of ``rnnlab.train`` with the tutorial model."""
+def run(steps: int, chunk: int, batch: int, out: Path) -> dict[str, list[float]]:
+    """Every side's step durations, the plain loops taking turns inside one rnnlab run."""
     overrides = [
         "model=lstm", f"model.hidden_size={HIDDEN}", f"model.num_layers={LAYERS}",
         "data=sine", f"data.window={WINDOW}", f"data.batch_size={batch}",
@@ -134,50 +155,52 @@ def rnnlab_loop(steps: int, batch: int, out: Path) -> list[float]:
         cfg = compose(config_name="train", overrides=overrides)
     with open_dict(cfg):
         cfg.paths.output_dir = str(out)
-        cfg.callbacks.step_timer = {"_target_": f"{__name__}.StepTimer"}
+        turns = {"_target_": f"{__name__}.TakeTurns", "chunk": chunk, "batch": batch}
+        cfg.callbacks.take_turns = turns
     _, objects = train(cfg)
-    timer = next(cb for cb in objects["trainer"].callbacks if isinstance(cb, StepTimer))
-    return timer.durations
+    turns = next(cb for cb in objects["trainer"].callbacks if isinstance(cb, TakeTurns))
+    durations = {side: loop.durations for side, loop in turns.loops.items()}
+    durations["rnnlab.train"] = turns.durations
+    return {side: values[chunk:] for side, values in durations.items()}  # less the warm-up
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=400, help="training batches per round")
-    parser.add_argument("--rounds", type=int, default=12, help="alternating rounds per side")
+    parser.add_argument("--steps", type=int, default=2400, help="rnnlab training steps")
+    parser.add_argument("--chunk", type=int, default=100, help="steps per side per turn")
     parser.add_argument("--batch", type=int, default=32, help="batch size (the tutorial's is 32)")
     args = parser.parse_args()
-    sides = ("tutorial loop", "lean loop", "rnnlab.train")
-    steps = {side: [] for side in sides}
-    ratios = {side: [] for side in sides[:2]}
+    epoch = (TRAIN_SPAN - WINDOW) // args.batch  # steps stay within one epoch: no epoch ends
+    steps = min(args.steps, epoch - epoch % args.chunk)
+    if steps < 2 * args.chunk:
+        parser.error(f"--steps {args.steps} leaves no turn after the warm-up turn of {args.chunk}.")
     with tempfile.TemporaryDirectory() as tmp:
-        for r in range(args.rounds):
-            this_round = {
-                "tutorial loop": plain_loop(args.steps, TutorialWindows, args.batch),
-                "lean loop": plain_loop(args.steps, LeanWindows, args.batch),
-                "rnnlab.train": rnnlab_loop(args.steps, args.batch, Path(tmp) / f"run{r}"),
-            }
-            ours = statistics.median(this_round["rnnlab.train"])
-            for side, durations in this_round.items():
-                steps[side] += durations
-                if side in ratios:
-                    ratios[side].append(statistics.median(durations) / ours)
+        durations = run(steps, args.chunk, args.batch, Path(tmp))
+    counted = len(durations["rnnlab.train"])
     print(
-        f"batch {args.batch}, threads {torch.get_num_threads()}, "
-        f"{args.rounds} rounds x {args.steps} steps per side"
+        f"batch {args.batch}, threads {torch.get_num_threads()}, {counted} steps per side "
+        f"in turns of {args.chunk} (after one warm-up turn)"
     )
-    print(f"{'samples/s':<16} {'p10 step':>10} {'median step':>12} {'mean step':>10}")
-    fast = {}
-    for side, durations in steps.items():
-        fast[side] = statistics.quantiles(durations, n=10)[0]
-        median, mean = statistics.median(durations), statistics.fmean(durations)
-        rates = (args.batch / fast[side], args.batch / median, args.batch / mean)
-        print(f"{side:<16} {rates[0]:>10,.0f} {rates[1]:>12,.0f} {rates[2]:>10,.0f}")
-    for side, values in ratios.items():
-        overall = statistics.fmean(steps[side]) / statistics.fmean(steps["rnnlab.train"])
+    print(f"{'samples/s':<16} {'overall':>10} {'p10 step':>10} {'median step':>12}")
+    for side, values in durations.items():
+        rates = (
+            args.batch * len(values) / sum(values),
+            args.batch / statistics.quantiles(values, n=10)[0],
+            args.batch / statistics.median(values),
+        )
+        print(f"{side:<16} {rates[0]:>10,.0f} {rates[1]:>10,.0f} {rates[2]:>12,.0f}")
+    ours = durations["rnnlab.train"]
+    for side in ("tutorial loop", "lean loop"):
+        theirs = durations[side]
+        chunks = [
+            sum(theirs[i : i + args.chunk]) / sum(ours[i : i + args.chunk])
+            for i in range(0, counted - args.chunk + 1, args.chunk)
+        ]
+        low, mid, high = statistics.quantiles(chunks, n=4)
         print(
-            f"ratio rnnlab / {side}: {overall:.2f}x samples/s over all rounds, "
-            f"{fast[side] / fast['rnnlab.train']:.2f}x at p10 steps "
-            f"(rounds' median-step ratios: {' '.join(f'{v:.2f}' for v in values)})"
+            f"ratio rnnlab / {side}: {sum(theirs) / sum(ours):.3f}x samples/s overall, "
+            f"{statistics.quantiles(theirs, n=10)[0] / statistics.quantiles(ours, n=10)[0]:.3f}x "
+            f"at p10 steps; turns' ratios {low:.2f} / {mid:.2f} / {high:.2f} (quartiles)"
         )
 
 

@@ -236,3 +236,25 @@ def test_window_norm_forecasts_a_shifted_and_stretched_window_alike(strategy):
     x = torch.randn(4, 10, 1)
     with torch.no_grad():
         assert torch.allclose(task(10 * x + 100), 10 * task(x) + 100, atol=1e-3)
+
+
+def test_task_attributes_are_stored_as_torch_stores_them():
+    # Tasks take a fast path for plain values; every case must end as nn.Module's own does.
+    def attempt(assign, name, value):
+        task = make_task()
+        try:
+            assign(task, name, value)
+        except Exception as error:  # noqa: BLE001 - the error itself is what is compared
+            return type(error), str(error)
+        members = (task._parameters, task._buffers, task._modules, vars(task))
+        stored = getattr(task, name)
+        return [name in where for where in members], stored if stored is None else repr(stored)
+
+    cases = [
+        ("note", "text"), ("count", 3), ("flag", None), ("target_mean", None),
+        ("target_mean", 1.0), ("net", "text"), ("net", None), ("head", 2),
+        ("_current_fx_name", "training_step"), ("train_loss_count", 7),
+    ]  # fmt: skip
+    for name, value in cases:
+        ours = attempt(setattr, name, value)
+        assert ours == attempt(torch.nn.Module.__setattr__, name, value), name

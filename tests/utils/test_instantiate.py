@@ -1,10 +1,13 @@
+import lightning as L
 import pytest
+from lightning.pytorch.profilers import SimpleProfiler
 from omegaconf import OmegaConf
 from torch import nn
 
 from rnnlab.data.batch import DataSpec
 from rnnlab.utils.errors import ConfigError
-from rnnlab.utils.instantiate import instantiate, instantiate_for_spec
+from rnnlab.utils.instantiate import build_trainer, instantiate, instantiate_for_spec
+from rnnlab.utils.profiling import NullProfiler
 
 
 class NeedsVocabulary(nn.Module):
@@ -53,3 +56,14 @@ def test_a_constructor_refusing_a_value_names_the_group():
                              "dropout": 3.0})  # fmt: skip
     with pytest.raises(ConfigError, match=r"^model: dropout should be a number in range \[0, 1\]"):
         instantiate(node, "model")
+
+
+@pytest.mark.parametrize(("profiler", "expected"), [(None, NullProfiler), ("simple", SimpleProfiler)])
+def test_a_trainer_profiles_only_when_asked(profiler, expected):
+    node = OmegaConf.create(
+        {"_target_": "lightning.pytorch.Trainer", "profiler": profiler, "logger": False}
+    )
+    trainer = build_trainer(node, L.LightningModule(), enable_progress_bar=False)
+    assert type(trainer.profiler) is expected
+    with trainer.profiler.profile("[Callback]x.on_train_batch_start"):
+        pass  # a context manager either way
