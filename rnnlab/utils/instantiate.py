@@ -102,7 +102,9 @@ def build_model(cfg: DictConfig, spec: DataSpec) -> tuple[Any, Any]:
 def build_trainer(node: DictConfig, task: Any, **kwargs: Any) -> Any:
     """The trainer ``node`` describes, for ``task``.
 
-    Without a ``profiler`` in ``node``, the trainer gets a :class:`NullProfiler`. Lightning refuses ``gradient_clip_val`` for a task that runs its own optimisation (such as
+    Without a ``profiler`` in ``node``, the trainer gets a :class:`NullProfiler`.
+
+    Lightning refuses ``gradient_clip_val`` for a task that runs its own optimisation (such as
     truncated BPTT), so such a task is handed the clipping settings instead and clips at the
     same point of its step, and the trainer is built without them.
     """

@@ -58,7 +58,9 @@ def test_a_constructor_refusing_a_value_names_the_group():
         instantiate(node, "model")
 
 
-@pytest.mark.parametrize(("profiler", "expected"), [(None, NullProfiler), ("simple", SimpleProfiler)])
+@pytest.mark.parametrize(
+    ("profiler", "expected"), [(None, NullProfiler), ("simple", SimpleProfiler)]
+)
 def test_a_trainer_profiles_only_when_asked(profiler, expected):
     node = OmegaConf.create(
         {"_target_": "lightning.pytorch.Trainer", "profiler": profiler, "logger": False}
