@@ -2,6 +2,7 @@
 
 import pytest
 
+from rnnlab.data.bundled import SERIES
 from rnnlab.train import train
 from rnnlab.utils.cli import CONFIG_DIR, available
 from tests.conftest import compose_config
@@ -49,7 +50,9 @@ SMOKE = [
 @pytest.mark.parametrize("experiment", available("experiment"))
 def test_every_experiment_runs(tmp_path, experiment):
     cfg = compose_config("train", [f"experiment={experiment}", *SMOKE], tmp_path)
-    if cfg.data._target_ in OPTIONAL:
+    if cfg.data._target_ == "rnnlab.data.bundled.BundledSeriesDataModule":
+        pytest.importorskip(SERIES[cfg.data.name].package)  # the series ships in a package
+    elif cfg.data._target_ in OPTIONAL:
         pytest.importorskip(OPTIONAL[cfg.data._target_])
     metrics, _ = train(cfg)
     assert "test/loss" in metrics

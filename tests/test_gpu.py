@@ -17,7 +17,8 @@ def test_trains_on_the_gpu(train_config, model, precision):
     metrics, objects = train(
         train_config(f"model={model}", "trainer=gpu", f"trainer.precision={precision}")
     )
-    assert next(objects["task"].parameters()).is_cuda
+    trainer = objects["trainer"]  # Lightning hands the model back to the CPU at the end
+    assert trainer.strategy.root_device.type == "cuda" and trainer.precision == precision
     assert torch.isfinite(torch.tensor(metrics["test/mse"]))
 
 
@@ -28,7 +29,13 @@ def test_gpu_matches_cpu_forward():
     x = torch.randn(4, 9, 3)
     lengths = torch.tensor([9, 5, 7, 2])
     cpu = net(x, lengths).last
-    gpu = net.cuda()(x.cuda(), lengths).last.cpu()  # the cuDNN path, packed
+    # The cuDNN path, packed; in full float32, as cuDNN would otherwise use TF32 tensor cores
+    # (a 10-bit mantissa) on an Ampere or newer GPU.
+    tf32, torch.backends.cudnn.allow_tf32 = torch.backends.cudnn.allow_tf32, False
+    try:
+        gpu = net.cuda()(x.cuda(), lengths).last.cpu()
+    finally:
+        torch.backends.cudnn.allow_tf32 = tf32
     torch.testing.assert_close(gpu, cpu, atol=1e-5, rtol=1e-4)
 
 

@@ -316,7 +316,7 @@ class ForecastingTask(SupervisedTask):
                 if name == "model" or not key.startswith("mae_step"):
                     self.log(prefix + key, value)
             steps = [values[k] for k in sorted(values, key=_step_number) if k.startswith("mae_")]
-            self.step_errors[name] = torch.stack(steps).cpu() if steps else values["mae"][None]
+            self.step_errors[name] = (torch.stack(steps) if steps else values["mae"][None]).cpu()
             metric.reset()
 
 
