@@ -8,31 +8,37 @@ from lightning.pytorch.callbacks import RichProgressBar
 
 
 class ProgressBar(RichProgressBar):
-    """Lightning's ``RichProgressBar`` that reads the logged metrics after a training batch at
-    most ``refresh_rate`` times a second, instead of after every batch.
+    """Lightning's ``RichProgressBar``, told of training batches at most ``refresh_rate``
+    times a second instead of after every batch.
 
-    Reading them costs about a tenth of a millisecond, a few per cent of a small recurrent net's
-    step on a CPU, while the bar redraws only ``refresh_rate`` times a second anyway. The batch
-    counter still advances every batch, and every other moment (validation, epoch ends) reads
-    the metrics as Lightning does. Should Lightning rename the private ``_update_metrics``, this
-    bar simply behaves like its parent.
+    The bar redraws ``refresh_rate`` times a second anyway, while telling it of a batch (its
+    count and the logged metrics) costs about 20 µs, 1 % of a small recurrent net's step on a
+    CPU. The count it shows is at most one redraw behind, and it is brought up to date before
+    validation and at the end of each epoch (a run stopped by ``max_steps`` ends its epoch too);
+    every other moment (validation, testing) updates the bar as Lightning does.
     """
 
     def __init__(self, refresh_rate: int = 4, leave: bool = False, **kwargs):
         super().__init__(refresh_rate=refresh_rate, leave=leave, **kwargs)
-        self._in_train_batch = False
-        self._metrics_read_at = float("-inf")
+        self._told_at = float("-inf")
+        self._batches_done = 0
 
-    def on_train_batch_end(self, *args, **kwargs) -> None:
-        self._in_train_batch = True
-        try:
-            super().on_train_batch_end(*args, **kwargs)
-        finally:
-            self._in_train_batch = False
-
-    def _update_metrics(self, trainer, pl_module) -> None:
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        self._batches_done = batch_idx + 1
         now = time.monotonic()
-        if self._in_train_batch and now - self._metrics_read_at < 1 / max(self.refresh_rate, 1):
+        if now - self._told_at < 1 / max(self.refresh_rate, 1):
             return
-        self._metrics_read_at = now
-        super()._update_metrics(trainer, pl_module)
+        self._told_at = now
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+    def on_validation_start(self, trainer, pl_module) -> None:
+        self._show_batches_done()
+        super().on_validation_start(trainer, pl_module)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self._show_batches_done()
+        super().on_train_epoch_end(trainer, pl_module)
+
+    def _show_batches_done(self) -> None:
+        if self.train_progress_bar_id is not None and not self.is_disabled:
+            self._update(self.train_progress_bar_id, self._batches_done)

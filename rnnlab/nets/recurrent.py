@@ -122,6 +122,6 @@ class RecurrentEncoder(nn.Module):
         else:
             outputs, state = self.rnn(x, state)  # (B, T, D*H)
         h = state[0] if isinstance(state, tuple) else state  # (L*D, B, H)
-        top = h[-self.num_directions :]  # (D, B, H): forward last step, backward first step
-        last = top.transpose(0, 1).reshape(x.shape[0], -1)  # (B, D*H)
+        # The top layer: forward direction at the last step, backward direction at the first.
+        last = h[-1] if self.num_directions == 1 else torch.cat([h[-2], h[-1]], -1)  # (B, D*H)
         return Encoded(outputs, last, state)
