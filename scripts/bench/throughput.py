@@ -17,11 +17,15 @@ runs ``--chunk`` steps of its own (their time is kept out of rnnlab's), and ever
 the same moments of the machine. Every step is timed, from one batch's start to the next's;
 the first chunk of each side is a warm-up and is not counted.
 
+With ``--device cuda`` every side trains on the GPU (rnnlab with ``trainer=gpu``; the plain loops
+move each batch there, as the tutorials do). Steps are queued without waiting, so each side
+waits for the GPU at the end of its turn, and only the overall rate compares finished work.
+
 The headline is samples per second over all counted steps (total samples over total time).
 The ratio of each side's fast steps (10th percentile, as ``timeit`` takes the minimum) is
 printed beside it, and the spread of the chunks' ratios shows how steady the comparison was.
 
-    python scripts/bench/throughput.py [--steps 2400] [--chunk 100] [--batch 32]
+    python scripts/bench/throughput.py [--steps 2400] [--chunk 100] [--batch 32] [--device cpu]
 """
 
 from __future__ import annotations
@@ -87,12 +91,13 @@ class TutorialLSTM(nn.Module):
 class PlainLoop:
     """A hand-written training loop that runs a few steps at a time and times each one."""
 
-    def __init__(self, dataset: type[Dataset], batch: int):
+    def __init__(self, dataset: type[Dataset], batch: int, device: torch.device):
         torch.manual_seed(0)
         series = sine_series(120_000, 0.1, "tutorial", 0)[:TRAIN_SPAN]
         self.loader = DataLoader(dataset(series, WINDOW), batch_size=batch, shuffle=True)
         self.batches = iter(self.loader)
-        self.model = TutorialLSTM()
+        self.device = device
+        self.model = TutorialLSTM().to(device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=LR)
         self.durations: list[float] = []
 
@@ -104,11 +109,14 @@ class PlainLoop:
             if x is None:  # a new epoch
                 self.batches = iter(self.loader)
                 x, y = next(self.batches)
+            x, y = x.to(self.device), y.to(self.device)
             loss = nn.functional.mse_loss(self.model(x), y)
             self.optimizer.zero_grad()
             loss.backward()
             self.optimizer.step()
             stamps.append(time.perf_counter())
+        finish(self.device)
+        stamps[-1] = time.perf_counter()  # the last step ends when the GPU has done its work
         self.durations += [b - a for a, b in zip(stamps[:-1], stamps[1:], strict=True)]
 
 
@@ -116,17 +124,19 @@ class TakeTurns(L.Callback):
     """Times every rnnlab training batch, and every ``chunk`` batches lets each plain loop
     run ``chunk`` steps, whose time is left out of rnnlab's."""
 
-    def __init__(self, chunk: int, batch: int):
-        self.chunk = chunk
+    def __init__(self, chunk: int, batch: int, device: str):
+        self.chunk, self.device = chunk, torch.device(device)
         self.loops = {
-            "tutorial loop": PlainLoop(TutorialWindows, batch),
-            "lean loop": PlainLoop(LeanWindows, batch),
+            "tutorial loop": PlainLoop(TutorialWindows, batch, self.device),
+            "lean loop": PlainLoop(LeanWindows, batch, self.device),
         }
         self.durations: list[float] = []
         self._start: float | None = None
         self._turns = 0
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
+        if batch_idx % self.chunk == 0:
+            finish(self.device)  # the turn's last step ends when the GPU has done its work
         now = time.perf_counter()
         if self._start is not None:  # the previous batch: its fetch, step and every hook
             self.durations.append(now - self._start)
@@ -139,23 +149,36 @@ class TakeTurns(L.Callback):
         self._start = time.perf_counter()
 
     def on_train_end(self, trainer, pl_module) -> None:
+        finish(self.device)
         self.durations.append(time.perf_counter() - self._start)
 
 
-def run(steps: int, chunk: int, batch: int, out: Path) -> dict[str, list[float]]:
+def finish(device: torch.device) -> None:
+    """Wait for the work queued on ``device``."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def run(steps: int, chunk: int, batch: int, device: str, out: Path) -> dict[str, list[float]]:
     """Every side's step durations, the plain loops taking turns inside one rnnlab run."""
     overrides = [
         "model=lstm", f"model.hidden_size={HIDDEN}", f"model.num_layers={LAYERS}",
         "data=sine", f"data.window={WINDOW}", f"data.batch_size={batch}",
         f"task.optimizer.lr={LR}", "task.scheduler=null",
         "trainer.gradient_clip_val=null",  # the tutorial loop does not clip
-        f"trainer.max_steps={steps}", "trainer.limit_val_batches=0", "trainer=cpu", "test=false",
+        f"trainer.max_steps={steps}", "trainer.limit_val_batches=0", "test=false",
+        "trainer=gpu" if device == "cuda" else "trainer=cpu",
     ]  # fmt: skip
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose(config_name="train", overrides=overrides)
     with open_dict(cfg):
         cfg.paths.output_dir = str(out)
-        turns = {"_target_": f"{__name__}.TakeTurns", "chunk": chunk, "batch": batch}
+        turns = {
+            "_target_": f"{__name__}.TakeTurns",
+            "chunk": chunk,
+            "batch": batch,
+            "device": device,
+        }
         cfg.callbacks.take_turns = turns
     _, objects = train(cfg)
     turns = next(cb for cb in objects["trainer"].callbacks if isinstance(cb, TakeTurns))
@@ -169,16 +192,22 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2400, help="rnnlab training steps")
     parser.add_argument("--chunk", type=int, default=100, help="steps per side per turn")
     parser.add_argument("--batch", type=int, default=32, help="batch size (the tutorial's is 32)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to train")
     args = parser.parse_args()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda needs a CUDA GPU, and this torch sees none.")
     epoch = (TRAIN_SPAN - WINDOW) // args.batch  # steps stay within one epoch: no epoch ends
     steps = min(args.steps, epoch - epoch % args.chunk)
-    if steps < 2 * args.chunk:
-        parser.error(f"--steps {args.steps} leaves no turn after the warm-up turn of {args.chunk}.")
+    if steps < 3 * args.chunk:
+        parser.error(
+            f"--steps {steps} leave fewer than two turns of {args.chunk} after the warm-up."
+        )
     with tempfile.TemporaryDirectory() as tmp:
-        durations = run(steps, args.chunk, args.batch, Path(tmp))
+        durations = run(steps, args.chunk, args.batch, args.device, Path(tmp))
     counted = len(durations["rnnlab.train"])
+    where = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
     print(
-        f"batch {args.batch}, threads {torch.get_num_threads()}, {counted} steps per side "
+        f"{where}, batch {args.batch}, threads {torch.get_num_threads()}, {counted} steps per side "
         f"in turns of {args.chunk} (after one warm-up turn)"
     )
     print(f"{'samples/s':<16} {'overall':>10} {'p10 step':>10} {'median step':>12}")
