@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import io
+import logging
 import os
 import subprocess
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
 from rnnlab.utils.cli import CONFIG_DIR
@@ -62,3 +68,34 @@ def run_cli(
         text=True,
         timeout=timeout,
     )
+
+
+def run_main(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run ``python -m <module> <args>`` inside this process: its ``main()`` with ``args`` on the
+    command line, from ``cwd``, with warnings ignored as ``run_cli`` does; the exit status,
+    stdout and stderr as ``run_cli`` returns them.
+
+    For the many checks that bad input ends in one line: a new process would spend about four
+    seconds importing Lightning first. ``run_cli`` keeps a real process for everything else.
+    """
+    main = importlib.import_module(module).main
+    out, err = io.StringIO(), io.StringIO()
+    argv, here, handlers = sys.argv, Path.cwd(), logging.root.handlers[:]
+    hydra_full_error = os.environ.pop("HYDRA_FULL_ERROR", None)
+    sys.argv, status = [module, *args], 0
+    os.chdir(cwd)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(out):
+            warnings.simplefilter("ignore")
+            with contextlib.redirect_stderr(err):
+                main()
+    except SystemExit as exit:
+        status = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
+    finally:
+        sys.argv = argv
+        os.chdir(here)
+        GlobalHydra.instance().clear()
+        logging.root.handlers[:] = handlers  # Hydra configures logging for its job
+        if hydra_full_error is not None:
+            os.environ["HYDRA_FULL_ERROR"] = hydra_full_error
+    return subprocess.CompletedProcess([module, *args], status, out.getvalue(), err.getvalue())

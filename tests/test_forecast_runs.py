@@ -10,7 +10,7 @@ import pytest
 from rnnlab.predict import predict
 from rnnlab.train import train
 from rnnlab.utils.errors import ConfigError
-from tests.conftest import compose_config, run_cli
+from tests.conftest import compose_config, run_main
 
 QUICK = [
     "model.hidden_size=16",
@@ -91,7 +91,7 @@ def test_bad_series_end_the_run_in_one_line(tmp_path, change, message):
     args = ["model=gru", "data=csv", f"data.path={path}",
             f"data.target={change.get('target', 'sales')}", "data.time_column=date",
             "data.window=14", "data.horizon=3"]  # fmt: skip
-    result = run_cli("rnnlab.train", *args, cwd=tmp_path)
+    result = run_main("rnnlab.train", *args, cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().startswith("error: ") and message in result.stderr
     assert result.stderr.strip().count("\n") == 0

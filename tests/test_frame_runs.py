@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from rnnlab.train import train
-from tests.conftest import compose_config, run_cli
+from tests.conftest import compose_config, run_main
 
 QUICK = [
     "model.hidden_size=16",
@@ -64,7 +64,7 @@ def test_moving_digits_runs_with_the_lstm_and_the_average(tmp_path, label):
 def test_bad_frame_files_end_the_run_in_one_line(tmp_path, arrays, message):
     path = tmp_path / "bad.npz"
     np.savez(path, **arrays)
-    result = run_cli("rnnlab.train", "model=cnn_lstm", "data=frames", f"data.path={path}",
+    result = run_main("rnnlab.train", "model=cnn_lstm", "data=frames", f"data.path={path}",
                      cwd=tmp_path)  # fmt: skip
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().startswith("error: ") and message in result.stderr

@@ -10,7 +10,7 @@ from rnnlab.eval import evaluate
 from rnnlab.generate import generate
 from rnnlab.train import train
 from rnnlab.utils.errors import ConfigError
-from tests.conftest import TINY, compose_config, run_cli
+from tests.conftest import TINY, compose_config, run_cli, run_main
 
 LM = [
     "model=gru",
@@ -83,7 +83,7 @@ def test_generate_continues_the_prompt_and_greedy_is_deterministic(lm_run, tmp_p
 def test_generate_refuses_a_character_outside_the_vocabulary(lm_run, tmp_path):
     out, *_ = lm_run
     ckpt = out / "checkpoints" / "last.ckpt"
-    result = run_cli("rnnlab.generate", f"ckpt_path={ckpt}", "prompt='Zebra ☃'", cwd=tmp_path)
+    result = run_main("rnnlab.generate", f"ckpt_path={ckpt}", "prompt='Zebra ☃'", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0
     assert "'☃', not in the model's vocabulary" in result.stderr
@@ -102,7 +102,7 @@ def test_generate_refuses_a_checkpoint_of_another_task(tmp_path):
     [("data.path=missing.txt", "does not exist"), ("data.path=''", "data.path is empty")],
 )
 def test_a_missing_or_empty_path_ends_in_one_line(tmp_path, path, message):
-    result = run_cli("rnnlab.train", "data=text", path, cwd=tmp_path)
+    result = run_main("rnnlab.train", "data=text", path, cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().startswith("error: ") and message in result.stderr
     assert result.stderr.strip().count("\n") == 0

@@ -8,7 +8,7 @@ from rnnlab.predict import predict
 from rnnlab.train import train
 from rnnlab.utils.errors import ConfigError
 from rnnlab.utils.instantiate import build_system
-from tests.conftest import compose_config, run_cli
+from tests.conftest import compose_config, run_cli, run_main
 
 QUICK = [
     "model.hidden_size=32",
@@ -129,7 +129,7 @@ def test_predict_refuses_a_checkpoint_of_another_kind(tmp_path):
 def test_bad_files_end_the_run_in_one_line(tmp_path, data, content, message):
     path = tmp_path / ("bad.csv" if data == "text_cls" else "bad.txt")
     path.write_text(content)
-    result = run_cli("rnnlab.train", f"data={data}", f"data.path={path}", cwd=tmp_path)
+    result = run_main("rnnlab.train", f"data={data}", f"data.path={path}", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().startswith("error: ") and message in result.stderr
     assert result.stderr.strip().count("\n") == 0

@@ -6,7 +6,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from rnnlab.train import train
 from rnnlab.translate import translate
 from rnnlab.utils.errors import ConfigError
-from tests.conftest import compose_config, run_cli
+from tests.conftest import compose_config, run_main
 
 QUICK = [
     "model=seq2seq",
@@ -65,7 +65,7 @@ def test_translate_refuses_bad_requests_in_one_line(translator, tmp_path):
         (["text=''"], "text is empty"),
         ([], "give either text="),
     ]:
-        result = run_cli("rnnlab.translate", ckpt, *args, cwd=tmp_path)
+        result = run_main("rnnlab.translate", ckpt, *args, cwd=tmp_path)
         assert result.returncode == 2, result.stderr
         assert result.stderr.strip() == f"error: {result.stderr.strip()[7:]}"
         assert message in result.stderr and result.stderr.strip().count("\n") == 0
@@ -89,7 +89,7 @@ def test_translate_refuses_a_checkpoint_of_another_kind(tmp_path):
 def test_bad_pair_files_end_the_run_in_one_line(tmp_path, content, message):
     path = tmp_path / "bad.tsv"
     path.write_text(content)
-    result = run_cli("rnnlab.train", "model=seq2seq", "data=pairs", f"data.path={path}",
+    result = run_main("rnnlab.train", "model=seq2seq", "data=pairs", f"data.path={path}",
                      cwd=tmp_path)  # fmt: skip
     assert result.returncode == 2
     assert result.stderr.strip().startswith("error: ") and message in result.stderr

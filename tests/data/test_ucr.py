@@ -3,7 +3,7 @@ import torch
 
 from rnnlab.data.ucr import UCRDataModule
 from rnnlab.utils.errors import ConfigError
-from tests.conftest import run_cli
+from tests.conftest import run_main
 
 HEADER = "@problemName toy\n@univariate true\n@classLabel true a b\n@data\n"
 
@@ -53,7 +53,7 @@ def test_missing_file_and_missing_choice_are_one_sentence(tmp_path):
 )
 def test_bad_files_end_with_one_line_and_a_nonzero_exit(tmp_path, cases, message):
     path = write(tmp_path / "bad.ts", cases * 5)
-    result = run_cli("rnnlab.train", "data=ucr", f"data.path={path}", cwd=tmp_path)
+    result = run_main("rnnlab.train", "data=ucr", f"data.path={path}", cwd=tmp_path)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
