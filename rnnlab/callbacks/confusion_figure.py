@@ -36,7 +36,7 @@ class ConfusionFigure(Callback):
         self._draw(trainer, pl_module, "test")
 
     def _draw(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if not isinstance(pl_module, ClassificationTask):
+        if not isinstance(pl_module, self.task_type):
             return
         metric = pl_module.confusion[stage]
         counts = metric.compute().cpu()  # (C, C); synchronised across processes

@@ -64,7 +64,7 @@ class ForecastFigure(Callback):
 
     @staticmethod
     def _writer(trainer: L.Trainer, pl_module: L.LightningModule):
-        if not isinstance(pl_module, ForecastingTask) or not trainer.is_global_zero:
+        if not isinstance(pl_module, ForecastFigure.task_type) or not trainer.is_global_zero:
             return None
         logger = next(iter(tensorboard_loggers(trainer)), None)
         return None if logger is None else logger.experiment

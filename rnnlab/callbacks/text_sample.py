@@ -43,7 +43,7 @@ class TextSample(Callback):
         self.seed = seed
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking or not isinstance(pl_module, LanguageModelTask):
+        if trainer.sanity_checking or not isinstance(pl_module, self.task_type):
             return
         writer = next(iter(tensorboard_loggers(trainer)), None)
         if writer is None or not trainer.is_global_zero:

@@ -36,7 +36,7 @@ class TranslationSamples(Callback):
         self._examples: Batch | None = None
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking or not isinstance(pl_module, Seq2SeqTask):
+        if trainer.sanity_checking or not isinstance(pl_module, self.task_type):
             return
         writer = next(iter(tensorboard_loggers(trainer)), None)
         if writer is None or not trainer.is_global_zero or self.num_examples < 1:
