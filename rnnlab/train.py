@@ -18,6 +18,7 @@ from rnnlab.callbacks.run_config import RunConfig
 from rnnlab.sweeps.trial import pruning_callback
 from rnnlab.utils.cli import run
 from rnnlab.utils.ddp import ddp_job
+from rnnlab.utils.memory import set_cpu_memory
 from rnnlab.utils.instantiate import (
     build_system,
     build_trainer,
@@ -29,6 +30,7 @@ from rnnlab.utils.run_output import finish_run, log_config_text, scalar_metrics
 
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Fit and test the run that ``cfg`` describes; return its final metrics and its objects."""
+    set_cpu_memory(cfg.get("cpu_memory", "reuse"))
     L.seed_everything(cfg.seed, workers=True, verbose=False)  # the seed is in the config
 
     datamodule, net, task = build_system(cfg)
