@@ -18,13 +18,13 @@ from rnnlab.callbacks.run_config import RunConfig
 from rnnlab.sweeps.trial import pruning_callback
 from rnnlab.utils.cli import run
 from rnnlab.utils.ddp import ddp_job
-from rnnlab.utils.memory import set_cpu_memory
 from rnnlab.utils.instantiate import (
     build_system,
     build_trainer,
     instantiate_callbacks,
     instantiate_loggers,
 )
+from rnnlab.utils.memory import set_cpu_memory
 from rnnlab.utils.run_output import finish_run, log_config_text, scalar_metrics
 
 

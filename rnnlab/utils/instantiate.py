@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rnnlab.data.batch import DataSpec
 from rnnlab.utils.errors import ConfigError
-from rnnlab.utils.profiling import NullProfiler
+from rnnlab.utils.profiling import NullProfiler, skip_inherited_callback_hooks
 
 
 def instantiate(node: DictConfig, what: str, **kwargs: Any) -> Any:
@@ -102,7 +102,8 @@ def build_model(cfg: DictConfig, spec: DataSpec) -> tuple[Any, Any]:
 def build_trainer(node: DictConfig, task: Any, **kwargs: Any) -> Any:
     """The trainer ``node`` describes, for ``task``.
 
-    Without a ``profiler`` in ``node``, the trainer gets a :class:`NullProfiler`.
+    Without a ``profiler`` in ``node``, the trainer gets a :class:`NullProfiler`, and
+    Lightning's callback dispatch skips the hooks callbacks inherit and leave empty.
 
     Lightning refuses ``gradient_clip_val`` for a task that runs its own optimisation (such as
     truncated BPTT), so such a task is handed the clipping settings instead and clips at the
@@ -114,6 +115,7 @@ def build_trainer(node: DictConfig, task: Any, **kwargs: Any) -> Any:
         kwargs |= {"gradient_clip_val": None, "gradient_clip_algorithm": None}
     if node.get("profiler") is None:
         kwargs["profiler"] = NullProfiler()
+        skip_inherited_callback_hooks()
     return instantiate(node, "trainer", **kwargs)
 
 
