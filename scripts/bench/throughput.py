@@ -9,7 +9,9 @@ tutorials write, a hand-written step over a ``DataLoader`` with the default coll
 
 rnnlab runs its real training command (Lightning loop, default callbacks with the progress bar,
 TensorBoard logging, checkpointing, the fused Adam kernel it picks by default) with validation,
-testing and gradient clipping switched off so every side does the same work.
+testing and gradient clipping switched off so every side does the same work. Its allocator
+setting (``cpu_memory=reuse``, which spares each step its page faults) holds for the whole
+process, so the plain loops, which run inside it, have it too: the ratio is not flattered by it.
 
 This machine's speed drifts by up to half between states that last seconds, so the sides take
 turns in short chunks inside one rnnlab run: every ``--chunk`` rnnlab steps, each plain loop
