@@ -6,7 +6,7 @@ the optimizer's temporaries. glibc's ``malloc`` serves blocks above its mmap thr
 back to it; both thresholds adapt to what the program frees, so whether a given run keeps its
 memory depends on the order of its first allocations. When it does not, every step maps fresh
 pages again and the kernel zeroes each one: on a 2-core machine the tutorial LSTM (2 x 64,
-batch 32) took about a thousand page faults a step and ran 1.4-1.8 times slower, in some runs
+batch 32) took about a thousand page faults a step and ran 1.2-1.9 times slower, in some runs
 and not others, with the same code.
 
 ``reuse`` fixes both thresholds at the values glibc's adaptive rule settles at for its largest
