@@ -6,6 +6,8 @@ import time
 
 from lightning.pytorch.callbacks import RichProgressBar
 
+TRAIN_LOSS = "train/loss"
+
 
 class ProgressBar(RichProgressBar):
     """Lightning's ``RichProgressBar``, told of training batches at most ``refresh_rate``
@@ -16,6 +18,8 @@ class ProgressBar(RichProgressBar):
     CPU. The count it shows is at most one redraw behind, and it is brought up to date before
     validation and at the end of each epoch (a run stopped by ``max_steps`` ends its epoch too);
     every other moment (validation, testing) updates the bar as Lightning does.
+
+    It shows the last logged ``train/loss``, which rnnlab's tasks log without ``prog_bar``.
     """
 
     def __init__(self, refresh_rate: int = 4, leave: bool = False, **kwargs):
@@ -30,6 +34,16 @@ class ProgressBar(RichProgressBar):
             return
         self._told_at = now
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+    def get_metrics(self, trainer, pl_module) -> dict:
+        # rnnlab's tasks log the training loss without `prog_bar`: Lightning would turn it into
+        # a number at every step after the first logging step (a host-device sync on a GPU).
+        # The bar reads the last logged value here, when it redraws.
+        items = super().get_metrics(trainer, pl_module)
+        loss = trainer.callback_metrics.get(TRAIN_LOSS)
+        if loss is not None and TRAIN_LOSS not in items:
+            items[TRAIN_LOSS] = loss.item()
+        return items
 
     def on_validation_start(self, trainer, pl_module) -> None:
         self._show_batches_done()

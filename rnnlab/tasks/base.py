@@ -89,7 +89,7 @@ class SupervisedTask(L.LightningModule, ABC):
         # step on a CPU, so the step loss is logged only on the steps whose values the logger
         # writes (every `trainer.log_every_n_steps`).
         if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
-            self.log("train/loss", loss, prog_bar=True)
+            self.log("train/loss", loss)  # the progress bar reads it when it redraws
         return loss
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:

@@ -113,7 +113,7 @@ class LanguageModelTask(SupervisedTask):
         loss = total / batch.y.numel()
         self.train_loss_sum += total
         self.train_loss_count += batch.y.numel()
-        self.log("train/loss", loss, prog_bar=True)
+        self.log("train/loss", loss)  # the progress bar reads it when it redraws
         self.log("train/bpc", loss / LN2)
         return loss
 
