@@ -123,8 +123,8 @@ def instantiate_callbacks(node: DictConfig | None, task: Any = None) -> list[Cal
     """Every callback under ``node``, skipping entries without a ``_target_`` and, given the
     ``task``, those whose ``task_type`` it is not.
 
-    Lightning calls every callback's hooks at every step, whether it overrides them or not (about
-    10 µs a step per callback), so a figure that acts on one kind of task stays out of the rest.
+    A figure that acts on one kind of task has nothing to do in the rest, so it stays out of
+    them (and out of the hooks a profiled trainer calls for every callback at every step).
     """
     callbacks = _instantiate_each(node, "callbacks")
     if task is None:

@@ -19,7 +19,6 @@ needs no preloaded library. Other C libraries (macOS, musl) are left as they are
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 from typing import Literal
 
@@ -42,7 +41,7 @@ def set_cpu_memory(policy: CpuMemory) -> bool:
         raise ConfigError(f"cpu_memory={policy} is not available; choose one of: reuse, system.")
     if policy == "system" or not _glibc():
         return False
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    libc = ctypes.CDLL(None)  # this process's own symbols: the glibc it runs on
     return bool(
         libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
         and libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
