@@ -14,11 +14,12 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from rnnlab.callbacks.run_config import CHECKPOINT_KEY, SPEC_KEY, spec_from_dict
-from rnnlab.data.batch import DataSpec
+from rnnlab.build import build_loggers, build_system, build_trainer
+from rnnlab.callbacks.run_config import CHECKPOINT_KEY, SPEC_KEY
+from rnnlab.data.specs import Spec, spec_from_dict
 from rnnlab.utils.cli import run
+from rnnlab.utils.console import quiet_console
 from rnnlab.utils.errors import ConfigError, check
-from rnnlab.utils.instantiate import build_system, build_trainer, instantiate_loggers
 from rnnlab.utils.run_output import finish_run, scalar_metrics
 
 
@@ -37,12 +38,19 @@ def load_checkpoint(ckpt_path: str | Path) -> dict[str, Any]:
     return checkpoint
 
 
-def load_run(ckpt_path: str | Path) -> tuple[DictConfig, DataSpec | None, dict[str, Any]]:
-    """The training config and data spec stored in a checkpoint, and the checkpoint."""
+def load_run(ckpt_path: str | Path) -> tuple[DictConfig, Spec, dict[str, Any]]:
+    """The training config and data spec stored in a checkpoint, and the checkpoint; a
+    checkpoint of an earlier release, whose spec this one cannot read, is refused in one
+    sentence."""
     checkpoint = load_checkpoint(ckpt_path)
-    spec = checkpoint.get(SPEC_KEY)
+    spec = spec_from_dict(checkpoint.get(SPEC_KEY), f"ckpt_path={ckpt_path}")
     config = OmegaConf.create(checkpoint[CHECKPOINT_KEY])
-    return config, spec_from_dict(spec) if spec is not None else None, checkpoint
+    check(
+        "optimizer" in config,
+        f"ckpt_path={ckpt_path} was written by an earlier rnnlab release (its config has no "
+        "optimizer group); retrain the model with this release to use it.",
+    )
+    return config, spec, checkpoint
 
 
 def evaluate(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
@@ -52,22 +60,30 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
 
     datamodule, _, task = build_system(saved)
     check(
-        spec is None or spec.vocab == datamodule.spec.vocab,
+        spec.inputs.vocab == datamodule.spec.inputs.vocab,
         f"the data behind ckpt_path={cfg.ckpt_path} has changed since training: its "
         "vocabulary differs from the checkpoint's.",
     )
-    trainer: L.Trainer = build_trainer(
-        cfg.trainer, task, logger=instantiate_loggers(cfg.get("logger"))
-    )
-    trainer.test(task, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+    trainer: L.Trainer = build_trainer(cfg.trainer, task, logger=build_loggers(cfg.get("logger")))
+    trainer.test(task, datamodule=datamodule, ckpt_path=cfg.ckpt_path, verbose=False)
 
     metrics = scalar_metrics(trainer.callback_metrics, ("test/",))
-    hparams = {key: OmegaConf.to_container(saved[key]) for key in ("model", "data", "task")}
-    finish_run(trainer, cfg.paths.output_dir, hparams, metrics, datamodule.spec.noise_floor)
+    groups = ("model", "data", "task", "optimizer", "scheduler")
+    hparams = {key: OmegaConf.to_container(saved[key]) for key in groups if key in saved}
+    finish_run(
+        trainer,
+        cfg.paths.output_dir,
+        hparams,
+        metrics,
+        datamodule.spec.facts(),
+        task.metric_mode,
+        task.baselines,
+    )
     return metrics, {"datamodule": datamodule, "task": task, "trainer": trainer}
 
 
 def _main(cfg: DictConfig) -> None:
+    quiet_console(cfg.get("verbose", False))
     evaluate(cfg)
 
 

@@ -6,39 +6,39 @@ stored in the checkpoint, so the training text is not needed. The text is printe
 
 from __future__ import annotations
 
-import hydra
 import torch
 from omegaconf import DictConfig
 
+from rnnlab.build import build_model
+from rnnlab.data.specs import StreamSpec
 from rnnlab.eval import load_run
-from rnnlab.tasks.language_model import LanguageModelTask, decode, prompt_ids
+from rnnlab.tasks.language_model import decode, prompt_ids
 from rnnlab.utils.cli import run
 from rnnlab.utils.errors import check
-from rnnlab.utils.instantiate import build_model
 
 
 def generate(cfg: DictConfig) -> str:
     """The prompt and ``cfg.length`` characters sampled after it."""
     saved, spec, checkpoint = load_run(cfg.ckpt_path)
-    target = hydra.utils.get_object(saved.task._target_)
+    task_name = saved.task._target_.rsplit(".", 1)[-1]
     check(
-        isinstance(target, type) and issubclass(target, LanguageModelTask),
-        f"ckpt_path={cfg.ckpt_path} is a checkpoint of {target.__name__}; rnnlab.generate "
+        isinstance(spec, StreamSpec),
+        f"ckpt_path={cfg.ckpt_path} is a checkpoint of {task_name}; rnnlab.generate "
         "needs a language model's (trained with data=text).",
     )
-    check(spec is not None, f"ckpt_path={cfg.ckpt_path} holds no vocabulary; retrain it.")
+    vocab = spec.inputs.vocab
     check(cfg.length >= 0, f"length={cfg.length} must not be negative.")
     check(cfg.temperature >= 0, f"temperature={cfg.temperature} must not be negative.")
     check(cfg.top_k is None or cfg.top_k >= 1, f"top_k={cfg.top_k} must be at least 1 (or null).")
     prompt = str(cfg.prompt)
-    ids = prompt_ids(prompt, spec.vocab)  # an unknown character ends the run here
+    ids = prompt_ids(prompt, vocab)  # an unknown character ends the run here
 
     _, task = build_model(saved, spec)
     task.load_state_dict(checkpoint["state_dict"])
     task.to(cfg.device)
     generator = torch.Generator().manual_seed(cfg.seed)
     tokens = task.sample(ids, cfg.length, cfg.temperature, cfg.top_k, generator)
-    return prompt + decode(tokens, spec.vocab)
+    return prompt + decode(tokens, vocab)
 
 
 def _main(cfg: DictConfig) -> None:

@@ -15,53 +15,51 @@ training, with the vocabulary stored in the checkpoint; the training data is not
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
-import hydra
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from rnnlab.data.batch import DataSpec, pad_sequences
+from rnnlab.build import build_model
+from rnnlab.data.batch import Batch, pad_sequences
+from rnnlab.data.specs import ClassesSpec, ForecastSpec, Spec
 from rnnlab.data.text_cls import read_table
 from rnnlab.data.vocab import Vocabulary, tokenize
 from rnnlab.eval import load_run
-from rnnlab.tasks.classification import ClassificationTask
-from rnnlab.tasks.forecasting import ForecastingTask
-from rnnlab.tasks.tagging import TaggingTask
+from rnnlab.tasks.base import SupervisedTask
 from rnnlab.utils.cli import read_input_lines, run, write_output
 from rnnlab.utils.errors import check
-from rnnlab.utils.forecast_output import forecast_table
-from rnnlab.utils.instantiate import build_model
+from rnnlab.utils.instantiate import instantiate
+
+SPLITS = ("train", "val", "test", "all")
 
 
 def predict(cfg: DictConfig) -> str:
     """The predictions for ``cfg.input``, as the text :func:`_main` writes."""
     saved, spec, checkpoint = load_run(cfg.ckpt_path)
-    target = hydra.utils.get_object(saved.task._target_)
-    if isinstance(target, type) and issubclass(target, ForecastingTask) and spec is not None:
-        _, task = build_model(saved, spec)
-        task.load_state_dict(checkpoint["state_dict"])
-        return forecast_table(saved, spec, task.eval(), cfg.split, cfg.input)
-    token_data = spec is not None and spec.vocab is not None and spec.input_size is None
+    served = isinstance(spec, ForecastSpec) or (
+        isinstance(spec, ClassesSpec) and spec.inputs.kind == "tokens"
+    )
     check(
-        token_data
-        and isinstance(target, type)
-        and issubclass(target, ClassificationTask | TaggingTask),
+        served,
         f"ckpt_path={cfg.ckpt_path} is not a forecaster's, a text classifier's or a tagger's "
         "checkpoint; rnnlab.predict serves those.",
     )
-    check(cfg.input is not None, "input=FILE is required: the texts to label, one per line.")
-    path = Path(cfg.input)
-    check(path.is_file(), f"input={cfg.input} does not exist; give a UTF-8 text file.")
-
     _, task = build_model(saved, spec)
     task.load_state_dict(checkpoint["state_dict"])
     task.eval()
-    names = list(spec.extras.get("class_names") or range(spec.num_classes))
-    if issubclass(target, TaggingTask):
+    if isinstance(spec, ForecastSpec):
+        return forecast_table(saved, spec, task, cfg.split, cfg.input)
+    check(cfg.input is not None, "input=FILE is required: the texts to label, one per line.")
+    path = Path(cfg.input)
+    check(path.is_file(), f"input={cfg.input} does not exist; give a UTF-8 text file.")
+    names = spec.class_names
+    if spec.aligned:  # a tagger: one tag per token
         sentences = [line.split() for line in _lines(path)]
-        vocab = Vocabulary(spec.vocab, lower=bool(saved.data.get("lower", False)))
-        tags = _run(task, [vocab.encode(s) for s in sentences], spec)
+        vocab = Vocabulary(spec.inputs.vocab, lower=bool(saved.data.get("lower", False)))
+        tags = _predict(task, [vocab.encode(s) for s in sentences], spec)
         return "".join(
             "".join(f"{token}\t{names[t]}\n" for token, t in zip(s, row, strict=False)) + "\n"
             for s, row in zip(sentences, tags, strict=True)
@@ -69,28 +67,74 @@ def predict(cfg: DictConfig) -> str:
     texts = _texts(path, saved.data.get("text_column", "text"))
     level, lower = saved.data.get("level", "word"), bool(saved.data.get("lower", False))
     max_len = saved.data.get("max_len") or None
-    vocab = Vocabulary(spec.vocab)
+    vocab = Vocabulary(spec.inputs.vocab)
     ids = [vocab.encode(tokenize(text, level, lower)[:max_len]) for text in texts]
-    labels = _run(task, ids, spec)
+    labels = _predict(task, ids, spec)
     return "".join(
         f"{' '.join(t.split())}\t{names[y]}\n" for t, y in zip(texts, labels, strict=True)
     )
 
 
 @torch.no_grad()
-def _run(task, ids: list[list[int]], spec: DataSpec, batch_size: int = 256) -> list:
-    """Argmax predictions for each id sequence: a class, or one tag per token."""
+def _predict(task: SupervisedTask, ids: list[list[int]], spec: Spec, batch_size: int = 256) -> list:
+    """The task's predictions for each id sequence: a class, or one tag per token."""
     out = []
     for start in range(0, len(ids), batch_size):
         chunk = [
             torch.tensor(seq or [Vocabulary.unk_index]) for seq in ids[start : start + batch_size]
         ]
-        x, lengths = pad_sequences(chunk, value=spec.pad_index or 0)
+        x, lengths = pad_sequences(chunk, value=spec.inputs.pad_index or 0)
         mask = torch.arange(x.shape[1])[None] < lengths[:, None]
-        preds = task(x, lengths, mask).argmax(-1)
-        for row, n in zip(preds.tolist(), lengths.tolist(), strict=True):
-            out.append(row[:n] if isinstance(row, list) else row)
+        predicted = task.predict(Batch(x=x, y=x, lengths=lengths, mask=mask))
+        out.extend(predicted.tolist() if isinstance(predicted, torch.Tensor) else predicted)
     return out
+
+
+def forecast_table(
+    saved: DictConfig, spec: ForecastSpec, task: SupervisedTask, split: str, path: str | None
+) -> str:
+    """The forecasts of every window of ``split`` (or of all three) as CSV text: each row is
+    one forecast value, with the forecast origin (the time of the window's last input step),
+    the time forecast, the horizon step, and for each target the forecast and the actual value
+    in original units.
+
+    The data is rebuilt from the run's saved config; ``path`` replaces its ``data.path`` (a new
+    CSV with the same columns). Inputs are scaled with the scaler saved at training, not one
+    fitted on the new file, so the model sees what it was trained on.
+    """
+    check(split in SPLITS, f"split={split!r} is not one of {', '.join(SPLITS)}.")
+    node = OmegaConf.create(OmegaConf.to_container(saved.data))
+    if path is not None:
+        check("path" in node, "input= replaces data.path, and this run's data has no file.")
+        node.path = str(path)
+    datamodule = instantiate(node, "data")
+    datamodule.setup()
+    series = datamodule.series
+    if spec.scaler_mean is not None and hasattr(datamodule, "use_scaler"):
+        datamodule.use_scaler(list(spec.scaler_mean), list(spec.scaler_std))
+    timestamps = getattr(datamodule, "timestamps", None) or [str(i) for i in range(len(series))]
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    values = (f"{n}_{k}" for n in spec.target_names for k in ("forecast", "actual"))
+    writer.writerow(["split", "origin", "time", "step", *values])
+    for name in ("train", "val", "test") if split == "all" else (split,):
+        dataset = datamodule.datasets[name]
+        for index in torch.arange(len(dataset)).split(1024):
+            batch = dataset[index]
+            with torch.no_grad():
+                forecast = task.predict(batch)  # (B, H, C), original units
+            actual = task.unscale(batch.y)
+            for row, start in enumerate(dataset.starts[index].tolist()):
+                for step in range(forecast.shape[1]):
+                    cells = [
+                        f"{v:.6g}"
+                        for c in range(forecast.shape[2])
+                        for v in (float(forecast[row, step, c]), float(actual[row, step, c]))
+                    ]
+                    origin, time = timestamps[start - 1], timestamps[start + step]
+                    writer.writerow([name, origin, time, step + 1, *cells])
+    return out.getvalue()
 
 
 def _lines(path: Path) -> list[str]:

@@ -29,8 +29,10 @@ from omegaconf import DictConfig
 from rnnlab.sweeps.trial import TRIAL_FILE
 from rnnlab.utils.cli import run, write_output
 from rnnlab.utils.errors import ConfigError, check
-from rnnlab.utils.metric_names import default_mode
 
+# Which way each metric of a run's metrics.json is better, as its task said (written by
+# rnnlab.utils.run_output, which this light module does not import).
+MODES_FILE = "metric_modes.json"
 # Folders a run keeps its own files in: never runs themselves, and slow to walk.
 _NOT_RUNS = {".hydra", "tensorboard", "checkpoints"}
 # Hydra's command-line flags that take the next argument as their value.
@@ -49,6 +51,7 @@ class Run:
     overrides: dict[str, str]
     metrics: dict[str, Any] | None  # None: the run has not finished
     trial_state: str | None = None  # an Optuna trial's state (complete, pruned, failed)
+    modes: dict[str, str] | None = None  # "min" or "max" per metric, from metric_modes.json
 
     @property
     def status(self) -> str:
@@ -127,7 +130,7 @@ def build_table(
         not finished or metric in available,
         f"metric={metric} is in no run's metrics.json; choose one of: {', '.join(available)}.",
     )
-    mode = mode or default_mode(metric)
+    mode = mode or recorded_mode(runs, metric)
     best = best_run(runs, metric, mode)
 
     common, differing = split_overrides(runs)
@@ -152,6 +155,18 @@ def build_table(
     return rows, notes
 
 
+def recorded_mode(runs: Sequence[Run], metric: str) -> str:
+    """Which way ``metric`` is better, as the runs' tasks recorded it; ``min`` where no run
+    recorded it (runs of rnnlab 0.1, or a key no task logged)."""
+    modes = {r.modes[metric] for r in runs if r.modes and metric in r.modes}
+    check(
+        len(modes) <= 1,
+        f"the runs disagree on whether a higher or a lower {metric} is better; give mode=min "
+        "or mode=max.",
+    )
+    return modes.pop() if modes else "min"
+
+
 def find_runs(root: Path) -> list[Run]:
     """The runs under ``root`` (``root`` itself included), in natural order (2 before 10)."""
     runs = []
@@ -165,7 +180,8 @@ def find_runs(root: Path) -> list[Run]:
             metrics = _read_json(path / "metrics.json") if finished else None
             trial = path / TRIAL_FILE
             state = _read_json(trial).get("state") if trial.is_file() else None
-            runs.append(Run(path, name, read_overrides(path), metrics, state))
+            modes = _read_json(path / MODES_FILE) if (path / MODES_FILE).is_file() else None
+            runs.append(Run(path, name, read_overrides(path), metrics, state, modes))
     return sorted(runs, key=lambda r: _natural(r.name))
 
 

@@ -2,50 +2,52 @@
 
 Build the datamodule, ask it for its spec, build the net for that spec, build the task around
 the net, build the trainer, fit, test the best checkpoint, and write what the run leaves behind.
+
+From Python, :func:`run` does the same from a list of overrides::
+
+    from rnnlab.train import run
+    metrics, objects = run(["model=gru", "data=sine", "trainer.max_epochs=3"])
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
+from rnnlab.build import build_callbacks, build_loggers, build_system, build_trainer
 from rnnlab.callbacks.best_metrics import BestMetrics
 from rnnlab.callbacks.pruning import OptunaPruning
 from rnnlab.callbacks.run_config import RunConfig
 from rnnlab.sweeps.trial import pruning_callback
-from rnnlab.utils.cli import run
+from rnnlab.utils import cli
+from rnnlab.utils.console import quiet_console
 from rnnlab.utils.ddp import ddp_job
-from rnnlab.utils.instantiate import (
-    build_system,
-    build_trainer,
-    instantiate_callbacks,
-    instantiate_loggers,
-)
 from rnnlab.utils.memory import set_cpu_memory
 from rnnlab.utils.run_output import finish_run, log_config_text, scalar_metrics
 
 
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
-    """Fit and test the run that ``cfg`` describes; return its final metrics and its objects."""
-    set_cpu_memory(cfg.get("cpu_memory", "reuse"))
+    """Fit and test the run that ``cfg`` describes; return its final metrics and its objects
+    (``datamodule``, ``net``, ``task``, ``trainer``)."""
     L.seed_everything(cfg.seed, workers=True, verbose=False)  # the seed is in the config
 
     datamodule, net, task = build_system(cfg)
 
     config = OmegaConf.to_container(cfg, resolve=True)
-    best_metrics = BestMetrics()  # val/<metric>_best for metrics.json, which sweeps optimize
+    best_metrics = BestMetrics(task.metric_mode)  # val/<metric>_best, which sweeps optimize
     callbacks = [
-        *instantiate_callbacks(cfg.get("callbacks"), task),
+        *build_callbacks(cfg.get("callbacks"), task),
         RunConfig(config, datamodule.spec),
         best_metrics,
     ]
     pruning = pruning_callback()  # inside an Optuna sweep: report to the trial, stop if pruned
     if pruning is not None:
         callbacks.append(pruning)
-    loggers = instantiate_loggers(cfg.get("logger"))
+    loggers = build_loggers(cfg.get("logger"))
     trainer: L.Trainer = build_trainer(cfg.trainer, task, callbacks=callbacks, logger=loggers)
     log_config_text(trainer, OmegaConf.to_yaml(cfg, resolve=True))
     objects = {"datamodule": datamodule, "net": net, "task": task, "trainer": trainer}
@@ -60,10 +62,31 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         if cfg.get("test"):
             checkpoint = trainer.checkpoint_callback
             best = checkpoint.best_model_path if checkpoint else ""
-            trainer.test(task, datamodule=datamodule, ckpt_path=best or None)
+            # rnnlab prints its own table of the final metrics: not Lightning's too.
+            trainer.test(task, datamodule=datamodule, ckpt_path=best or None, verbose=False)
             metrics |= scalar_metrics(trainer.callback_metrics, ("test/",))
-    finish_run(trainer, cfg.paths.output_dir, hparams(cfg), metrics, datamodule.spec.noise_floor)
+    finish_run(
+        trainer,
+        cfg.paths.output_dir,
+        hparams(cfg),
+        metrics,
+        datamodule.spec.facts(),
+        task.metric_mode,
+        task.baselines,
+    )
     return metrics, objects
+
+
+def run(overrides: Sequence[str] = ()) -> tuple[dict[str, float], dict[str, Any]]:
+    """Train as ``python -m rnnlab.train <overrides>`` would, from Python (a notebook, a
+    script): the same composed configuration, checks and run directory; returns
+    :func:`train`'s metrics and objects. A user's mistake raises
+    :class:`~rnnlab.utils.errors.ConfigError` with the sentence the command line prints.
+
+    It leaves the calling process as it is: the C allocator (``cpu_memory``), logging and
+    warnings are the command line's business only.
+    """
+    return cli.run_in_python(train, "train", overrides)
 
 
 def stop_pruned(trainer: L.Trainer, pruning: OptunaPruning) -> None:
@@ -77,15 +100,19 @@ def stop_pruned(trainer: L.Trainer, pruning: OptunaPruning) -> None:
 
 
 def hparams(cfg: DictConfig) -> dict[str, Any]:
-    """The settings worth comparing runs by: model, data, task and trainer, plus the seed."""
-    groups = [key for key in ("model", "data", "task", "trainer") if key in cfg]
+    """The settings worth comparing runs by: model, data, task, optimizer, scheduler and
+    trainer, plus the seed."""
+    groups = ("model", "data", "task", "optimizer", "scheduler", "trainer")
     return {
-        **{key: OmegaConf.to_container(cfg[key], resolve=True) for key in groups},
+        **{key: OmegaConf.to_container(cfg[key], resolve=True) for key in groups if key in cfg},
         "seed": cfg.seed,
     }
 
 
 def _main(cfg: DictConfig) -> float | None:
+    # What only the command line does to its process: the allocator, and a quiet console.
+    set_cpu_memory(cfg.get("cpu_memory", "reuse"))
+    quiet_console(cfg.get("verbose", False))
     _warn_search_without_multirun()
     metrics, _ = train(cfg)
     return metrics.get(cfg.get("optimized_metric") or "")
@@ -106,7 +133,7 @@ def _warn_search_without_multirun() -> None:
 
 
 def main() -> None:
-    run(_main, config_name="train")
+    cli.run(_main, config_name="train")
 
 
 if __name__ == "__main__":

@@ -12,25 +12,23 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import hydra
 import torch
 from omegaconf import DictConfig
 
+from rnnlab.build import build_model
 from rnnlab.data.batch import pad_sequences
+from rnnlab.data.specs import PairsSpec
 from rnnlab.data.vocab import Vocabulary, tokenize
 from rnnlab.eval import load_run
-from rnnlab.tasks.seq2seq import Seq2SeqTask
 from rnnlab.utils.cli import read_input_lines, run, write_output
 from rnnlab.utils.errors import check
-from rnnlab.utils.instantiate import build_model
 
 
 def translate(cfg: DictConfig) -> list[str]:
     """The translation of ``cfg.text``, or of each line of ``cfg.input``."""
     saved, spec, checkpoint = load_run(cfg.ckpt_path)
-    target = hydra.utils.get_object(saved.task._target_)
     check(
-        isinstance(target, type) and issubclass(target, Seq2SeqTask) and spec is not None,
+        isinstance(spec, PairsSpec),
         f"ckpt_path={cfg.ckpt_path} is not an encoder–decoder's checkpoint (trained with "
         "model=seq2seq); rnnlab.translate needs one.",
     )
@@ -45,10 +43,8 @@ def translate(cfg: DictConfig) -> list[str]:
     task.to(cfg.device).eval()
     if cfg.beam_size is not None:
         task.hparams.beam_size = int(cfg.beam_size)
-    extras = spec.extras
-    level, lower = extras.get("source_level", "char"), bool(extras.get("lower", False))
-    vocab = Vocabulary(tuple(extras["source_vocab"]))
-    tokens = [tokenize(s, level, lower) for s in sources]
+    vocab = Vocabulary(spec.inputs.vocab)
+    tokens = [tokenize(s, spec.source_level, spec.lower) for s in sources]
     unknown = sorted({t for seq in tokens for t in seq if t not in vocab})
     if unknown:
         shown = ", ".join(repr(t) for t in unknown[:10]) + (", ..." if len(unknown) > 10 else "")

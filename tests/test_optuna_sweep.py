@@ -67,7 +67,7 @@ def trials(root: Path, study: str = STUDY) -> list[optuna.trial.FrozenTrial]:
 
 def enqueue(*lrs: float) -> str:
     """Trials to run first, in order, with these learning rates."""
-    return "hydra.sweeper.enqueue=[" + ",".join(f"{{task.optimizer.lr:{lr}}}" for lr in lrs) + "]"
+    return "hydra.sweeper.enqueue=[" + ",".join(f"{{optimizer.lr:{lr}}}" for lr in lrs) + "]"
 
 
 def test_a_stopped_study_resumes_and_the_same_command_continues_it(tmp_path):
@@ -112,7 +112,7 @@ def test_a_stopped_study_resumes_and_the_same_command_continues_it(tmp_path):
         p.name for p in (tmp_path / "third").iterdir() if p.is_dir()
     ) == ["0"]
     # A new session's sampler is seeded past the old trials, not back at their start.
-    assert len({t.params["task.optimizer.lr"] for t in study}) == 4
+    assert len({t.params["optimizer.lr"] for t in study}) == 4
     rows = (tmp_path / "third" / "trials.csv").read_text().splitlines()
     assert rows[0].startswith("number,state,value,") and len(rows) == 5
 
@@ -148,7 +148,7 @@ def test_a_slow_trial_is_pruned_and_shows_as_pruned(parallel_sweep):
     root, result = parallel_sweep
     study = trials(root)
     slow = study[3]
-    assert slow.params["task.optimizer.lr"] == 1e-4 and slow.state == TrialState.PRUNED
+    assert slow.params["optimizer.lr"] == 1e-4 and slow.state == TrialState.PRUNED
     last = max(slow.intermediate_values)  # reported after each epoch, until it was stopped
     assert sorted(slow.intermediate_values) == list(range(last + 1)) and 1 <= last < 5
     assert f"[rnnlab] trial 3 pruned after epoch {last}: val/loss=" in result.stderr
@@ -159,7 +159,7 @@ def test_a_slow_trial_is_pruned_and_shows_as_pruned(parallel_sweep):
     assert not (job / "metrics.json").exists()
     record = json.loads((job / TRIAL_FILE).read_text())
     assert record["state"] == "pruned" and record["number"] == 3
-    assert record["params"]["task.optimizer.lr"] == 1e-4
+    assert record["params"]["optimizer.lr"] == 1e-4
 
     rows = report(root / "sweep")  # ranked by the study's objective, read from study.yaml
     status = {row["run"]: row["status"] for row in rows}
@@ -179,10 +179,10 @@ def test_failed_trials_are_recorded_and_the_study_goes_on(tmp_path):
         "hydra/launcher=submitit_local",
         "hydra.sweeper.n_jobs=3",  # the three trials at once
         "data.window=choice(20,0)",  # window 0 is refused by the data module
-        "task.optimizer.lr=choice(0.01,1e30)",  # 1e30 sends the loss to inf
+        "optimizer.lr=choice(0.01,1e30)",  # 1e30 sends the loss to inf
         "hydra.sweeper.n_trials=3",
-        "hydra.sweeper.enqueue=[{data.window:0},{data.window:20,task.optimizer.lr:1e30},"
-        "{data.window:20,task.optimizer.lr:0.01}]",
+        "hydra.sweeper.enqueue=[{data.window:0},{data.window:20,optimizer.lr:1e30},"
+        "{data.window:20,optimizer.lr:0.01}]",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     study = trials(tmp_path)
@@ -191,7 +191,7 @@ def test_failed_trials_are_recorded_and_the_study_goes_on(tmp_path):
     assert study[1].user_attrs["reason"] in ("val/loss_best is inf", "val/loss_best is nan")
     assert "3 trials (1 complete, 2 failed)" in result.stdout
     assert "best: trial 2, val/loss_best = " in result.stdout
-    assert "best parameters: " in result.stdout and "task.optimizer.lr=0.01" in result.stdout
+    assert "best parameters: " in result.stdout and "optimizer.lr=0.01" in result.stdout
     summary = (tmp_path / "sweep" / "study.yaml").read_text()
     assert "failed: 2" in summary and "number: 2" in summary
     assert list((tmp_path / "sweep" / ".submitit").iterdir())  # submitit's own job folders

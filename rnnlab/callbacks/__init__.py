@@ -3,6 +3,7 @@
 from rnnlab.callbacks.confusion_figure import ConfusionFigure
 from rnnlab.callbacks.diagnostics import GradientFlow
 from rnnlab.callbacks.forecast_figure import ForecastFigure
+from rnnlab.callbacks.model_summary import ModelSummary
 from rnnlab.callbacks.progress import ProgressBar
 from rnnlab.callbacks.run_config import RunConfig
 from rnnlab.callbacks.text_sample import TextSample
@@ -12,6 +13,7 @@ __all__ = [
     "ConfusionFigure",
     "ForecastFigure",
     "GradientFlow",
+    "ModelSummary",
     "ProgressBar",
     "RunConfig",
     "TextSample",

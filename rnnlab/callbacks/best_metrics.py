@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import lightning as L
 from lightning.pytorch import Callback
 
-from rnnlab.utils.metric_names import default_mode
-
 
 class BestMetrics(Callback):
-    """After each validation, keeps the best value so far of every scalar ``val/<metric>``
-    (highest for accuracies, F1, BLEU and the like; lowest for the rest). ``metrics()`` gives
-    them as ``val/<metric>_best``, the keys a sweep may optimize. A resumed run keeps them."""
+    """After each validation, keeps the best value so far of every scalar ``val/<metric>``:
+    the highest where ``mode(key)`` is ``max`` (the task's own directions, such as
+    :meth:`~rnnlab.tasks.base.SupervisedTask.metric_mode`), else the lowest. ``metrics()``
+    gives them as ``val/<metric>_best``, the keys a sweep may optimize. A resumed run keeps
+    them."""
 
-    def __init__(self) -> None:
+    def __init__(self, mode: Callable[[str], str]) -> None:
+        self.mode = mode
         self.best: dict[str, float] = {}
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -28,7 +30,7 @@ class BestMetrics(Callback):
             value = float(value)
             if math.isnan(value):
                 continue
-            pick = max if default_mode(key) == "max" else min
+            pick = max if self.mode(key) == "max" else min
             self.best[key] = pick(self.best.get(key, value), value)
 
     def metrics(self) -> dict[str, float]:

@@ -21,14 +21,25 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from rnnlab.data.batch import Batch  # noqa: E402
-from rnnlab.nets.recurrent import Encoded, RecurrentEncoder  # noqa: E402
+from rnnlab.nets.base import Encoded  # noqa: E402
+from rnnlab.nets.protocol import Capabilities, SequenceEncoder  # noqa: E402
+from rnnlab.tasks.base import SupervisedTask  # noqa: E402
 from rnnlab.utils.run_output import tensorboard_loggers  # noqa: E402
+
+
+def measures_state_gradients(net: nn.Module) -> bool:
+    """Whether the state gradient can be measured through ``net``: a unidirectional
+    :class:`~rnnlab.nets.protocol.SequenceEncoder` that carries its state between chunks."""
+    if not isinstance(net, SequenceEncoder):
+        return False
+    capabilities = net.capabilities
+    return capabilities.carries_state and not capabilities.bidirectional
 
 
 class _CutAt(nn.Module):
     """``net`` run in two parts around step ``t``, with the state between them a leaf."""
 
-    def __init__(self, net: RecurrentEncoder, t: int):
+    def __init__(self, net: SequenceEncoder, t: int):
         super().__init__()
         self.net, self.t = net, t
         self.leaf: torch.Tensor | None = None
@@ -36,6 +47,10 @@ class _CutAt(nn.Module):
     @property
     def output_size(self) -> int:
         return self.net.output_size
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.net.capabilities
 
     def forward(self, x, lengths=None, state=None) -> Encoded:
         first = self.net(x[:, : self.t], state=state)
@@ -50,7 +65,7 @@ class _CutAt(nn.Module):
 def state_gradient_norms(task: L.LightningModule, batch: Batch) -> torch.Tensor:
     """``‖∂L/∂h_t‖`` for ``t = 1 .. T-1``, ``(T-1,)``: the norm, over all layers and the whole
     batch, of the loss gradient with respect to the state after reading step ``t``. ``task``
-    has a unidirectional :class:`RecurrentEncoder` as ``net`` and a ``compute_loss(batch)``
+    has a net that :func:`measures_state_gradients` as ``net`` and a ``compute_loss(batch)``
     that returns the loss first; the batch's sequences are all ``T`` steps long."""
     net = task.net
     norms = []
@@ -84,8 +99,9 @@ class GradientFlow(Callback):
       last: a vanishing gradient is a ratio many orders of magnitude below 1);
     - ``diagnostics/grad_norm/<parameter>``: each parameter tensor's gradient norm.
 
-    The state part needs a unidirectional recurrent encoder and sequences of one length; other
-    nets and padded batches get the parameter part only.
+    The state part needs a unidirectional net that carries its state (as its capabilities
+    say) and sequences of one length; other nets and padded batches get the parameter part
+    only.
 
     Args:
         num_sequences: sequences of the fixed batch.
@@ -106,7 +122,7 @@ class GradientFlow(Callback):
 
     def _measure(self, trainer: L.Trainer, pl_module: L.LightningModule, step: int) -> None:
         writer = next(iter(tensorboard_loggers(trainer)), None)
-        if writer is None or not trainer.is_global_zero or not hasattr(pl_module, "compute_loss"):
+        if not (writer and trainer.is_global_zero and isinstance(pl_module, SupervisedTask)):
             return
         batch = self._fixed_batch(trainer).to(pl_module.device)
         was_training = pl_module.training
@@ -115,11 +131,10 @@ class GradientFlow(Callback):
             with torch.enable_grad():
                 for name, value in parameter_gradient_norms(pl_module, batch).items():
                     writer.experiment.add_scalar(f"diagnostics/grad_norm/{name}", value, step)
-                net = getattr(pl_module, "net", None)
                 padded = batch.lengths is not None and bool(
                     (batch.lengths < batch.x.shape[1]).any()
                 )
-                if isinstance(net, RecurrentEncoder) and not net.bidirectional and not padded:
+                if measures_state_gradients(pl_module.net) and not padded:
                     norms = state_gradient_norms(pl_module, batch).float().cpu()
                     self._log_states(writer.experiment, norms, step)
         finally:

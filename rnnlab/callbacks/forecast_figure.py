@@ -89,8 +89,8 @@ class ForecastFigure(Callback):
         count = min(self.num_fans, len(dataset))
         index = torch.linspace(0, len(dataset) - 1, count).long()
         batch = dataset[index].to(task.device)
-        c = task.hparams.output_size
-        past = task.unscale(batch.x[..., :c]).float().cpu() if task.baselines else None
+        c = task.num_targets
+        past = task.unscale(batch.x[..., :c]).float().cpu() if task.spec.targets_in_input else None
         truth = task.unscale(batch.y).float().cpu()
         pred = _forecast(task, batch)
         fig, axes = plt.subplots(1, count, figsize=(4 * count, 3), dpi=100, squeeze=False)
@@ -112,18 +112,18 @@ class ForecastFigure(Callback):
 def _forecast(task: ForecastingTask, batch) -> torch.Tensor:
     was_training = task.training
     task.eval()
-    pred = task.unscale(task(batch.x, batch.lengths, batch.future)).float().cpu()
+    pred = task.predict(batch).float().cpu()
     task.train(was_training)
     return pred
 
 
 def _error_by_step(task: ForecastingTask, stage: str):
     fig, ax = plt.subplots(figsize=(5, 3), dpi=100)
-    labels = {"model": "model", "naive": "naive", "seasonal_naive": "seasonal naive"}
+    labels = {"model": "model", **task.baselines}
     for name, errors in getattr(task, "step_errors", {}).items():
         steps = torch.arange(1, len(errors) + 1)
         ax.plot(steps, errors, "o-", ms=3, label=labels.get(name, name))
-    horizon = task.hparams.horizon
+    horizon = task.horizon
     ax.set_xticks(range(1, horizon + 1) if horizon <= 24 else range(1, horizon + 1, horizon // 12))
     ax.set_xlabel("horizon step")
     ax.set_ylabel("MAE (original units)")

@@ -48,7 +48,7 @@ class TextSample(Callback):
         writer = next(iter(tensorboard_loggers(trainer)), None)
         if writer is None or not trainer.is_global_zero:
             return
-        vocab = trainer.datamodule.spec.vocab
+        vocab = pl_module.spec.inputs.vocab
         ids = prompt_ids("".join(c for c in self.prompt if c in vocab), vocab)
         generator = torch.Generator().manual_seed(self.seed)
         tokens = pl_module.sample(ids, self.length, self.temperature, self.top_k, generator)

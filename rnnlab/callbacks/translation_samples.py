@@ -47,14 +47,14 @@ class TranslationSamples(Callback):
             self._examples = dataset[torch.arange(count)]
         batch = self._examples.to(pl_module.device)
         net = pl_module.net
-        max_len = pl_module.hparams.max_target_length + 5
+        max_len = pl_module.max_target_length + 5
         was_training = net.training
         net.eval()
         outputs, attention = net.greedy_with_attention(batch.x, batch.lengths, max_len)
         net.train(was_training)
 
-        extras = trainer.datamodule.spec.extras
-        source_vocab, words = extras["source_vocab"], extras.get("source_level") == "word"
+        spec = pl_module.spec
+        source_vocab, words = spec.inputs.vocab, spec.source_level == "word"
         rows = ["| source | reference | output |", "|---|---|---|"]
         sources = [
             [source_vocab[i] for i in source[: int(length)].tolist()]

@@ -13,7 +13,7 @@ per-sample Python work.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import lightning as L
 import torch
@@ -55,33 +55,6 @@ class Batch:
         return Batch(
             move(self.x), move(self.y), move(self.lengths), move(self.mask), move(self.future)
         )
-
-
-@dataclass(frozen=True)
-class DataSpec:
-    """What a datamodule tells the rest of rnnlab about its data.
-
-    ``rnnlab.train`` passes each field to the net and the task whose constructor has a
-    parameter of the same name, so a new field reaches exactly the parts that ask for it.
-    Float features give ``input_size``; token data gives ``vocab_size`` and ``vocab`` (the
-    token of each id) instead. The spec is stored in every checkpoint, so a model can be
-    rebuilt and used (to sample text, say) without its data.
-    """
-
-    input_size: int | None = None
-    output_size: int | None = None
-    horizon: int | None = None
-    num_classes: int | None = None
-    vocab_size: int | None = None
-    pad_index: int | None = None
-    vocab: tuple[str, ...] | None = None
-    noise_floor: float | None = None
-    extras: dict = field(default_factory=dict)
-
-    def available(self) -> dict:
-        """The fields that this dataset provides (those not ``None``)."""
-        fields = {k: v for k, v in vars(self).items() if k != "extras" and v is not None}
-        return {**fields, **self.extras}
 
 
 class WindowDataset(Dataset):

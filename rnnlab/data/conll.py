@@ -16,7 +16,8 @@ from pathlib import Path
 
 import torch
 
-from rnnlab.data.batch import IGNORE, DataSpec, InMemoryDataModule, SequenceDataset, pad_sequences
+from rnnlab.data.batch import IGNORE, InMemoryDataModule, SequenceDataset, pad_sequences
+from rnnlab.data.specs import ClassesSpec
 from rnnlab.data.splits import check_splits
 from rnnlab.data.vocab import Vocabulary, starting_embedding, token_spec
 from rnnlab.utils.errors import ConfigError, check
@@ -156,9 +157,9 @@ class ConllDataModule(InMemoryDataModule):
         self.sentences: dict[str, TaggedSentences] = {}  # each split's words and tags
 
     @property
-    def spec(self) -> DataSpec:
+    def spec(self) -> ClassesSpec:
         self.setup()
-        return token_spec(self.vocab, self.tags, self.embedding_weights)
+        return token_spec(self.vocab, self.tags, self.embedding_weights, aligned=True)
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:

@@ -23,7 +23,8 @@ from typing import Literal
 import numpy as np
 import torch
 
-from rnnlab.data.batch import DataSpec, InMemoryDataModule, WindowDataset
+from rnnlab.data.batch import InMemoryDataModule, WindowDataset
+from rnnlab.data.specs import ForecastSpec, Inputs
 from rnnlab.data.splits import check_splits
 from rnnlab.data.text_cls import read_table
 from rnnlab.utils.errors import ConfigError, check
@@ -328,23 +329,20 @@ class CsvSeriesDataModule(InMemoryDataModule):
         self.scaler_mean = self.scaler_std = self.mase_scale = np.zeros(0)
 
     @property
-    def spec(self) -> DataSpec:
+    def spec(self) -> ForecastSpec:
         self.setup()
-        return DataSpec(
-            input_size=self.series.shape[1],
-            output_size=len(self.target_names),
+        return ForecastSpec(
+            Inputs(features=self.series.shape[1]),
             horizon=self.horizon,
-            extras={
-                "target_names": list(self.target_names),
-                "num_past_covariates": len(self.past_covariates),
-                "num_future_covariates": len(self.future_covariates),
-                "targets_in_input": True,  # the first C input features are the targets' past
-                "scaler_mean": self.scaler_mean.tolist(),
-                "scaler_std": self.scaler_std.tolist(),
-                "season": self.season,
-                "mase_scale": self.mase_scale.tolist(),
-                "time_step": self.time_step,
-            },
+            target_names=tuple(self.target_names),
+            targets_in_input=True,  # the first C input features are the targets' past
+            num_past_covariates=len(self.past_covariates),
+            num_future_covariates=len(self.future_covariates),
+            scaler_mean=tuple(self.scaler_mean.tolist()),
+            scaler_std=tuple(self.scaler_std.tolist()),
+            season=self.season,
+            mase_scale=tuple(self.mase_scale.tolist()),
+            time_step=self.time_step,
         )
 
     def setup(self, stage: str | None = None) -> None:

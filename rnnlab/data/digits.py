@@ -6,7 +6,8 @@ from typing import Literal
 
 import torch
 
-from rnnlab.data.batch import DataSpec, InMemoryDataModule, SequenceDataset
+from rnnlab.data.batch import InMemoryDataModule, SequenceDataset
+from rnnlab.data.specs import ClassesSpec, Inputs
 from rnnlab.data.splits import check_splits, stratified_split
 from rnnlab.utils.errors import ConfigError, check
 
@@ -43,8 +44,9 @@ class DigitsDataModule(InMemoryDataModule):
         self.splits = tuple(splits)
 
     @property
-    def spec(self) -> DataSpec:
-        return DataSpec(input_size=8 if self.steps == "rows" else 1, num_classes=10)
+    def spec(self) -> ClassesSpec:
+        features = 8 if self.steps == "rows" else 1
+        return ClassesSpec(Inputs(features=features), class_names=tuple(map(str, range(10))))
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:

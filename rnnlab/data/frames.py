@@ -27,7 +27,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from rnnlab.data.batch import IGNORE, Batch, DataSpec, InMemoryDataModule
+from rnnlab.data.batch import IGNORE, Batch, InMemoryDataModule
+from rnnlab.data.specs import ClassesSpec, Inputs
 from rnnlab.data.splits import check_splits, stratified_split
 from rnnlab.data.text_cls import SPLIT_NAMES, read_table
 from rnnlab.utils.errors import ConfigError, check
@@ -297,20 +298,13 @@ class FramesDataModule(InMemoryDataModule):
         self.channel_std: list[float] = []
 
     @property
-    def spec(self) -> DataSpec:
+    def spec(self) -> ClassesSpec:
         self.setup()
-        steps, channels, height, width = self.sample_shape
-        return DataSpec(
-            num_classes=len(self.classes),
-            extras={
-                "in_channels": channels,
-                "frame_size": [height, width],
-                "class_names": list(self.classes),
-                "num_frames": steps,
-                "aligned": self.aligned,
-                "channel_mean": list(self.channel_mean),
-                "channel_std": list(self.channel_std),
-            },
+        _, channels, height, width = self.sample_shape
+        return ClassesSpec(
+            Inputs(frame_shape=(channels, height, width)),
+            class_names=tuple(map(str, self.classes)),
+            aligned=self.aligned,
         )
 
     def setup(self, stage: str | None = None) -> None:

@@ -15,7 +15,8 @@ from typing import Literal
 
 import torch
 
-from rnnlab.data.batch import DataSpec, InMemoryDataModule, SequenceDataset
+from rnnlab.data.batch import InMemoryDataModule, SequenceDataset
+from rnnlab.data.specs import ClassesSpec, Inputs
 from rnnlab.data.splits import check_splits, stratified_split
 from rnnlab.utils.errors import ConfigError, check
 
@@ -109,17 +110,9 @@ class MovingDigitsDataModule(InMemoryDataModule):
         self.splits = tuple(splits)
 
     @property
-    def spec(self) -> DataSpec:
+    def spec(self) -> ClassesSpec:
         names = DIRECTIONS if self.label == "direction" else tuple(str(d) for d in range(10))
-        return DataSpec(
-            num_classes=len(names),
-            extras={
-                "in_channels": 1,
-                "frame_size": [self.canvas, self.canvas],
-                "num_frames": self.num_frames,
-                "class_names": list(names),
-            },
-        )
+        return ClassesSpec(Inputs(frame_shape=(1, self.canvas, self.canvas)), class_names=names)
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:

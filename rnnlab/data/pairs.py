@@ -17,11 +17,12 @@ import random
 from pathlib import Path
 
 import torch
-from lightning.pytorch.utilities import rank_zero_info
 
-from rnnlab.data.batch import DataSpec, InMemoryDataModule, SequenceDataset, pad_sequences
+from rnnlab.data.batch import InMemoryDataModule, SequenceDataset, pad_sequences
+from rnnlab.data.specs import Inputs, PairsSpec
 from rnnlab.data.splits import check_splits
 from rnnlab.data.vocab import PAD, UNK, Level, Vocabulary, tokenize
+from rnnlab.utils import log
 from rnnlab.utils.errors import ConfigError, check
 
 # Target ids 0-3 are padding, unknown, start and end of every sequence-to-sequence dataset.
@@ -36,21 +37,16 @@ def seq2seq_spec(
     source_level: Level,
     target_level: Level,
     lower: bool,
-) -> DataSpec:
+) -> PairsSpec:
     """The spec every sequence-to-sequence dataset hands the net, the task and ``translate``:
     both vocabularies, the longest target (``<eos>`` included), and how text is tokenised."""
-    return DataSpec(
-        pad_index=source.pad_index,
-        extras={
-            "source_vocab_size": len(source),
-            "target_vocab_size": len(target),
-            "source_vocab": source.tokens,
-            "target_vocab": target.tokens,
-            "max_target_length": max_target_length,
-            "source_level": source_level,
-            "lower": lower,
-            "join": "" if target_level == "char" else " ",
-        },
+    return PairsSpec(
+        Inputs(vocab=source.tokens, pad_index=source.pad_index),
+        target_vocab=target.tokens,
+        max_target_length=max_target_length,
+        source_level=source_level,
+        target_level=target_level,
+        lower=lower,
     )
 
 
@@ -161,7 +157,7 @@ class PairsDataModule(InMemoryDataModule):
         self.max_target_length = 0
 
     @property
-    def spec(self) -> DataSpec:
+    def spec(self) -> PairsSpec:
         self.setup()
         return seq2seq_spec(
             self.source_vocab, self.target_vocab, self.max_target_length, *self.levels, self.lower
@@ -182,7 +178,7 @@ class PairsDataModule(InMemoryDataModule):
         dropped = len(raw) - len(keep)
         if dropped:
             source_max, target_max = self.max_lengths
-            rank_zero_info(
+            log.info(
                 f"data: dropped {dropped} of {len(raw)} pairs of {where} longer than "
                 f"max_source_length={source_max} or max_target_length={target_max} tokens."
             )

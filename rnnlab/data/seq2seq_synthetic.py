@@ -16,8 +16,9 @@ import datetime as dt
 import random
 from typing import Literal
 
-from rnnlab.data.batch import DataSpec, InMemoryDataModule
+from rnnlab.data.batch import InMemoryDataModule
 from rnnlab.data.pairs import encode_pairs, seq2seq_spec, target_vocabulary
+from rnnlab.data.specs import PairsSpec
 from rnnlab.data.vocab import Vocabulary
 from rnnlab.utils.errors import check
 
@@ -84,7 +85,7 @@ class Seq2SeqSyntheticDataModule(InMemoryDataModule):
         self.max_target_length = 0  # the longest target, with <eos>
 
     @property
-    def spec(self) -> DataSpec:
+    def spec(self) -> PairsSpec:
         self.setup()
         return seq2seq_spec(
             self.source_vocab, self.target_vocab, self.max_target_length, "char", "char", False

@@ -7,7 +7,8 @@ from typing import Literal
 import numpy as np
 import torch
 
-from rnnlab.data.batch import DataSpec, InMemoryDataModule, WindowDataset
+from rnnlab.data.batch import InMemoryDataModule, WindowDataset
+from rnnlab.data.specs import ForecastSpec, Inputs
 from rnnlab.data.splits import check_splits
 from rnnlab.utils.errors import check
 
@@ -97,15 +98,15 @@ class SineDataModule(InMemoryDataModule):
         self.naive_error = 0.0  # MASE's scale: the training span's mean |y_t - y_{t-1}|
 
     @property
-    def spec(self) -> DataSpec:
+    def spec(self) -> ForecastSpec:
         self.setup()
         noise = 0.0 if self.variant == "pure" else self.noise_std
-        return DataSpec(
-            input_size=1,
-            output_size=1,
+        return ForecastSpec(
+            Inputs(features=1),
             horizon=self.horizon,
+            targets_in_input=True,
+            mase_scale=(self.naive_error,),
             noise_floor=noise**2,
-            extras={"targets_in_input": True, "season": 1, "mase_scale": [self.naive_error]},
         )
 
     def setup(self, stage: str | None = None) -> None:

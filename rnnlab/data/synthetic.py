@@ -6,7 +6,8 @@ from abc import ABC, abstractmethod
 
 import torch
 
-from rnnlab.data.batch import DataSpec, InMemoryDataModule, SequenceDataset
+from rnnlab.data.batch import InMemoryDataModule, SequenceDataset
+from rnnlab.data.specs import ClassesSpec, ForecastSpec, Inputs, Spec
 from rnnlab.utils.errors import check
 
 Generated = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # values, lengths, targets
@@ -52,7 +53,7 @@ class SyntheticSequences(InMemoryDataModule, ABC):
 
     @property
     @abstractmethod
-    def spec(self) -> DataSpec: ...
+    def spec(self) -> Spec: ...
 
     @abstractmethod
     def generate(self, lengths: torch.Tensor, generator: torch.Generator) -> Generated:
@@ -87,8 +88,8 @@ class CountDataModule(SyntheticSequences):
         super().__init__(length, **kwargs)
 
     @property
-    def spec(self) -> DataSpec:
-        return DataSpec(input_size=1, num_classes=2)
+    def spec(self) -> ClassesSpec:
+        return ClassesSpec(Inputs(features=1), class_names=("0", "1"))
 
     def generate(self, lengths: torch.Tensor, generator: torch.Generator) -> Generated:
         bits = _random_bits(lengths, self.length, generator)  # (N, T)
@@ -107,8 +108,8 @@ class ParityDataModule(SyntheticSequences):
         super().__init__(length, **kwargs)
 
     @property
-    def spec(self) -> DataSpec:
-        return DataSpec(input_size=1, num_classes=2)
+    def spec(self) -> ClassesSpec:
+        return ClassesSpec(Inputs(features=1), class_names=("0", "1"))
 
     def generate(self, lengths: torch.Tensor, generator: torch.Generator) -> Generated:
         bits = _random_bits(lengths, self.length, generator)  # (N, T)
@@ -129,8 +130,8 @@ class AddingDataModule(SyntheticSequences):
         check(self.min_length >= 2, f"data.min_length={self.min_length} must be at least 2.")
 
     @property
-    def spec(self) -> DataSpec:
-        return DataSpec(input_size=2, output_size=1, horizon=1)
+    def spec(self) -> ForecastSpec:
+        return ForecastSpec(Inputs(features=2), horizon=1)
 
     def generate(self, lengths: torch.Tensor, generator: torch.Generator) -> Generated:
         n = len(lengths)

@@ -28,7 +28,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
-from rnnlab.data.batch import Batch, DataSpec
+from rnnlab.data.batch import Batch
+from rnnlab.data.specs import Inputs, StreamSpec
 from rnnlab.utils.errors import ConfigError, check
 
 CORPUS = Path(__file__).with_name("corpus") / "tales.txt"
@@ -266,11 +267,8 @@ class TextDataModule(L.LightningDataModule):
         return self._text
 
     @property
-    def spec(self) -> DataSpec:
-        vocab = self.text.vocab
-        # A language model must not read ahead: nets that can (attention) are made causal.
-        extras = {"seq_len": self.seq_len, "causal": True}
-        return DataSpec(vocab_size=len(vocab), vocab=vocab, extras=extras)
+    def spec(self) -> StreamSpec:
+        return StreamSpec(Inputs(vocab=tuple(self.text.vocab)), seq_len=self.seq_len)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(0, self.batch_size)

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import torch
 
-from rnnlab.data.batch import DataSpec, InMemoryDataModule, SequenceDataset, pad_sequences
+from rnnlab.data.batch import InMemoryDataModule, SequenceDataset, pad_sequences
+from rnnlab.data.specs import ClassesSpec
 from rnnlab.data.splits import check_splits, stratified_split
 from rnnlab.data.vocab import Level, Vocabulary, starting_embedding, token_spec, tokenize
 from rnnlab.utils.errors import ConfigError, check
@@ -130,7 +131,7 @@ class TextClassificationDataModule(InMemoryDataModule):
         self.texts: dict[str, list[str]] = {}  # each split's raw texts, for baselines and checks
 
     @property
-    def spec(self) -> DataSpec:
+    def spec(self) -> ClassesSpec:
         self.setup()
         return token_spec(self.vocab, self.classes, self.embedding_weights)
 

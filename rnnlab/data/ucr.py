@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rnnlab.data.batch import DataSpec, InMemoryDataModule, SequenceDataset, pad_sequences
+from rnnlab.data.batch import InMemoryDataModule, SequenceDataset, pad_sequences
+from rnnlab.data.specs import ClassesSpec, Inputs
 from rnnlab.data.splits import stratified_split
 from rnnlab.data.ts_format import TsData, read_ts
 from rnnlab.utils.errors import ConfigError, check
@@ -90,8 +91,9 @@ class UCRDataModule(InMemoryDataModule):
         return [file, test] if file.name.endswith("_TRAIN.ts") and test.is_file() else [file]
 
     @property
-    def spec(self) -> DataSpec:
-        return DataSpec(input_size=self.channels, num_classes=len(self.class_labels))
+    def spec(self) -> ClassesSpec:
+        names = tuple(map(str, self.class_labels))
+        return ClassesSpec(Inputs(features=self.channels), class_names=names)
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-from lightning.pytorch.utilities import rank_zero_info
 
-from rnnlab.data.batch import DataSpec
+from rnnlab.data.specs import ClassesSpec, Inputs
+from rnnlab.utils import log
 from rnnlab.utils.errors import ConfigError, check
 
 PAD = "<pad>"
@@ -156,22 +156,19 @@ def starting_embedding(path: str | Path | None, vocab: Vocabulary) -> torch.Tens
     if not path:
         return None
     weights, found = load_vectors(path, vocab)
-    rank_zero_info(f"data.vectors: {found} of {len(vocab)} tokens have a vector.")
+    log.info(f"data.vectors: {found} of {len(vocab)} tokens have a vector.")
     return weights
 
 
 def token_spec(
-    vocab: Vocabulary, classes: tuple[str, ...], embedding_weights: torch.Tensor | None = None
-) -> DataSpec:
-    """The spec of labelled token data: the vocabulary, the class (or tag) names, and any
-    pretrained embedding rows for the net."""
-    extras: dict = {"class_names": classes}
-    if embedding_weights is not None:
-        extras["embedding_weights"] = embedding_weights
-    return DataSpec(
-        vocab_size=len(vocab),
-        pad_index=vocab.pad_index,
-        vocab=vocab.tokens,
-        num_classes=len(classes),
-        extras=extras,
+    vocab: Vocabulary,
+    classes: tuple[str, ...],
+    embedding_weights: torch.Tensor | None = None,
+    aligned: bool = False,
+) -> ClassesSpec:
+    """The spec of labelled token data: the vocabulary, the class (or tag, with ``aligned``)
+    names, and any pretrained embedding rows for the net."""
+    inputs = Inputs(
+        vocab=vocab.tokens, pad_index=vocab.pad_index, embedding_weights=embedding_weights
     )
+    return ClassesSpec(inputs, class_names=tuple(classes), aligned=aligned)

@@ -15,8 +15,10 @@ from typing import Literal
 import torch
 from torch import nn
 
+from rnnlab.nets.base import Encoded, State
 from rnnlab.nets.pooling import pool
-from rnnlab.nets.recurrent import Encoded, RecurrentEncoder
+from rnnlab.nets.protocol import Capabilities
+from rnnlab.nets.recurrent import RecurrentEncoder
 
 Temporal = Literal["rnn", "mean"]
 
@@ -119,6 +121,17 @@ class CnnRnn(nn.Module):
             )
         self.output_size = self.rnn.output_size if self.rnn else self.cnn.output_size
 
+    @property
+    def capabilities(self) -> Capabilities:
+        if self.rnn is None:  # the frames' average reads every frame
+            return Capabilities(reads="frames", causal=False)
+        return Capabilities(
+            reads="frames",
+            bidirectional=self.rnn.bidirectional,
+            causal=not self.rnn.bidirectional,
+            carries_state=True,
+        )
+
     def train(self, mode: bool = True) -> CnnRnn:
         super().train(mode)
         if self.freeze_backbone:
@@ -130,10 +143,17 @@ class CnnRnn(nn.Module):
         b, t = frames.shape[:2]
         return self.cnn(frames.flatten(0, 1)).flatten(1).view(b, t, -1)
 
-    def forward(self, frames: torch.Tensor, lengths: torch.Tensor | None = None) -> Encoded:
-        features = self.frame_features(frames)
+    def forward(
+        self,
+        frames: torch.Tensor,
+        lengths: torch.Tensor | None = None,
+        state: State | None = None,
+    ) -> Encoded:
+        """Encode frames ``(B, T, C, H, W)``: the RNN over the frames' features, continuing
+        from ``state``, or (``temporal=mean``) the features themselves and their average."""
+        features = self.frame_features(frames)  # (B, T, D)
         if self.rnn is not None:
-            return self.rnn(features, lengths)
+            return self.rnn(features, lengths, state)
         mask = None
         if lengths is not None:
             steps = torch.arange(features.shape[1], device=features.device)

@@ -11,6 +11,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnlab.nets.base import Encoded, State, token_embedding
 from rnnlab.nets.cells import LayerNormLSTM, ScratchGRU, ScratchLSTM, ScratchRNN
+from rnnlab.nets.protocol import Capabilities
 
 Cell = Literal["rnn", "lstm", "gru"]
 Impl = Literal["fused", "scratch", "scratch_ln"]
@@ -98,6 +99,15 @@ class RecurrentEncoder(nn.Module):
     def output_size(self) -> int:
         """Features per step of ``outputs`` and of ``last``: ``D * H``."""
         return self.rnn.hidden_size * self.num_directions
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            reads="features" if self.embedding is None else "tokens",
+            bidirectional=self.bidirectional,
+            causal=not self.bidirectional,
+            carries_state=True,
+        )
 
     def forward(
         self,

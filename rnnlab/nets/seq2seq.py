@@ -23,6 +23,7 @@ from typing import Literal, NamedTuple
 import torch
 from torch import nn
 
+from rnnlab.nets.protocol import Capabilities
 from rnnlab.nets.recurrent import _CELLS, RecurrentEncoder, State
 
 AttentionKind = Literal["none", "bahdanau", "luong_dot", "luong_general"]
@@ -90,7 +91,7 @@ class Seq2Seq(nn.Module):
     """An encoder–decoder over token ids with optional attention.
 
     Args:
-        source_vocab_size, target_vocab_size: vocabulary sizes; ids ``pad_index``,
+        vocab_size, target_vocab_size: source and target vocabulary sizes; ids ``pad_index``,
             ``bos_index`` and ``eos_index`` are reserved in the target vocabulary.
         cell: ``rnn``, ``lstm`` or ``gru``, for encoder and decoder.
         hidden_size: units of the decoder, and of each encoder direction.
@@ -105,7 +106,7 @@ class Seq2Seq(nn.Module):
 
     def __init__(
         self,
-        source_vocab_size: int,
+        vocab_size: int,
         target_vocab_size: int,
         cell: Literal["rnn", "lstm", "gru"] = "lstm",
         hidden_size: int = 128,
@@ -127,7 +128,7 @@ class Seq2Seq(nn.Module):
             num_layers=num_layers,
             dropout=dropout,
             bidirectional=bidirectional,
-            vocab_size=source_vocab_size,
+            vocab_size=vocab_size,
             embedding_dim=embedding_dim,
             pad_index=pad_index,
         )
@@ -156,6 +157,11 @@ class Seq2Seq(nn.Module):
         self.project = nn.Linear(out_size, target_vocab_size)
         self.num_layers, self.directions = num_layers, directions
         self.pad_index, self.bos_index, self.eos_index = pad_index, bos_index, eos_index
+
+    @property
+    def capabilities(self) -> Capabilities:
+        # The source is read whole (bidirectionally by default); the target left to right.
+        return Capabilities(reads="tokens", bidirectional=self.directions == 2, causal=False)
 
     # Encoding.
 

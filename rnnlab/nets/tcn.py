@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnlab.nets.base import Encoded, encoded_outputs, token_embedding
+from rnnlab.nets.protocol import Capabilities
 
 
 class CausalBlock(nn.Module):
@@ -75,6 +76,11 @@ class TCN(nn.Module):
         self.blocks = nn.Sequential(*blocks)
         self.output_size = hidden_size
         self.receptive_field = 1 + 2 * (kernel_size - 1) * (2**num_layers - 1)
+
+    @property
+    def capabilities(self) -> Capabilities:
+        # Causal convolutions: padding after a sequence's end never reaches its valid steps.
+        return Capabilities(reads="features" if self.embedding is None else "tokens")
 
     def forward(
         self, x: torch.Tensor, lengths: torch.Tensor | None = None, state: None = None

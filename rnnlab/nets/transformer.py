@@ -3,8 +3,7 @@
 Inputs (features or token ids) are projected to ``hidden_size``, given sinusoidal position
 encodings (Vaswani et al., 2017), and read by ``num_layers`` pre-norm self-attention blocks,
 with padding masked out. With ``causal`` a step attends only to itself and earlier steps, as a
-language model needs; the data asks for it (its spec sets ``causal``), so ``model=transformer
-data=text`` is causal with no flag. It returns the same
+language model needs (``model=transformer model.causal=true data=text``). It returns the same
 :class:`~rnnlab.nets.recurrent.Encoded` as the recurrent encoder, ``last`` being the output at
 each sequence's last valid step.
 """
@@ -17,6 +16,7 @@ import torch
 from torch import nn
 
 from rnnlab.nets.base import Encoded, encoded_outputs, token_embedding
+from rnnlab.nets.protocol import Capabilities
 
 
 def sinusoidal_positions(length: int, size: int) -> torch.Tensor:
@@ -38,7 +38,7 @@ class TransformerNet(nn.Module):
         num_layers: self-attention blocks.
         num_heads: attention heads per block.
         dropout: dropout in attention and feed-forward layers.
-        causal: attend only to earlier steps (from the data; ``None`` reads as ``False``).
+        causal: attend only to earlier steps (a language model needs it).
         max_len: the longest sequence the position table covers.
         vocab_size, embedding_dim, pad_index, embedding_weights: token ids are embedded first,
             as in :class:`~rnnlab.nets.recurrent.RecurrentEncoder`.
@@ -53,7 +53,7 @@ class TransformerNet(nn.Module):
         num_layers: int = 2,
         num_heads: int = 4,
         dropout: float = 0.1,
-        causal: bool | None = None,
+        causal: bool = False,
         max_len: int = 4096,
         vocab_size: int | None = None,
         embedding_dim: int = 64,
@@ -80,6 +80,12 @@ class TransformerNet(nn.Module):
         self.norm = nn.LayerNorm(hidden_size)
         self.causal = bool(causal)
         self.output_size = hidden_size
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            reads="features" if self.embedding is None else "tokens", causal=self.causal
+        )
 
     def forward(
         self, x: torch.Tensor, lengths: torch.Tensor | None = None, state: None = None

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import hydra
 import optuna
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.utils import instantiate
@@ -31,7 +32,6 @@ from rnnlab.sweeps.space import SearchSpace, override_value, parse_space
 from rnnlab.sweeps.summary import STATES, TrialRecord, report_sweep
 from rnnlab.sweeps.trial import TRIAL_FILE, TrialRef, live_trial, open_storage
 from rnnlab.utils.errors import ConfigError, check
-from rnnlab.utils.metric_names import default_mode
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class OptunaSearch:
             f"hydra.sweeper.direction={direction} must be minimize or maximize (or null).",
         )
         self.objective = objective
-        self.direction = direction or default_direction(objective)
+        self.direction = direction or default_direction(objective, config)
         self.monitor = monitor or default_monitor(objective)
         self.study_name = study_name
         self.storage = absolute_storage(storage)
@@ -189,7 +189,8 @@ class OptunaSearch:
             returns = self.launcher.launch(jobs, initial_job_idx=self.job_index)
         except Exception as error:  # noqa: BLE001 - a worker killed, a cluster refusing the job
             # The launcher gives no result of any job of the batch: all of them failed.
-            failed = JobReturn(status=JobStatus.FAILED, _return_value=error)
+            failed = JobReturn(status=JobStatus.FAILED)
+            failed.return_value = error
             returns = [failed] * len(jobs)
         self.job_index += len(jobs)
         return [self._tell(study, t, r) for t, r in zip(batch, returns, strict=True)]
@@ -218,8 +219,7 @@ class OptunaSearch:
     def _outcome(self, ret: JobReturn | None) -> tuple[TrialState, float | None, str | None]:
         """The trial's state, objective value and, where it did not complete, why."""
         if ret is None or ret.status != JobStatus.COMPLETED:
-            # The job's exception; read directly, since `return_value` would raise it.
-            error = getattr(ret, "_return_value", None)
+            error = _job_error(ret)
             if isinstance(error, optuna.TrialPruned):
                 return TrialState.PRUNED, None, str(error) or "pruned"
             if isinstance(error, BaseException):
@@ -274,9 +274,14 @@ def enqueued(space: SearchSpace, params: Mapping[str, Any]) -> dict[str, Any]:
     return dict(params)
 
 
-def default_direction(objective: str) -> str:
-    """``maximize`` for metrics where higher is better (accuracy, F1, BLEU, ...)."""
-    return "maximize" if default_mode(objective) == "max" else "minimize"
+def default_direction(objective: str, config: DictConfig) -> str:
+    """``maximize`` where the sweep's task says a higher ``objective`` is better (accuracy, F1,
+    BLEU, ...: :meth:`~rnnlab.tasks.base.SupervisedTask.metric_mode`), else ``minimize``."""
+    target = OmegaConf.select(config, "task._target_")
+    if target is None:
+        return "minimize"
+    task = hydra.utils.get_class(target)
+    return "maximize" if task.metric_mode(objective) == "max" else "minimize"
 
 
 def default_monitor(objective: str) -> str:
@@ -336,3 +341,15 @@ def _alive(pid: Any) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _job_error(ret: JobReturn | None) -> BaseException | None:
+    """The exception a job that did not complete raised, as its ``return_value`` raises it
+    (Hydra notes on stderr which job failed)."""
+    if ret is None or ret.status == JobStatus.UNKNOWN:
+        return None
+    try:
+        _ = ret.return_value
+    except BaseException as error:  # noqa: BLE001 - the job's own exception, whatever it is
+        return error
+    return None

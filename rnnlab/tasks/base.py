@@ -1,9 +1,10 @@
-"""What every supervised task shares: one step for all stages, losses, optimizers."""
+"""What every task shares: the spec it reads, the net it accepts, its metrics' directions, one
+step for all stages, losses and optimizers."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import lightning as L
 import torch
@@ -11,34 +12,65 @@ from torch import nn
 from torchmetrics import MeanMetric, MinMetric
 
 from rnnlab.data.batch import Batch
+from rnnlab.data.specs import Spec
+from rnnlab.nets.protocol import SequenceEncoder
 from rnnlab.tasks.optim import OptimizerFactory, SchedulerFactory, configure_optimizers
+from rnnlab.utils.errors import ConfigError
 
-# Values that can never be a parameter, buffer or submodule.
-_PLAIN_VALUES = (str, int, float, bool, type(None))
+Mode = Literal["min", "max"]
 
 
 class SupervisedTask(L.LightningModule, ABC):
     """A ``LightningModule`` whose subclasses say how a batch becomes a loss, and what to measure.
+
+    A task declares what it works with, which ``rnnlab.train`` checks before training:
+
+    - ``spec_type``: the data spec it reads (:mod:`rnnlab.data.specs`), and
+      :meth:`spec_problem`: why some data of that type does not fit it;
+    - :meth:`net_problem`: why a net does not fit it (by default, one that is no
+      :class:`~rnnlab.nets.protocol.SequenceEncoder`);
+    - :meth:`net_arguments`: what its net is built with, from the spec (the protocol's input
+      parameters);
+    - ``higher_is_better``: its metrics that are maximised; every other metric it logs is
+      minimised (:meth:`metric_mode`, used by best-value tracking, sweeps and reports);
+    - ``baselines``: reference forecasters or classifiers it scores beside the model, as
+      ``test/<baseline>_<metric>``, with their headings.
 
     It logs ``{stage}/loss`` (``train/loss`` on logging steps, ``train/loss_epoch`` per epoch,
     epoch means for ``val`` and ``test``) and ``val/loss_best``, and builds the optimizer and
     scheduler from their partials.
 
     Args:
-        optimizer: a partial that builds the optimizer from ``params``.
-        scheduler: an optional partial that builds an LR scheduler from the optimizer.
+        net: the net it wraps.
+        spec: the data's spec, of ``spec_type``.
+        optimizer: a partial that builds the optimizer from ``params`` (``optimizer=...``).
+        scheduler: an optional partial that builds an LR scheduler from the optimizer
+            (``scheduler=...``).
         scheduler_interval: step the scheduler every ``step`` or every ``epoch``.
         monitor: metric a ``ReduceLROnPlateau`` scheduler watches.
     """
 
+    spec_type: ClassVar[type[Spec]] = Spec
+    higher_is_better: ClassVar[frozenset[str]] = frozenset()
+    baselines: ClassVar[dict[str, str]] = {}
+
     def __init__(
         self,
+        net: nn.Module,
+        spec: Spec,
         optimizer: OptimizerFactory,
         scheduler: SchedulerFactory | None = None,
         scheduler_interval: Literal["step", "epoch"] = "step",
         monitor: str = "val/loss",
     ):
+        problem = self.spec_problem(spec)
+        if problem:
+            raise ConfigError(f"{type(self).__name__} cannot read this data: {problem}.")
+        problem = self.net_problem(net)
+        if problem:
+            raise ConfigError(f"{type(self).__name__} cannot wrap {type(net).__name__}: {problem}.")
         super().__init__()
+        self.spec = spec
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.scheduler_interval = scheduler_interval
@@ -50,22 +82,49 @@ class SupervisedTask(L.LightningModule, ABC):
         self.train_loss_count = 0
         self.val_loss_best = MinMetric()
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        # Lightning records the running hook's name on the module twice per hook and callback,
-        # about fifty times a step. ``nn.Module.__setattr__`` makes several Python-level type
-        # checks for each (1 µs, against 0.1 µs here); a plain value under a name that is no
-        # parameter, buffer or submodule is stored exactly as it would store it.
-        members = self.__dict__
-        if (
-            isinstance(value, _PLAIN_VALUES)
-            and "_parameters" in members  # Module.__init__ has run
-            and name not in members["_parameters"]
-            and name not in members["_buffers"]
-            and name not in members["_modules"]
-        ):
-            object.__setattr__(self, name, value)
-        else:
-            super().__setattr__(name, value)
+    # What the task works with.
+
+    @classmethod
+    def spec_problem(cls, spec: Spec) -> str | None:
+        """Why data of ``spec`` cannot be this task's, in a few words; ``None`` when it can."""
+        if not isinstance(spec, cls.spec_type):
+            return (
+                f"it reads {cls.spec_type.description} ({cls.spec_type.__name__}), and the data "
+                f"is {spec.description} ({type(spec).__name__})"
+            )
+        return None
+
+    @classmethod
+    def net_problem(cls, net: nn.Module) -> str | None:
+        """Why ``net`` cannot be this task's net, in a few words; ``None`` when it can."""
+        if not isinstance(net, SequenceEncoder):
+            return "it is no sequence encoder (rnnlab.nets.protocol.SequenceEncoder)"
+        return None
+
+    @classmethod
+    def net_arguments(cls, spec: Spec) -> dict[str, Any]:
+        """The constructor arguments that the data decides for this task's net."""
+        return spec.inputs.net_arguments()
+
+    @classmethod
+    def metric_mode(cls, key: str) -> Mode:
+        """``max`` where a higher value of metric ``key`` (``val/acc``, ``val/acc_best``,
+        ``test/naive_acc``) is better, else ``min``."""
+        name = key.rsplit("/", 1)[-1].removesuffix("_best")
+        for baseline in cls.baselines:
+            name = name.removeprefix(f"{baseline}_")
+        return "max" if name in cls.higher_is_better else "min"
+
+    # Predicting, training, evaluating.
+
+    @abstractmethod
+    def predict(self, batch: Batch) -> Any:
+        """What the model predicts for ``batch``, in the data's own terms (classes, tags,
+        forecasts in original units, token ids): the one path behind ``predict_step``,
+        ``python -m rnnlab.predict`` and the figures."""
+
+    def predict_step(self, batch: Batch, batch_idx: int) -> Any:
+        return self.predict(batch)
 
     @abstractmethod
     def compute_loss(self, batch: Batch) -> tuple[torch.Tensor, Any]:
@@ -107,6 +166,7 @@ class SupervisedTask(L.LightningModule, ABC):
             self.monitor,
             self.scheduled_steps(),
             self.trainer.precision,
+            None if self.trainer.max_epochs in (None, -1) else self.trainer.max_epochs,
         )
 
     def scheduled_steps(self) -> int:

@@ -15,6 +15,7 @@ from torchmetrics.classification import (
 )
 
 from rnnlab.data.batch import Batch
+from rnnlab.data.specs import ClassesSpec
 from rnnlab.nets.pooling import Pooling, pool
 from rnnlab.tasks.base import SupervisedTask
 from rnnlab.tasks.optim import OptimizerFactory, SchedulerFactory
@@ -27,9 +28,9 @@ class ClassificationTask(SupervisedTask):
     and ``test``, and a confusion matrix per stage is kept for the TensorBoard figure.
 
     Args:
-        net: an encoder with an ``output_size`` attribute whose forward maps ``(B, T, F)`` and
-            lengths to an ``Encoded`` result.
-        num_classes: classes; targets are indices in ``[0, num_classes)``.
+        net: a :class:`~rnnlab.nets.protocol.SequenceEncoder`.
+        spec: the data's :class:`~rnnlab.data.specs.ClassesSpec`, one class per sequence;
+            targets are indices into its ``class_names``.
         pooling: how the sequence becomes one vector: ``last`` (last valid step; for a
             bidirectional net the forward last step joined with the backward first step),
             ``mean`` or ``max`` over valid steps.
@@ -38,10 +39,19 @@ class ClassificationTask(SupervisedTask):
         dropout: dropout on the pooled vector, before the head.
     """
 
+    spec_type = ClassesSpec
+    higher_is_better = frozenset({"acc", "f1"})
+
+    @classmethod
+    def spec_problem(cls, spec) -> str | None:
+        if isinstance(spec, ClassesSpec) and spec.aligned:
+            return "its labels are one per step, which task=tagging predicts"
+        return super().spec_problem(spec)
+
     def __init__(
         self,
         net: nn.Module,
-        num_classes: int,
+        spec: ClassesSpec,
         optimizer: OptimizerFactory,
         pooling: Pooling = "last",
         scheduler: SchedulerFactory | None = None,
@@ -51,8 +61,9 @@ class ClassificationTask(SupervisedTask):
     ):
         if pooling not in ("last", "mean", "max"):
             raise ValueError(f"pooling={pooling!r} is not one of 'last', 'mean', 'max'.")
-        super().__init__(optimizer, scheduler, scheduler_interval, monitor)
-        self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"], logger=False)
+        super().__init__(net, spec, optimizer, scheduler, scheduler_interval, monitor)
+        self.save_hyperparameters(ignore=["net", "spec", "optimizer", "scheduler"], logger=False)
+        num_classes = spec.num_classes
         self.net = net
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(net.output_size, num_classes)
@@ -82,7 +93,8 @@ class ClassificationTask(SupervisedTask):
         encoded = self.net(x, lengths)
         return self.head(self.dropout(pool(encoded, mask, self.hparams.pooling)))  # (B, C)
 
-    def predict_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+    def predict(self, batch: Batch) -> torch.Tensor:
+        """The class index of each sequence, ``(B,)``."""
         return self(batch.x, batch.lengths, batch.mask).argmax(-1)
 
     def compute_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:

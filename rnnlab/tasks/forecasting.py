@@ -25,13 +25,13 @@ from torch import nn
 from torchmetrics import Metric
 
 from rnnlab.data.batch import Batch
+from rnnlab.data.specs import ForecastSpec
 from rnnlab.tasks.base import SupervisedTask
 from rnnlab.tasks.optim import OptimizerFactory, SchedulerFactory
 from rnnlab.utils.errors import ConfigError
 
 Strategy = Literal["direct", "recursive", "seq2seq"]
 STRATEGIES = ("direct", "recursive", "seq2seq")
-BASELINES = ("naive", "seasonal_naive")
 METRICS = ("mse", "mae", "rmse", "mape", "smape", "mase")
 
 
@@ -96,51 +96,39 @@ class ForecastingTask(SupervisedTask):
     task too, with the ``direct`` strategy and no baselines.
 
     Args:
-        net: an encoder with an ``output_size`` attribute whose forward maps ``(B, T, F)`` and
-            lengths to an ``Encoded`` result.
-        horizon: steps to predict.
-        output_size: target variables per step.
+        net: a :class:`~rnnlab.nets.protocol.SequenceEncoder`.
+        spec: the data's :class:`~rnnlab.data.specs.ForecastSpec`: the horizon, the targets,
+            the covariates, the scaler (metrics undo it on the targets), the season of the
+            seasonal-naive baseline and the scale of MASE. The recursive and seq2seq
+            strategies, window normalisation and the baselines need data whose inputs start
+            with the targets' past values (``targets_in_input``).
         optimizer, scheduler, scheduler_interval, monitor: as for
             :class:`~rnnlab.tasks.base.SupervisedTask`.
         strategy: ``direct``, ``recursive`` or ``seq2seq``.
         teacher_forcing: ``seq2seq`` only: the share of training steps that read the true
             previous value rather than the decoder's own forecast.
-        targets_in_input: whether the first ``output_size`` input features are the targets'
-            past values (from the data); ``recursive``, ``seq2seq`` and the baselines need it.
-        num_past_covariates, num_future_covariates: input features after the targets (from
-            the data); known-future covariates come last, and their values at the target steps
-            arrive as ``Batch.future``.
-        scaler_mean, scaler_std: the data's scaler of every input feature (from the data);
-            metrics undo it on the targets.
-        season: the seasonal period of the seasonal-naive baseline (from the data).
-        mase_scale: each target's in-sample seasonal-naive MAE on the training span (from the
-            data).
         window_norm: standardise each window's target values by their own mean and standard
             deviation before the net, and undo it on the forecast (reversible instance
             normalisation, Kim et al., 2022), so a series whose level and swing grow beyond the
             training span's (air passengers) is forecast from its shape.
     """
 
+    spec_type = ForecastSpec
+    baselines = {"naive": "naive", "seasonal_naive": "seasonal naive"}
+
     def __init__(
         self,
         net: nn.Module,
-        horizon: int,
-        output_size: int,
+        spec: ForecastSpec,
         optimizer: OptimizerFactory,
         scheduler: SchedulerFactory | None = None,
         scheduler_interval: Literal["step", "epoch"] = "step",
         monitor: str = "val/loss",
         strategy: Strategy = "direct",
         teacher_forcing: float = 1.0,
-        targets_in_input: bool | None = False,
-        num_past_covariates: int | None = 0,
-        num_future_covariates: int | None = 0,
-        scaler_mean: Sequence[float] | None = None,
-        scaler_std: Sequence[float] | None = None,
-        season: int | None = 1,
-        mase_scale: Sequence[float] | None = None,
         window_norm: bool = False,
     ):
+        targets_in_input = isinstance(spec, ForecastSpec) and spec.targets_in_input
         if strategy not in STRATEGIES:
             raise ConfigError(f"task.strategy={strategy!r} is not one of {', '.join(STRATEGIES)}.")
         if (strategy != "direct" or window_norm) and not targets_in_input:
@@ -148,21 +136,23 @@ class ForecastingTask(SupervisedTask):
                 f"task.strategy={strategy} with task.window_norm={window_norm} needs data whose "
                 "inputs start with the targets' past values (sine, csv); this data's do not."
             )
-        if strategy == "recursive" and num_past_covariates:
+        if strategy == "recursive" and spec.num_past_covariates:
             raise ConfigError(
                 "task.strategy=recursive cannot roll past covariates forward (their future values "
                 "are unknown); move them to data.future_covariates or use direct or seq2seq."
             )
         if not 0.0 <= teacher_forcing <= 1.0:
             raise ConfigError(f"task.teacher_forcing={teacher_forcing} must be in [0, 1].")
-        super().__init__(optimizer, scheduler, scheduler_interval, monitor)
+        super().__init__(net, spec, optimizer, scheduler, scheduler_interval, monitor)
         # Factories stay out of the checkpoint, which then loads with ``weights_only=True``.
-        self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"], logger=False)
+        self.save_hyperparameters(ignore=["net", "spec", "optimizer", "scheduler"], logger=False)
         self.net = net
         self.strategy = strategy
-        self.num_future = num_future_covariates or 0
-        self.season = season or 1
-        c, k, size = output_size, self.num_future, net.output_size
+        self.horizon, self.num_targets = spec.horizon, spec.num_targets
+        self.num_future = spec.num_future_covariates
+        self.season = spec.season
+        horizon = self.horizon
+        c, k, size = self.num_targets, self.num_future, net.output_size
         if strategy == "direct":
             self.head = nn.Linear(size + horizon * k, horizon * c)
         elif strategy == "recursive":
@@ -171,17 +161,21 @@ class ForecastingTask(SupervisedTask):
             self.bridge = nn.Linear(size, size)
             self.decoder = nn.GRUCell(c + k, size)
             self.head = nn.Linear(size, c)
-        mean = torch.tensor(list(scaler_mean or [0.0] * c)[:c], dtype=torch.float32)
-        std = torch.tensor(list(scaler_std or [1.0] * c)[:c], dtype=torch.float32)
+        mean = torch.tensor(list(spec.scaler_mean or [0.0] * c)[:c], dtype=torch.float32)
+        std = torch.tensor(list(spec.scaler_std or [1.0] * c)[:c], dtype=torch.float32)
         self.register_buffer("target_mean", mean, persistent=False)
         self.register_buffer("target_std", std, persistent=False)
-        scale = list(mase_scale or [1.0] * c)
-        self.baselines = BASELINES if targets_in_input else ()
+        scale = list(spec.mase_scale or [1.0] * c)
+        # The baselines forecast from the targets' past, which they need among the inputs.
+        self.scored_baselines = tuple(self.baselines) if targets_in_input else ()
         self.metrics = nn.ModuleDict(
             {
                 "val": nn.ModuleDict({"model": ForecastErrors(horizon, scale)}),
                 "test": nn.ModuleDict(
-                    {name: ForecastErrors(horizon, scale) for name in ("model", *self.baselines)}
+                    {
+                        name: ForecastErrors(horizon, scale)
+                        for name in ("model", *self.scored_baselines)
+                    }
                 ),
             }
         )
@@ -202,7 +196,7 @@ class ForecastingTask(SupervisedTask):
         only by ``recursive`` training, which forecasts one step."""
         if not self.hparams.window_norm:
             return self._forecast(x, lengths, future, target, steps)
-        c = self.hparams.output_size
+        c = self.num_targets
         past = x[..., :c]
         mean = past.mean(1, keepdim=True)  # (B, 1, C)
         std = past.std(1, keepdim=True).nan_to_num(1.0).clamp_min(1e-3)
@@ -211,12 +205,11 @@ class ForecastingTask(SupervisedTask):
         return self._forecast(x, lengths, future, target, steps) * std + mean
 
     def _forecast(self, x, lengths, future, target, steps) -> torch.Tensor:
-        h = self.hparams
         if self.strategy == "direct":
             summary = self.net(x, lengths).last  # (B, D*H)
             if self.num_future:
-                summary = torch.cat([summary, future.flatten(1)], -1)
-            return self.head(summary).view(x.shape[0], h.horizon, h.output_size)
+                summary = torch.cat([summary, future.flatten(1)], -1)  # (B, D*H + H*K)
+            return self.head(summary).view(x.shape[0], self.horizon, self.num_targets)
         if self.strategy == "recursive":
             return self._recursive(x, lengths, future, steps)
         return self._seq2seq(x, lengths, future, target)
@@ -224,7 +217,7 @@ class ForecastingTask(SupervisedTask):
     def _recursive(self, x, lengths, future, steps: int | None = None) -> torch.Tensor:
         """Next-step forecasts fed back ``steps`` times (``horizon`` by default)."""
         out = []
-        for step in range(steps or self.hparams.horizon):
+        for step in range(steps or self.horizon):
             summary = self.net(x, lengths).last
             ahead = future[:, step] if self.num_future else None
             if ahead is not None:
@@ -236,12 +229,12 @@ class ForecastingTask(SupervisedTask):
         return torch.stack(out, 1)
 
     def _seq2seq(self, x, lengths, future, target) -> torch.Tensor:
-        c = self.hparams.output_size
+        c = self.num_targets
         state = torch.tanh(self.bridge(self.net(x, lengths).last))
         previous = x[:, -1, :c]  # the last observed values
         forcing = self.training and target is not None
         out = []
-        for step in range(self.hparams.horizon):
+        for step in range(self.horizon):
             inputs = previous if not self.num_future else torch.cat([previous, future[:, step]], -1)
             state = self.decoder(inputs, state)
             pred = self.head(state)
@@ -257,7 +250,8 @@ class ForecastingTask(SupervisedTask):
                     previous = torch.where(keep, truth, pred)
         return torch.stack(out, 1)
 
-    def predict_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+    def predict(self, batch: Batch) -> torch.Tensor:
+        """The forecast ``(B, horizon, C)`` of each window, in original units."""
         return self.unscale(self(batch.x, batch.lengths, batch.future))
 
     def unscale(self, values: torch.Tensor) -> torch.Tensor:
@@ -278,14 +272,14 @@ class ForecastingTask(SupervisedTask):
         metrics = self.metrics[stage]
         truth = self.unscale(batch.y)
         metrics["model"].update(self.unscale(pred), truth)
-        for name in self.baselines if stage == "test" else ():
+        for name in self.scored_baselines if stage == "test" else ():
             metrics[name].update(self.baseline(name, batch.x), truth)
 
     def baseline(self, name: str, x: torch.Tensor) -> torch.Tensor:
         """The ``naive`` or ``seasonal_naive`` forecast ``(B, H, C)`` from windows ``x``, in
         original units. The seasonal-naive value at step ``h`` is the last observed value of
         the same phase of the season (with a season of 1, the naive forecast)."""
-        h, c = self.hparams.horizon, self.hparams.output_size
+        h, c = self.horizon, self.num_targets
         past = self.unscale(x[..., :c])
         if name == "naive" or self.season == 1:
             return past[:, -1:].expand(-1, h, -1)

@@ -19,7 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnlab.data.batch import Batch
-from rnnlab.nets.recurrent import State
+from rnnlab.data.specs import StreamSpec
+from rnnlab.nets.base import State
 from rnnlab.tasks.base import SupervisedTask
 from rnnlab.tasks.optim import OptimizerFactory, SchedulerFactory
 from rnnlab.utils.errors import ConfigError
@@ -49,43 +50,51 @@ class LanguageModelTask(SupervisedTask):
     over ln 2) and ``ppl`` (perplexity, e to the loss), all from the token-weighted mean loss.
 
     Args:
-        net: a unidirectional encoder of token ids with an ``output_size`` attribute.
-        vocab_size: tokens the head scores.
+        net: a causal :class:`~rnnlab.nets.protocol.SequenceEncoder` of token ids.
+        spec: the data's :class:`~rnnlab.data.specs.StreamSpec`: the vocabulary the head
+            scores, and the tokens of each lane in a training batch (``seq_len``).
         optimizer, scheduler, scheduler_interval, monitor: as for
             :class:`~rnnlab.tasks.base.SupervisedTask`; a ``step`` scheduler steps with every
             optimizer step (every chunk).
-        seq_len: tokens of each lane in a training batch (the data says).
         tbptt_steps: tokens per truncated-BPTT chunk; ``None`` for one chunk per batch.
         carry_state: start each training chunk from the previous chunk's final state
             (``False`` starts every chunk from zeros, the baseline that carrying is measured
             against).
     """
 
+    spec_type = StreamSpec
+
+    @classmethod
+    def net_problem(cls, net: nn.Module) -> str | None:
+        problem = super().net_problem(net)
+        if problem is None and not net.capabilities.causal:
+            return (
+                "a language model predicts each next token from the ones before it, and this "
+                "net reads later steps too; make it causal (model.bidirectional=false, or "
+                "model.causal=true where the net has it)"
+            )
+        return problem
+
     def __init__(
         self,
         net: nn.Module,
-        vocab_size: int,
+        spec: StreamSpec,
         optimizer: OptimizerFactory,
         scheduler: SchedulerFactory | None = None,
         scheduler_interval: Literal["step", "epoch"] = "step",
         monitor: str = "val/loss",
-        seq_len: int = 128,
         tbptt_steps: int | None = None,
         carry_state: bool = True,
     ):
-        if getattr(net, "bidirectional", False):
-            raise ConfigError(
-                "a language model predicts each next token from the ones before it, so its "
-                "net must be unidirectional; set model.bidirectional=false."
-            )
         if tbptt_steps is not None and tbptt_steps < 1:
             raise ConfigError(f"task.tbptt_steps={tbptt_steps} must be at least 1 (or null).")
-        super().__init__(optimizer, scheduler, scheduler_interval, monitor)
-        self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"], logger=False)
+        super().__init__(net, spec, optimizer, scheduler, scheduler_interval, monitor)
+        self.save_hyperparameters(ignore=["net", "spec", "optimizer", "scheduler"], logger=False)
         self.net = net
-        self.head = nn.Linear(net.output_size, vocab_size)
+        self.seq_len = spec.seq_len
+        self.head = nn.Linear(net.output_size, len(spec.inputs.vocab))
         self.automatic_optimization = False
-        # Set from `trainer.gradient_clip_*` by `rnnlab.utils.instantiate.build_trainer`.
+        # Set from `trainer.gradient_clip_*` by `rnnlab.build.build_trainer`.
         self.gradient_clip_val: float | None = None
         self.gradient_clip_algorithm: str = "norm"
         self._states: dict[str, State | None] = {}
@@ -202,10 +211,15 @@ class LanguageModelTask(SupervisedTask):
     @property
     def chunks_per_batch(self) -> int:
         """Optimizer steps in one full training batch."""
-        tbptt = self.hparams.tbptt_steps or self.hparams.seq_len
-        return -(-self.hparams.seq_len // tbptt)
+        tbptt = self.hparams.tbptt_steps or self.seq_len
+        return -(-self.seq_len // tbptt)
 
-    # Sampling.
+    # Predicting and sampling.
+
+    def predict(self, batch: Batch) -> torch.Tensor:
+        """The likeliest next token after each token of ``batch.x`` ``(B, T)``, read from a
+        fresh state: ``(B, T)`` ids."""
+        return self(batch.x)[0].argmax(-1)
 
     @torch.no_grad()
     def sample(

@@ -23,14 +23,16 @@ def configure_optimizers(
     monitor: str,
     total_steps: int,
     precision: str = "32-true",
+    total_epochs: int | None = None,
 ) -> Any:
     """What ``LightningModule.configure_optimizers`` returns for these factories.
 
-    ``optimizer`` and ``scheduler`` are partials from Hydra (``_partial_: true``). A scheduler
-    that takes ``total_steps`` (``OneCycleLR``) and was not given one gets the trainer's estimate
-    of the run's optimizer steps, so its schedule spans the whole run. Runs shorter than
-    ``MIN_SCHEDULED_STEPS`` (debug runs) get that many, since ``OneCycleLR`` cannot split fewer
-    steps into its warm-up and decay phases.
+    ``optimizer`` and ``scheduler`` are partials from Hydra (``_partial_: true``, the
+    ``optimizer=`` and ``scheduler=`` groups). A scheduler whose length is left unset
+    (``total_steps`` of ``OneCycleLR``, ``T_max`` of ``CosineAnnealingLR``) spans the whole run:
+    the trainer's estimate of its optimizer steps, or with ``interval="epoch"`` its epochs. Runs
+    shorter than ``MIN_SCHEDULED_STEPS`` steps (debug runs) get that many, since ``OneCycleLR``
+    cannot split fewer steps into its warm-up and decay phases.
 
     An optimizer with a ``fused`` argument left ``None`` (Adam, AdamW, SGD) gets its fused
     kernel, which updates every parameter in one call, about three times faster than the
@@ -41,22 +43,33 @@ def configure_optimizers(
     opt = _build_optimizer(optimizer, list(parameters), precision)
     if scheduler is None:
         return opt
-    if _needs_total_steps(scheduler):
-        scheduler = partial(scheduler, total_steps=max(int(total_steps), MIN_SCHEDULED_STEPS))
+    length = _unset_length(scheduler)
+    if length is not None:
+        span = int(total_steps) if interval == "step" or not total_epochs else int(total_epochs)
+        floor = MIN_SCHEDULED_STEPS if interval == "step" else 1
+        scheduler = partial(scheduler, **{length: max(span, floor)})
     config = {"scheduler": scheduler(opt), "interval": interval, "name": "train/lr"}
     if isinstance(config["scheduler"], torch.optim.lr_scheduler.ReduceLROnPlateau):
         config["monitor"] = monitor
     return {"optimizer": opt, "lr_scheduler": config}
 
 
-def _needs_total_steps(factory: SchedulerFactory) -> bool:
+# The argument that sets a schedule's length, in the schedulers that take one.
+_LENGTH_PARAMETERS = ("total_steps", "T_max")
+
+
+def _unset_length(factory: SchedulerFactory) -> str | None:
+    """The name of ``factory``'s schedule-length argument when it is left unset, else None."""
     bound = factory.keywords if isinstance(factory, partial) else {}
     target = factory.func if isinstance(factory, partial) else factory
     try:
         parameters = inspect.signature(target).parameters
     except (TypeError, ValueError):
-        return False
-    return "total_steps" in parameters and bound.get("total_steps") is None
+        return None
+    for name in _LENGTH_PARAMETERS:
+        if name in parameters and bound.get(name) is None:
+            return name
+    return None
 
 
 def _build_optimizer(

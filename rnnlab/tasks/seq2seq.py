@@ -13,7 +13,9 @@ from torchmetrics import MeanMetric
 from torchmetrics.text import BLEUScore, CHRFScore
 
 from rnnlab.data.batch import Batch
+from rnnlab.data.specs import PairsSpec
 from rnnlab.data.vocab import detokenize
+from rnnlab.nets.protocol import EncoderDecoder
 from rnnlab.tasks.base import SupervisedTask
 from rnnlab.tasks.optim import OptimizerFactory, SchedulerFactory
 from rnnlab.utils.errors import ConfigError
@@ -47,10 +49,10 @@ class Seq2SeqTask(SupervisedTask):
     ``acc`` (teacher-forced token accuracy), ``exact_match``, ``bleu`` and ``chrf``.
 
     Args:
-        net: a :class:`~rnnlab.nets.seq2seq.Seq2Seq`.
-        target_vocab: the target token of each id (from the data), to score text metrics.
-        max_target_length: the longest target, ``<eos>`` included (from the data); decoding
-            stops after ``max_target_length + 5`` tokens.
+        net: an :class:`~rnnlab.nets.protocol.EncoderDecoder`.
+        spec: the data's :class:`~rnnlab.data.specs.PairsSpec`: the target vocabulary (to score
+            text metrics), the longest target (decoding stops ``5`` tokens after it) and how
+            target tokens join into text (characters with nothing, words with spaces).
         optimizer, scheduler, scheduler_interval, monitor: as for
             :class:`~rnnlab.tasks.base.SupervisedTask`.
         teacher_forcing: the ratio of steps that read the true previous token.
@@ -58,15 +60,27 @@ class Seq2SeqTask(SupervisedTask):
         teacher_forcing_k: the inverse-sigmoid decay's constant.
         beam_size: 1 for greedy decoding, more for beam search.
         length_penalty: beam search scores divide by length to this power.
-        join: how target tokens join into text (from the data): ``""`` for characters, ``" "``
-            for words.
     """
+
+    spec_type = PairsSpec
+    higher_is_better = frozenset({"acc", "exact_match", "bleu", "chrf"})
+
+    @classmethod
+    def net_problem(cls, net: nn.Module) -> str | None:
+        if not isinstance(net, EncoderDecoder):
+            return (
+                "it is no encoder-decoder (rnnlab.nets.protocol.EncoderDecoder); use model=seq2seq"
+            )
+        return None
+
+    @classmethod
+    def net_arguments(cls, spec: PairsSpec) -> dict:
+        return {**spec.inputs.net_arguments(), "target_vocab_size": len(spec.target_vocab)}
 
     def __init__(
         self,
         net: nn.Module,
-        target_vocab: Sequence[str],
-        max_target_length: int,
+        spec: PairsSpec,
         optimizer: OptimizerFactory,
         scheduler: SchedulerFactory | None = None,
         scheduler_interval: Literal["step", "epoch"] = "step",
@@ -76,7 +90,6 @@ class Seq2SeqTask(SupervisedTask):
         teacher_forcing_k: float = 10.0,
         beam_size: int = 1,
         length_penalty: float = 1.0,
-        join: str | None = "",
     ):
         if beam_size < 1:
             raise ConfigError(f"task.beam_size={beam_size} must be at least 1.")
@@ -87,10 +100,12 @@ class Seq2SeqTask(SupervisedTask):
                 f"task.teacher_forcing_schedule={teacher_forcing_schedule!r} is not one of "
                 "'constant', 'linear', 'inverse_sigmoid'."
             )
-        super().__init__(optimizer, scheduler, scheduler_interval, monitor)
-        self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"], logger=False)
+        super().__init__(net, spec, optimizer, scheduler, scheduler_interval, monitor)
+        self.save_hyperparameters(ignore=["net", "spec", "optimizer", "scheduler"], logger=False)
         self.net = net
-        self.target_vocab = target_vocab
+        self.target_vocab = spec.target_vocab
+        self.max_target_length = spec.max_target_length
+        self.total_steps = 1  # optimizer steps of the run, known once training starts
         self.metrics = nn.ModuleDict()
         for stage in ("val", "test"):
             self.metrics[stage] = nn.ModuleDict(
@@ -104,13 +119,18 @@ class Seq2SeqTask(SupervisedTask):
 
     @property
     def teacher_forcing_now(self) -> float:
-        trainer = self._trainer
-        step = trainer.global_step if trainer else 0
-        total = trainer.estimated_stepping_batches if trainer else 1
         h = self.hparams
         return teacher_forcing_ratio(
-            h.teacher_forcing_schedule, h.teacher_forcing, step, total, h.teacher_forcing_k
+            h.teacher_forcing_schedule,
+            h.teacher_forcing,
+            self.global_step,
+            self.total_steps,
+            h.teacher_forcing_k,
         )
+
+    def on_train_start(self) -> None:
+        super().on_train_start()
+        self.total_steps = int(self.trainer.estimated_stepping_batches)
 
     def compute_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         target = _trim(batch.y, self.net.pad_index)  # (B, T): the target, then <eos>
@@ -126,9 +146,13 @@ class Seq2SeqTask(SupervisedTask):
     def loss_weight(self, batch: Batch) -> torch.Tensor:
         return (batch.y != self.net.pad_index).sum()  # target tokens
 
+    def predict(self, batch: Batch) -> list[list[int]]:
+        """The decoded target ids of each source (without ``<eos>``)."""
+        return self.decode(batch.x, batch.lengths)
+
     def decode(self, source: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:
         """Output ids for each source (without ``<eos>``)."""
-        max_len = self.hparams.max_target_length + 5
+        max_len = self.max_target_length + 5
         if self.hparams.beam_size == 1:
             return self.net.greedy(source, lengths, max_len)
         return self.net.beam_search(
@@ -164,7 +188,7 @@ class Seq2SeqTask(SupervisedTask):
         tokens = [self.target_vocab[i] for i in ids]
         if for_scoring:
             return " ".join(tokens)
-        return detokenize(tokens) if self.hparams.join == " " else "".join(tokens)
+        return detokenize(tokens) if self.spec.target_level == "word" else "".join(tokens)
 
 
 def _trim(target: torch.Tensor, pad: int) -> torch.Tensor:

@@ -12,6 +12,7 @@ from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassStatScores
 
 from rnnlab.data.batch import IGNORE, Batch
+from rnnlab.data.specs import ClassesSpec
 from rnnlab.tasks.base import SupervisedTask
 from rnnlab.tasks.optim import OptimizerFactory, SchedulerFactory
 
@@ -81,31 +82,40 @@ class TaggingTask(SupervisedTask):
     unidirectional and bidirectional nets.
 
     Args:
-        net: an encoder with an ``output_size`` attribute returning per-step ``outputs``.
-        num_classes: tags; targets are indices in ``[0, num_classes)``, or -100 on padding.
+        net: a :class:`~rnnlab.nets.protocol.SequenceEncoder`.
+        spec: the data's :class:`~rnnlab.data.specs.ClassesSpec` with one tag per step
+            (``aligned``); targets are indices into its ``class_names``, or -100 on padding.
         optimizer, scheduler, scheduler_interval, monitor: as for
             :class:`~rnnlab.tasks.base.SupervisedTask`.
-        class_names: the tag of each index (from the data), for entity scores and reports.
         dropout: dropout on the encoder's outputs, before the head.
     """
+
+    spec_type = ClassesSpec
+    higher_is_better = frozenset({"acc", "entity_precision", "entity_recall", "entity_f1"})
+
+    @classmethod
+    def spec_problem(cls, spec) -> str | None:
+        if isinstance(spec, ClassesSpec) and not spec.aligned:
+            return "its labels are one per sequence, which task=classification predicts"
+        return super().spec_problem(spec)
 
     def __init__(
         self,
         net: nn.Module,
-        num_classes: int,
+        spec: ClassesSpec,
         optimizer: OptimizerFactory,
         scheduler: SchedulerFactory | None = None,
         scheduler_interval: Literal["step", "epoch"] = "step",
         monitor: str = "val/loss",
-        class_names: Sequence[str] | None = None,
         dropout: float = 0.0,
     ):
-        super().__init__(optimizer, scheduler, scheduler_interval, monitor)
-        self.save_hyperparameters(ignore=["net", "optimizer", "scheduler"], logger=False)
+        super().__init__(net, spec, optimizer, scheduler, scheduler_interval, monitor)
+        self.save_hyperparameters(ignore=["net", "spec", "optimizer", "scheduler"], logger=False)
+        num_classes = spec.num_classes
         self.net = net
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(net.output_size, num_classes)
-        self.class_names = list(class_names or [str(i) for i in range(num_classes)])
+        self.class_names = list(spec.class_names)
         self.metrics = nn.ModuleDict()
         for stage in ("val", "test"):
             metrics = {"acc": MulticlassAccuracy(num_classes, average="micro", ignore_index=IGNORE)}
@@ -123,8 +133,11 @@ class TaggingTask(SupervisedTask):
         """Tag logits ``(B, T, num_classes)`` for sequences ``x``."""
         return self.head(self.dropout(self.net(x, lengths).outputs))
 
-    def predict_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        return self(batch.x, batch.lengths, batch.mask).argmax(-1)
+    def predict(self, batch: Batch) -> list[list[int]]:
+        """The tag index of each valid step of each sequence."""
+        tags = self(batch.x, batch.lengths, batch.mask).argmax(-1)  # (B, T)
+        lengths = [tags.shape[1]] * len(tags) if batch.lengths is None else batch.lengths.tolist()
+        return [row[:n] for row, n in zip(tags.tolist(), lengths, strict=True)]
 
     def compute_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self(batch.x, batch.lengths, batch.mask)

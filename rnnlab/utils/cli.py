@@ -1,7 +1,9 @@
-"""What every ``python -m rnnlab.<entry>`` shares: the config directory and clean errors."""
+"""What every ``python -m rnnlab.<entry>`` shares: the config directory, clean errors, and the
+same run started from Python."""
 
 from __future__ import annotations
 
+import copy
 import functools
 import os
 import re
@@ -11,38 +13,82 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-from omegaconf import DictConfig
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import MissingMandatoryValue
 
 from rnnlab.sweeps.trial import current_trial
 from rnnlab.utils.errors import ConfigError
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"
+# rnnlab's own configs: `rnnlab/conf` in an installed wheel (which ships `conf/` there), the
+# repository's `conf/` in a source checkout.
+_PACKAGED = Path(__file__).resolve().parents[1] / "conf"
+CONFIG_DIR = _PACKAGED if _PACKAGED.is_dir() else Path(__file__).resolve().parents[2] / "conf"
 
 # `group=a` or `group=a,b,c` (a sweep); anything fancier is left to Hydra.
 _CHOICE = re.compile(r"^(?P<group>[a-z_]+)=(?P<values>[\w\-./]+(,[\w\-./]+)*)$")
+# The settings that move configs, which the check of choices must see as Hydra does.
+_SEARCH_PATH = re.compile(r"^\+*hydra\.searchpath=")
+_CONFIG_DIR_FLAGS = ("--config-dir", "-cd")
+# Keys of earlier rnnlab releases that moved: the old prefix, the new one.
+_RENAMED = {"task.optimizer": "optimizer", "task.scheduler": "scheduler"}
 
 
 def available(group: str, config_dir: Path = CONFIG_DIR) -> list[str]:
-    """The config names a user may choose in ``group``."""
+    """The config names rnnlab itself offers in ``group``."""
     return sorted(p.stem for p in (config_dir / group).glob("*.yaml"))
 
 
-def check_choices(args: Sequence[str], config_dir: Path = CONFIG_DIR) -> None:
-    """Fail with one sentence when an argument picks a config that ``config_dir`` lacks.
+def check_choices(args: Sequence[str], config_name: str = "train") -> None:
+    """Fail with one sentence when an argument picks a config that no config directory holds
+    (rnnlab's own, and those ``hydra.searchpath`` or ``--config-dir`` add), or uses a renamed
+    key.
 
     Hydra would say so too, in a paragraph; this names the bad value and the allowed ones.
     """
+    _check_renamed(args)
+    choices = [(arg, m) for arg in args if (m := _CHOICE.match(arg))]
+    if not choices:
+        return
+    extra = _search_path_overrides(args)
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        for _, match in choices:
+            group = match["group"]
+            options = loader.get_group_options(group, config_name=config_name, overrides=extra)
+            if not options:
+                continue  # not a config group: a plain key
+            for value in match["values"].split(","):
+                if value not in options and value != "null":
+                    raise ConfigError(
+                        f"{group}={value} is not available; choose one of: {', '.join(options)}."
+                    )
+
+
+def _check_renamed(args: Sequence[str]) -> None:
     for arg in args:
-        match = _CHOICE.match(arg)
-        if not match or not (config_dir / match["group"]).is_dir():
-            continue
-        group, options = match["group"], available(match["group"], config_dir)
-        for value in match["values"].split(","):
-            if value not in options and value != "null":
+        key = arg.lstrip("+~").split("=", 1)[0]
+        for old, new in _RENAMED.items():
+            if key == old or key.startswith(old + "."):
                 raise ConfigError(
-                    f"{group}={value} is not available; choose one of: {', '.join(options)}."
+                    f"{key} is now {new + key[len(old) :]}: the optimizer and the scheduler are "
+                    "groups of their own (optimizer=adam|adamw|sgd, scheduler=onecycle|cosine|none)."
                 )
+
+
+def _search_path_overrides(args: Sequence[str]) -> list[str]:
+    """The arguments that add config directories, as overrides Hydra's loader reads."""
+    paths, overrides = [], [arg for arg in args if _SEARCH_PATH.match(arg)]
+    for i, arg in enumerate(args):
+        flag, _, value = arg.partition("=")
+        if flag in _CONFIG_DIR_FLAGS:
+            value = value or (args[i + 1] if i + 1 < len(args) else "")
+            paths.append(f"file://{Path(value).resolve()}")
+    if paths:
+        overrides.append(f"hydra.searchpath=[{','.join(paths)}]")
+    return overrides
 
 
 def exit_on_config_error(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -68,11 +114,56 @@ def exit_on_config_error(fn: Callable[..., Any]) -> Callable[..., Any]:
 def run(task: Callable[[DictConfig], Any], config_name: str) -> None:
     """Run ``task`` as a Hydra application over ``conf/<config_name>.yaml``."""
     try:
-        check_choices(sys.argv[1:])
+        check_choices(sys.argv[1:], config_name)
     except ConfigError as error:
         _fail(error)
     app = hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=config_name)
     app(exit_on_config_error(task))()
+
+
+def run_in_python(
+    task: Callable[[DictConfig], Any], config_name: str, overrides: Sequence[str]
+) -> Any:
+    """Run ``task`` on ``conf/<config_name>.yaml`` composed with ``overrides`` as the command
+    line would, and return what it returns: the same checks of the overrides, the same run
+    directory with its ``.hydra/config.yaml``, ``hydra.yaml`` and ``overrides.yaml``, and the
+    same Hydra settings for the task to read. Unlike the command line it leaves the process as
+    it is (no logging set up, no change of directory) and raises a :class:`ConfigError` for a
+    user's mistake instead of exiting.
+    """
+    overrides = list(overrides)
+    check_choices(overrides, config_name)
+    with initialize_config_dir(
+        config_dir=str(CONFIG_DIR), version_base="1.3", job_name=config_name
+    ):
+        cfg = compose(config_name, overrides=overrides, return_hydra_config=True)
+    output_dir = Path(str(cfg.hydra.run.dir)).absolute()
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(output_dir)
+        cfg.hydra.job.name = config_name
+    hydra_config = HydraConfig.instance()
+    previous = hydra_config.cfg
+    hydra_config.set_config(cfg)
+    try:
+        job_cfg = copy.deepcopy(cfg)
+        with open_dict(job_cfg):
+            del job_cfg["hydra"]
+        if cfg.hydra.output_subdir is not None:
+            saved = output_dir / cfg.hydra.output_subdir
+            _save_yaml(job_cfg, saved / "config.yaml")
+            _save_yaml(OmegaConf.create({"hydra": cfg.hydra}), saved / "hydra.yaml")
+            _save_yaml(OmegaConf.create(overrides), saved / "overrides.yaml")
+        return task(job_cfg)
+    finally:
+        if previous is not None:
+            hydra_config.set_config(previous)
+        else:
+            hydra_config.cfg = None
+
+
+def _save_yaml(cfg: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_output(OmegaConf.to_yaml(cfg), str(path))
 
 
 def read_input_lines(path: Path) -> list[str]:

@@ -35,17 +35,23 @@ def set_cpu_memory(policy: CpuMemory) -> bool:
     """Apply ``policy`` (``cpu_memory=...``) to this process; return whether glibc took it.
 
     ``system`` leaves the allocator as it is. The setting holds for the rest of the process,
-    and for the processes it forks (``DataLoader`` workers).
+    and for the processes it forks (``DataLoader`` workers), so only the command-line entry
+    points apply it (``python -m rnnlab.train``, before training): ``rnnlab.train.train`` called
+    from a notebook leaves the notebook's allocator alone.
     """
     if policy not in ("reuse", "system"):
         raise ConfigError(f"cpu_memory={policy} is not available; choose one of: reuse, system.")
     if policy == "system" or not _glibc():
         return False
-    libc = ctypes.CDLL(None)  # this process's own symbols: the glibc it runs on
-    return bool(
-        libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
-        and libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+    return _mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) and _mallopt(
+        _M_TRIM_THRESHOLD, TRIM_THRESHOLD
     )
+
+
+def _mallopt(parameter: int, value: int) -> bool:
+    """glibc's ``mallopt(parameter, value)``; whether it took the value."""
+    libc = ctypes.CDLL(None)  # this process's own symbols: the glibc it runs on
+    return bool(libc.mallopt(parameter, value))
 
 
 def _glibc() -> bool:

@@ -1,11 +1,12 @@
-"""What a finished run leaves behind: ``metrics.json``, hparams in TensorBoard, a printed table."""
+"""What a finished run leaves behind: ``metrics.json`` and ``metric_modes.json``, hparams in
+TensorBoard, a printed table."""
 
 from __future__ import annotations
 
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,11 @@ def scalar_metrics(metrics: Mapping[str, Any], prefixes: tuple[str, ...]) -> dic
     return out
 
 
-def write_metrics(path: str | os.PathLike, metrics: Mapping[str, float]) -> Path:
+METRICS_FILE = "metrics.json"
+MODES_FILE = "metric_modes.json"  # which way each metric of metrics.json is better
+
+
+def write_metrics(path: str | os.PathLike, metrics: Mapping[str, Any]) -> Path:
     """Write ``metrics`` as flat, sorted JSON; the file is replaced whole or not at all."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -46,16 +51,22 @@ def finish_run(
     output_dir: str | os.PathLike,
     hparams: Mapping[str, Any],
     metrics: dict[str, float],
-    noise_floor: float | None,
+    facts: Mapping[str, float],
+    mode: Callable[[str], str],
+    baselines: Mapping[str, str],
 ) -> dict[str, float]:
-    """Add the dataset's noise floor to ``metrics``; on rank zero, log them as hparams, write
-    ``metrics.json`` and print the table. Returns the completed metrics."""
-    if noise_floor is not None:
-        metrics["data/noise_floor"] = noise_floor
+    """Add the dataset's ``facts`` (``data/<name>``) to ``metrics``; on rank zero, log them as
+    hparams, write ``metrics.json`` and, with each metric's direction by ``mode``,
+    ``metric_modes.json``, and print the table with the ``baselines`` (name: heading) in
+    columns. Returns the completed metrics."""
+    metrics |= facts
     if trainer.is_global_zero:
         log_hparams(trainer, hparams, metrics)
-        write_metrics(Path(output_dir) / "metrics.json", metrics)
-        print_metrics(metrics, noise_floor)
+        output_dir = Path(output_dir)
+        modes = {key: mode(key) for key in metrics if not key.startswith("data/")}
+        write_metrics(output_dir / MODES_FILE, modes)
+        write_metrics(output_dir / METRICS_FILE, metrics)
+        print_metrics(metrics, baselines)
     return metrics
 
 
@@ -75,12 +86,17 @@ def log_config_text(trainer: L.Trainer, config_yaml: str) -> None:
         logger.experiment.add_text("config", text, global_step=0)
 
 
-def print_metrics(metrics: Mapping[str, float], noise_floor: float | None) -> None:
+def print_metrics(metrics: Mapping[str, float], baselines: Mapping[str, str] | None = None) -> None:
     """A table of the test metrics (the validation ones for a run without a test), with MSE
-    also as a multiple of the noise floor, and the baselines' values (``test/naive_mae``, ...)
-    in columns beside the model's."""
+    also as a multiple of the data's noise floor where it has one, and the values of
+    ``baselines`` (name: heading; ``test/naive_mae``, ...) in columns beside the model's."""
     stage = "test" if any(key.startswith("test/") for key in metrics) else "val"
-    baselines = [b for b in BASELINE_COLUMNS if any(k.startswith(f"{stage}/{b}_") for k in metrics)]
+    noise_floor = metrics.get("data/noise_floor")
+    baselines = {
+        name: heading
+        for name, heading in (baselines or {}).items()
+        if any(k.startswith(f"{stage}/{name}_") for k in metrics)
+    }
     own = {
         key: value
         for key, value in metrics.items()
@@ -93,8 +109,8 @@ def print_metrics(metrics: Mapping[str, float], noise_floor: float | None) -> No
     has_floor = noise_floor is not None and noise_floor > 0
     if has_floor:
         table.add_column("× noise floor", justify="right")
-    for baseline in baselines:
-        table.add_column(BASELINE_COLUMNS[baseline], justify="right")
+    for heading in baselines.values():
+        table.add_column(heading, justify="right")
     for key, value in sorted(own.items()):
         row = [key, f"{value:.6g}"]
         if has_floor:
@@ -109,7 +125,3 @@ def print_metrics(metrics: Mapping[str, float], noise_floor: float | None) -> No
             "data/noise_floor", f"{noise_floor:.6g}", *(["1.000"] if has_floor else []), *pad
         )
     Console().print(table)
-
-
-# Reference forecasts reported beside the model (``test/naive_mae``, ...), and their headings.
-BASELINE_COLUMNS = {"naive": "naive", "seasonal_naive": "seasonal naive"}

@@ -166,7 +166,7 @@ def run(steps: int, chunk: int, batch: int, device: str, out: Path) -> dict[str,
     overrides = [
         "model=lstm", f"model.hidden_size={HIDDEN}", f"model.num_layers={LAYERS}",
         "data=sine", f"data.window={WINDOW}", f"data.batch_size={batch}",
-        f"task.optimizer.lr={LR}", "task.scheduler=null",
+        f"optimizer.lr={LR}", "scheduler=none",
         "trainer.gradient_clip_val=null",  # the tutorial loop does not clip
         f"trainer.max_steps={steps}", "trainer.limit_val_batches=0", "test=false",
         "trainer=gpu" if device == "cuda" else "trainer=cpu",

@@ -44,11 +44,11 @@ def test_each_sweep_becomes_its_distribution(sweep, expected):
 
 def test_the_command_line_narrows_the_config_and_plain_values_pass_through():
     space = parse_space(
-        {"model.hidden_size": "choice(16, 32)", "task.optimizer.lr": "interval(1e-4, 1e-2)"},
+        {"model.hidden_size": "choice(16, 32)", "optimizer.lr": "interval(1e-4, 1e-2)"},
         ["model.hidden_size=choice(64,128)", "trainer.max_epochs=3", "~callbacks.lr_monitor"],
     )
     assert space.distributions["model.hidden_size"] == CategoricalDistribution((64, 128))
-    assert set(space.distributions) == {"model.hidden_size", "task.optimizer.lr"}
+    assert set(space.distributions) == {"model.hidden_size", "optimizer.lr"}
     assert space.fixed == ["trainer.max_epochs=3", "~callbacks.lr_monitor"]
 
 

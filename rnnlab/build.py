@@ -1,0 +1,151 @@
+"""The entry points' glue: the datamodule, net, task and trainer that a configuration describes.
+
+Read in the order ``rnnlab.train`` uses it: the data first, whose spec decides what the net reads
+(:meth:`~rnnlab.tasks.base.SupervisedTask.net_arguments`); then the net; then the task around
+the net and the spec. Each step checks that the parts fit (the task reads this spec, the net
+reads these inputs, the task accepts this net) and says so in one sentence naming both parts.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import hydra
+import lightning as L
+import torch
+from lightning.pytorch import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from rnnlab.data.specs import Spec
+from rnnlab.tasks.base import SupervisedTask
+from rnnlab.utils.errors import ConfigError
+from rnnlab.utils.instantiate import instantiate, instantiate_each
+from rnnlab.utils.profiling import NullProfiler
+
+
+def build_system(cfg: DictConfig) -> tuple[L.LightningDataModule, torch.nn.Module, SupervisedTask]:
+    """The datamodule, net and task that ``cfg.data``, ``cfg.model`` and ``cfg.task`` describe."""
+    datamodule = instantiate(cfg.data, "data")
+    net, task = build_model(cfg, datamodule.spec)
+    return datamodule, net, task
+
+
+def build_model(cfg: DictConfig, spec: Spec) -> tuple[torch.nn.Module, SupervisedTask]:
+    """The net and the task around it, for data that ``spec`` describes; the data-decided
+    arguments of the net are written into ``cfg.model``, so the saved config is complete."""
+    task_class = _task_class(cfg)
+    problem = task_class.spec_problem(spec)
+    if problem:
+        raise ConfigError(f"{choice(cfg, 'task')} does not fit {choice(cfg, 'data')}: {problem}.")
+    net = build_net(cfg, task_class.net_arguments(spec), spec)
+    problem = task_class.net_problem(net)
+    if problem:
+        raise ConfigError(f"{choice(cfg, 'model')} does not fit {choice(cfg, 'task')}: {problem}.")
+    factory = instantiate(cfg.task, "task", _partial_=True)
+    optimizer, scheduler = build_optimizer(cfg)
+    return net, _call(factory, "task", net=net, spec=spec, optimizer=optimizer, scheduler=scheduler)
+
+
+def build_net(cfg: DictConfig, arguments: dict[str, Any], spec: Spec) -> torch.nn.Module:
+    """The net ``cfg.model`` describes, given the data's ``arguments`` (its input parameters,
+    see :mod:`rnnlab.nets.protocol`); a net that cannot take them cannot read the data."""
+    node = cfg.model
+    target = hydra.utils.get_object(node._target_)
+    parameters = inspect.signature(target).parameters
+    unread = [name for name in arguments if name not in parameters]
+    if unread:
+        raise ConfigError(
+            f"{choice(cfg, 'model')} cannot read {choice(cfg, 'data')}, which gives "
+            f"{spec.inputs.describe()} (as {', '.join(unread)}, which {target.__name__} does not "
+            "take); choose a model that reads them."
+        )
+    tensors = {}
+    for name, value in arguments.items():
+        if isinstance(value, torch.Tensor):  # pretrained embeddings: passed, not configured
+            tensors[name] = value
+        else:
+            OmegaConf.update(node, name, value, force_add=True)
+    if not tensors:
+        return instantiate(node, "model")
+    return _call(instantiate(node, "model", _partial_=True), "model", **tensors)
+
+
+def build_optimizer(cfg: DictConfig) -> tuple[Any, Any]:
+    """The optimizer and (or ``None``) scheduler partials of ``cfg.optimizer`` and
+    ``cfg.scheduler``, which the task calls in ``configure_optimizers``."""
+    scheduler = cfg.get("scheduler")
+    has_scheduler = isinstance(scheduler, DictConfig) and "_target_" in scheduler
+    return (
+        instantiate(cfg.optimizer, "optimizer"),
+        instantiate(scheduler, "scheduler") if has_scheduler else None,
+    )
+
+
+def build_trainer(node: DictConfig, task: SupervisedTask, **kwargs: Any) -> L.Trainer:
+    """The trainer ``node`` describes, for ``task``.
+
+    Without a ``profiler`` in ``node``, the trainer gets a :class:`NullProfiler`.
+
+    Lightning refuses ``gradient_clip_val`` for a task that runs its own optimisation (such as
+    truncated BPTT), so such a task is handed the clipping settings instead and clips at the
+    same point of its step, and the trainer is built without them.
+    """
+    if not task.automatic_optimization:
+        task.gradient_clip_val = node.get("gradient_clip_val")
+        task.gradient_clip_algorithm = node.get("gradient_clip_algorithm") or "norm"
+        kwargs |= {"gradient_clip_val": None, "gradient_clip_algorithm": None}
+    if node.get("profiler") is None:
+        kwargs["profiler"] = NullProfiler()
+    return instantiate(node, "trainer", **kwargs)
+
+
+def build_callbacks(node: DictConfig | None, task: SupervisedTask | None = None) -> list[Callback]:
+    """Every callback under ``node``, skipping entries without a ``_target_`` and, given the
+    ``task``, those that declare a ``task_type`` it is not.
+
+    A figure that acts on one kind of task has nothing to do in the rest, so it stays out of
+    them (and out of the hooks Lightning calls for every callback at every step).
+    """
+    callbacks = instantiate_each(node, "callbacks")
+    if task is None:
+        return callbacks
+    return [cb for cb in callbacks if isinstance(task, getattr(cb, "task_type", object))]
+
+
+def build_loggers(node: DictConfig | None) -> list:
+    """Every logger under ``node``, skipping entries without a ``_target_``."""
+    return instantiate_each(node, "logger")
+
+
+def choice(cfg: DictConfig, group: str) -> str:
+    """How the user chose ``group``: ``model=lstm`` in a Hydra run, else the class it builds."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        for key, value in HydraConfig.get().runtime.choices.items():
+            if key.split("@")[0] == group and value is not None:
+                return f"{group}={value}"
+    target = OmegaConf.select(cfg, f"{group}._target_", default="?")
+    return f"{group} {target.rsplit('.', 1)[-1]}"
+
+
+def _task_class(cfg: DictConfig) -> type[SupervisedTask]:
+    target = cfg.task.get("_target_")
+    try:
+        task_class = hydra.utils.get_class(target)
+    except Exception as error:  # noqa: BLE001 - Hydra wraps import errors of any kind
+        raise ConfigError(f"task._target_={target} cannot be imported ({error}).") from None
+    if not issubclass(task_class, SupervisedTask):
+        raise ConfigError(f"task._target_={target} is no rnnlab task (a SupervisedTask).")
+    return task_class
+
+
+def _call(factory: Any, what: str, **objects: Any) -> Any:
+    """``factory(**objects)``, whose bad-value failures read as one sentence naming ``what``."""
+    try:
+        return factory(**objects)
+    except ConfigError:
+        raise
+    except (ValueError, TypeError) as error:
+        raise ConfigError(f"{what}: {error}") from error
