@@ -8,6 +8,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from rnnlab.callbacks.diagnostics import state_gradient_norms
 from rnnlab.data.batch import Batch
+from rnnlab.data.specs import ForecastSpec, Inputs
 from rnnlab.nets import RecurrentEncoder
 from rnnlab.tasks import ForecastingTask
 from rnnlab.train import train
@@ -18,7 +19,8 @@ from tests.conftest import compose_config
 def test_state_gradients_match_an_unrolled_cell(cell):
     torch.manual_seed(0)
     net = RecurrentEncoder(2, cell, hidden_size=5)
-    task = ForecastingTask(net, 1, 1, partial(torch.optim.SGD, lr=0.1))
+    spec = ForecastSpec(Inputs(features=2), horizon=1)
+    task = ForecastingTask(net, spec, partial(torch.optim.SGD, lr=0.1))
     batch = Batch(x=torch.randn(4, 9, 2), y=torch.randn(4, 1, 1))
     measured = state_gradient_norms(task, batch)
 

@@ -13,10 +13,11 @@ class Recording(ProgressBar):
         super().__init__(**kwargs)
         self.shown: list[int] = []  # each training-batch count the bar was told
 
-    def _update(self, progress_bar_id, current, visible=True, hard=False):
-        if progress_bar_id is not None and progress_bar_id == self.train_progress_bar_id:
-            self.shown.append(current)
-        super()._update(progress_bar_id, current, visible, hard)
+    def refresh(self, **kwargs):  # the bar redraws after every update it is told of
+        if self.progress is not None and self.train_progress_bar_id is not None:
+            task = next(t for t in self.progress.tasks if t.id == self.train_progress_bar_id)
+            self.shown.append(int(task.completed))
+        super().refresh(**kwargs)
 
 
 class Linear(L.LightningModule):

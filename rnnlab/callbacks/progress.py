@@ -54,5 +54,6 @@ class ProgressBar(RichProgressBar):
         super().on_train_epoch_end(trainer, pl_module)
 
     def _show_batches_done(self) -> None:
-        if self.train_progress_bar_id is not None and not self.is_disabled:
-            self._update(self.train_progress_bar_id, self._batches_done)
+        if self.progress is not None and self.train_progress_bar_id is not None and self.is_enabled:
+            self.progress.update(self.train_progress_bar_id, completed=self._batches_done)
+            self.refresh()

@@ -12,6 +12,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -69,7 +70,10 @@ class Vocabulary:
     def __post_init__(self):
         if self.tokens[:2] != (PAD, UNK):
             raise ValueError(f"a vocabulary starts with {PAD!r} and {UNK!r}.")
-        object.__setattr__(self, "_index", {t: i for i, t in enumerate(self.tokens)})
+
+    @cached_property
+    def _index(self) -> dict[str, int]:
+        return {t: i for i, t in enumerate(self.tokens)}
 
     @classmethod
     def build(

@@ -74,7 +74,8 @@ def _check_renamed(args: Sequence[str]) -> None:
             if key == old or key.startswith(old + "."):
                 raise ConfigError(
                     f"{key} is now {new + key[len(old) :]}: the optimizer and the scheduler are "
-                    "groups of their own (optimizer=adam|adamw|sgd, scheduler=onecycle|cosine|none)."
+                    "groups of their own (optimizer=adam|adamw|sgd, "
+                    "scheduler=onecycle|cosine|none)."
                 )
 
 

@@ -67,7 +67,7 @@ def test_train_dev_test_files_keep_their_split(tmp_path):
 def test_the_built_in_set_pads_tags_with_the_ignore_index():
     dm = ConllDataModule()
     spec = dm.spec
-    assert "NOUN" in spec.extras["class_names"] and spec.num_classes == len(dm.tags)
+    assert "NOUN" in spec.class_names and spec.num_classes == len(dm.tags) and spec.aligned
     batch = dm.datasets["train"][torch.arange(16)]
     assert batch.y.shape == batch.x.shape
     assert bool((batch.y[~batch.mask] == IGNORE).all()) and bool((batch.y[batch.mask] >= 0).all())

@@ -39,10 +39,10 @@ def test_shuffled_daily_rows_are_sorted_and_windows_line_up_with_the_file(tmp_pa
     )  # fmt: skip
     spec = dm.spec
     assert dm.timestamps == [str(START + timedelta(i)) for i in range(60)]
-    assert spec.input_size == 3 and spec.output_size == 1 and spec.horizon == 3
-    assert spec.extras["time_step"] == "1 day"
-    assert spec.extras["num_past_covariates"] == 1 and spec.extras["num_future_covariates"] == 1
-    assert spec.extras["target_names"] == ["y"]
+    assert spec.inputs.features == 3 and spec.num_targets == 1 and spec.horizon == 3
+    assert spec.time_step == "1 day"
+    assert spec.num_past_covariates == 1 and spec.num_future_covariates == 1
+    assert spec.target_names == ("y",)
     targets = set()
     for split in ("train", "val", "test"):
         batch, starts = all_windows(dm, split), dm.starts[split]
@@ -76,12 +76,12 @@ def test_the_scaler_sees_the_training_span_only(tmp_path):
         daily(tmp_path, 80, lambda i: i if i < 56 else 100 * i, name="b.csv"), "y", "date",
         window=6,
     )  # fmt: skip
-    assert plain.spec.extras["scaler_mean"] == changed.spec.extras["scaler_mean"]
-    assert plain.spec.extras["scaler_std"] == changed.spec.extras["scaler_std"]
+    assert plain.spec.scaler_mean == changed.spec.scaler_mean
+    assert plain.spec.scaler_std == changed.spec.scaler_std
     end = changed.bounds[1]
     assert end == 56  # 0.7 of 80 steps
-    assert changed.spec.extras["scaler_mean"] == pytest.approx([np.arange(56).mean()])
-    assert changed.spec.extras["scaler_std"] == pytest.approx([np.arange(56).std()])
+    assert changed.spec.scaler_mean == pytest.approx((np.arange(56).mean(),))
+    assert changed.spec.scaler_std == pytest.approx((np.arange(56).std(),))
     train = all_windows(changed, "train")
     assert int(changed.starts["train"].max()) + 1 <= end  # horizon 1: every target before end
     assert float(changed.unscale_targets(train.y).max()) < end
@@ -125,9 +125,9 @@ def test_monthly_and_yearly_steps_are_regular(tmp_path):
     ]:
         path = write(tmp_path / "m.csv", "t,y", [f"{t},{i}" for i, t in enumerate(stamps)])
         dm = CsvSeriesDataModule(path, "y", "t", window=2)
-        assert dm.spec.extras["time_step"] == step
+        assert dm.spec.time_step == step
     dm = CsvSeriesDataModule(daily(tmp_path, 30), "y", window=2)
-    assert dm.spec.extras["time_step"] == "1 row" and dm.timestamps[:3] == ["0", "1", "2"]
+    assert dm.spec.time_step == "1 row" and dm.timestamps[:3] == ["0", "1", "2"]
 
 
 def test_a_gap_is_refused_unless_allowed(tmp_path):
@@ -135,7 +135,7 @@ def test_a_gap_is_refused_unless_allowed(tmp_path):
     with pytest.raises(ConfigError, match="'2024-01-20' .line 21. to '2024-01-23' .line 22."):
         CsvSeriesDataModule(path, "y", "date", window=3).setup()
     dm = CsvSeriesDataModule(path, "y", "date", window=3, allow_gaps=True)
-    assert dm.spec.extras["time_step"] == "1 day" and len(dm.timestamps) == 38
+    assert dm.spec.time_step == "1 day" and len(dm.timestamps) == 38
     monthly = [f"2020-{m:02d}-01,{m}" for m in (1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12)]
     path = write(tmp_path / "m.csv", "date,y", monthly)
     with pytest.raises(ConfigError, match="'2020-03-01' .line 4. to '2020-05-01'.*1 month"):
@@ -209,10 +209,10 @@ def test_several_targets_keep_their_order_and_units(tmp_path):
     dm = CsvSeriesDataModule(path, ["a", "b"], past_covariates=["c"], future_covariates=["k"],
                              window=4, horizon=2, batch_size=8)  # fmt: skip
     spec = dm.spec
-    assert spec.output_size == 2 and spec.input_size == 4
-    assert spec.extras["target_names"] == ["a", "b"]
-    assert len(spec.extras["scaler_mean"]) == len(spec.extras["scaler_std"]) == 4
-    assert spec.extras["mase_scale"] == pytest.approx([10.0, 1.0])
+    assert spec.num_targets == 2 and spec.inputs.features == 4
+    assert spec.target_names == ("a", "b")
+    assert len(spec.scaler_mean) == len(spec.scaler_std) == 4
+    assert spec.mase_scale == pytest.approx((10.0, 1.0))
     batch = next(iter(dm.train_dataloader()))
     assert (
         batch.x.shape == (8, 4, 4)
@@ -230,12 +230,12 @@ def test_mase_scale_is_the_training_seasonal_naive_error_in_original_units(tmp_p
     for scale in (True, False):
         for season, expected in ((1, 2.5), (7, 17.5)):
             dm = CsvSeriesDataModule(path, "y", "date", window=7, season=season, scale=scale)
-            assert dm.spec.extras["mase_scale"] == pytest.approx([expected])
-            assert dm.spec.extras["season"] == season
+            assert dm.spec.mase_scale == pytest.approx((expected,))
+            assert dm.spec.season == season
     flat = CsvSeriesDataModule(daily(tmp_path, 30, lambda i: 4, name="f.csv"), "y", window=3)
-    assert flat.spec.extras["mase_scale"] == [1e-8] and flat.spec.extras["scaler_std"] == [1.0]
+    assert flat.spec.mase_scale == (1e-8,) and flat.spec.scaler_std == (1.0,)
     assert all(
-        type(v) is float for v in dm.spec.extras["scaler_mean"] + flat.spec.extras["mase_scale"]
+        type(v) is float for v in dm.spec.scaler_mean + flat.spec.mase_scale
     )
 
 
@@ -246,7 +246,7 @@ def test_the_config_builds_the_datamodule(tmp_path):
     assert cfg.task._target_ == "rnnlab.tasks.ForecastingTask"
     dm = instantiate(cfg.data, "data")
     assert isinstance(dm, CsvSeriesDataModule) and dm.window == 24
-    assert dm.spec.extras["time_step"] == "1 day"
+    assert dm.spec.time_step == "1 day"
 
 
 def test_a_window_shorter_than_the_season_is_refused_before_training(tmp_path):

@@ -14,7 +14,7 @@ def test_digits_as_sequences(steps, shape):
     assert sum(sizes.values()) == 1797
     batch = dm.datasets["test"][torch.arange(5)]
     assert batch.x.shape[1:] == shape and batch.x.min() >= 0 and batch.x.max() <= 1
-    assert dm.spec.input_size == shape[1] and dm.spec.num_classes == 10
+    assert dm.spec.inputs.features == shape[1] and dm.spec.num_classes == 10
     # Stratified: every class is in every split.
     for ds in dm.datasets.values():
         assert set(ds.targets.tolist()) == set(range(10))

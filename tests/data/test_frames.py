@@ -47,16 +47,9 @@ def test_an_uncompressed_npz_is_memory_mapped_and_batches_hold_the_files_values(
     spec = dm.spec
     assert isinstance(dm.frames, np.memmap) and Path(dm.frames.filename) == path
     assert spec.num_classes == 3
-    assert spec.extras == {
-        "in_channels": C,
-        "frame_size": [H, W],
-        "class_names": ["cloud", "crop", "water"],
-        "num_frames": T,
-        "aligned": False,
-        "channel_mean": dm.channel_mean,
-        "channel_std": dm.channel_std,
-    }
-    assert all(type(v) is float for v in spec.extras["channel_mean"] + spec.extras["channel_std"])
+    assert spec.inputs.frame_shape == (C, H, W)
+    assert spec.class_names == ("cloud", "crop", "water") and not spec.aligned
+    assert all(type(v) is float for v in dm.channel_mean + dm.channel_std)
     dataset = dm.datasets["train"]
     index = torch.tensor([5, 0, 3, 0])  # unsorted, with a repeat
     batch = dataset[index]
@@ -64,7 +57,7 @@ def test_an_uncompressed_npz_is_memory_mapped_and_batches_hold_the_files_values(
     assert batch.x.shape == (4, T, C, H, W) and batch.x.dtype == torch.float32
     assert batch.lengths is None and batch.mask is None
     torch.testing.assert_close(undo(dm, batch.x), torch.from_numpy(frames[rows]), atol=1e-4, rtol=0)
-    assert [spec.extras["class_names"][i] for i in batch.y.tolist()] == labels[rows].tolist()
+    assert [spec.class_names[i] for i in batch.y.tolist()] == labels[rows].tolist()
     assert sum(len(dm.datasets[s]) for s in ("train", "val", "test")) == N
     assert isinstance(next(iter(dm.train_dataloader())), Batch)
 
@@ -94,7 +87,7 @@ def test_an_npy_of_frames_finds_its_labels(tmp_path, labels_name):
     np.save(tmp_path / labels_name, np.arange(N) % 2)  # integer labels
     given = str(tmp_path / labels_name) if labels_name == "elsewhere.npy" else None
     dm = FramesDataModule(str(tmp_path / "clip.npy"), labels_path=given)
-    assert dm.spec.extras["class_names"] == ["0", "1"]
+    assert dm.spec.class_names == ("0", "1")
     assert isinstance(dm.frames, np.memmap)
     batch = whole(dm, "test")
     assert batch.y.tolist() == (dm.datasets["test"].rows % 2).tolist()
@@ -110,7 +103,8 @@ def test_a_folder_of_samples_of_different_lengths_is_padded_per_batch(tmp_path):
     # Rows in another order than the files: labels are matched by name.
     (tmp_path / "labels.csv").write_text("\n".join([rows[0], *reversed(rows[1:])]))
     dm = FramesDataModule(str(tmp_path), splits=[0.5, 0.25, 0.25])
-    assert dm.spec.extras["num_frames"] == 6 and dm.frames[0].name == "s00.npy"
+    dm.setup()
+    assert dm.sample_shape[0] == 6 and dm.frames[0].name == "s00.npy"
     dataset = dm.datasets["train"]
     batch = whole(dm, "train")
     expected = torch.tensor([steps[i] for i in dataset.rows])
@@ -132,7 +126,7 @@ def test_per_step_labels_in_a_folder_are_padded_with_ignore(tmp_path):
     tags = np.arange(10 * T).reshape(10, T) % 2  # (N, T_max); steps past a sample's end unused
     np.save(tmp_path / "labels.npy", tags)
     dm = FramesDataModule(str(tmp_path), splits=[0.6, 0.2, 0.2])
-    assert dm.spec.extras["aligned"] is True
+    assert dm.spec.aligned is True
     batch = whole(dm, "train")
     assert batch.y.shape == batch.mask.shape
     assert bool((batch.y[~batch.mask] == IGNORE).all())
@@ -146,10 +140,9 @@ def test_channels_last_gives_the_same_batches_as_channels_first(tmp_path):
     np.savez(tmp_path / "last.npz", frames=frames.transpose(0, 1, 3, 4, 2), labels=labels)
     first = FramesDataModule(str(tmp_path / "first.npz"))
     last = FramesDataModule(str(tmp_path / "last.npz"), channels_last=True)
-    a, b = first.spec.extras, last.spec.extras
+    assert first.spec == last.spec
     for key in ("channel_mean", "channel_std"):  # equal up to the order of summation
-        np.testing.assert_allclose(a.pop(key), b.pop(key), rtol=1e-9)
-    assert a == b
+        np.testing.assert_allclose(getattr(first, key), getattr(last, key), rtol=1e-9)
     torch.testing.assert_close(whole(last, "train").x, whole(first, "train").x)
 
 
@@ -165,8 +158,9 @@ def test_channel_statistics_come_from_the_training_split_only(tmp_path):
     frames[dm.datasets["val"].rows] += 7
     np.savez(tmp_path / "b.npz", frames=frames, labels=labels)
     other = FramesDataModule(str(tmp_path / "b.npz"))
-    assert other.spec.extras["channel_mean"] == dm.channel_mean  # ...the statistics do not
-    assert other.spec.extras["channel_std"] == dm.channel_std
+    other.setup()
+    assert other.channel_mean == dm.channel_mean  # ...the statistics do not
+    assert other.channel_std == dm.channel_std
 
 
 def test_per_step_labels_come_out_aligned_and_compose_with_the_tagging_task(tmp_path):
@@ -177,7 +171,7 @@ def test_per_step_labels_come_out_aligned_and_compose_with_the_tagging_task(tmp_
     cfg = compose_config("train", ["data=frames", f"data.path={path}", "task=tagging"], tmp_path)
     assert cfg.task._target_.endswith("TaggingTask")
     dm = instantiate(cfg.data, "data")
-    assert dm.spec.extras["aligned"] is True and dm.spec.num_classes == 4
+    assert dm.spec.aligned is True and dm.spec.num_classes == 4
     batch = whole(dm, "val")
     assert batch.y.shape == (len(batch), T) and batch.y.dtype == torch.long
     assert torch.equal(batch.y, torch.from_numpy(tags[dm.datasets["val"].rows]))

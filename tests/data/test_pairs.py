@@ -35,11 +35,11 @@ def test_sides_have_their_own_vocabularies_and_levels(tmp_path):
     lines = [f"w{i} x{i}\tab{i % 3}" for i in range(40)]
     dm = PairsDataModule(str(write(tmp_path, lines)), target_level="char", lower=False)
     spec = dm.spec
-    source, target = spec.extras["source_vocab"], spec.extras["target_vocab"]
+    source, target = spec.inputs.vocab, spec.target_vocab
     assert source[:2] == ("<pad>", "<unk>") and target[:4] == ("<pad>", "<unk>", "<bos>", "<eos>")
     assert "w1" in source or "w1" in {s.split()[0] for s, _ in dm.pairs["val"] + dm.pairs["test"]}
     assert set(target[4:]) <= set("ab012") and "w1" not in target
-    assert spec.extras["join"] == "" and spec.extras["source_level"] == "word"
+    assert spec.target_level == "char" and spec.source_level == "word"
     batch = dm.datasets["train"][torch.arange(3)]
     for row, (_, text) in zip(batch.y.tolist(), dm.pairs["train"][:3], strict=True):
         assert "".join(target[i] for i in row[: len(text)]) == text and row[len(text)] == EOS

@@ -16,7 +16,7 @@ def decode(ids, vocab):
 def test_pairs_are_what_the_problem_says_and_never_repeat_across_splits(problem):
     dm = Seq2SeqSyntheticDataModule(problem, num_train=200, num_val=50, num_test=50, seed=3)
     spec = dm.spec
-    assert spec.extras["target_vocab"][:4] == ("<pad>", "<unk>", "<bos>", "<eos>")
+    assert spec.target_vocab[:4] == ("<pad>", "<unk>", "<bos>", "<eos>")
     sources = [s for pairs in dm.pairs.values() for s, _ in pairs]
     assert len(set(sources)) == len(sources) == 300
     for source, target in dm.pairs["val"]:
@@ -28,7 +28,7 @@ def test_pairs_are_what_the_problem_says_and_never_repeat_across_splits(problem)
             assert dt.date.fromisoformat(target).year in range(1950, 2050)
     batch = dm.datasets["train"][torch.arange(4)]
     for row, (_source, target) in zip(batch.y.tolist(), dm.pairs["train"][:4], strict=True):
-        assert row[len(target)] == EOS and decode(row, spec.extras["target_vocab"]) == target
+        assert row[len(target)] == EOS and decode(row, spec.target_vocab) == target
 
 
 def test_the_same_seed_gives_the_same_pairs():

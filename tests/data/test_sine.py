@@ -16,7 +16,7 @@ def test_series_follows_the_tutorial_formula_and_noise_floor():
     residual = dm.series[:, 0].numpy() - clean
     assert abs(residual.std() - 0.1) < 0.005
     assert dm.spec.noise_floor == pytest.approx(0.01)
-    assert dm.spec.input_size == 1 and dm.spec.horizon == 1
+    assert dm.spec.inputs.features == 1 and dm.spec.horizon == 1
 
 
 def test_pure_variant_is_noiseless_sin():

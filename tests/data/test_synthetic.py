@@ -24,7 +24,7 @@ def test_parity_labels_and_spec():
     dm = ParityDataModule(length=9, num_train=300)
     batch = everything(dm)
     assert torch.equal(batch.y, batch.x[..., 0].sum(1).long() % 2)
-    assert dm.spec.num_classes == 2 and dm.spec.input_size == 1
+    assert dm.spec.num_classes == 2 and dm.spec.inputs.features == 1
 
 
 def test_adding_targets_and_the_mean_predictor():
@@ -36,7 +36,7 @@ def test_adding_targets_and_the_mean_predictor():
     assert torch.equal(first_half, torch.ones(4000))  # one marker in each half
     torch.testing.assert_close(batch.y[:, 0, 0], (values * markers).sum(1))
     assert batch.y.var().item() == pytest.approx(1 / 6, rel=0.08)
-    assert dm.spec.horizon == 1 and dm.spec.input_size == 2
+    assert dm.spec.horizon == 1 and dm.spec.inputs.features == 2
 
 
 def test_splits_differ_and_repeat_with_the_seed():

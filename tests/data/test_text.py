@@ -63,7 +63,7 @@ def test_each_batch_continues_the_previous_one_lane_by_lane(tmp_path):
     batches = list(dm.train_dataloader())
     lane = 800 // 4
     assert len(batches) == len(dm.train_dataloader()) == -(-(lane - 1) // 7)
-    vocab = dm.spec.vocab
+    vocab = dm.spec.inputs.vocab
     for b in range(4):
         xs = torch.cat([batch.x[b] for batch in batches])
         ys = torch.cat([batch.y[b] for batch in batches])
@@ -88,8 +88,8 @@ def test_ranks_read_disjoint_lanes():
 
 def test_the_built_in_corpus_needs_no_path():
     dm = TextDataModule()
-    assert dm.path == CORPUS and dm.spec.vocab_size == len(dm.spec.vocab) > 30
-    assert dm.spec.extras == {"seq_len": 128, "causal": True}  # attention may not read ahead
+    assert dm.path == CORPUS and len(dm.spec.inputs.vocab) > 30
+    assert dm.spec.seq_len == 128
 
 
 @pytest.mark.parametrize(

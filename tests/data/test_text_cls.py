@@ -13,8 +13,8 @@ def write(path, text: str):
 def test_the_built_in_reviews_need_no_path():
     dm = TextClassificationDataModule()
     spec = dm.spec
-    assert spec.num_classes == 2 and spec.extras["class_names"] == ("negative", "positive")
-    assert spec.vocab[:2] == ("<pad>", "<unk>") and spec.pad_index == 0
+    assert spec.num_classes == 2 and spec.class_names == ("negative", "positive")
+    assert spec.inputs.vocab[:2] == ("<pad>", "<unk>") and spec.inputs.pad_index == 0
     sizes = [len(dm.datasets[s]) for s in ("train", "val", "test")]
     assert sizes == [800, 100, 100]  # 1,000 reviews split 80/10/10 by class
     batch = dm.datasets["train"][torch.arange(8)]
@@ -49,7 +49,7 @@ def test_a_folder_of_class_folders(tmp_path):
         for i in range(10):
             write(tmp_path / label / f"{i}.txt", f"{label} message number {i}")
     dm = TextClassificationDataModule(str(tmp_path))
-    assert dm.spec.extras["class_names"] == ("ham", "spam")
+    assert dm.spec.class_names == ("ham", "spam")
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ def test_a_train_test_pair_keeps_its_split_and_standardises_on_train_only(tmp_pa
     dm = UCRDataModule(path=str(tmp_path / "toy_TRAIN.ts"), val_fraction=0.2)
     dm.setup()
     assert [len(dm.datasets[s]) for s in ("train", "val", "test")] == [16, 4, 2]
-    assert dm.spec.num_classes == 2 and dm.spec.input_size == 1
+    assert dm.spec.num_classes == 2 and dm.spec.inputs.features == 1
     train = dm.datasets["train"][torch.arange(16)]
     valid = train.x[train.mask]
     assert valid.mean().abs() < 1e-5 and (valid.std(unbiased=False) - 1).abs() < 1e-5
@@ -64,7 +64,7 @@ def test_bundled_sets(name, channels, classes):
     pytest.importorskip("sktime")
     dm = UCRDataModule(name=name)
     dm.setup()
-    assert dm.spec.input_size == channels and dm.spec.num_classes == classes
+    assert dm.spec.inputs.features == channels and dm.spec.num_classes == classes
     if name == "JapaneseVowels":  # variable length: batches are padded and masked
         batch = dm.datasets["test"][torch.arange(64)]
         assert batch.lengths.min() < batch.lengths.max() == batch.x.shape[1]

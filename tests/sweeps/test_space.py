@@ -4,6 +4,7 @@ import pytest
 
 optuna = pytest.importorskip("optuna")
 
+from omegaconf import OmegaConf  # noqa: E402
 from optuna.distributions import (  # noqa: E402
     CategoricalDistribution,
     FloatDistribution,
@@ -95,10 +96,14 @@ def test_enqueued_parameters_must_lie_in_the_space():
         enqueued(space, {"seed": 1})
 
 
-def test_direction_and_monitor_follow_the_objective():
-    assert default_direction("val/loss_best") == "minimize"
-    assert default_direction("val/acc_best") == "maximize"
-    assert default_direction("test/bleu") == "maximize"
+def test_direction_follows_the_task_and_monitor_the_objective():
+    classify = OmegaConf.create({"task": {"_target_": "rnnlab.tasks.ClassificationTask"}})
+    translate = OmegaConf.create({"task": {"_target_": "rnnlab.tasks.Seq2SeqTask"}})
+    forecast = OmegaConf.create({"task": {"_target_": "rnnlab.tasks.ForecastingTask"}})
+    assert default_direction("val/loss_best", classify) == "minimize"
+    assert default_direction("val/acc_best", classify) == "maximize"
+    assert default_direction("test/bleu", translate) == "maximize"
+    assert default_direction("test/naive_mse", forecast) == "minimize"
     assert default_monitor("val/loss_best") == "val/loss"
     assert default_monitor("test/mse") == "val/mse"
 

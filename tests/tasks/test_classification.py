@@ -5,12 +5,14 @@ import torch
 
 from rnnlab.data.batch import SequenceDataset, pad_sequences
 from rnnlab.nets import RecurrentEncoder
+from rnnlab.data.specs import ClassesSpec, Inputs
 from rnnlab.tasks import ClassificationTask
 
 
 def make_task(pooling="last", bidirectional=False, cell="lstm"):
     net = RecurrentEncoder(2, cell, hidden_size=8, num_layers=2, bidirectional=bidirectional)
-    return ClassificationTask(net, 3, partial(torch.optim.Adam, lr=1e-2), pooling=pooling)
+    spec = ClassesSpec(Inputs(features=2), class_names=("a", "b", "c"))
+    return ClassificationTask(net, spec, partial(torch.optim.Adam, lr=1e-2), pooling=pooling)
 
 
 @pytest.mark.parametrize("pooling", ["last", "mean", "max"])

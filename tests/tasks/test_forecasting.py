@@ -5,15 +5,32 @@ import pytest
 import torch
 
 from rnnlab.data.batch import Batch, WindowDataset, batch_loader
+from rnnlab.data.specs import ForecastSpec, Inputs
 from rnnlab.nets import RecurrentEncoder
+from rnnlab.nets.protocol import Capabilities
 from rnnlab.tasks import ForecastingTask
 from rnnlab.tasks.optim import configure_optimizers
 from rnnlab.utils.errors import ConfigError
 
+SPEC_FIELDS = {
+    "targets_in_input", "num_past_covariates", "num_future_covariates", "scaler_mean",
+    "scaler_std", "season", "mase_scale",
+}  # fmt: skip
+
+
+def forecaster(net, horizon, num_targets, lr=1e-2, **kwargs):
+    """A forecasting task over ``net``; keyword arguments that describe the data go to its
+    spec, the rest to the task."""
+    data = {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items() if k in SPEC_FIELDS}
+    names = tuple(f"y{i}" for i in range(num_targets))
+    spec = ForecastSpec(Inputs(features=num_targets), horizon=horizon, target_names=names, **data)
+    task_args = {k: v for k, v in kwargs.items() if k not in SPEC_FIELDS}
+    return ForecastingTask(net, spec, partial(torch.optim.Adam, lr=lr), **task_args)
+
 
 def make_task(horizon=3, output_size=2, **kwargs):
     net = RecurrentEncoder(output_size, "gru", hidden_size=16)
-    return ForecastingTask(net, horizon, output_size, partial(torch.optim.Adam, lr=1e-2), **kwargs)
+    return forecaster(net, horizon, output_size, **kwargs)
 
 
 def test_forecast_shape():
@@ -49,6 +66,16 @@ def test_one_cycle_spans_the_whole_run():
         params, partial(torch.optim.SGD, lr=0.1), scheduler, "step", "val/loss", 5
     )
     assert short["lr_scheduler"]["scheduler"].total_steps >= 5
+
+
+def test_cosine_annealing_spans_the_run_in_steps_or_in_epochs():
+    params = [torch.nn.Parameter(torch.zeros(1))]
+    sgd = partial(torch.optim.SGD, lr=0.1)
+    cosine = partial(torch.optim.lr_scheduler.CosineAnnealingLR, T_max=None)
+    by_step = configure_optimizers(params, sgd, cosine, "step", "val/loss", 123, total_epochs=4)
+    by_epoch = configure_optimizers(params, sgd, cosine, "epoch", "val/loss", 123, total_epochs=4)
+    assert by_step["lr_scheduler"]["scheduler"].T_max == 123
+    assert by_epoch["lr_scheduler"]["scheduler"].T_max == 4
 
 
 def test_plateau_scheduler_watches_the_monitored_metric():
@@ -104,18 +131,16 @@ class LastValue(torch.nn.Module):
     weights make exact forecasters."""
 
     output_size = 1
+    capabilities = Capabilities(reads="features")
 
-    def forward(self, x, lengths=None):
+    def forward(self, x, lengths=None, state=None):
         from rnnlab.nets.recurrent import Encoded
 
         return Encoded(outputs=x, last=x[:, -1, :1], state=None)
 
 
 def exact_task(strategy, horizon, **kwargs):
-    task = ForecastingTask(
-        LastValue(), horizon, 1, partial(torch.optim.Adam, lr=1e-2), strategy=strategy,
-        targets_in_input=True, **kwargs,
-    )  # fmt: skip
+    task = forecaster(LastValue(), horizon, 1, strategy=strategy, targets_in_input=True, **kwargs)
     return task.eval()
 
 
@@ -165,10 +190,9 @@ def test_known_future_covariates_reach_every_strategy():
 
 def test_seq2seq_reads_the_truth_only_in_training():
     torch.manual_seed(0)
-    task = ForecastingTask(
-        RecurrentEncoder(1, "gru", hidden_size=8), 4, 1, partial(torch.optim.Adam, lr=1e-2),
-        strategy="seq2seq", targets_in_input=True,
-    )  # fmt: skip
+    task = forecaster(
+        RecurrentEncoder(1, "gru", hidden_size=8), 4, 1, strategy="seq2seq", targets_in_input=True
+    )
     x, y = torch.randn(3, 6, 1), torch.randn(3, 4, 1)
     changed = y.clone()
     changed[:, 1] += 1.0
@@ -229,9 +253,9 @@ def test_strategies_that_feed_back_need_targets_in_the_input():
 @pytest.mark.parametrize("strategy", ["direct", "recursive", "seq2seq"])
 def test_window_norm_forecasts_a_shifted_and_stretched_window_alike(strategy):
     torch.manual_seed(0)
-    task = ForecastingTask(
-        RecurrentEncoder(1, "gru", hidden_size=8), 3, 1, partial(torch.optim.Adam, lr=1e-2),
-        strategy=strategy, targets_in_input=True, window_norm=True,
+    task = forecaster(
+        RecurrentEncoder(1, "gru", hidden_size=8), 3, 1, strategy=strategy,
+        targets_in_input=True, window_norm=True,
     ).eval()  # fmt: skip
     x = torch.randn(4, 10, 1)
     with torch.no_grad():

@@ -8,12 +8,13 @@ import torch.nn.functional as F
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
 
+from rnnlab.build import build_trainer
 from rnnlab.data.batch import Batch
+from rnnlab.data.specs import Inputs, StreamSpec
 from rnnlab.data.text import TextDataModule
 from rnnlab.nets import RecurrentEncoder
 from rnnlab.tasks.language_model import LanguageModelTask, decode, encode
 from rnnlab.utils.errors import ConfigError
-from rnnlab.utils.instantiate import build_trainer
 
 VOCAB = 12
 
@@ -21,11 +22,11 @@ VOCAB = 12
 def make_task(tbptt_steps=None, seq_len=8, cell="lstm", carry_state=True, lr=0.1, **net):
     torch.manual_seed(0)
     encoder = RecurrentEncoder(cell=cell, hidden_size=16, vocab_size=VOCAB, embedding_dim=6, **net)
+    spec = StreamSpec(Inputs(vocab=tuple(f"t{i}" for i in range(VOCAB))), seq_len=seq_len)
     return LanguageModelTask(
         encoder,
-        VOCAB,
+        spec,
         optimizer=partial(torch.optim.SGD, lr=lr),
-        seq_len=seq_len,
         tbptt_steps=tbptt_steps,
         carry_state=carry_state,
     )

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from rnnlab.data.batch import Batch, InMemoryDataModule, SequenceDataset, pad_sequences
+from rnnlab.data.specs import ClassesSpec, Inputs
 from rnnlab.nets import RecurrentEncoder
 from rnnlab.tasks.tagging import IGNORE, EntityScores, TaggingTask, entity_spans, is_bio
 
@@ -18,7 +19,10 @@ def make_task(num_classes=4, vocab_size=10, bidirectional=False, names=None, lr=
         bidirectional=bidirectional,
     )  # fmt: skip
     optimizer = partial(torch.optim.Adam, lr=lr)
-    return TaggingTask(net, num_classes, optimizer=optimizer, class_names=names)
+    vocab = ("<pad>", "<unk>", *(str(i) for i in range(vocab_size - 2)))
+    names = tuple(names or (str(i) for i in range(num_classes)))
+    spec = ClassesSpec(Inputs(vocab=vocab, pad_index=0), class_names=names, aligned=True)
+    return TaggingTask(net, spec, optimizer=optimizer)
 
 
 def test_entity_spans_read_bio_and_iob1():
