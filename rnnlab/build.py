@@ -60,6 +60,19 @@ def build_net(cfg: DictConfig, arguments: dict[str, Any], spec: Spec) -> torch.n
             f"{spec.inputs.describe()} (as {', '.join(unread)}, which {target.__name__} does not "
             "take); choose a model that reads them."
         )
+    missing = [
+        name
+        for name, p in parameters.items()
+        if p.default is inspect.Parameter.empty
+        and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        and name not in arguments
+        and OmegaConf.select(node, name, default=None) is None
+    ]
+    if missing:
+        raise ConfigError(
+            f"{choice(cfg, 'model')} cannot read {choice(cfg, 'data')}: it needs "
+            f"{', '.join(missing)}, which the data ({spec.inputs.describe()}) does not give."
+        )
     tensors = {}
     for name, value in arguments.items():
         if isinstance(value, torch.Tensor):  # pretrained embeddings: passed, not configured

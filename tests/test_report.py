@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from rnnlab.report import default_mode, read_curve, report
+from rnnlab.report import read_curve, report
 from tests.conftest import TINY, run_cli
 
 # Two epochs, so every run's val/loss curve has two points.
@@ -114,23 +114,17 @@ def test_an_unfinished_run_is_listed_as_such_in_natural_order(sweep, tmp_path):
     assert "| 10 |  | no metrics | lstm |" in (root / "report.md").read_text()
 
 
-@pytest.mark.parametrize(
-    "key, mode",
-    [
-        ("test/acc", "max"),
-        ("val/acc_best", "max"),
-        ("test/f1", "max"),
-        ("test/bleu", "max"),
-        ("test/exact_match", "max"),
-        ("test/r2", "max"),
-        ("test/loss", "min"),
-        ("test/mase", "min"),
-        ("val/loss_best", "min"),
-        ("test/ppl", "min"),
-    ],
-)
-def test_default_mode_maximises_scores_and_minimises_errors(key, mode):
-    assert default_mode(key) == mode
+def test_runs_are_ranked_the_way_their_task_recorded(sweep, tmp_path):
+    root = tmp_path / "copy"
+    shutil.copytree(sweep, root)
+    for job, value in (("0", 0.2), ("1", 0.7)):  # a metric only a task of its own would know
+        saved = metrics(root / job)
+        (root / job / "metrics.json").write_text(json.dumps({**saved, "test/iou": value}))
+        modes = json.loads((root / job / "metric_modes.json").read_text())
+        assert modes["test/mse"] == "min"  # written by the run, as its task says
+        (root / job / "metric_modes.json").write_text(json.dumps({**modes, "test/iou": "max"}))
+    rows = report(root, metric="test/iou", output=tmp_path)
+    assert [row["best"] for row in rows] == [False, True]
 
 
 def test_command_line_prints_the_table_and_the_files_it_wrote(sweep, tmp_path):

@@ -4,10 +4,10 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from rnnlab.build import build_system
 from rnnlab.predict import predict
 from rnnlab.train import train
 from rnnlab.utils.errors import ConfigError
-from rnnlab.utils.instantiate import build_system
 from tests.conftest import compose_config, run_cli, run_main
 
 QUICK = [

@@ -157,6 +157,7 @@ class CnnRnn(nn.Module):
         mask = None
         if lengths is not None:
             steps = torch.arange(features.shape[1], device=features.device)
-            mask = steps[None] < lengths.to(features.device)[:, None]
+            mask = steps[None] < lengths.to(features.device)[:, None]  # (B, T)
+            features = features * mask.unsqueeze(-1)  # padded frames read as zero, as in a net
         frames = Encoded(outputs=features, last=features[:, -1], state=None)
         return frames._replace(last=pool(frames, mask, "mean"))  # the valid frames' average

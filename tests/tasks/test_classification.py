@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from rnnlab.data.batch import SequenceDataset, pad_sequences
-from rnnlab.nets import RecurrentEncoder
 from rnnlab.data.specs import ClassesSpec, Inputs
+from rnnlab.nets import RecurrentEncoder
 from rnnlab.tasks import ClassificationTask
 
 

@@ -21,7 +21,8 @@ SPEC_FIELDS = {
 def forecaster(net, horizon, num_targets, lr=1e-2, **kwargs):
     """A forecasting task over ``net``; keyword arguments that describe the data go to its
     spec, the rest to the task."""
-    data = {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items() if k in SPEC_FIELDS}
+    data = {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
+    data = {k: v for k, v in data.items() if k in SPEC_FIELDS}
     names = tuple(f"y{i}" for i in range(num_targets))
     spec = ForecastSpec(Inputs(features=num_targets), horizon=horizon, target_names=names, **data)
     task_args = {k: v for k, v in kwargs.items() if k not in SPEC_FIELDS}

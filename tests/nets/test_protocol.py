@@ -1,0 +1,126 @@
+"""Every net that ``conf/model/`` offers keeps the encoder protocol, checked the same way for
+each: built from its YAML for the data it can read, it has the protocol's interface, its shapes,
+and each capability it declares holds (padding, causality, carried state).
+
+A new net's YAML is picked up here with no edit to this file."""
+
+import pytest
+import torch
+
+from rnnlab.build import build_net
+from rnnlab.data.specs import ClassesSpec, Inputs, PairsSpec
+from rnnlab.nets.base import Encoded
+from rnnlab.nets.protocol import Capabilities, EncoderDecoder, SequenceEncoder
+from rnnlab.tasks import ClassificationTask, Seq2SeqTask
+from rnnlab.utils.cli import available
+from rnnlab.utils.errors import ConfigError
+from tests.conftest import compose_config
+
+SOURCE = ("<pad>", "<unk>", *"abcdefgh")
+TARGET = ("<pad>", "<unk>", "<bos>", "<eos>", *"wxyz")
+# One spec of each kind of input, with the task that reads it.
+PROBES = {
+    "features": (ClassificationTask, ClassesSpec(Inputs(features=3), ("a", "b"))),
+    "tokens": (ClassificationTask, ClassesSpec(Inputs(vocab=SOURCE, pad_index=0), ("a", "b"))),
+    "frames": (ClassificationTask, ClassesSpec(Inputs(frame_shape=(1, 8, 8)), ("a", "b"))),
+    "pairs": (Seq2SeqTask, PairsSpec(Inputs(vocab=SOURCE, pad_index=0), target_vocab=TARGET)),
+}
+B, T = 3, 7
+
+
+def built(model: str, tmp_path) -> dict[str, torch.nn.Module]:
+    """The net ``model=<model>`` builds for each probe it can read, in eval mode."""
+    nets = {}
+    for kind, (task, spec) in PROBES.items():
+        cfg = compose_config("train", [f"model={model}"], tmp_path)
+        if "hidden_size" in cfg.model:
+            cfg.model.hidden_size = 8  # small, and a multiple of any head count
+        torch.manual_seed(0)
+        try:
+            nets[kind] = build_net(cfg, task.net_arguments(spec), spec).eval()
+        except ConfigError as error:
+            assert "cannot read" in str(error), error  # the one way a net may refuse data
+    return nets
+
+
+def inputs(kind: str, batch: int = B, steps: int = T) -> torch.Tensor:
+    if kind == "features":
+        return torch.randn(batch, steps, 3)
+    if kind == "frames":
+        return torch.randn(batch, steps, 1, 8, 8)
+    return torch.randint(1, len(SOURCE), (batch, steps))
+
+
+@pytest.mark.parametrize("model", available("model"))
+def test_every_net_keeps_the_protocol(model, tmp_path):
+    nets = built(model, tmp_path)
+    assert nets, f"model={model} reads none of the probes' data: {', '.join(PROBES)}"
+    for kind, net in nets.items():
+        capabilities = net.capabilities
+        assert isinstance(capabilities, Capabilities)
+        assert not (capabilities.bidirectional and capabilities.causal)
+        if kind == "pairs":
+            check_encoder_decoder(net)
+        else:
+            assert capabilities.reads == kind
+            check_sequence_encoder(net, kind)
+
+
+def check_sequence_encoder(net, kind: str) -> None:
+    assert isinstance(net, SequenceEncoder) and not isinstance(net, EncoderDecoder)
+    capabilities, size = net.capabilities, net.output_size
+    x = inputs(kind)
+    with torch.no_grad():
+        encoded = net(x)
+        assert isinstance(encoded, Encoded)
+        assert encoded.outputs.shape == (B, T, size) and encoded.last.shape == (B, size)
+        if capabilities.accepts_lengths:
+            check_padding_changes_nothing(net, x)
+        if capabilities.causal:
+            check_no_output_reads_ahead(net, x, kind)
+        if capabilities.carries_state:
+            check_two_chunks_read_as_one(net, x)
+
+
+def check_padding_changes_nothing(net, x: torch.Tensor) -> None:
+    lengths = torch.tensor([T, T - 3, 1])
+    encoded = net(x, lengths)
+    for b, n in enumerate(lengths.tolist()):
+        alone = net(x[b : b + 1, :n])
+        torch.testing.assert_close(encoded.outputs[b, :n], alone.outputs[0], atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(encoded.last[b], alone.last[0], atol=1e-5, rtol=1e-4)
+        assert not encoded.outputs[b, n:].any(), "padded steps must be zero"
+
+
+def check_no_output_reads_ahead(net, x: torch.Tensor, kind: str) -> None:
+    changed = x.clone()
+    changed[:, 4:] = inputs(kind, B, T - 4)  # new steps from step 4 on
+    before, after = net(x).outputs[:, :4], net(changed).outputs[:, :4]
+    torch.testing.assert_close(before, after, atol=1e-5, rtol=1e-4)
+
+
+def check_two_chunks_read_as_one(net, x: torch.Tensor) -> None:
+    whole = net(x)
+    first = net(x[:, :3])
+    rest = net(x[:, 3:], state=first.state)
+    outputs = torch.cat([first.outputs, rest.outputs], 1)
+    torch.testing.assert_close(outputs, whole.outputs, atol=1e-5, rtol=1e-4)
+    for a, b in zip(_tensors(rest.state), _tensors(whole.state), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+def check_encoder_decoder(net) -> None:
+    assert isinstance(net, EncoderDecoder) and net.capabilities.reads == "tokens"
+    source, lengths = inputs("tokens"), torch.tensor([T, 4, 2])
+    target_in = torch.randint(4, len(TARGET), (B, 5))
+    target_in[:, 0] = net.bos_index
+    with torch.no_grad():
+        logits, _ = net(source, lengths, target_in)
+        assert logits.shape == (B, 5, len(TARGET))
+        for decoded in (net.greedy(source, lengths, 6), net.beam_search(source, lengths, 2, 6)):
+            assert len(decoded) == B and all(len(ids) <= 6 for ids in decoded)
+            assert all(net.eos_index not in ids for ids in decoded)
+
+
+def _tensors(state) -> tuple[torch.Tensor, ...]:
+    return state if isinstance(state, tuple) else (state,)
