@@ -18,6 +18,7 @@ from lightning.pytorch import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from rnnlab.data.specs import Spec
+from rnnlab.nets.protocol import OPTIONAL_PARAMETERS
 from rnnlab.tasks.base import SupervisedTask
 from rnnlab.utils.errors import ConfigError
 from rnnlab.utils.instantiate import instantiate, instantiate_each
@@ -53,6 +54,11 @@ def build_net(cfg: DictConfig, arguments: dict[str, Any], spec: Spec) -> torch.n
     node = cfg.model
     target = hydra.utils.get_object(node._target_)
     parameters = inspect.signature(target).parameters
+    arguments = {
+        name: value
+        for name, value in arguments.items()
+        if name in parameters or name not in OPTIONAL_PARAMETERS
+    }
     unread = [name for name in arguments if name not in parameters]
     if unread:
         raise ConfigError(

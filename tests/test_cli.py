@@ -1,6 +1,9 @@
 """The command line as a user meets it: sweeps, DDP processes, and one-line errors."""
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -38,7 +41,14 @@ def test_sweep_leaves_one_directory_per_job(tmp_path):
 
 def test_ddp_sim_trains_in_two_gloo_processes(tmp_path):
     out = tmp_path / "run"
-    result = run_cli("rnnlab.train", *FAST, "trainer=ddp_sim", f"hydra.run.dir={out}", cwd=tmp_path)
+    result = run_cli(
+        "rnnlab.train",
+        *FAST,
+        "trainer=ddp_sim",
+        "verbose=true",
+        f"hydra.run.dir={out}",
+        cwd=tmp_path,
+    )  # fmt: skip (verbose: Lightning's note of each rank joining)
     assert result.returncode == 0, result.stderr[-3000:]
     text = result.stdout + result.stderr
     assert "Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2" in text
@@ -76,6 +86,21 @@ def test_main_command_resumes_and_evaluates_from_the_command_line(tmp_path):
         ),
         (["model.dropout=2"], "error: model: dropout should be a number in range [0, 1]"),
         (
+            ["task.optimizer.lr=0.1"],
+            "error: task.optimizer.lr is now optimizer.lr: the optimizer and the scheduler are "
+            "groups of their own (optimizer=adam|adamw|sgd, scheduler=onecycle|cosine|none).",
+        ),
+        (
+            ["model=cnn_lstm"],
+            "error: model=cnn_lstm cannot read data=sine, which gives 1 feature per step (as "
+            "input_size, which CnnRnn does not take); choose a model that reads them.",
+        ),
+        (
+            ["data=parity", "task=tagging"],
+            "error: task=tagging does not fit data=parity: its labels are one per sequence, "
+            "which task=classification predicts.",
+        ),
+        (
             ["-m", "hparams_search=nope"],
             "error: hparams_search=nope is not available; choose one of: parity, sine_lstm.",
         ),
@@ -107,3 +132,29 @@ def test_choice_check_accepts_sweeps_and_names_the_bad_value():
         ConfigError, match="trainer=tpu_pod is not available; choose one of: cpu, ddp, "
     ):
         check_choices(["trainer=tpu_pod"])
+
+
+def console(*args: str, cwd) -> subprocess.CompletedProcess:
+    """What the command prints, with Python's own warning settings (``run_cli`` hides them)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONWARNINGS", "HYDRA_FULL_ERROR")}
+    command = [sys.executable, "-m", "rnnlab.train", *args]
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_the_console_shows_rnnlabs_lines_and_one_table_unless_verbose(tmp_path):
+    quiet = console(*TINY, f"hydra.run.dir={tmp_path / 'quiet'}", cwd=tmp_path)
+    assert quiet.returncode == 0, quiet.stderr[-2000:]
+    text = quiet.stdout + quiet.stderr
+    assert text.count("test metrics") == 1  # rnnlab's table, not Lightning's too
+    for noise in (
+        "Test metric",  # Lightning's own test table
+        "Trainer already configured with model summary callbacks",
+        "Tip:",
+        "Total FLOPs",
+        "GPU available",
+        "is deprecated",
+    ):
+        assert noise not in text, noise
+    assert "Trainable params" in text  # the model summary itself stays
+    loud = console(*TINY, "verbose=true", f"hydra.run.dir={tmp_path / 'loud'}", cwd=tmp_path)
+    assert loud.returncode == 0 and "GPU available" in loud.stdout + loud.stderr

@@ -55,8 +55,8 @@ def test_a_run_leaves_metrics_curves_samples_and_its_vocabulary(lm_run):
     assert len(samples[-1].tensor_proto.string_val[0].decode()) > 300
 
     checkpoint = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
-    vocab = objects["datamodule"].spec.vocab
-    assert checkpoint["rnnlab_spec"]["vocab"] == list(vocab)
+    vocab = objects["datamodule"].spec.inputs.vocab
+    assert checkpoint["rnnlab_spec"]["fields"]["inputs"]["vocab"] == list(vocab)
 
 
 def test_eval_reproduces_the_test_loss(lm_run, tmp_path):
@@ -118,7 +118,14 @@ def test_every_recurrent_model_trains_on_text(tmp_path):
 def test_ddp_sim_gives_each_process_its_own_lanes(tmp_path):
     out = tmp_path / "run"
     args = [arg for arg in LM if not arg.startswith("trainer=")]
-    result = run_cli("rnnlab.train", *args, "trainer=ddp_sim", f"hydra.run.dir={out}", cwd=tmp_path)
+    result = run_cli(
+        "rnnlab.train",
+        *args,
+        "trainer=ddp_sim",
+        "verbose=true",
+        f"hydra.run.dir={out}",
+        cwd=tmp_path,
+    )  # fmt: skip (verbose: Lightning's note of each rank joining)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2" in result.stdout + result.stderr
     metrics = json.loads((out / "metrics.json").read_text())

@@ -218,6 +218,7 @@ def test_ddp_sim_trials_write_each_metrics_json_once_and_prune_together(tmp_path
         tmp_path,
         "sweep",
         "trainer=ddp_sim",
+        "verbose=true",  # Lightning's note of each rank joining
         "hydra.sweeper.n_trials=2",
         "hydra.sweeper.pruner.n_startup_trials=1",
         enqueue(0.02, 1e-4),

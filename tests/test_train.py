@@ -119,5 +119,5 @@ def test_classification_run_reports_accuracy_f1_and_a_confusion_figure(train_con
 def test_a_model_and_data_that_do_not_fit_fail_before_training(train_config):
     from rnnlab.utils.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="task needs num_classes, which this dataset does not"):
+    with pytest.raises(ConfigError, match="^task ClassificationTask does not fit data Sine"):
         train(train_config("data=sine", "task=classification"))

@@ -84,7 +84,7 @@ class Inputs:
     def describe(self) -> str:
         """A few words for error messages: ``3 features per step``, ``token ids``, ..."""
         if self.kind == "features":
-            return f"{self.features} features per step"
+            return f"{self.features} feature{'' if self.features == 1 else 's'} per step"
         if self.kind == "tokens":
             return f"token ids from a vocabulary of {len(self.vocab)}"
         return "frames of shape {}x{}x{}".format(*self.frame_shape)

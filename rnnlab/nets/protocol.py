@@ -15,8 +15,10 @@ input parameter        meaning                                         ``x``
 =====================  ==============================================  ====================
 
 A net whose constructor lacks the parameters of some data cannot read that data, and
-``rnnlab.train`` says so before training. Everything else a net takes is its own setting, from
-its YAML.
+``rnnlab.train`` says so before training. One more parameter is optional: a net that can be made
+causal (attention that may look ahead) takes ``causal: bool``, and a task that needs causal
+outputs (the language model) passes ``causal=True``; a net without it is causal or not as built,
+and says so in its capabilities. Everything else a net takes is its own setting, from its YAML.
 
 Two kinds of net:
 
@@ -40,6 +42,9 @@ import torch
 from rnnlab.nets.base import Encoded, State
 
 Reads = Literal["features", "tokens", "frames"]
+
+# Input parameters a net may lack: the builder passes them only to nets that take them.
+OPTIONAL_PARAMETERS = frozenset({"causal"})
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,9 @@
 Inputs (features or token ids) are projected to ``hidden_size``, given sinusoidal position
 encodings (Vaswani et al., 2017), and read by ``num_layers`` pre-norm self-attention blocks,
 with padding masked out. With ``causal`` a step attends only to itself and earlier steps, as a
-language model needs (``model=transformer model.causal=true data=text``). It returns the same
-:class:`~rnnlab.nets.recurrent.Encoded` as the recurrent encoder, ``last`` being the output at
-each sequence's last valid step.
+language model needs (the task asks for it, so ``model=transformer data=text`` is causal). It
+returns the same :class:`~rnnlab.nets.base.Encoded` as the recurrent encoder, ``last`` being
+the output at each sequence's last valid step.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class TransformerNet(nn.Module):
         num_layers: self-attention blocks.
         num_heads: attention heads per block.
         dropout: dropout in attention and feed-forward layers.
-        causal: attend only to earlier steps (a language model needs it).
+        causal: attend only to earlier steps (the language model task sets it).
         max_len: the longest sequence the position table covers.
         vocab_size, embedding_dim, pad_index, embedding_weights: token ids are embedded first,
             as in :class:`~rnnlab.nets.recurrent.RecurrentEncoder`.

@@ -10,6 +10,8 @@ stops it is marked pruned.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import math
@@ -345,11 +347,12 @@ def _alive(pid: Any) -> bool:
 
 def _job_error(ret: JobReturn | None) -> BaseException | None:
     """The exception a job that did not complete raised, as its ``return_value`` raises it
-    (Hydra notes on stderr which job failed)."""
+    (which also writes a note of Hydra's on stderr, kept out of the sweep's report)."""
     if ret is None or ret.status == JobStatus.UNKNOWN:
         return None
     try:
-        _ = ret.return_value
+        with contextlib.redirect_stderr(io.StringIO()):  # Hydra's note; the sweep says why
+            _ = ret.return_value
     except BaseException as error:  # noqa: BLE001 - the job's own exception, whatever it is
         return error
     return None

@@ -65,13 +65,17 @@ class LanguageModelTask(SupervisedTask):
     spec_type = StreamSpec
 
     @classmethod
+    def net_arguments(cls, spec: StreamSpec) -> dict:
+        # A net that can be made causal (attention) is: each next token from the ones before.
+        return {**super().net_arguments(spec), "causal": True}
+
+    @classmethod
     def net_problem(cls, net: nn.Module) -> str | None:
         problem = super().net_problem(net)
         if problem is None and not net.capabilities.causal:
             return (
                 "a language model predicts each next token from the ones before it, and this "
-                "net reads later steps too; make it causal (model.bidirectional=false, or "
-                "model.causal=true where the net has it)"
+                "net reads later steps too; make it causal (model.bidirectional=false)"
             )
         return problem
 

@@ -108,7 +108,7 @@ def plain_side(path: str | None, minutes: float, tbptt: int) -> dict[str, float]
     """The same truncated BPTT written as a hand-made loop over the same batches."""
     torch.manual_seed(12345)
     data = TextDataModule(path, seq_len=128, batch_size=64, splits=(0.9, 0.1, 0.0))
-    model = PlainLSTM(data.spec.vocab_size)
+    model = PlainLSTM(len(data.spec.inputs.vocab))
     optimizer = torch.optim.Adam(model.parameters(), lr=LR)
     seconds, chars, deadline = 0.0, 0, time.monotonic() + 60 * minutes
     while time.monotonic() < deadline:

@@ -234,9 +234,7 @@ def test_mase_scale_is_the_training_seasonal_naive_error_in_original_units(tmp_p
             assert dm.spec.season == season
     flat = CsvSeriesDataModule(daily(tmp_path, 30, lambda i: 4, name="f.csv"), "y", window=3)
     assert flat.spec.mase_scale == (1e-8,) and flat.spec.scaler_std == (1.0,)
-    assert all(
-        type(v) is float for v in dm.spec.scaler_mean + flat.spec.mase_scale
-    )
+    assert all(type(v) is float for v in dm.spec.scaler_mean + flat.spec.mase_scale)
 
 
 def test_the_config_builds_the_datamodule(tmp_path):
