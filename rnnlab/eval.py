@@ -16,8 +16,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from rnnlab.build import build_loggers, build_system, build_trainer
 from rnnlab.callbacks.run_config import CHECKPOINT_KEY, SPEC_KEY
+from rnnlab.cli import run
 from rnnlab.data.specs import Spec, spec_from_dict
-from rnnlab.utils.cli import run
 from rnnlab.utils.console import quiet_console
 from rnnlab.utils.errors import ConfigError, check
 from rnnlab.utils.run_output import finish_run, scalar_metrics

@@ -10,10 +10,10 @@ import torch
 from omegaconf import DictConfig
 
 from rnnlab.build import build_model
+from rnnlab.cli import run
 from rnnlab.data.specs import StreamSpec
 from rnnlab.eval import load_run
 from rnnlab.tasks.language_model import decode, prompt_ids
-from rnnlab.utils.cli import run
 from rnnlab.utils.errors import check
 
 

@@ -23,13 +23,13 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from rnnlab.build import build_model
+from rnnlab.cli import read_input_lines, run, write_output
 from rnnlab.data.batch import Batch, pad_sequences
 from rnnlab.data.specs import ClassesSpec, ForecastSpec, Spec
 from rnnlab.data.text_cls import read_table
 from rnnlab.data.vocab import Vocabulary, tokenize
 from rnnlab.eval import load_run
 from rnnlab.tasks.base import SupervisedTask
-from rnnlab.utils.cli import read_input_lines, run, write_output
 from rnnlab.utils.errors import check
 from rnnlab.utils.instantiate import instantiate
 

@@ -26,8 +26,8 @@ from typing import Any
 import yaml
 from omegaconf import DictConfig
 
+from rnnlab.cli import run, write_output
 from rnnlab.sweeps.trial import TRIAL_FILE
-from rnnlab.utils.cli import run, write_output
 from rnnlab.utils.errors import ConfigError, check
 
 # Which way each metric of a run's metrics.json is better, as its task said (written by

@@ -18,12 +18,12 @@ from typing import Any
 import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
+from rnnlab import cli
 from rnnlab.build import build_callbacks, build_loggers, build_system, build_trainer
 from rnnlab.callbacks.best_metrics import BestMetrics
 from rnnlab.callbacks.pruning import OptunaPruning
 from rnnlab.callbacks.run_config import RunConfig
 from rnnlab.sweeps.trial import pruning_callback
-from rnnlab.utils import cli
 from rnnlab.utils.console import quiet_console
 from rnnlab.utils.ddp import ddp_job
 from rnnlab.utils.memory import set_cpu_memory

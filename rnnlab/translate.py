@@ -16,11 +16,11 @@ import torch
 from omegaconf import DictConfig
 
 from rnnlab.build import build_model
+from rnnlab.cli import read_input_lines, run, write_output
 from rnnlab.data.batch import pad_sequences
 from rnnlab.data.specs import PairsSpec
 from rnnlab.data.vocab import Vocabulary, tokenize
 from rnnlab.eval import load_run
-from rnnlab.utils.cli import read_input_lines, run, write_output
 from rnnlab.utils.errors import check
 
 

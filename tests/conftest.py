@@ -18,7 +18,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
-from rnnlab.utils.cli import CONFIG_DIR
+from rnnlab.cli import CONFIG_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from rnnlab.utils.cli import check_choices
+from rnnlab.cli import check_choices
 from rnnlab.utils.errors import ConfigError
 from tests.conftest import TINY, run_cli
 

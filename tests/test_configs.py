@@ -2,9 +2,9 @@
 
 import pytest
 
+from rnnlab.cli import CONFIG_DIR, available
 from rnnlab.data.bundled import SERIES
 from rnnlab.train import train
-from rnnlab.utils.cli import CONFIG_DIR, available
 from tests.conftest import compose_config
 
 GROUPS = ["model", "data", "trainer", "callbacks", "logger", "debug", "task", "hparams_search"]

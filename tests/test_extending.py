@@ -91,7 +91,7 @@ def test_a_built_wheel_ships_its_configs_and_trains_from_another_directory(tmp_p
     )  # fmt: skip
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    probe = "import rnnlab, rnnlab.utils.cli as cli; print(rnnlab.__file__, cli.CONFIG_DIR)"
+    probe = "import rnnlab, rnnlab.cli as cli; print(rnnlab.__file__, cli.CONFIG_DIR)"
     where = subprocess.run(
         [python, "-c", probe],
         cwd=elsewhere, capture_output=True, text=True, check=True,

@@ -55,7 +55,7 @@ class OptunaSweeper(Sweeper):
     ) -> None:
         from hydra.core.plugins import Plugins
 
-        from rnnlab.utils.cli import exit_on_config_error
+        from rnnlab.cli import exit_on_config_error
 
         try:
             from rnnlab.sweeps.search import OptunaSearch
@@ -75,6 +75,6 @@ class OptunaSweeper(Sweeper):
         self.search = build(**self.settings, config=config, launcher=launcher)
 
     def sweep(self, arguments: list[str]) -> Any:
-        from rnnlab.utils.cli import exit_on_config_error
+        from rnnlab.cli import exit_on_config_error
 
         return exit_on_config_error(self.search.run)(arguments)

@@ -20,8 +20,8 @@ from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 from rich.table import Table
 
+from rnnlab.cli import write_output
 from rnnlab.sweeps.space import override_value
-from rnnlab.utils.cli import write_output
 
 STATES = {
     TrialState.COMPLETE: "complete",

@@ -32,9 +32,9 @@ from hydra import compose, initialize_config_dir
 from omegaconf import open_dict
 from torch import nn
 
+from rnnlab.cli import CONFIG_DIR
 from rnnlab.data.text import TextDataModule
 from rnnlab.train import train
-from rnnlab.utils.cli import CONFIG_DIR
 
 LR = 2e-3
 

@@ -46,9 +46,9 @@ from omegaconf import open_dict
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from rnnlab.cli import CONFIG_DIR
 from rnnlab.data.sine import sine_series
 from rnnlab.train import train
-from rnnlab.utils.cli import CONFIG_DIR
 
 WINDOW, HIDDEN, LAYERS, LR = 20, 64, 2, 1e-3
 TRAIN_SPAN = 84_000  # the default sine data's training span: 70 % of 120,000 points

@@ -22,8 +22,8 @@ from collections import Counter, defaultdict
 from hydra import compose, initialize_config_dir
 from omegaconf import open_dict
 
+from rnnlab.cli import CONFIG_DIR
 from rnnlab.train import train
-from rnnlab.utils.cli import CONFIG_DIR
 
 
 def run_experiment(name: str, path: str, extra: list[str]) -> tuple[dict, dict, float]:

@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from rnnlab.build import build_net
+from rnnlab.cli import available
 from rnnlab.data.specs import ClassesSpec, Inputs, PairsSpec
 from rnnlab.nets.base import Encoded
 from rnnlab.nets.protocol import Capabilities, EncoderDecoder, SequenceEncoder
 from rnnlab.tasks import ClassificationTask, Seq2SeqTask
-from rnnlab.utils.cli import available
 from rnnlab.utils.errors import ConfigError
 from tests.conftest import compose_config
 

@@ -11,6 +11,7 @@ from optuna.distributions import (  # noqa: E402
     IntDistribution,
 )
 
+from rnnlab.cli import available  # noqa: E402
 from rnnlab.sweeps.search import (  # noqa: E402
     absolute_storage,
     batch_size,
@@ -19,7 +20,6 @@ from rnnlab.sweeps.search import (  # noqa: E402
     enqueued,
 )
 from rnnlab.sweeps.space import parse_space  # noqa: E402
-from rnnlab.utils.cli import available  # noqa: E402
 from rnnlab.utils.errors import ConfigError  # noqa: E402
 
 
@@ -132,7 +132,7 @@ def test_trials_per_batch_follow_the_launcher_unless_given():
 def _hydra_config(*overrides: str):
     from hydra import compose, initialize_config_dir
 
-    from rnnlab.utils.cli import CONFIG_DIR
+    from rnnlab.cli import CONFIG_DIR
 
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         return compose("train", ["hparams_search=sine_lstm", *overrides], return_hydra_config=True)

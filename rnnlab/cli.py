@@ -24,8 +24,8 @@ from rnnlab.utils.errors import ConfigError
 
 # rnnlab's own configs: `rnnlab/conf` in an installed wheel (which ships `conf/` there), the
 # repository's `conf/` in a source checkout.
-_PACKAGED = Path(__file__).resolve().parents[1] / "conf"
-CONFIG_DIR = _PACKAGED if _PACKAGED.is_dir() else Path(__file__).resolve().parents[2] / "conf"
+_PACKAGED = Path(__file__).resolve().parent / "conf"
+CONFIG_DIR = _PACKAGED if _PACKAGED.is_dir() else Path(__file__).resolve().parents[1] / "conf"
 
 # `group=a` or `group=a,b,c` (a sweep); anything fancier is left to Hydra.
 _CHOICE = re.compile(r"^(?P<group>[a-z_]+)=(?P<values>[\w\-./]+(,[\w\-./]+)*)$")
