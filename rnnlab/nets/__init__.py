@@ -1,5 +1,8 @@
-"""Architectures: plain ``torch.nn.Module`` classes that know nothing of Lightning or Hydra."""
+"""Architectures: plain ``torch.nn.Module`` classes that know nothing of Lightning or Hydra, each
+keeping the encoder protocol of :mod:`rnnlab.nets.protocol`."""
 
-from rnnlab.nets.recurrent import Encoded, RecurrentEncoder
+from rnnlab.nets.base import Encoded
+from rnnlab.nets.protocol import Capabilities, EncoderDecoder, SequenceEncoder
+from rnnlab.nets.recurrent import RecurrentEncoder
 
-__all__ = ["Encoded", "RecurrentEncoder"]
+__all__ = ["Capabilities", "Encoded", "EncoderDecoder", "RecurrentEncoder", "SequenceEncoder"]

@@ -6,7 +6,7 @@ from typing import Literal
 
 import torch
 
-from rnnlab.nets.recurrent import Encoded
+from rnnlab.nets.base import Encoded
 
 Pooling = Literal["last", "mean", "max"]
 

@@ -135,7 +135,7 @@ class LastValue(torch.nn.Module):
     capabilities = Capabilities(reads="features")
 
     def forward(self, x, lengths=None, state=None):
-        from rnnlab.nets.recurrent import Encoded
+        from rnnlab.nets.base import Encoded
 
         return Encoded(outputs=x, last=x[:, -1, :1], state=None)
 
