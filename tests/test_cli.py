@@ -9,7 +9,7 @@ import pytest
 
 from rnnlab.cli import check_choices
 from rnnlab.utils.errors import ConfigError
-from tests.conftest import TINY, run_cli
+from tests.conftest import TINY, run_cli, run_main
 
 # The same tiny run as the in-process tests, without the progress bar's redraws.
 FAST = [*TINY, "~callbacks.rich_progress_bar", "~callbacks.rich_model_summary"]
@@ -86,21 +86,6 @@ def test_main_command_resumes_and_evaluates_from_the_command_line(tmp_path):
         ),
         (["model.dropout=2"], "error: model: dropout should be a number in range [0, 1]"),
         (
-            ["task.optimizer.lr=0.1"],
-            "error: task.optimizer.lr is now optimizer.lr: the optimizer and the scheduler are "
-            "groups of their own (optimizer=adam|adamw|sgd, scheduler=onecycle|cosine|none).",
-        ),
-        (
-            ["model=cnn_lstm"],
-            "error: model=cnn_lstm cannot read data=sine, which gives 1 feature per step (as "
-            "input_size, which CnnRnn does not take); choose a model that reads them.",
-        ),
-        (
-            ["data=parity", "task=tagging"],
-            "error: task=tagging does not fit data=parity: its labels are one per sequence, "
-            "which task=classification predicts.",
-        ),
-        (
             ["-m", "hparams_search=nope"],
             "error: hparams_search=nope is not available; choose one of: parity, sine_lstm.",
         ),
@@ -115,6 +100,32 @@ def test_mistakes_end_with_one_line_and_a_nonzero_exit(tmp_path, args, message):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(message), result.stderr
     assert (earlier / "metrics.json").read_text() == '{"test/mse": 0.5}\n'
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["task.optimizer.lr=0.1"],
+            "error: task.optimizer.lr is now optimizer.lr: the optimizer and the scheduler are "
+            "groups of their own (optimizer=adam|adamw|sgd, scheduler=onecycle|cosine|none).",
+        ),
+        (
+            ["model=cnn_lstm"],
+            "error: model=cnn_lstm cannot read data=sine, which gives 1 feature per step (as "
+            "input_size, which CnnRnn does not take); choose a model that reads them.",
+        ),
+        (
+            ["data=parity", "task=tagging"],
+            "error: task=tagging does not fit data=parity: its labels are one per sequence, "
+            "which task=classification predicts.",
+        ),
+    ],
+)
+def test_parts_that_do_not_fit_and_renamed_keys_are_one_line(tmp_path, args, message):
+    result = run_main("rnnlab.train", *args, f"hydra.run.dir={tmp_path}", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [message], result.stderr
 
 
 def test_eval_of_a_missing_checkpoint_is_one_line(tmp_path):
