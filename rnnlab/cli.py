@@ -22,10 +22,10 @@ from omegaconf.errors import MissingMandatoryValue
 from rnnlab.sweeps.trial import current_trial
 from rnnlab.utils.errors import ConfigError
 
-# rnnlab's own configs: `rnnlab/conf` in an installed wheel (which ships `conf/` there), the
-# repository's `conf/` in a source checkout.
+# rnnlab's own configs: `rnnlab/conf`, which in the repository links to its top-level `conf/`
+# and in a wheel is a copy of it; where a checkout has no links (some Windows set-ups), `conf/`.
 _PACKAGED = Path(__file__).resolve().parent / "conf"
-CONFIG_DIR = _PACKAGED if _PACKAGED.is_dir() else Path(__file__).resolve().parents[1] / "conf"
+CONFIG_DIR = (_PACKAGED if _PACKAGED.is_dir() else _PACKAGED.parents[1] / "conf").resolve()
 
 # `group=a` or `group=a,b,c` (a sweep); anything fancier is left to Hydra.
 _CHOICE = re.compile(r"^(?P<group>[a-z_]+)=(?P<values>[\w\-./]+(,[\w\-./]+)*)$")
