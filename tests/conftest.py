@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import io
 import logging
@@ -14,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
@@ -32,6 +34,25 @@ TINY = [
     "trainer.log_every_n_steps=1",
     "callbacks.rich_progress_bar.refresh_rate=0",
 ]
+
+
+@functools.cache
+def cpu_runs_bf16_lstm() -> bool:
+    """Whether this CPU's PyTorch build runs an LSTM under bf16 autocast: some builds' oneDNN
+    has no bf16 LSTM kernel for some CPUs ("could not create a primitive descriptor")."""
+    lstm = torch.nn.LSTM(2, 4, batch_first=True)
+    try:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            lstm(torch.randn(1, 3, 2))
+    except RuntimeError:
+        return False
+    return True
+
+
+# For the CPU tests of bf16 mixed precision; on a GPU, tests/test_gpu.py covers it.
+needs_cpu_bf16_lstm = pytest.mark.skipif(
+    not cpu_runs_bf16_lstm(), reason="this CPU's PyTorch build has no bf16 LSTM kernel"
+)
 
 
 def compose_config(name: str, overrides: Sequence[str], output_dir: Path) -> DictConfig:

@@ -8,7 +8,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from rnnlab.eval import evaluate
 from rnnlab.train import train
-from tests.conftest import compose_config
+from tests.conftest import compose_config, needs_cpu_bf16_lstm
 
 
 @pytest.mark.parametrize("model", ["rnn", "lstm", "gru"])
@@ -76,6 +76,7 @@ def test_resume_continues_where_the_run_stopped(train_config, tmp_path):
     assert trainer.current_epoch == 2 and trainer.global_step == 10
 
 
+@needs_cpu_bf16_lstm
 def test_mixed_precision_and_gradient_clipping(train_config):
     metrics, objects = train(
         train_config("trainer.precision=bf16-mixed", "trainer.gradient_clip_val=0.5")

@@ -15,6 +15,7 @@ from rnnlab.data.text import TextDataModule
 from rnnlab.nets import RecurrentEncoder
 from rnnlab.tasks.language_model import LanguageModelTask, decode, encode
 from rnnlab.utils.errors import ConfigError
+from tests.conftest import needs_cpu_bf16_lstm
 
 VOCAB = 12
 
@@ -111,7 +112,9 @@ def test_without_carry_each_chunk_starts_from_zeros():
         torch.testing.assert_close(recorder.grads[0][name], grad)
 
 
-@pytest.mark.parametrize("precision", ["32-true", "bf16-mixed"])  # 16-mixed: tests/test_gpu.py
+@pytest.mark.parametrize(
+    "precision", ["32-true", pytest.param("bf16-mixed", marks=needs_cpu_bf16_lstm)]
+)  # 16-mixed: tests/test_gpu.py
 def test_gradient_clipping_by_norm_is_honoured(precision):
     batch = chunked_batch([0, 1, 2, 3], [4, 5, 6, 7])
     clipped, free = Recorder(), Recorder()
