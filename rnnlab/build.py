@@ -77,7 +77,8 @@ def build_net(cfg: DictConfig, arguments: dict[str, Any], spec: Spec) -> torch.n
     if missing:
         raise ConfigError(
             f"{choice(cfg, 'model')} cannot read {choice(cfg, 'data')}: it needs "
-            f"{', '.join(missing)}, which the data ({spec.inputs.describe()}) does not give."
+            f"{', '.join(missing)}, which neither its config nor the data "
+            f"({spec.inputs.describe()}) gives."
         )
     tensors = {}
     for name, value in arguments.items():
