@@ -44,13 +44,7 @@ def load_run(ckpt_path: str | Path) -> tuple[DictConfig, Spec, dict[str, Any]]:
     sentence."""
     checkpoint = load_checkpoint(ckpt_path)
     spec = spec_from_dict(checkpoint.get(SPEC_KEY), f"ckpt_path={ckpt_path}")
-    config = OmegaConf.create(checkpoint[CHECKPOINT_KEY])
-    check(
-        "optimizer" in config,
-        f"ckpt_path={ckpt_path} was written by an earlier rnnlab release (its config has no "
-        "optimizer group); retrain the model with this release to use it.",
-    )
-    return config, spec, checkpoint
+    return OmegaConf.create(checkpoint[CHECKPOINT_KEY]), spec, checkpoint
 
 
 def evaluate(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:

@@ -85,7 +85,7 @@ def _predict(task: SupervisedTask, ids: list[list[int]], spec: Spec, batch_size:
         ]
         x, lengths = pad_sequences(chunk, value=spec.inputs.pad_index or 0)
         mask = torch.arange(x.shape[1])[None] < lengths[:, None]
-        predicted = task.predict(Batch(x=x, y=x, lengths=lengths, mask=mask))
+        predicted = task.predict(Batch(x=x, lengths=lengths, mask=mask))
         out.extend(predicted.tolist() if isinstance(predicted, torch.Tensor) else predicted)
     return out
 

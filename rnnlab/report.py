@@ -29,10 +29,8 @@ from omegaconf import DictConfig
 from rnnlab.cli import run, write_output
 from rnnlab.sweeps.trial import TRIAL_FILE
 from rnnlab.utils.errors import ConfigError, check
+from rnnlab.utils.run_files import METRICS_FILE, MODES_FILE
 
-# Which way each metric of a run's metrics.json is better, as its task said (written by
-# rnnlab.utils.run_output, which this light module does not import).
-MODES_FILE = "metric_modes.json"
 # Folders a run keeps its own files in: never runs themselves, and slow to walk.
 _NOT_RUNS = {".hydra", "tensorboard", "checkpoints"}
 # Hydra's command-line flags that take the next argument as their value.
@@ -174,10 +172,10 @@ def find_runs(root: Path) -> list[Run]:
         # Pruning in place keeps os.walk out of checkpoints, event files and hidden folders.
         subfolders[:] = [d for d in subfolders if d not in _NOT_RUNS and not d.startswith(".")]
         path = Path(folder)
-        finished = "metrics.json" in files
+        finished = METRICS_FILE in files
         if finished or (path / ".hydra").is_dir():
             name = path.relative_to(root).as_posix()
-            metrics = _read_json(path / "metrics.json") if finished else None
+            metrics = _read_json(path / METRICS_FILE) if finished else None
             trial = path / TRIAL_FILE
             state = _read_json(trial).get("state") if trial.is_file() else None
             modes = _read_json(path / MODES_FILE) if (path / MODES_FILE).is_file() else None

@@ -30,7 +30,8 @@ class Batch:
 
     Attributes:
         x: inputs, ``(B, T, F)`` float features or ``(B, T)`` token ids.
-        y: targets; the shape depends on the dataset (``(B, H, C)`` for forecasting).
+        y: targets; the shape depends on the dataset (``(B, H, C)`` for forecasting);
+            ``None`` in a batch to predict.
         lengths: valid length of each sequence, ``(B,)``; ``None`` when all are ``T`` long.
         mask: ``(B, T)`` bool, ``True`` on valid steps; ``None`` when nothing is padded.
         future: forecasting only, the known-future covariates at the target steps,
@@ -38,7 +39,7 @@ class Batch:
     """
 
     x: torch.Tensor
-    y: torch.Tensor
+    y: torch.Tensor | None = None
     lengths: torch.Tensor | None = None
     mask: torch.Tensor | None = None
     future: torch.Tensor | None = None

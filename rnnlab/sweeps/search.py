@@ -34,6 +34,7 @@ from rnnlab.sweeps.space import SearchSpace, override_value, parse_space
 from rnnlab.sweeps.summary import STATES, TrialRecord, report_sweep
 from rnnlab.sweeps.trial import TRIAL_FILE, TrialRef, live_trial, open_storage
 from rnnlab.utils.errors import ConfigError, check
+from rnnlab.utils.run_files import METRICS_FILE
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +228,7 @@ class OptunaSearch:
             if isinstance(error, BaseException):
                 return TrialState.FAIL, None, one_line(error)
             return TrialState.FAIL, None, "the job did not report back"
-        path = _job_dir(ret) / "metrics.json"
+        path = _job_dir(ret) / METRICS_FILE
         if not path.is_file():
             return TrialState.FAIL, None, f"the job wrote no {path}"
         metrics = json.loads(path.read_text())

@@ -128,7 +128,8 @@ class ForecastingTask(SupervisedTask):
         teacher_forcing: float = 1.0,
         window_norm: bool = False,
     ):
-        targets_in_input = isinstance(spec, ForecastSpec) and spec.targets_in_input
+        super().__init__(net, spec, optimizer, scheduler, scheduler_interval, monitor)
+        targets_in_input = spec.targets_in_input  # the base has checked the spec's type
         if strategy not in STRATEGIES:
             raise ConfigError(f"task.strategy={strategy!r} is not one of {', '.join(STRATEGIES)}.")
         if (strategy != "direct" or window_norm) and not targets_in_input:
@@ -143,7 +144,6 @@ class ForecastingTask(SupervisedTask):
             )
         if not 0.0 <= teacher_forcing <= 1.0:
             raise ConfigError(f"task.teacher_forcing={teacher_forcing} must be in [0, 1].")
-        super().__init__(net, spec, optimizer, scheduler, scheduler_interval, monitor)
         # Factories stay out of the checkpoint, which then loads with ``weights_only=True``.
         self.save_hyperparameters(ignore=["net", "spec", "optimizer", "scheduler"], logger=False)
         self.net = net

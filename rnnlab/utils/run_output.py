@@ -16,6 +16,8 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from rich.console import Console
 from rich.table import Table
 
+from rnnlab.utils.run_files import METRICS_FILE, MODES_FILE
+
 
 def scalar_metrics(metrics: Mapping[str, Any], prefixes: tuple[str, ...]) -> dict[str, float]:
     """The float values of ``metrics`` whose keys start with one of ``prefixes``."""
@@ -25,10 +27,6 @@ def scalar_metrics(metrics: Mapping[str, Any], prefixes: tuple[str, ...]) -> dic
             value = value.item() if isinstance(value, torch.Tensor) else value
             out[key] = float(value)
     return out
-
-
-METRICS_FILE = "metrics.json"
-MODES_FILE = "metric_modes.json"  # which way each metric of metrics.json is better
 
 
 def write_metrics(path: str | os.PathLike, metrics: Mapping[str, Any]) -> Path:
