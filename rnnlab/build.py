@@ -17,6 +17,7 @@ import torch
 from lightning.pytorch import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from rnnlab.data.baselines import HasBaselines
 from rnnlab.data.specs import Spec
 from rnnlab.nets.protocol import OPTIONAL_PARAMETERS
 from rnnlab.tasks.base import SupervisedTask
@@ -136,6 +137,22 @@ def build_callbacks(node: DictConfig | None, task: SupervisedTask | None = None)
 def build_loggers(node: DictConfig | None) -> list:
     """Every logger under ``node``, skipping entries without a ``_target_``."""
     return instantiate_each(node, "logger")
+
+
+def score_baselines(
+    task: SupervisedTask, datamodule: L.LightningDataModule
+) -> tuple[dict[str, float], dict[str, str]]:
+    """The test metrics of the plain baselines that ``datamodule`` fits on its training split
+    (:mod:`rnnlab.data.baselines`), scored by ``task`` as ``test/<name>_<metric>``, and their
+    headings by name; nothing for data that offers none."""
+    if not isinstance(datamodule, HasBaselines):
+        return {}, {}
+    metrics, headings = {}, {}
+    for name, baseline in datamodule.baselines().items():
+        scores = task.score_baseline(baseline.predictions, baseline.targets)
+        metrics |= {f"test/{name}_{metric}": value for metric, value in scores.items()}
+        headings[name] = baseline.heading
+    return metrics, headings
 
 
 def choice(cfg: DictConfig, group: str) -> str:

@@ -14,7 +14,7 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from rnnlab.build import build_loggers, build_system, build_trainer
+from rnnlab.build import build_loggers, build_system, build_trainer, score_baselines
 from rnnlab.callbacks.run_config import CHECKPOINT_KEY, SPEC_KEY
 from rnnlab.cli import run
 from rnnlab.data.specs import Spec, spec_from_dict
@@ -62,6 +62,8 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     trainer.test(task, datamodule=datamodule, ckpt_path=cfg.ckpt_path, verbose=False)
 
     metrics = scalar_metrics(trainer.callback_metrics, ("test/",))
+    scores, headings = score_baselines(task, datamodule)
+    metrics |= scores
     groups = ("model", "data", "task", "optimizer", "scheduler")
     hparams = {key: OmegaConf.to_container(saved[key]) for key in groups if key in saved}
     finish_run(
@@ -71,7 +73,7 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         metrics,
         datamodule.spec.facts(),
         task.metric_mode,
-        task.baselines,
+        {**task.baselines, **headings},
     )
     return metrics, {"datamodule": datamodule, "task": task, "trainer": trainer}
 

@@ -19,7 +19,13 @@ import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
 from rnnlab import cli
-from rnnlab.build import build_callbacks, build_loggers, build_system, build_trainer
+from rnnlab.build import (
+    build_callbacks,
+    build_loggers,
+    build_system,
+    build_trainer,
+    score_baselines,
+)
 from rnnlab.callbacks.best_metrics import BestMetrics
 from rnnlab.callbacks.pruning import OptunaPruning
 from rnnlab.callbacks.run_config import RunConfig
@@ -59,12 +65,16 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         if pruning is not None and pruning.pruned is not None:
             stop_pruned(trainer, pruning)
             return metrics, objects  # ranks other than zero end quietly
+        baselines = dict(task.baselines)
         if cfg.get("test"):
             checkpoint = trainer.checkpoint_callback
             best = checkpoint.best_model_path if checkpoint else ""
             # rnnlab prints its own table of the final metrics: not Lightning's too.
             trainer.test(task, datamodule=datamodule, ckpt_path=best or None, verbose=False)
             metrics |= scalar_metrics(trainer.callback_metrics, ("test/",))
+            scores, headings = score_baselines(task, datamodule)
+            metrics |= scores
+            baselines |= headings
     finish_run(
         trainer,
         cfg.paths.output_dir,
@@ -72,7 +82,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         metrics,
         datamodule.spec.facts(),
         task.metric_mode,
-        task.baselines,
+        baselines,
     )
     return metrics, objects
 

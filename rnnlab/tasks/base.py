@@ -33,8 +33,9 @@ class SupervisedTask(L.LightningModule, ABC):
       parameters);
     - ``higher_is_better``: its metrics that are maximised; every other metric it logs is
       minimised (:meth:`metric_mode`, used by best-value tracking, sweeps and reports);
-    - ``baselines``: reference forecasters or classifiers it scores beside the model, as
-      ``test/<baseline>_<metric>``, with their headings.
+    - ``baselines``: reference forecasters it scores beside the model, as
+      ``test/<baseline>_<metric>``, with their headings; baselines that the data fits
+      (:mod:`rnnlab.data.baselines`) are scored by :meth:`score_baseline` instead.
 
     It logs ``{stage}/loss`` (``train/loss`` on logging steps, ``train/loss_epoch`` per epoch,
     epoch means for ``val`` and ``test``) and ``val/loss_best``, and builds the optimizer and
@@ -109,11 +110,11 @@ class SupervisedTask(L.LightningModule, ABC):
     @classmethod
     def metric_mode(cls, key: str) -> Mode:
         """``max`` where a higher value of metric ``key`` (``val/acc``, ``val/acc_best``,
-        ``test/naive_acc``) is better, else ``min``."""
+        ``test/nearest_neighbour_acc``) is better, else ``min``: a baseline's metric is named
+        ``<baseline>_<metric>``."""
         name = key.rsplit("/", 1)[-1].removesuffix("_best")
-        for baseline in cls.baselines:
-            name = name.removeprefix(f"{baseline}_")
-        return "max" if name in cls.higher_is_better else "min"
+        higher = cls.higher_is_better
+        return "max" if name in higher or any(name.endswith(f"_{m}") for m in higher) else "min"
 
     # Predicting, training, evaluating.
 
@@ -125,6 +126,12 @@ class SupervisedTask(L.LightningModule, ABC):
 
     def predict_step(self, batch: Batch, batch_idx: int) -> Any:
         return self.predict(batch)
+
+    def score_baseline(self, predictions: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+        """The test metrics (``acc``, ...) of a baseline's ``predictions`` of ``targets``, both
+        in the data's target form (:class:`rnnlab.data.baselines.Baseline`): the metrics this
+        task scores the model by, so the two stand side by side."""
+        raise NotImplementedError(f"{type(self).__name__} scores no baselines of the data.")
 
     @abstractmethod
     def compute_loss(self, batch: Batch) -> tuple[torch.Tensor, Any]:

@@ -13,6 +13,7 @@ from torchmetrics.classification import (
     MulticlassConfusionMatrix,
     MulticlassF1Score,
 )
+from torchmetrics.functional.classification import multiclass_accuracy, multiclass_f1_score
 
 from rnnlab.data.batch import Batch
 from rnnlab.data.specs import ClassesSpec
@@ -96,6 +97,14 @@ class ClassificationTask(SupervisedTask):
     def predict(self, batch: Batch) -> torch.Tensor:
         """The class index of each sequence, ``(B,)``."""
         return self(batch.x, batch.lengths, batch.mask).argmax(-1)
+
+    def score_baseline(self, predictions: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+        """Accuracy and macro-F1 of class ids ``predictions`` ``(N,)`` of ``targets`` ``(N,)``."""
+        num_classes = self.head.out_features
+        return {
+            "acc": multiclass_accuracy(predictions, targets, num_classes, average="micro").item(),
+            "f1": multiclass_f1_score(predictions, targets, num_classes, average="macro").item(),
+        }
 
     def compute_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self(batch.x, batch.lengths, batch.mask)

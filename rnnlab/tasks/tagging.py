@@ -139,6 +139,12 @@ class TaggingTask(SupervisedTask):
         lengths = [tags.shape[1]] * len(tags) if batch.lengths is None else batch.lengths.tolist()
         return [row[:n] for row, n in zip(tags.tolist(), lengths, strict=True)]
 
+    def score_baseline(self, predictions: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+        """Token accuracy of tag ids ``predictions`` ``(N, T)`` of ``targets`` ``(N, T)``, whose
+        padded positions are :data:`~rnnlab.data.batch.IGNORE`."""
+        valid = targets != IGNORE
+        return {"acc": (predictions[valid] == targets[valid]).double().mean().item()}
+
     def compute_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self(batch.x, batch.lengths, batch.mask)
         loss = F.cross_entropy(logits.flatten(0, 1).float(), batch.y.flatten(), ignore_index=IGNORE)

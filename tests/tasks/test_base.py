@@ -18,7 +18,10 @@ from rnnlab.tasks import (
         (ClassificationTask, "val/acc_best", "max"),
         (ClassificationTask, "test/f1", "max"),
         (ClassificationTask, "val/loss_best", "min"),
+        (ClassificationTask, "test/nearest_neighbour_acc", "max"),  # a baseline of the data
+        (ClassificationTask, "test/tfidf_logreg_f1", "max"),
         (TaggingTask, "val/entity_f1_best", "max"),
+        (TaggingTask, "test/most_frequent_tag_acc", "max"),
         (Seq2SeqTask, "test/bleu", "max"),
         (Seq2SeqTask, "test/exact_match", "max"),
         (ForecastingTask, "test/mase", "min"),
