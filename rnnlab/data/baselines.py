@@ -113,7 +113,7 @@ def most_frequent_tag(
     fallback = overall.most_common(1)[0][0]
     out = torch.full((len(test_words), steps), IGNORE, dtype=torch.long)
     for i, words in enumerate(test_words):
-        out[i, : len(words)] = torch.tensor([best.get(w, fallback) for w in words], dtype=torch.long)
+        out[i, : len(words)] = torch.tensor([best.get(w, fallback) for w in words])
     return out
 
 

@@ -6,7 +6,8 @@ columns known only up to the forecast origin, future covariates columns known in
 An optional time column of ISO dates/times or integer steps orders the rows, and its step is
 checked: a missing time is refused unless ``data.allow_gaps=true``. Train, validation and test
 own consecutive spans of time, cut by fractions or by dates, and every column is standardised
-with the training span's mean and standard deviation only.
+with the training span's mean and standard deviation only. The seasonal period of MASE and of
+the seasonal-naive baseline is read from the time step (monthly data: 12) unless given.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from rnnlab.data.specs import ForecastSpec, Inputs
 from rnnlab.data.splits import check_splits
 from rnnlab.data.text_cls import read_table
 from rnnlab.utils.errors import ConfigError, check
+from rnnlab.utils import log
 
 Missing = Literal["error", "ffill", "interpolate", "zero"]
 MISSING_MODES = ("error", "ffill", "interpolate", "zero")
@@ -42,6 +44,9 @@ _UNITS = (  # the largest unit that divides a step names it
     ("microsecond", timedelta(microseconds=1)),
 )
 Time = int | datetime
+# The usual season of a time step (``infer_step``'s words): a year of months, quarters or weeks,
+# a week of days, a day of hours. Any other step (years, minutes, plain rows) has none.
+SEASONS = {"1 month": 12, "3 months": 4, "1 week": 52, "1 day": 7, "1 hour": 24}
 
 
 def parse_time(text: str) -> Time:
@@ -247,7 +252,10 @@ class CsvSeriesDataModule(InMemoryDataModule):
         split_dates: ``[val_start, test_start]`` in the time column's form, instead of
             ``splits``; the validation span starts at the first time not before ``val_start``.
         missing: empty or NaN cells: ``error``, ``ffill``, ``interpolate`` or ``zero``.
-        season: the seasonal period of MASE and of the seasonal-naive baseline.
+        season: the seasonal period of MASE and of the seasonal-naive baseline; ``None``: the
+            time step's usual one (:data:`SEASONS`: 12 for monthly data, 7 for daily, 24 for
+            hourly, 4 for quarterly, 52 for weekly; 1 without a time column or for any other
+            step), or 1 where the window is shorter than that.
         scale: standardise the columns (else the values are used as they are).
         batch_size, num_workers, seed: as for :class:`InMemoryDataModule`.
     """
@@ -265,7 +273,7 @@ class CsvSeriesDataModule(InMemoryDataModule):
         splits: Sequence[float] = (0.7, 0.15, 0.15),
         split_dates: Sequence[str] | None = None,
         missing: Missing = "error",
-        season: int = 1,
+        season: int | None = None,
         scale: bool = True,
         batch_size: int = 64,
         num_workers: int = 0,
@@ -292,12 +300,14 @@ class CsvSeriesDataModule(InMemoryDataModule):
         )
         check(window >= 1, f"data.window={window} must be at least 1.")
         check(horizon >= 1, f"data.horizon={horizon} must be at least 1.")
-        check(season >= 1, f"data.season={season} must be at least 1.")
-        check(
-            window >= season,
-            f"data.window={window} is shorter than data.season={season}; the seasonal-naive "
-            "baseline reads the last season from the window, so use data.window >= data.season.",
-        )
+        if season is not None:
+            check(season >= 1, f"data.season={season} must be at least 1.")
+            check(
+                window >= season,
+                f"data.window={window} is shorter than data.season={season}; the seasonal-naive "
+                "baseline reads the last season from the window, so use data.window >= "
+                "data.season.",
+            )
         check(
             missing in MISSING_MODES,
             f"data.missing={missing!r} is not one of {', '.join(map(repr, MISSING_MODES))}.",
@@ -316,7 +326,9 @@ class CsvSeriesDataModule(InMemoryDataModule):
         self.past_covariates = list(past_covariates)
         self.future_covariates = list(future_covariates)
         self.time_column, self.allow_gaps = time_column, allow_gaps
-        self.window, self.horizon, self.season = window, horizon, season
+        self.window, self.horizon = window, horizon
+        self.season = 1 if season is None else season
+        self.infer_season = season is None
         self.splits = tuple(splits)
         self.split_dates = None if split_dates is None else [str(d) for d in split_dates]
         self.missing, self.scale = missing, scale
@@ -368,6 +380,8 @@ class CsvSeriesDataModule(InMemoryDataModule):
                     f"{ts[gap + 1]!r} (line {lines[gap + 1]}), not the usual step of "
                     f"{self.time_step}; fill in the missing times, or set data.allow_gaps=true."
                 )
+        if self.infer_season:
+            self.season = self._usual_season()
         self.bounds = self._bounds(times, n)
         for split, a, b in zip(SPLITS, self.bounds[:-1], self.bounds[1:], strict=True):
             self.starts[split] = self._starts(split, a, b)
@@ -416,6 +430,19 @@ class CsvSeriesDataModule(InMemoryDataModule):
             f"no later than the last time {last!r}.",
         )
         return [0, bisect.bisect_left(times, marks[0]), bisect.bisect_left(times, marks[1]), n]
+
+    def _usual_season(self) -> int:
+        """The season of the time step (:data:`SEASONS`), where the window holds one."""
+        season = SEASONS.get(self.time_step, 1) if self.time_column else 1
+        if season > self.window:
+            # The seasonal-naive baseline reads the last season from the window.
+            log.info(
+                f"data.season: the {self.time_step} step's season of {season} is longer than "
+                f"data.window={self.window}; MASE and the seasonal-naive baseline use 1. Set "
+                f"data.window >= {season} for the season."
+            )
+            return 1
+        return season
 
     def _starts(self, split: str, a: int, b: int) -> torch.Tensor:
         """First-target indices of the windows whose targets all lie in ``[a, b)``."""

@@ -111,6 +111,10 @@ class ForecastingTask(SupervisedTask):
             deviation before the net, and undo it on the forecast (reversible instance
             normalisation, Kim et al., 2022), so a series whose level and swing grow beyond the
             training span's (air passengers) is forecast from its shape.
+        difference: give the net the window's first differences of the targets and have it
+            forecast differences, summed onto the last observed value; with ``window_norm`` the
+            differences are what each window standardises. The loss and metrics stay on the
+            values themselves.
     """
 
     spec_type = ForecastSpec
@@ -127,15 +131,17 @@ class ForecastingTask(SupervisedTask):
         strategy: Strategy = "direct",
         teacher_forcing: float = 1.0,
         window_norm: bool = False,
+        difference: bool = False,
     ):
         super().__init__(net, spec, optimizer, scheduler, scheduler_interval, monitor)
         targets_in_input = spec.targets_in_input  # the base has checked the spec's type
         if strategy not in STRATEGIES:
             raise ConfigError(f"task.strategy={strategy!r} is not one of {', '.join(STRATEGIES)}.")
-        if (strategy != "direct" or window_norm) and not targets_in_input:
+        if (strategy != "direct" or window_norm or difference) and not targets_in_input:
             raise ConfigError(
-                f"task.strategy={strategy} with task.window_norm={window_norm} needs data whose "
-                "inputs start with the targets' past values (sine, csv); this data's do not."
+                f"task.strategy={strategy} with task.window_norm={window_norm} and "
+                f"task.difference={difference} needs data whose inputs start with the targets' "
+                "past values (sine, csv); this data's do not."
             )
         if strategy == "recursive" and spec.num_past_covariates:
             raise ConfigError(
@@ -194,15 +200,30 @@ class ForecastingTask(SupervisedTask):
         known-future covariates ``future`` ``(B, horizon, K)``. ``target`` (scaled, ``(B, H,
         C)``) is read only by a training ``seq2seq`` decoder, for teacher forcing; ``steps``
         only by ``recursive`` training, which forecasts one step."""
-        if not self.hparams.window_norm:
-            return self._forecast(x, lengths, future, target, steps)
         c = self.num_targets
-        past = x[..., :c]
-        mean = past.mean(1, keepdim=True)  # (B, 1, C)
-        std = past.std(1, keepdim=True).nan_to_num(1.0).clamp_min(1e-3)
-        x = torch.cat([(past - mean) / std, x[..., c:]], -1)
-        target = None if target is None else (target - mean) / std
-        return self._forecast(x, lengths, future, target, steps) * std + mean
+        if self.hparams.difference:
+            if x.shape[1] < 2:
+                raise ConfigError(
+                    f"task.difference=true needs windows of at least 2 steps; data.window is "
+                    f"{x.shape[1]}."
+                )
+            last = x[:, -1:, :c]  # (B, 1, C): the differences are summed onto it
+            x = torch.cat([x[:, 1:, :c] - x[:, :-1, :c], x[:, 1:, c:]], -1)  # (B, T-1, F)
+            lengths = None if lengths is None else lengths - 1
+            if target is not None:
+                target = torch.diff(target, dim=1, prepend=last)  # (B, H, C)
+        if self.hparams.window_norm:
+            past = x[..., :c]
+            mean = past.mean(1, keepdim=True)  # (B, 1, C)
+            std = past.std(1, keepdim=True).nan_to_num(1.0).clamp_min(1e-3)
+            x = torch.cat([(past - mean) / std, x[..., c:]], -1)
+            target = None if target is None else (target - mean) / std
+        pred = self._forecast(x, lengths, future, target, steps)  # (B, H, C)
+        if self.hparams.window_norm:
+            pred = pred * std + mean
+        if self.hparams.difference:
+            pred = last + pred.cumsum(1)
+        return pred
 
     def _forecast(self, x, lengths, future, target, steps) -> torch.Tensor:
         if self.strategy == "direct":
