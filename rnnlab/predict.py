@@ -9,8 +9,10 @@ For a text classifier (``data=text_cls``) the input holds one text per line (or 
 file with the training run's text column), and each text gets a label: the output is TSV,
 ``text<TAB>label``. For a tagger (``data=conll``) the input holds one sentence per line, tokens
 separated by spaces, and each token gets a tag: the output is two-column CoNLL, ``token<TAB>tag``
-lines with a blank line after each sentence. Texts are tokenised and encoded exactly as in
-training, with the vocabulary stored in the checkpoint; the training data is not needed.
+lines with a blank line after each sentence; a tagger trained with each word's characters
+(``data.chars=true``) reads the characters of every word, one never seen in training included.
+Texts are tokenised and encoded exactly as in training, with the vocabulary stored in the
+checkpoint; the training data is not needed.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from rnnlab.cli import read_input_lines, run, write_output
 from rnnlab.data.batch import Batch, pad_sequences
 from rnnlab.data.specs import ClassesSpec, ForecastSpec, Spec
 from rnnlab.data.text_cls import read_table
-from rnnlab.data.vocab import Vocabulary, tokenize
+from rnnlab.data.vocab import Vocabulary, spell, tokenize
 from rnnlab.eval import load_run
 from rnnlab.tasks.base import SupervisedTask
 from rnnlab.utils.errors import check
@@ -59,7 +61,15 @@ def predict(cfg: DictConfig) -> str:
     if spec.aligned:  # a tagger: one tag per token
         sentences = [line.split() for line in _lines(path)]
         vocab = Vocabulary(spec.inputs.vocab, lower=bool(saved.data.get("lower", False)))
-        tags = _predict(task, [vocab.encode(s) for s in sentences], spec)
+        ids = [torch.tensor(vocab.encode(s)) for s in sentences]
+        if spec.inputs.chars is not None:  # each word's id, then its characters: (T, 1 + W)
+            chars = Vocabulary(spec.inputs.chars)
+            width = max(len(w) for s in sentences for w in s) if sentences else 1
+            ids = [
+                torch.cat([i[:, None], spell(s, chars, width)], 1)
+                for i, s in zip(ids, sentences, strict=True)
+            ]
+        tags = _predict(task, ids, spec)
         return "".join(
             "".join(f"{token}\t{names[t]}\n" for token, t in zip(s, row, strict=False)) + "\n"
             for s, row in zip(sentences, tags, strict=True)
@@ -76,12 +86,19 @@ def predict(cfg: DictConfig) -> str:
 
 
 @torch.no_grad()
-def _predict(task: SupervisedTask, ids: list[list[int]], spec: Spec, batch_size: int = 256) -> list:
-    """The task's predictions for each id sequence: a class, or one tag per token."""
+def _predict(
+    task: SupervisedTask,
+    ids: list[list[int] | torch.Tensor],
+    spec: Spec,
+    batch_size: int = 256,
+) -> list:
+    """The task's predictions for each id sequence (``(T,)`` ids, or ``(T, 1 + W)`` ids with
+    characters): a class, or one tag per token."""
     out = []
     for start in range(0, len(ids), batch_size):
         chunk = [
-            torch.tensor(seq or [Vocabulary.unk_index]) for seq in ids[start : start + batch_size]
+            torch.as_tensor(seq) if len(seq) else torch.tensor([Vocabulary.unk_index])
+            for seq in ids[start : start + batch_size]
         ]
         x, lengths = pad_sequences(chunk, value=spec.inputs.pad_index or 0)
         mask = torch.arange(x.shape[1])[None] < lengths[:, None]

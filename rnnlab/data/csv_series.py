@@ -28,8 +28,8 @@ from rnnlab.data.batch import InMemoryDataModule, WindowDataset
 from rnnlab.data.specs import ForecastSpec, Inputs
 from rnnlab.data.splits import check_splits
 from rnnlab.data.text_cls import read_table
-from rnnlab.utils.errors import ConfigError, check
 from rnnlab.utils import log
+from rnnlab.utils.errors import ConfigError, check
 
 Missing = Literal["error", "ffill", "interpolate", "zero"]
 MISSING_MODES = ("error", "ffill", "interpolate", "zero")

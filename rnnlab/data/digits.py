@@ -6,6 +6,7 @@ from typing import Literal
 
 import torch
 
+from rnnlab.data.baselines import Baseline, nearest_neighbour
 from rnnlab.data.batch import InMemoryDataModule, SequenceDataset
 from rnnlab.data.specs import ClassesSpec, Inputs
 from rnnlab.data.splits import check_splits, stratified_split
@@ -19,6 +20,8 @@ class DigitsDataModule(InMemoryDataModule):
 
     ``rows`` reads each image top to bottom, 8 steps of 8 pixels; ``pixels`` reads it one pixel
     at a time, 64 steps of 1, a much longer memory. Pixel values are scaled to ``[0, 1]``.
+    The plain baseline beside the model (:meth:`baselines`) is one-nearest-neighbour under the
+    Euclidean distance between whole images, fitted on the training split.
     Needs scikit-learn (``pip install -e ".[datasets]"``); it ships the data, nothing is fetched.
 
     Args:
@@ -65,3 +68,9 @@ class DigitsDataModule(InMemoryDataModule):
         parts = stratified_split(labels, self.splits, self.seed)
         for split, index in zip(("train", "val", "test"), parts, strict=True):
             self.datasets[split] = SequenceDataset(x[index], lengths[index], labels[index])
+
+    def baselines(self) -> dict[str, Baseline]:
+        """One-nearest-neighbour (Euclidean) on the test split, fitted on the training split."""
+        train, test = self.datasets["train"], self.datasets["test"]
+        predictions = nearest_neighbour(train.values, train.targets, test.values)
+        return {"nearest_neighbour": Baseline("1-NN Euclidean", predictions, test.targets)}

@@ -47,6 +47,9 @@ class Inputs:
         embedding_weights: starting embedding rows ``(V, E)``, such as pretrained word vectors
             (token inputs); kept out of checkpoints, whose weights hold them already.
         frame_shape: ``(C, H, W)`` of each frame; ``x`` is ``(B, T, C, H, W)``.
+        chars: the character of each id, for token inputs that also spell each word (id 0
+            pads, 1 is unknown); ``x`` is then ``(B, T, 1 + W)``: the word's id, then its
+            characters' ids.
     """
 
     features: int | None = None
@@ -54,11 +57,14 @@ class Inputs:
     pad_index: int | None = None
     embedding_weights: torch.Tensor | None = field(default=None, compare=False, repr=False)
     frame_shape: tuple[int, int, int] | None = None
+    chars: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         given = [v is not None for v in (self.features, self.vocab, self.frame_shape)]
         if sum(given) != 1:
             raise ValueError("Inputs needs exactly one of features, vocab and frame_shape.")
+        if self.chars is not None and self.vocab is None:
+            raise ValueError("Inputs.chars spells the words of token inputs; give vocab too.")
 
     @property
     def kind(self) -> InputKind:
@@ -71,7 +77,8 @@ class Inputs:
         """The constructor arguments through which a net learns what it reads (the encoder
         protocol's input parameters, :mod:`rnnlab.nets.protocol`): ``input_size`` for
         features; ``vocab_size``, ``pad_index`` and, where the data has them,
-        ``embedding_weights`` for tokens; ``in_channels`` for frames."""
+        ``embedding_weights`` and ``char_vocab_size`` (words spelled out) for tokens;
+        ``in_channels`` for frames."""
         if self.kind == "features":
             return {"input_size": self.features}
         if self.kind == "frames":
@@ -79,6 +86,8 @@ class Inputs:
         arguments = {"vocab_size": len(self.vocab), "pad_index": self.pad_index}
         if self.embedding_weights is not None:
             arguments["embedding_weights"] = self.embedding_weights
+        if self.chars is not None:
+            arguments["char_vocab_size"] = len(self.chars)
         return arguments
 
     def describe(self) -> str:
@@ -86,7 +95,8 @@ class Inputs:
         if self.kind == "features":
             return f"{self.features} feature{'' if self.features == 1 else 's'} per step"
         if self.kind == "tokens":
-            return f"token ids from a vocabulary of {len(self.vocab)}"
+            spelled = " with each word's characters" if self.chars is not None else ""
+            return f"token ids from a vocabulary of {len(self.vocab)}{spelled}"
         return "frames of shape {}x{}x{}".format(*self.frame_shape)
 
 
@@ -186,8 +196,10 @@ class PairsSpec(Spec):
     Attributes:
         target_vocab: the target token of each id; ids 0-3 are padding, unknown, start and end.
         max_target_length: the longest target, ``<eos>`` included.
-        source_level, target_level: ``char`` or ``word`` tokens.
+        source_level, target_level: ``char`` or ``word`` tokens, or ``bpe`` subwords of words.
         lower: text is lower-cased before tokenising.
+        source_subwords, target_subwords: the learned subword model of a ``bpe`` side (JSON
+            text, :class:`~rnnlab.data.vocab.Subwords`); ``None`` for the other levels.
     """
 
     target_vocab: tuple[str, ...] = ()
@@ -195,6 +207,8 @@ class PairsSpec(Spec):
     source_level: str = "char"
     target_level: str = "char"
     lower: bool = False
+    source_subwords: str | None = None
+    target_subwords: str | None = None
 
     description = "pairs of token sequences"
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from rnnlab.data.baselines import Baseline, tfidf_logistic_regression
 from rnnlab.data.batch import InMemoryDataModule, SequenceDataset, pad_sequences
 from rnnlab.data.specs import ClassesSpec
 from rnnlab.data.splits import check_splits, stratified_split
@@ -156,6 +157,19 @@ class TextClassificationDataModule(InMemoryDataModule):
                    for i in index.tolist()]  # fmt: skip
             values, lengths = pad_sequences(ids, value=self.vocab.pad_index)
             self.datasets[split] = SequenceDataset(values, lengths, targets[index])
+
+    def baselines(self) -> dict[str, Baseline]:
+        """TF-IDF of word 1- and 2-grams with logistic regression, fitted on the training
+        split's raw texts and run on the test split's; none without scikit-learn."""
+        self.setup()
+        train = self.datasets["train"].targets.tolist()
+        predictions = tfidf_logistic_regression(
+            self.texts["train"], train, self.texts["test"], self.seed
+        )
+        if predictions is None:
+            return {}
+        targets = self.datasets["test"].targets
+        return {"tfidf_logreg": Baseline("TF-IDF + LR", predictions, targets)}
 
     def _read(self) -> tuple[list[str], list[str], list[torch.Tensor] | None]:
         """Texts, labels, and the file's own split (``None`` when it has none)."""

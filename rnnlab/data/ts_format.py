@@ -34,12 +34,15 @@ class TsData:
             no labels (``@classLabel false`` without ``@targetLabel true``).
         class_labels: the ``@classLabel`` list in header order, else the sorted unique labels.
         equal_length: whether all cases have the same number of time steps.
+        regression: whether the file declares ``@targetLabel true``: each case's label is a
+            real-valued target, not a class.
     """
 
     series: list[np.ndarray]
     labels: list[str]
     class_labels: list[str]
     equal_length: bool
+    regression: bool = False
 
 
 @dataclass
@@ -153,7 +156,7 @@ def read_ts(path: str | os.PathLike) -> TsData:
             f"{lengths.pop()} time steps."
         )
     class_labels = header.class_labels if header.class_labels is not None else sorted(set(labels))
-    return TsData(series, labels, class_labels, equal_length)
+    return TsData(series, labels, class_labels, equal_length, bool(header.target_label))
 
 
 def _parse_header(line: str, header: _Header, path: Path, number: int) -> bool:

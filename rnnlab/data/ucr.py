@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rnnlab.data.baselines import Baseline, nearest_neighbour
 from rnnlab.data.batch import InMemoryDataModule, SequenceDataset, pad_sequences
 from rnnlab.data.specs import ClassesSpec, Inputs
 from rnnlab.data.splits import stratified_split
@@ -37,14 +38,24 @@ class UCRDataModule(InMemoryDataModule):
     ``<X>_TEST.ts`` beside it keeps that split, any other file is split ``test_fraction`` by
     class. Validation is carved from the training cases by class. Each channel is standardised
     with the mean and standard deviation of the training cases only; missing values (``?``)
-    then become 0, the training mean.
+    then become 0, the training mean. Regression files (``@targetLabel true``) are refused.
+
+    The plain baseline beside the model (:meth:`baselines`) is the field's simplest: each test
+    series takes the class of its nearest training series under the Euclidean distance, over
+    the same standardised, zero-padded series, with every training case as a neighbour
+    (validation cases included, as the standard 1-NN uses the whole training set).
 
     Args:
         name: a set sktime ships (GunPoint, ItalyPowerDemand, BasicMotions, JapaneseVowels, ...).
         path: a ``.ts`` file, instead of ``name``.
         val_fraction: share of each training class held out for validation.
         test_fraction: share of each class held out for testing, for a file without a split.
-        batch_size: sequences per batch.
+        max_steps: a cap on the length the model reads: when the longest training series is
+            longer, every series is averaged over windows of ``ceil(longest / max_steps)``
+            steps (one factor for the whole set); ``None`` keeps every step. The 1-NN baseline
+            always reads every step.
+        batch_size: sequences per batch; ``None``: a tenth of the training cases, within 4 to
+            16 (the rule of Wang et al. 2017, floored so batch norm sees a few series).
         num_workers: ``DataLoader`` workers; batches are gathered in memory, so 0 is fastest.
         seed: seed of the splits and of the shuffling.
     """
@@ -55,22 +66,37 @@ class UCRDataModule(InMemoryDataModule):
         path: str | None = None,
         val_fraction: float = 0.2,
         test_fraction: float = 0.3,
-        batch_size: int = 32,
+        max_steps: int | None = None,
+        batch_size: int | None = 32,
         num_workers: int = 0,
         seed: int = 0,
     ):
-        super().__init__(batch_size, num_workers, seed)
         check(
             name is not None or path is not None,
             "data=ucr needs data.name=<a set sktime ships> or data.path=<a .ts file>.",
         )
         check(0 < val_fraction < 1, f"data.val_fraction={val_fraction} must be between 0 and 1.")
         check(0 < test_fraction < 1, f"data.test_fraction={test_fraction} must be in (0, 1).")
-        self.files = self._resolve(name, path)
+        check(
+            max_steps is None or max_steps >= 1,
+            f"data.max_steps={max_steps} must be a positive number of steps, or null for all.",
+        )
+        files = self._resolve(name, path)
+        first = read_ts(files[0])
+        which = f"data.path={path}" if path is not None else f"data.name={name}"
+        check(
+            not first.regression,
+            f"{which} is a regression set (@targetLabel true: one real-valued target per case), "
+            "and data=ucr classifies; choose a set with class labels (@classLabel true).",
+        )
+        check(first.labels != [], f"{files[0]} has no class labels to classify by.")
+        if batch_size is None:
+            batch_size = min(16, max(4, len(first.series) // 10))
+        super().__init__(batch_size, num_workers, seed)
+        self.files = files
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
-        first = read_ts(self.files[0])
-        check(first.labels != [], f"{self.files[0]} has no class labels to classify by.")
+        self.max_steps = max_steps
         self.class_labels = first.class_labels
         self.channels = first.series[0].shape[1]
         self._first = first
@@ -106,6 +132,7 @@ class UCRDataModule(InMemoryDataModule):
                 train[2], (1 - self.test_fraction, self.test_fraction), self.seed
             )
             train, test = _take(train, rest), _take(train, held)
+        reference = train  # every training case, the 1-NN baseline's neighbours
         fit, val = stratified_split(train[2], (1 - self.val_fraction, self.val_fraction), self.seed)
         train, val = _take(train, fit), _take(train, val)
         values, lengths, _ = train
@@ -113,10 +140,25 @@ class UCRDataModule(InMemoryDataModule):
         steps = values[valid]  # (sum of lengths, C): the training steps only
         self.mean = steps.nanmean(0)
         self.std = (steps - self.mean).pow(2).nanmean(0).sqrt().clamp(min=1e-6)
-        for split, (x, n, y) in zip(("train", "val", "test"), (train, val, test), strict=True):
-            x = ((x - self.mean) / self.std).nan_to_num(0.0)
-            x = x * (torch.arange(x.shape[1])[None] < n[:, None]).unsqueeze(-1)  # zero padding
-            self.datasets[split] = SequenceDataset(x, n, y)
+        longest = int(train[1].max())
+        factor = 1 if self.max_steps is None else -(-longest // self.max_steps)
+        for split, cases in zip(("train", "val", "test"), (train, val, test), strict=True):
+            self.datasets[split] = SequenceDataset(*_window_means(self._standardised(cases), factor))
+        self._reference = self._standardised(reference)
+        self._test_values = self._standardised(test)[0]
+
+    def _standardised(self, cases: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        x, n, y = cases
+        x = ((x - self.mean) / self.std).nan_to_num(0.0)  # (N, T, C)
+        x = x * (torch.arange(x.shape[1])[None] < n[:, None]).unsqueeze(-1)  # zero padding
+        return x, n, y
+
+    def baselines(self) -> dict[str, Baseline]:
+        """One-nearest-neighbour (Euclidean) on the test split, fitted on every training case."""
+        values, _, labels = self._reference
+        targets = self.datasets["test"].targets
+        predictions = nearest_neighbour(values, labels, self._test_values)
+        return {"nearest_neighbour": Baseline("1-NN Euclidean", predictions, targets)}
 
     def _cases(self, data: TsData) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         index = {label: i for i, label in enumerate(self.class_labels)}
@@ -137,6 +179,20 @@ class UCRDataModule(InMemoryDataModule):
     def state_dict(self) -> dict:
         """The training-split scalers and the label order, saved in every checkpoint."""
         return {"mean": self.mean, "std": self.std, "class_labels": self.class_labels}
+
+
+def _window_means(cases: tuple[torch.Tensor, ...], factor: int) -> tuple[torch.Tensor, ...]:
+    """Zero-padded series ``(N, T, C)`` averaged over windows of ``factor`` steps, each window's
+    mean over its valid steps only, and their lengths in windows."""
+    x, n, y = cases
+    if factor == 1:
+        return cases
+    valid = (torch.arange(x.shape[1])[None] < n[:, None]).to(x.dtype)  # (N, T)
+    pad = (-x.shape[1]) % factor
+    x = torch.nn.functional.pad(x, (0, 0, 0, pad)).unflatten(1, (-1, factor))  # (N, W, f, C)
+    valid = torch.nn.functional.pad(valid, (0, pad)).unflatten(1, (-1, factor))  # (N, W, f)
+    means = x.sum(2) / valid.sum(2, keepdim=True).clamp(min=1)  # (N, W, C), 0 past the end
+    return means, -(-n // factor), y
 
 
 def _take(cases: tuple[torch.Tensor, ...], index: torch.Tensor) -> tuple[torch.Tensor, ...]:

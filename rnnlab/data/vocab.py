@@ -8,6 +8,7 @@ depend on validation or test text, and it travels inside every checkpoint as the
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -49,6 +50,99 @@ def detokenize(tokens: Sequence[str]) -> str:
     full stops, commas and brackets (the inverse of :func:`tokenize` for plain text)."""
     text = _JOIN_ELIDED.sub(r"\1", " ".join(tokens))
     return _JOIN_PUNCTUATION.sub(lambda m: m.group(1) or m.group(2), text)
+
+
+# Marks the subword that starts a word, as SentencePiece writes it, so pieces join back to words.
+WORD_START = "\u2581"
+
+
+class Subwords:
+    """Byte-pair subwords (Sennrich et al., 2016) of word tokens, learned and applied by the
+    ``tokenizers`` library (the ``subwords`` extra).
+
+    Each word is split on its own and its first piece carries :data:`WORD_START`, so
+    :func:`join_subwords` gives the words back. The learned model travels as JSON text
+    (``model``) inside the data spec, so a checkpoint splits new text as training did.
+
+    Args:
+        model: a ``tokenizers`` BPE tokenizer as JSON, from :meth:`learn`.
+    """
+
+    def __init__(self, model: str):
+        self.model = model
+        self._tokenizer = _tokenizers().Tokenizer.from_str(model)
+
+    @classmethod
+    def learn(cls, sequences: Iterable[Sequence[str]], vocab_size: int) -> Subwords:
+        """Merges learned from the words of ``sequences`` (the training split only) until the
+        subword vocabulary holds ``vocab_size`` pieces, or every word is whole."""
+        check(vocab_size >= 2, f"data.bpe_vocab_size={vocab_size} must be at least 2.")
+        tokenizers = _tokenizers()
+        tokenizer = tokenizers.Tokenizer(tokenizers.models.BPE(unk_token=UNK))
+        trainer = tokenizers.trainers.BpeTrainer(
+            vocab_size=vocab_size, special_tokens=[UNK], show_progress=False
+        )
+        # Without a pre-tokenizer each item is one word: the words are counted as they occur.
+        words = (_marked(word) for seq in sequences for word in seq)
+        tokenizer.train_from_iterator(words, trainer)
+        return cls(tokenizer.to_str())
+
+    def split(self, words: Sequence[str]) -> list[str]:
+        """The subwords of ``words``."""
+        return self.split_all([words])[0]
+
+    def split_all(self, sequences: Sequence[Sequence[str]]) -> list[list[str]]:
+        """The subwords of each sequence of words (batched, for whole splits)."""
+        encoded = self._tokenizer.encode_batch(
+            [[_marked(w) for w in seq] for seq in sequences], is_pretokenized=True
+        )
+        return [e.tokens for e in encoded]
+
+
+def join_subwords(pieces: Sequence[str]) -> list[str]:
+    """The words that subword ``pieces`` spell (a piece without :data:`WORD_START`
+    continues the word before it)."""
+    words: list[str] = []
+    for piece in pieces:
+        if piece.startswith(WORD_START) or not words:
+            words.append(piece.removeprefix(WORD_START))
+        else:
+            words[-1] += piece
+    return [w for w in words if w]
+
+
+def split_text(text: str, level: str, lower: bool, subwords: Subwords | None = None) -> list[str]:
+    """``text`` as tokens of ``level``: ``word`` or ``char`` as :func:`tokenize` splits it, or
+    ``bpe``, the words split into the pieces of ``subwords``."""
+    if level == "bpe":
+        check(subwords is not None, "bpe tokens need the learned subwords.")
+        return subwords.split(tokenize(text, "word", lower))
+    return tokenize(text, level, lower)
+
+
+def words_of(tokens: Sequence[str], level: str) -> list[str]:
+    """The units text is scored in: words for ``word`` and ``bpe`` tokens (subwords joined),
+    characters for ``char`` tokens."""
+    return join_subwords(tokens) if level == "bpe" else list(tokens)
+
+
+def text_of(tokens: Sequence[str], level: str) -> str:
+    """Tokens of ``level`` as text: characters joined with nothing, words as
+    :func:`detokenize` writes them."""
+    return "".join(tokens) if level == "char" else detokenize(words_of(tokens, level))
+
+
+def _marked(word: str) -> str:
+    return WORD_START + word.replace(WORD_START, "")
+
+
+def _tokenizers():
+    try:
+        return importlib.import_module("tokenizers")
+    except ImportError:
+        raise ConfigError(
+            "data.tokenizer=bpe needs the tokenizers package: pip install 'rnnlab[subwords]'."
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -176,3 +270,16 @@ def token_spec(
         vocab=vocab.tokens, pad_index=vocab.pad_index, embedding_weights=embedding_weights
     )
     return ClassesSpec(inputs, class_names=tuple(classes), aligned=aligned)
+
+
+def spell(words: Sequence[str], chars: Vocabulary, width: int | None = None) -> torch.Tensor:
+    """The character ids of each word, ``(N, W)``, 0-padded to the longest word (or to
+    ``width``): how token data gives a net each word's spelling (``Inputs.chars``), so a word
+    outside the word vocabulary still reaches the net by its characters. ``chars`` is the
+    character vocabulary; a character outside it becomes its unknown id."""
+    rows = [torch.tensor(chars.encode(list(word)), dtype=torch.long) for word in words]
+    width = max([width or 1, *map(len, rows)])
+    out = torch.zeros(len(rows), width, dtype=torch.long)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = row
+    return out

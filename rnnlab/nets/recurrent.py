@@ -11,6 +11,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnlab.nets.base import Encoded, State, token_embedding
 from rnnlab.nets.cells import LayerNormLSTM, ScratchGRU, ScratchLSTM, ScratchRNN
+from rnnlab.nets.chars import CHAR_ENCODERS, CharEncoderName
 from rnnlab.nets.protocol import Capabilities
 
 Cell = Literal["rnn", "lstm", "gru"]
@@ -31,6 +32,10 @@ class RecurrentEncoder(nn.Module):
     Padding never changes an output or the final state: the fused kernels read padded batches
     packed, the scratch cells (:mod:`rnnlab.nets.cells`) read them with their lengths. Token
     data (``vocab_size`` given) is read as ids ``(B, T)`` and embedded before the recurrence.
+    Token data that spells its words (``char_vocab_size`` given) is read as ``(B, T, 1 + W)``:
+    each word's id, then the ids of its characters (0-padded); with a ``char_encoder``, each
+    word's character representation (:mod:`rnnlab.nets.chars`) is joined to its embedding,
+    and without one the characters are left unread.
 
     Args:
         input_size: features per step of float inputs ``(B, T, F)``.
@@ -47,6 +52,13 @@ class RecurrentEncoder(nn.Module):
         nonlinearity: ``tanh`` or ``relu``; used by the ``rnn`` cell only.
         impl: ``fused`` (torch's cuDNN/MKL kernels), ``scratch`` (the cells written from their
             equations, same parameters and results) or ``scratch_ln`` (layer-normalised LSTM).
+        char_vocab_size: characters in the character vocabulary of token data that spells its
+            words (from the data).
+        char_encoder: ``cnn`` or ``lstm`` to read each word's characters (needs
+            ``char_vocab_size``), ``None`` for word embeddings alone.
+        char_embedding_dim: size of each character's embedding (with ``char_encoder``).
+        char_hidden_size: size of each word's character representation (CNN filters, or the
+            character BiLSTM's two directions together).
     """
 
     def __init__(
@@ -63,6 +75,10 @@ class RecurrentEncoder(nn.Module):
         embedding_dim: int = 64,
         pad_index: int | None = None,
         embedding_weights: torch.Tensor | None = None,
+        char_vocab_size: int | None = None,
+        char_encoder: CharEncoderName | None = None,
+        char_embedding_dim: int = 30,
+        char_hidden_size: int = 50,
     ):
         super().__init__()
         if not 0.0 <= dropout <= 1.0:  # torch checks this only when it has layers to drop between
@@ -81,6 +97,24 @@ class RecurrentEncoder(nn.Module):
         )
         if self.embedding is not None:
             input_size = embedding_dim
+        self.spelled = char_vocab_size is not None  # x carries each word's characters
+        if self.spelled and self.embedding is None:
+            raise ValueError("char_vocab_size comes with token ids: give vocab_size too.")
+        self.char_encoder = None
+        if char_encoder is not None:
+            if char_encoder not in CHAR_ENCODERS:
+                raise ValueError(
+                    f"char_encoder={char_encoder!r} is not one of {list(CHAR_ENCODERS)}."
+                )
+            if not self.spelled:
+                raise ValueError(
+                    f"char_encoder={char_encoder!r} reads each word's characters, which this data "
+                    "does not give; use token data that spells its words (data.chars=true)."
+                )
+            self.char_encoder = CHAR_ENCODERS[char_encoder](
+                char_vocab_size, char_embedding_dim, char_hidden_size
+            )
+            input_size += char_hidden_size
         extra = {"nonlinearity": nonlinearity} if cell == "rnn" else {}
         self.rnn = _IMPLS[impl][cell](
             input_size,
@@ -115,12 +149,18 @@ class RecurrentEncoder(nn.Module):
         lengths: torch.Tensor | None = None,
         state: State | None = None,
     ) -> Encoded:
-        """Encode ``x`` ``(B, T, F)`` (or token ids ``(B, T)``), of which row ``b`` is valid for
+        """Encode ``x`` ``(B, T, F)`` (or token ids ``(B, T)``, or with characters
+        ``(B, T, 1 + W)``), of which row ``b`` is valid for
         ``lengths[b]`` steps.
 
         ``state`` (shaped like :attr:`Encoded.state`) continues from an earlier chunk.
         """
-        if self.embedding is not None:
+        if self.spelled:
+            words, chars = x[..., 0], x[..., 1:]  # (B, T), (B, T, W)
+            x = self.embedding(words)  # (B, T, E)
+            if self.char_encoder is not None:
+                x = torch.cat([x, self.char_encoder(chars).to(x.dtype)], -1)  # (B, T, E + C)
+        elif self.embedding is not None:
             x = self.embedding(x)  # (B, T, E)
         total = x.shape[1]
         if self.impl != "fused":

@@ -57,26 +57,38 @@ class Attention(nn.Module):
         else:
             raise ValueError(f"attention={kind!r} is not one of {list(ATTENTION_KINDS[1:])}.")
 
+    def project(self, keys: torch.Tensor) -> torch.Tensor:
+        """The keys ``(B, S, K)`` as the scores read them, ``(B, S, Q)``: they are the same at
+        every decoding step, so a decoder projects them once per source."""
+        return keys if self.kind == "luong_dot" else self.key(keys)
+
     def forward(
-        self, query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor
+        self,
+        query: torch.Tensor,
+        keys: torch.Tensor,
+        mask: torch.Tensor,
+        projected: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Context ``(B, K)`` and weights ``(B, S)`` for query ``(B, Q)``, keys ``(B, S, K)`` and
-        mask ``(B, S)`` (``True`` on real source positions)."""
+        mask ``(B, S)`` (``True`` on real source positions); ``projected`` is
+        :meth:`project` of the keys, computed here when not given."""
+        projected = self.project(keys) if projected is None else projected  # (B, S, Q)
         if self.kind == "bahdanau":
-            scores = self.v(torch.tanh(self.query(query)[:, None] + self.key(keys))).squeeze(-1)
-        elif self.kind == "luong_general":
-            scores = (self.key(keys) @ query[:, :, None]).squeeze(-1)
+            scores = self.v(torch.tanh(self.query(query)[:, None] + projected)).squeeze(-1)
         else:
-            scores = (keys @ query[:, :, None]).squeeze(-1)
+            scores = (projected @ query[:, :, None]).squeeze(-1)
         weights = scores.masked_fill(~mask, float("-inf")).softmax(-1)  # (B, S)
         return (weights[:, None] @ keys).squeeze(1), weights
 
 
 class Memory(NamedTuple):
-    """The encoded source: outputs ``(B, S, K)`` and the mask of real positions ``(B, S)``."""
+    """The encoded source: outputs ``(B, S, K)``, the mask of real positions ``(B, S)``, and
+    the outputs as the attention scores read them ``(B, S, H)`` (the outputs themselves
+    without attention)."""
 
     outputs: torch.Tensor
     mask: torch.Tensor
+    projected: torch.Tensor
 
 
 class DecoderState(NamedTuple):
@@ -173,7 +185,9 @@ class Seq2Seq(nn.Module):
             tuple(map(self._bridge, encoded.state)) if self.is_lstm else self._bridge(encoded.state)
         )
         feed = encoded.outputs.new_zeros(source.shape[0], self.feed_size)
-        return Memory(encoded.outputs, mask), DecoderState(state, feed)
+        outputs = encoded.outputs  # (B, S, K)
+        projected = outputs if self.attention is None else self.attention.project(outputs)
+        return Memory(outputs, mask, projected), DecoderState(state, feed)
 
     def _bridge(self, h: torch.Tensor) -> torch.Tensor:
         """``(L*D, B, H)`` encoder state to ``(L, B, H)`` decoder state."""
@@ -192,7 +206,7 @@ class Seq2Seq(nn.Module):
         weights = None
         if self.attention_kind == "bahdanau":
             query = _top(state.rnn)
-            context, weights = self.attention(query, memory.outputs, memory.mask)
+            context, weights = self.attention(query, memory.outputs, memory.mask, memory.projected)
             inputs.append(context)
         if self.luong:
             inputs.append(state.feed)
@@ -202,7 +216,7 @@ class Seq2Seq(nn.Module):
         if self.attention_kind == "bahdanau":
             h = torch.cat([h, context], -1)
         elif self.luong:
-            context, weights = self.attention(h, memory.outputs, memory.mask)
+            context, weights = self.attention(h, memory.outputs, memory.mask, memory.projected)
             h = feed = torch.tanh(self.combine(torch.cat([h, context], -1)))
         return self.project(self.drop(h)), DecoderState(rnn, feed), weights
 

@@ -14,7 +14,7 @@ from torchmetrics.text import BLEUScore, CHRFScore
 
 from rnnlab.data.batch import Batch
 from rnnlab.data.specs import PairsSpec
-from rnnlab.data.vocab import detokenize
+from rnnlab.data.vocab import text_of, words_of
 from rnnlab.nets.protocol import EncoderDecoder
 from rnnlab.tasks.base import SupervisedTask
 from rnnlab.tasks.optim import OptimizerFactory, SchedulerFactory
@@ -43,10 +43,11 @@ def teacher_forcing_ratio(
 class Seq2SeqTask(SupervisedTask):
     """Trains an encoder–decoder with teacher forcing and scores its decoded output.
 
-    Loss is cross-entropy over the target tokens (``<eos>`` included, padding skipped), under
-    teacher forcing with a ratio that may decay (``teacher_forcing_schedule``). Validation and
-    test decode every source (greedy, or beam search with ``beam_size`` > 1) and report
-    ``acc`` (teacher-forced token accuracy), ``exact_match``, ``bleu`` and ``chrf``.
+    Loss is cross-entropy over the target tokens (``<eos>`` included, padding skipped), with
+    optional label smoothing, under teacher forcing with a ratio that may decay
+    (``teacher_forcing_schedule``). Validation and test decode every source (greedy, or beam
+    search with a beam over 1) and report ``acc`` (teacher-forced token accuracy),
+    ``exact_match``, ``bleu`` and ``chrf``, the text metrics on words (subwords joined).
 
     Args:
         net: an :class:`~rnnlab.nets.protocol.EncoderDecoder`.
@@ -58,8 +59,14 @@ class Seq2SeqTask(SupervisedTask):
         teacher_forcing: the ratio of steps that read the true previous token.
         teacher_forcing_schedule: ``constant``, ``linear`` or ``inverse_sigmoid``.
         teacher_forcing_k: the inverse-sigmoid decay's constant.
-        beam_size: 1 for greedy decoding, more for beam search.
+        beam_size: 1 for greedy decoding in validation, more for beam search.
+        test_beam_size: the beam of test decoding, ``predict`` and ``rnnlab.translate``;
+            ``None``: ``beam_size``. A wide beam pays off at test time, while validation,
+            decoded every epoch, stays greedy and fast.
         length_penalty: beam search scores divide by length to this power.
+        label_smoothing: the share of each target's probability spread evenly over the
+            vocabulary (Szegedy et al., 2016), which keeps a small corpus from being learned
+            over-confidently; 0 is plain cross-entropy.
     """
 
     spec_type = PairsSpec
@@ -89,10 +96,18 @@ class Seq2SeqTask(SupervisedTask):
         teacher_forcing_schedule: Schedule = "constant",
         teacher_forcing_k: float = 10.0,
         beam_size: int = 1,
+        test_beam_size: int | None = None,
         length_penalty: float = 1.0,
+        label_smoothing: float = 0.0,
     ):
         if beam_size < 1:
             raise ConfigError(f"task.beam_size={beam_size} must be at least 1.")
+        if test_beam_size is not None and test_beam_size < 1:
+            raise ConfigError(
+                f"task.test_beam_size={test_beam_size} must be at least 1 (or null: beam_size)."
+            )
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ConfigError(f"task.label_smoothing={label_smoothing} must be in [0, 1).")
         if not 0.0 <= teacher_forcing <= 1.0:
             raise ConfigError(f"task.teacher_forcing={teacher_forcing} must be in [0, 1].")
         if teacher_forcing_schedule not in ("constant", "linear", "inverse_sigmoid"):
@@ -139,7 +154,10 @@ class Seq2SeqTask(SupervisedTask):
         ratio = self.teacher_forcing_now if self.training else 1.0
         logits, _ = self.net(batch.x, batch.lengths, target_in, teacher_forcing=ratio)
         loss = F.cross_entropy(
-            logits.flatten(0, 1).float(), target.flatten(), ignore_index=self.net.pad_index
+            logits.flatten(0, 1).float(),
+            target.flatten(),
+            ignore_index=self.net.pad_index,
+            label_smoothing=self.hparams.label_smoothing,
         )
         return loss, logits
 
@@ -147,24 +165,32 @@ class Seq2SeqTask(SupervisedTask):
         return (batch.y != self.net.pad_index).sum()  # target tokens
 
     def predict(self, batch: Batch) -> list[list[int]]:
-        """The decoded target ids of each source (without ``<eos>``)."""
-        return self.decode(batch.x, batch.lengths)
+        """The decoded target ids of each source (without ``<eos>``), with the test beam."""
+        return self.decode(batch.x, batch.lengths, self.test_beam)
 
-    def decode(self, source: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:
-        """Output ids for each source (without ``<eos>``)."""
+    @property
+    def test_beam(self) -> int:
+        """The beam of test decoding, prediction and translation."""
+        h = self.hparams
+        return h.beam_size if h.test_beam_size is None else h.test_beam_size
+
+    def decode(
+        self, source: torch.Tensor, lengths: torch.Tensor, beam_size: int | None = None
+    ) -> list[list[int]]:
+        """Output ids for each source (without ``<eos>``), with a beam of ``beam_size``
+        (``None``: the validation beam, ``beam_size``)."""
+        beam = self.hparams.beam_size if beam_size is None else beam_size
         max_len = self.max_target_length + 5
-        if self.hparams.beam_size == 1:
+        if beam == 1:
             return self.net.greedy(source, lengths, max_len)
-        return self.net.beam_search(
-            source, lengths, self.hparams.beam_size, max_len, self.hparams.length_penalty
-        )
+        return self.net.beam_search(source, lengths, beam, max_len, self.hparams.length_penalty)
 
     def update_metrics(self, stage: str, logits: torch.Tensor, batch: Batch) -> None:
         target = _trim(batch.y, self.net.pad_index)
         valid = target != self.net.pad_index
         metrics = self.metrics[stage]
         metrics["acc"].update((logits.argmax(-1) == target)[valid].float())
-        decoded = self.decode(batch.x, batch.lengths)
+        decoded = self.decode(batch.x, batch.lengths, self.test_beam if stage == "test" else None)
         truth = self.references(target)
         metrics["exact_match"].update(
             torch.tensor([float(d == t) for d, t in zip(decoded, truth, strict=True)])
@@ -182,13 +208,13 @@ class Seq2SeqTask(SupervisedTask):
         return [row[: row.index(eos)] for row in target.tolist()]
 
     def to_text(self, ids: Sequence[int], for_scoring: bool = True) -> str:
-        """Target ids as text. For scoring, tokens are separated by spaces (BLEU counts
-        space-separated tokens, so characters are spaced too); otherwise characters join
-        with nothing and words as :func:`~rnnlab.data.vocab.detokenize` writes them."""
+        """Target ids as text. For scoring, words (subwords joined) or characters are
+        separated by spaces (BLEU counts space-separated tokens, so characters are spaced
+        too); otherwise characters join with nothing and words as
+        :func:`~rnnlab.data.vocab.detokenize` writes them."""
         tokens = [self.target_vocab[i] for i in ids]
-        if for_scoring:
-            return " ".join(tokens)
-        return detokenize(tokens) if self.spec.target_level == "word" else "".join(tokens)
+        level = self.spec.target_level
+        return " ".join(words_of(tokens, level)) if for_scoring else text_of(tokens, level)
 
 
 def _trim(target: torch.Tensor, pad: int) -> torch.Tensor:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import itertools
 from collections.abc import Sequence
 from typing import Literal
 
@@ -10,30 +12,15 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassStatScores
+from torchmetrics.utilities import dim_zero_cat
 
 from rnnlab.data.batch import IGNORE, Batch
 from rnnlab.data.specs import ClassesSpec
+from rnnlab.nets.crf import LinearChainCRF
 from rnnlab.tasks.base import SupervisedTask
 from rnnlab.tasks.optim import OptimizerFactory, SchedulerFactory
-
-
-def entity_spans(tags: Sequence[str]) -> set[tuple[int, int, str]]:
-    """The ``(start, end, type)`` entities of a BIO/IOB tag sequence (end exclusive).
-
-    ``B-X`` starts an entity of type ``X``; ``I-X`` continues one of the same type and starts
-    one after anything else (as IOB1 and lenient IOB2 readers do); ``O`` and any other tag end
-    it.
-    """
-    spans, start, kind = set(), None, None
-    for i, tag in enumerate([*tags, "O"]):
-        prefix, _, name = tag.partition("-")
-        continues = prefix == "I" and kind == name and start is not None
-        if start is not None and not continues:
-            spans.add((start, i, kind))
-            start, kind = None, None
-        if prefix == "B" or (prefix == "I" and not continues):
-            start, kind = i, name
-    return spans
+from rnnlab.utils import log
+from rnnlab.utils.errors import check
 
 
 def is_bio(tags: Sequence[str]) -> bool:
@@ -42,42 +29,80 @@ def is_bio(tags: Sequence[str]) -> bool:
     return bool(entity) and all(t[:2] in ("B-", "I-") and len(t) > 2 for t in entity)
 
 
+def seqeval_installed() -> bool:
+    """Whether ``seqeval``, which scores entities, is installed (``pip install rnnlab[text]``)."""
+    return importlib.util.find_spec("seqeval") is not None
+
+
+def entity_scores(gold: list[list[str]], predicted: list[list[str]]) -> dict[str, float]:
+    """Entity-level ``entity_precision``, ``entity_recall`` and ``entity_f1`` of BIO/IOB tag
+    sequences, and ``entity_f1_<TYPE>`` for each entity type found in either, by ``seqeval``
+    in its default mode, which counts entities as the CoNLL shared tasks' ``conlleval`` script
+    does: an entity counts as found only when its span and type match exactly."""
+    from seqeval.metrics import classification_report
+
+    report = classification_report(gold, predicted, output_dict=True, zero_division=0)
+    overall = report.pop("micro avg")
+    scores = {
+        "entity_precision": float(overall["precision"]),
+        "entity_recall": float(overall["recall"]),
+        "entity_f1": float(overall["f1-score"]),
+    }
+    for name, row in report.items():
+        if not name.endswith(" avg"):
+            scores[f"entity_f1_{name}"] = float(row["f1-score"])
+    return scores
+
+
 class EntityScores(Metric):
-    """Entity-level precision, recall and F1 over BIO/IOB tags: an entity counts as found
-    only when its span and type match exactly."""
+    """Entity-level precision, recall and F1 over BIO/IOB tags (:func:`entity_scores`), kept
+    as the valid tag ids of every sentence seen since the last reset.
+
+    ``compute`` returns a dict of scores, so it is logged by the task with ``log_dict`` after
+    the epoch, not inside a ``MetricCollection`` (whose values must be single tensors).
+    """
 
     full_state_update = False
 
     def __init__(self, tags: Sequence[str]):
         super().__init__()
         self.tags = list(tags)
-        for name in ("found", "predicted", "gold"):
-            self.add_state(name, torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
+        for name in ("preds", "target", "lengths"):
+            self.add_state(name, default=[], dist_reduce_fx="cat")
 
     def update(self, preds: torch.Tensor, target: torch.Tensor) -> None:
         """``preds`` and ``target`` ``(B, T)`` tag ids; positions where ``target`` is ignored
         are padding."""
-        for p, t in zip(preds.tolist(), target.tolist(), strict=True):
-            valid = [i for i, v in enumerate(t) if v != IGNORE]
-            gold = entity_spans([self.tags[t[i]] for i in valid])
-            guess = entity_spans([self.tags[p[i]] for i in valid])
-            self.found += len(gold & guess)
-            self.predicted += len(guess)
-            self.gold += len(gold)
+        valid = target != IGNORE  # (B, T)
+        self.preds.append(preds[valid])
+        self.target.append(target[valid])
+        self.lengths.append(valid.sum(1))
 
     def compute(self) -> dict[str, torch.Tensor]:
-        precision = self.found / self.predicted.clamp(min=1)
-        recall = self.found / self.gold.clamp(min=1)
-        f1 = 2 * precision * recall / (precision + recall).clamp(min=1e-12)
-        return {"entity_precision": precision, "entity_recall": recall, "entity_f1": f1}
+        if isinstance(self.lengths, list) and not self.lengths:  # no sentences seen
+            return {}
+        lengths = dim_zero_cat(self.lengths).tolist()
+        names = self.tags
+        gold, guess = [], []
+        for out, ids in ((gold, self.target), (guess, self.preds)):
+            flat = [names[i] for i in dim_zero_cat(ids).tolist()]
+            starts = [0, *itertools.accumulate(lengths)]
+            out.extend(flat[a:b] for a, b in zip(starts, starts[1:], strict=False))
+        return {k: torch.tensor(v) for k, v in entity_scores(gold, guess).items()}
 
 
 class TaggingTask(SupervisedTask):
-    """Wraps a sequence encoder with a linear head that tags every position.
+    """Wraps a sequence encoder with a linear head that tags every position, and optionally a
+    linear-chain CRF over the head's scores.
 
-    Loss is cross-entropy over valid positions only; padding is skipped by the loss and every
-    metric. Reports token accuracy ``acc`` and, for a BIO/IOB tag set, entity-level
-    ``entity_precision``, ``entity_recall`` and ``entity_f1``. A per-tag report (precision,
+    Without the CRF the loss is cross-entropy over valid positions and each position takes its
+    likeliest tag; with ``crf`` the loss is the CRF's negative log-likelihood of each sentence's
+    tag sequence (divided by the valid positions, as cross-entropy is) and the tags are the
+    Viterbi best sequence (:class:`~rnnlab.nets.crf.LinearChainCRF`). Padding is skipped by
+    the loss and every metric. Reports token accuracy ``acc`` and, for a BIO/IOB tag set,
+    entity-level ``entity_precision``, ``entity_recall``, ``entity_f1`` and ``entity_f1_<TYPE>``
+    per entity type, scored by ``seqeval`` (``pip install rnnlab[text]``; without it a BIO tag
+    set is scored by token accuracy alone, and the run says so). A per-tag report (precision,
     recall, F1, support) goes to TensorBoard's text tab after testing. Works with
     unidirectional and bidirectional nets.
 
@@ -88,6 +113,7 @@ class TaggingTask(SupervisedTask):
         optimizer, scheduler, scheduler_interval, monitor: as for
             :class:`~rnnlab.tasks.base.SupervisedTask`.
         dropout: dropout on the encoder's outputs, before the head.
+        crf: score whole tag sequences with a linear-chain CRF and decode them by Viterbi.
     """
 
     spec_type = ClassesSpec
@@ -99,6 +125,14 @@ class TaggingTask(SupervisedTask):
             return "its labels are one per sequence, which task=classification predicts"
         return super().spec_problem(spec)
 
+    @classmethod
+    def metric_mode(cls, key: str):
+        # Per-type entity scores (``entity_f1_NP``, ``most_frequent_tag_entity_f1_NP``) are
+        # maximised, as the overall ones are.
+        if "entity_" in key.rsplit("/", 1)[-1]:
+            return "max"
+        return super().metric_mode(key)
+
     def __init__(
         self,
         net: nn.Module,
@@ -108,6 +142,7 @@ class TaggingTask(SupervisedTask):
         scheduler_interval: Literal["step", "epoch"] = "step",
         monitor: str = "val/loss",
         dropout: float = 0.0,
+        crf: bool = False,
     ):
         super().__init__(net, spec, optimizer, scheduler, scheduler_interval, monitor)
         self.save_hyperparameters(ignore=["net", "spec", "optimizer", "scheduler"], logger=False)
@@ -115,13 +150,26 @@ class TaggingTask(SupervisedTask):
         self.net = net
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(net.output_size, num_classes)
+        self.crf = LinearChainCRF(num_classes) if crf else None
         self.class_names = list(spec.class_names)
         self.metrics = nn.ModuleDict()
         for stage in ("val", "test"):
-            metrics = {"acc": MulticlassAccuracy(num_classes, average="micro", ignore_index=IGNORE)}
-            if is_bio(self.class_names):
-                metrics["entity"] = EntityScores(self.class_names)
-            self.metrics[stage] = MetricCollection(metrics, prefix=f"{stage}/")
+            acc = MulticlassAccuracy(num_classes, average="micro", ignore_index=IGNORE)
+            self.metrics[stage] = MetricCollection({"acc": acc}, prefix=f"{stage}/")
+        self.entities = nn.ModuleDict()
+        scores_entities = is_bio(self.class_names) and seqeval_installed()
+        if is_bio(self.class_names) and not seqeval_installed():
+            check(
+                "entity_" not in monitor,
+                f"task.monitor={monitor} needs entity scores, which need seqeval; install it "
+                "(pip install 'rnnlab[text]') or monitor val/acc or val/loss.",
+            )
+            log.info(
+                "The tags are BIO entity tags, and seqeval, which scores entities, is not "
+                "installed (pip install 'rnnlab[text]'): this run reports token accuracy only."
+            )
+        if scores_entities:
+            self.entities.update({s: EntityScores(self.class_names) for s in ("val", "test")})
         self.per_tag = MulticlassStatScores(num_classes, average=None, ignore_index=IGNORE)
 
     def forward(
@@ -130,37 +178,64 @@ class TaggingTask(SupervisedTask):
         lengths: torch.Tensor | None = None,
         mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Tag logits ``(B, T, num_classes)`` for sequences ``x``."""
+        """Tag scores ``(B, T, num_classes)`` for sequences ``x`` (the CRF's emissions, with
+        ``crf``)."""
         return self.head(self.dropout(self.net(x, lengths).outputs))
 
     def predict(self, batch: Batch) -> list[list[int]]:
         """The tag index of each valid step of each sequence."""
-        tags = self(batch.x, batch.lengths, batch.mask).argmax(-1)  # (B, T)
+        tags = self.decode(self(batch.x, batch.lengths, batch.mask), batch)  # (B, T)
         lengths = [tags.shape[1]] * len(tags) if batch.lengths is None else batch.lengths.tolist()
         return [row[:n] for row, n in zip(tags.tolist(), lengths, strict=True)]
 
+    def decode(self, scores: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """The tags ``(B, T)`` of ``scores`` ``(B, T, C)``: the likeliest at each step, or the
+        CRF's best sequence."""
+        if self.crf is None:
+            return scores.argmax(-1)
+        return self.crf.decode(scores.float(), _valid(batch, scores))
+
     def score_baseline(self, predictions: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
         """Token accuracy of tag ids ``predictions`` ``(N, T)`` of ``targets`` ``(N, T)``, whose
-        padded positions are :data:`~rnnlab.data.batch.IGNORE`."""
+        padded positions are :data:`~rnnlab.data.batch.IGNORE`, and for a BIO tag set the
+        entity scores the model is scored by."""
         valid = targets != IGNORE
-        return {"acc": (predictions[valid] == targets[valid]).double().mean().item()}
+        scores = {"acc": (predictions[valid] == targets[valid]).double().mean().item()}
+        if "test" in self.entities:
+            metric = EntityScores(self.class_names)
+            metric.update(predictions, targets)
+            scores |= {k: float(v) for k, v in metric.compute().items()}
+        return scores
 
     def compute_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        logits = self(batch.x, batch.lengths, batch.mask)
-        loss = F.cross_entropy(logits.flatten(0, 1).float(), batch.y.flatten(), ignore_index=IGNORE)
-        return loss, logits
+        scores = self(batch.x, batch.lengths, batch.mask)  # (B, T, C)
+        if self.crf is None:
+            loss = F.cross_entropy(
+                scores.flatten(0, 1).float(), batch.y.flatten(), ignore_index=IGNORE
+            )
+            return loss, scores
+        valid = _valid(batch, scores)
+        loss = self.crf(scores.float(), batch.y, valid).sum() / valid.sum()
+        return loss, scores
 
     def loss_weight(self, batch: Batch) -> torch.Tensor:
         return (batch.y != IGNORE).sum()  # the valid positions
 
-    def update_metrics(self, stage: str, logits: torch.Tensor, batch: Batch) -> None:
-        preds = logits.argmax(-1)
+    def update_metrics(self, stage: str, scores: torch.Tensor, batch: Batch) -> None:
+        preds = self.decode(scores, batch)
         self.metrics[stage].update(preds, batch.y)
         self.log_dict(self.metrics[stage], on_epoch=True, prog_bar=stage == "val")
+        if stage in self.entities:
+            self.entities[stage].update(preds, batch.y)
         if stage == "test":
             self.per_tag.update(preds, batch.y)
 
+    def on_validation_epoch_end(self) -> None:
+        super().on_validation_epoch_end()
+        self._log_entities("val")
+
     def on_test_epoch_end(self) -> None:
+        self._log_entities("test")
         stats = self.per_tag.compute()  # (C, 5): tp, fp, tn, fn, support
         self.per_tag.reset()
         report = per_tag_report(self.class_names, stats)
@@ -168,6 +243,22 @@ class TaggingTask(SupervisedTask):
             experiment = getattr(logger, "experiment", None)
             if hasattr(experiment, "add_text"):
                 experiment.add_text("test/report", report, global_step=self.global_step)
+
+    def _log_entities(self, stage: str) -> None:
+        # Logged once per epoch from the whole epoch's sentences: an entity F1 is not a mean
+        # of per-batch values.
+        if stage not in self.entities:
+            return
+        scores = self.entities[stage].compute()
+        self.entities[stage].reset()
+        self.log_dict({f"{stage}/{name}": float(value) for name, value in scores.items()})
+
+
+def _valid(batch: Batch, scores: torch.Tensor) -> torch.Tensor:
+    """The valid steps ``(B, T)`` of ``batch``, all of them without a mask."""
+    if batch.mask is not None:
+        return batch.mask
+    return torch.ones(scores.shape[:2], dtype=torch.bool, device=scores.device)
 
 
 def per_tag_report(names: Sequence[str], stats: torch.Tensor) -> str:

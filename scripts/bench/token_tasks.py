@@ -4,12 +4,20 @@
   against TF-IDF of word 1- and 2-grams with logistic regression (scikit-learn), on the test
   split of a labelled text file such as the movie-review snippets that
   ``scripts/prepare_token_sets.py polarity`` writes.
-- ``pos``: ``experiment=pos_bilstm`` against the most-frequent-tag baseline (each word's most
-  frequent training tag; unseen words get the most frequent tag overall), on the test split of
-  a CoNLL file such as ``scripts/prepare_token_sets.py pos`` writes.
+- ``pos``: ``experiment=pos_bilstm`` (words only) against the same tagger reading each word's
+  characters too (``data.chars=true model.char_encoder=cnn``) and ``experiment=tagger_crf``
+  (characters and a CRF), token accuracy overall and on the test words seen and unseen in
+  training, with the most-frequent-tag baseline (each word's most frequent training tag;
+  unseen words get the most frequent tag overall), on the test split of a CoNLL file such as
+  ``scripts/prepare_token_sets.py pos`` writes.
+- ``chunk``: ``experiment=tagger_crf`` against the same tagger with a softmax per word
+  (``task.crf=false``), entity F1 overall and per type, with the most-frequent-tag baseline,
+  on a BIO-tagged set such as the CoNLL-2000 files of ``scripts/prepare_token_sets.py chunk``
+  (the ``ner`` spelling runs the same comparison on a named-entity file).
 
     python scripts/bench/token_tasks.py sentiment --path polarity.tsv
     python scripts/bench/token_tasks.py pos --path wsj.conllu [key=value ...]
+    python scripts/bench/token_tasks.py chunk --path chunk-train.txt [key=value ...]
 """
 
 from __future__ import annotations
@@ -17,8 +25,8 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from collections import Counter, defaultdict
 
+import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import open_dict
 
@@ -61,42 +69,103 @@ def sentiment(path: str, extra: list[str]) -> None:
     print(f"ratio BiLSTM / TF-IDF: {metrics['test/acc'] / baseline:.3f}x")
 
 
+def tagged_accuracy(objects: dict) -> tuple[float, float, float]:
+    """The trained tagger's test token accuracy overall and on the words seen and unseen in
+    the training sentences (as written), from its own predictions."""
+    data, task = objects["datamodule"], objects["task"].eval()
+    seen = {w for s in data.sentences["train"].tokens for w in s}
+    test = data.sentences["test"]
+    index = {t: i for i, t in enumerate(data.tags)}
+    dataset = data.datasets["test"]
+    predicted: list[list[int]] = []
+    with torch.no_grad():
+        for rows in torch.arange(len(dataset)).split(256):
+            predicted += task.predict(dataset[rows])
+    right = {True: 0, False: 0}
+    count = {True: 0, False: 0}
+    for words, tags, guess in zip(test.tokens, test.tags, predicted, strict=True):
+        for word, tag, g in zip(words, tags, guess, strict=True):
+            known = word in seen
+            count[known] += 1
+            right[known] += index[tag] == g
+    overall = (right[True] + right[False]) / (count[True] + count[False])
+    return overall, right[True] / max(count[True], 1), right[False] / max(count[False], 1)
+
+
 def pos(path: str, extra: list[str]) -> None:
-    metrics, objects, seconds = run_experiment("pos_bilstm", path, extra)
+    """Word-only BiLSTM against the same BiLSTM with a character CNN (and the CRF tagger),
+    same split, same settings otherwise."""
+    chars = ["data.chars=true", "model.char_encoder=cnn"]
+    runs = {
+        "BiLSTM, words only (experiment=pos_bilstm)": ("pos_bilstm", []),
+        "BiLSTM + char CNN (pos_bilstm, model.char_encoder=cnn)": ("pos_bilstm", chars),
+        "BiLSTM + char CNN + CRF (experiment=tagger_crf)": ("tagger_crf", []),
+    }
+    rows = {}
+    for label, (experiment, options) in runs.items():
+        metrics, objects, seconds = run_experiment(experiment, path, [*options, *extra])
+        rows[label] = (*tagged_accuracy(objects), seconds)
     data = objects["datamodule"]
-    lower = data.lower
-    counts: dict[str, Counter] = defaultdict(Counter)
-    overall: Counter = Counter()
-    train_split = data.sentences["train"]
-    for words, tags in zip(train_split.tokens, train_split.tags, strict=True):
-        for word, tag in zip(words, tags, strict=True):
-            counts[word.lower() if lower else word][tag] += 1
-            overall[tag] += 1
-    fallback = overall.most_common(1)[0][0]
-    right = total = unseen = 0
-    test_split = data.sentences["test"]
-    for words, tags in zip(test_split.tokens, test_split.tags, strict=True):
-        for word, tag in zip(words, tags, strict=True):
-            seen = counts.get(word.lower() if lower else word)
-            unseen += seen is None
-            right += (seen.most_common(1)[0][0] if seen else fallback) == tag
-            total += 1
-    baseline = right / total
+    test = data.sentences["test"]
+    seen = {w for s in data.sentences["train"].tokens for w in s}
+    unseen = sum(w not in seen for s in test.tokens for w in s) / sum(map(len, test.tokens))
     tokens = {s: sum(map(len, data.sentences[s].tokens)) for s in ("train", "val", "test")}
     print(f"\nPOS tagging on {path}: tokens per split {tokens}; "
-          f"{unseen / total:.1%} of test tokens unseen in training")  # fmt: skip
-    print(f"BiLSTM tagger (experiment=pos_bilstm)  test token acc {metrics['test/acc']:.4f}  "
-          f"({seconds:.0f} s, train + test)")  # fmt: skip
-    print(f"most-frequent-tag baseline              test token acc {baseline:.4f}")
-    print(f"ratio BiLSTM / baseline: {metrics['test/acc'] / baseline:.3f}x")
+          f"{unseen:.1%} of test tokens unseen in training")  # fmt: skip
+    print(f"{'':56s} {'acc':>7s} {'seen':>7s} {'unseen':>7s}")
+    for label, (overall, known, new, seconds) in rows.items():
+        print(f"{label:56s} {overall:7.4f} {known:7.4f} {new:7.4f}  ({seconds:.0f} s)")
+    print(f"{'most-frequent-tag baseline':56s} {metrics['test/most_frequent_tag_acc']:7.4f}")
+    (word, _, word_new, _), (char, _, char_new, _) = list(rows.values())[:2]
+    print(f"char CNN - words only: {100 * (char - word):+.2f} points overall, "
+          f"{100 * (char_new - word_new):+.2f} points on unseen words")  # fmt: skip
+
+
+def chunk(path: str, extra: list[str]) -> None:
+    """The character-aware BiLSTM tagger with a softmax per word against the same tagger with
+    a CRF (experiment=tagger_crf), on a BIO-tagged file such as CoNLL-2000 chunking."""
+    runs = {
+        "BiLSTM + char CNN, softmax (tagger_crf, task.crf=false)": ["task.crf=false"],
+        "BiLSTM + char CNN + CRF (experiment=tagger_crf)": [],
+    }
+    rows = {}
+    for label, options in runs.items():
+        metrics, objects, seconds = run_experiment("tagger_crf", path, [*options, *extra])
+        rows[label] = (metrics, seconds)
+    data = objects["datamodule"]
+    tokens = {s: sum(map(len, data.sentences[s].tokens)) for s in ("train", "val", "test")}
+    print(f"\nBIO tagging on {path}: tokens per split {tokens}")
+    print(f"{'':56s} {'entity F1':>9s} {'P':>7s} {'R':>7s} {'acc':>7s}")
+    for label, (m, seconds) in rows.items():
+        scores = (m[f"test/{k}"] for k in ("entity_f1", "entity_precision", "entity_recall", "acc"))
+        print(f"{label:56s} {next(scores):9.4f} {next(scores):7.4f} {next(scores):7.4f} "
+              f"{next(scores):7.4f}  ({seconds:.0f} s)")  # fmt: skip
+    m = metrics
+    print(f"{'most-frequent-tag baseline':56s} {m['test/most_frequent_tag_entity_f1']:9.4f} "
+          f"{m['test/most_frequent_tag_entity_precision']:7.4f} "
+          f"{m['test/most_frequent_tag_entity_recall']:7.4f} "
+          f"{m['test/most_frequent_tag_acc']:7.4f}")  # fmt: skip
+    (softmax, _), (crf, _) = rows.values()
+    types = sorted(
+        k.removeprefix("test/entity_f1_") for k in crf if k.startswith("test/entity_f1_")
+    )
+    print("entity F1 per type, softmax / CRF: " + ", ".join(
+        f"{t} {softmax.get(f'test/entity_f1_{t}', 0):.3f}/{crf[f'test/entity_f1_{t}']:.3f}"
+        for t in types))  # fmt: skip
+    print(
+        f"CRF - softmax: {100 * (crf['test/entity_f1'] - softmax['test/entity_f1']):+.2f} "
+        "points of entity F1"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("task", choices=["sentiment", "pos"])
+    parser.add_argument("task", choices=["sentiment", "pos", "chunk", "ner"])
     parser.add_argument("--path", required=True, help="the labelled file to train and test on")
     args, overrides = parser.parse_known_args()  # the rest: rnnlab overrides, key=value
-    (sentiment if args.task == "sentiment" else pos)(args.path, overrides)
+    {"sentiment": sentiment, "pos": pos, "chunk": chunk, "ner": chunk}[args.task](
+        args.path, overrides
+    )
 
 
 if __name__ == "__main__":

@@ -71,3 +71,43 @@ def test_the_built_in_set_pads_tags_with_the_ignore_index():
     batch = dm.datasets["train"][torch.arange(16)]
     assert batch.y.shape == batch.x.shape
     assert bool((batch.y[~batch.mask] == IGNORE).all()) and bool((batch.y[batch.mask] >= 0).all())
+
+
+def split_files(tmp_path, train, dev, test):
+    for name, text in (("train", train), ("dev", dev), ("test", test)):
+        (tmp_path / f"c-{name}.txt").write_text(text)
+    return str(tmp_path / "c-train.txt")
+
+
+def test_chars_carry_each_word_as_written_unseen_words_included(tmp_path):
+    train = "The DT B-NP\ncat NN I-NP\nsat VBD B-VP\n\nA DT B-NP\ncat NN I-NP\n"
+    test = "The DT B-NP\nzebu NN I-NP\nRAN VBD B-VP\n"
+    dm = ConllDataModule(split_files(tmp_path, train, train, test), lower=True, chars=True)
+    spec = dm.spec
+    chars = spec.inputs.chars
+    assert chars[:2] == ("<pad>", "<unk>") and "T" in chars and "t" in chars  # case kept
+    batch = dm.datasets["test"][torch.arange(1)]
+    assert batch.x.shape == (1, 3, 1 + 4)  # word id, then the longest word's 4 characters
+    words, spelled = batch.x[0, :, 0], batch.x[0, :, 1:]
+    assert words.tolist() == [dm.vocab.id("the"), dm.vocab.unk_index, dm.vocab.unk_index]
+    # "zebu" and "RAN" are <unk> words, but their characters are there ('z', 'R', 'N' unseen
+    # in training: the unknown character).
+    unk = 1
+    expected = [[chars.index(c) if c in chars else unk for c in w] for w in ("The", "zebu", "RAN")]
+    assert [[i for i in row if i] for row in spelled.tolist()] == expected
+    assert spec.inputs.net_arguments()["char_vocab_size"] == len(chars)
+    # Batches are cut to their own longest word.
+    assert dm.datasets["train"][torch.tensor([1])].x.shape == (1, 2, 1 + 3)
+
+
+def test_most_frequent_tag_is_the_baseline_fitted_on_training_sentences(tmp_path):
+    train = "the DT\nrun NN\n\nwe PRP\nrun VBP\n\nThey PRP\nrun VBP\n\nrun VBP\n"
+    test = "they PRP\nrun VBP\nfast RB\n"
+    path = split_files(tmp_path, train, train, test)
+    for lower, they in ((True, "PRP"), (False, "VBP")):  # unseen "they": the commonest tag
+        dm = ConllDataModule(path, lower=lower)
+        dm.setup()
+        (baseline,) = dm.baselines().values()
+        tags = [dm.tags[i] for i in baseline.predictions[0].tolist()]
+        assert tags == [they, "VBP", "VBP"]
+        assert baseline.targets.tolist() == dm.datasets["test"].targets.tolist()

@@ -252,3 +252,26 @@ def test_a_window_shorter_than_the_season_is_refused_before_training(tmp_path):
     path.write_text("y\n" + "".join(f"{i}\n" for i in range(50)))
     with pytest.raises(ConfigError, match="data.window=5 is shorter than data.season=12"):
         CsvSeriesDataModule(str(path), "y", window=5, season=12)
+
+
+@pytest.mark.parametrize(
+    "times, window, expected",
+    [
+        ([f"{2000 + i // 12}-{i % 12 + 1:02d}-01" for i in range(60)], 24, 12),  # monthly
+        ([f"{2000 + i // 4}-{3 * (i % 4) + 1:02d}-01" for i in range(60)], 24, 4),  # quarterly
+        ([str(START + timedelta(i)) for i in range(60)], 24, 7),  # daily
+        ([f"2024-01-{1 + i // 24:02d}T{i % 24:02d}:00" for i in range(60)], 24, 24),  # hourly
+        ([str(2000 + i) for i in range(60)], 24, 1),  # yearly integer steps: no season
+        ([f"{2000 + i // 12}-{i % 12 + 1:02d}-01" for i in range(60)], 6, 1),  # window < 12
+    ],
+)
+def test_the_season_is_read_from_the_time_step_unless_given(tmp_path, times, window, expected):
+    path = write(tmp_path / "s.csv", "t,y", [f"{t},{i % 5}" for i, t in enumerate(times)])
+    dm = CsvSeriesDataModule(path, "y", "t", window=window)
+    assert dm.spec.season == expected
+    train = np.array([i % 5 for i in range(dm.bounds[1])], dtype=float)
+    m = expected
+    assert dm.spec.mase_scale == pytest.approx((np.abs(train[m:] - train[:-m]).mean(),))
+    given = CsvSeriesDataModule(path, "y", "t", window=window, season=2)
+    assert given.spec.season == 2  # an explicit season wins
+    assert CsvSeriesDataModule(path, "y", window=window).spec.season == 1  # no time column

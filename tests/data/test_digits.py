@@ -18,3 +18,17 @@ def test_digits_as_sequences(steps, shape):
     # Stratified: every class is in every split.
     for ds in dm.datasets.values():
         assert set(ds.targets.tolist()) == set(range(10))
+
+
+def test_the_nearest_neighbour_baseline_matches_scikit_learn():
+    from sklearn.neighbors import KNeighborsClassifier
+
+    dm = DigitsDataModule(steps="pixels")
+    dm.setup()
+    baseline = dm.baselines()["nearest_neighbour"]
+    train, test = dm.datasets["train"], dm.datasets["test"]
+    reference = KNeighborsClassifier(n_neighbors=1).fit(train.values.flatten(1), train.targets)
+    expected = torch.as_tensor(reference.predict(test.values.flatten(1)))
+    assert baseline.targets.equal(test.targets)
+    assert (baseline.predictions == expected).float().mean() > 0.99  # ties may break otherwise
+    assert (baseline.predictions == test.targets).float().mean() > 0.9

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from rnnlab.data.pairs import BOS, EOS, PairsDataModule, phrasebook, read_pairs
+from rnnlab.data.vocab import Vocabulary
 from rnnlab.utils.errors import ConfigError
 
 
@@ -80,3 +81,40 @@ def test_bad_settings_fail_in_one_sentence(tmp_path):
         PairsDataModule(target_level="byte")
     with pytest.raises(ConfigError, match="no pair of .* fits"):
         PairsDataModule(str(write(tmp_path, ["a b\tc d"])), max_source_length=1).setup()
+
+
+def test_subwords_spell_words_back_and_unseen_words_from_pieces():
+    pytest.importorskip("tokenizers")
+    from rnnlab.data.vocab import Subwords, join_subwords, text_of
+
+    sentences = [["je", "suis", "fatigué", "."], ["l'", "ami", "est", "fatiguée", "."]] * 20
+    subwords = Subwords.learn(sentences, vocab_size=40)
+    for words in [*sentences[:2], ["fatigués", "amies", "."]]:  # the last one unseen
+        pieces = subwords.split(words)
+        assert join_subwords(pieces) == words and "<unk>" not in pieces
+    assert len(subwords.split(["fatigués"])) > 1  # spelled from pieces, not one token
+    assert subwords.split(["zut"]).count("<unk>") == 1  # "z" was never seen
+    again = Subwords(subwords.model)  # as a checkpoint's spec restores it
+    assert again.split_all(sentences[:2]) == [subwords.split(s) for s in sentences[:2]]
+    assert text_of(subwords.split(sentences[1]), "bpe") == "l'ami est fatiguée."
+
+
+def test_bpe_subwords_are_learned_from_the_training_split_only(tmp_path):
+    tokenizers = pytest.importorskip("tokenizers")
+    # Each source holds a character of its own, so the learned pieces show which sources
+    # the merges were learned from.
+    lines = [f"the cat {chr(0x4E00 + i)} sees\tle chat {chr(0x3040 + i)} voit" for i in range(60)]
+    dm = PairsDataModule(str(write(tmp_path, lines)), tokenizer="bpe", bpe_vocab_size=200)
+    spec = dm.spec
+    assert spec.source_level == spec.target_level == "bpe"
+    pieces = tokenizers.Tokenizer.from_str(spec.source_subwords).get_vocab()
+    for split, seen in (("train", True), ("val", False), ("test", False)):
+        for source, _ in dm.pairs[split]:
+            assert (source.split()[2] in pieces) == seen, (split, source)
+    assert "▁cat" in spec.inputs.vocab and "▁voit" in spec.target_vocab
+    batch = dm.datasets["test"][torch.arange(2)]
+    assert Vocabulary(spec.inputs.vocab).unk_index in batch.x.tolist()[0]  # the unseen character
+    with pytest.raises(ConfigError, match="data.tokenizer=bpe splits words into subwords"):
+        PairsDataModule(tokenizer="bpe", target_level="char")
+    with pytest.raises(ConfigError, match="data.tokenizer='sentencepiece' is not one of"):
+        PairsDataModule(tokenizer="sentencepiece")

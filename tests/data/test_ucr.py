@@ -68,3 +68,63 @@ def test_bundled_sets(name, channels, classes):
     if name == "JapaneseVowels":  # variable length: batches are padded and masked
         batch = dm.datasets["test"][torch.arange(64)]
         assert batch.lengths.min() < batch.lengths.max() == batch.x.shape[1]
+
+
+def test_a_regression_file_is_refused_in_one_sentence(tmp_path):
+    path = tmp_path / "reg.ts"
+    path.write_text("@problemName reg\n@univariate true\n@targetLabel true\n@data\n1,2,3:0.5\n")
+    with pytest.raises(ConfigError, match=r"data.path=.*reg.ts is a regression set"):
+        UCRDataModule(path=str(path))
+
+
+@pytest.mark.parametrize("name", ["Covid3Month", "Tecator"])
+def test_bundled_regression_sets_are_refused(name):
+    pytest.importorskip("sktime")
+    with pytest.raises(ConfigError, match=f"data.name={name} is a regression set"):
+        UCRDataModule(name=name)
+
+
+def test_long_series_are_averaged_into_max_steps_windows(tmp_path):
+    write(tmp_path / "toy_TRAIN.ts", [("1,2,3,4,5,6,7", "a"), ("3,4,5", "b")] * 10)
+    write(tmp_path / "toy_TEST.ts", [("1,2,3,4,5,6,7,8,9", "a"), ("5", "b")])
+    dm = UCRDataModule(path=str(tmp_path / "toy_TRAIN.ts"), max_steps=3)
+    dm.setup()
+    full = UCRDataModule(path=str(tmp_path / "toy_TRAIN.ts"))
+    full.setup()
+    # The longest training series has 7 steps: windows of 3, the last window's valid steps only.
+    train, whole = dm.datasets["train"], full.datasets["train"]
+    assert train.values.shape[1] == 3 and train.lengths.max() == 3 and train.lengths.min() == 1
+    long = whole.values[whole.lengths == 7][0, :, 0]
+    expected = torch.stack([long[:3].mean(), long[3:6].mean(), long[6]])
+    torch.testing.assert_close(train.values[train.lengths == 3][0, :, 0], expected)
+    assert dm.datasets["test"].lengths.tolist() == [3, 1]  # one factor for every split
+    # The baseline still reads every step.
+    assert dm.baselines()["nearest_neighbour"].predictions.tolist() == [0, 1]
+
+
+def test_batch_size_null_is_a_tenth_of_the_training_cases_within_4_to_16(tmp_path):
+    for cases, expected in ((20, 4), (100, 10), (400, 16)):
+        path = write(tmp_path / f"n{cases}.ts", [("1,2", "a"), ("3,4", "b")] * (cases // 2))
+        assert UCRDataModule(path=str(path), batch_size=None).batch_size == expected
+
+
+def test_the_nearest_neighbour_baseline_through_a_real_fit(tmp_path):
+    """A bundled set through experiment=ucr: the run reports 1-NN beside the model, fitted on
+    every official training case (validation ones included) and equal to scikit-learn's."""
+    pytest.importorskip("sktime")
+    neighbors = pytest.importorskip("sklearn.neighbors")
+    from rnnlab.train import train
+    from tests.conftest import compose_config
+
+    overrides = ["experiment=ucr", "data.name=ItalyPowerDemand", "trainer=cpu",
+                 "trainer.max_epochs=1", "~callbacks.rich_progress_bar"]  # fmt: skip
+    metrics, objects = train(compose_config("train", overrides, tmp_path))
+    dm = objects["datamodule"]
+    train_x = torch.cat([dm.datasets[s].values for s in ("train", "val")]).flatten(1)
+    train_y = torch.cat([dm.datasets[s].targets for s in ("train", "val")])
+    assert len(train_y) == 67  # the official training set
+    test = dm.datasets["test"]
+    reference = neighbors.KNeighborsClassifier(n_neighbors=1).fit(train_x, train_y)
+    expected = (torch.as_tensor(reference.predict(test.values.flatten(1))) == test.targets)
+    assert metrics["test/nearest_neighbour_acc"] == pytest.approx(expected.float().mean().item())
+    assert "test/acc" in metrics and "test/nearest_neighbour_f1" in metrics

@@ -263,6 +263,48 @@ def test_window_norm_forecasts_a_shifted_and_stretched_window_alike(strategy):
         assert torch.allclose(task(10 * x + 100), 10 * task(x) + 100, atol=1e-3)
 
 
+@pytest.mark.parametrize("strategy", ["direct", "recursive", "seq2seq"])
+@pytest.mark.parametrize("window_norm", [False, True])
+def test_differencing_forecasts_a_window_shifted_by_a_constant_alike(strategy, window_norm):
+    torch.manual_seed(0)
+    task = forecaster(
+        RecurrentEncoder(1, "gru", hidden_size=8), 3, 1, strategy=strategy,
+        targets_in_input=True, difference=True, window_norm=window_norm,
+    ).eval()  # fmt: skip
+    x = torch.randn(4, 10, 1)
+    with torch.no_grad():
+        assert torch.allclose(task(x + 100), task(x) + 100, atol=1e-3)
+
+
+def test_differencing_sums_forecast_differences_onto_the_last_value():
+    # A head that forecasts a difference of 0.5 per step, whatever the window.
+    task = forecaster(
+        RecurrentEncoder(1, "gru", hidden_size=4), 3, 1, targets_in_input=True, difference=True
+    )
+    with torch.no_grad():
+        task.head.weight.zero_()
+        task.head.bias.fill_(0.5)
+    x = torch.arange(6.0).view(1, 6, 1)  # last value 5
+    assert task(x)[0, :, 0].tolist() == [5.5, 6.0, 6.5]
+    # Teacher forcing reads the true values as differences from the window's last value.
+    seq = forecaster(
+        RecurrentEncoder(1, "gru", hidden_size=4), 3, 1, strategy="seq2seq",
+        targets_in_input=True, difference=True,
+    ).train()  # fmt: skip
+    inputs = []
+    seq.decoder.register_forward_hook(lambda m, args, out: inputs.append(args[0].clone()))
+    seq(x, target=torch.tensor([[[7.0], [10.0], [9.0]]]))
+    assert [float(v) for v in torch.cat(inputs)[:, 0]] == [1.0, 2.0, 3.0]
+
+
+def test_differencing_needs_targets_in_the_input_and_two_steps():
+    with pytest.raises(ConfigError, match="task.difference=True needs data whose inputs"):
+        make_task(difference=True)
+    task = make_task(horizon=1, output_size=1, difference=True, targets_in_input=True)
+    with pytest.raises(ConfigError, match="windows of at least 2 steps"):
+        task(torch.randn(2, 1, 1))
+
+
 def test_task_attributes_are_stored_as_torch_stores_them():
     # Tasks take a fast path for plain values; every case must end as nn.Module's own does.
     def attempt(assign, name, value):

@@ -1,4 +1,5 @@
 import pytest
+import torch
 
 from rnnlab.tasks.seq2seq import teacher_forcing_ratio
 from rnnlab.train import train
@@ -37,3 +38,66 @@ def test_beam_search_in_test_and_a_decaying_teacher(tmp_path):
                  "task.teacher_forcing_schedule=linear"]  # fmt: skip
     metrics, _ = train(compose_config("train", overrides, tmp_path))
     assert metrics["test/acc"] > 0.1  # chance is about 1 in 15
+
+
+def tiny_task(label_smoothing=0.0, **kwargs):
+    """A tiny untrained task in evaluation mode, and a batch of phrasebook pairs."""
+    from functools import partial
+
+    from rnnlab.data.pairs import PairsDataModule
+    from rnnlab.nets.seq2seq import Seq2Seq
+    from rnnlab.tasks.seq2seq import Seq2SeqTask
+
+    data = PairsDataModule(num_phrases=60, seed=0)
+    spec = data.spec
+    torch.manual_seed(0)
+    net = Seq2Seq(len(spec.inputs.vocab), len(spec.target_vocab), hidden_size=8, embedding_dim=4)
+    task = Seq2SeqTask(
+        net, spec, partial(torch.optim.Adam), label_smoothing=label_smoothing, **kwargs
+    )
+    return task.eval(), data.datasets["train"][torch.arange(6)]
+
+
+def test_label_smoothing_mixes_the_loss_with_the_mean_over_the_vocabulary():
+    plain, batch = tiny_task(0.0)
+    smoothed, _ = tiny_task(0.2)  # the same weights: one seed
+    loss, logits = plain.compute_loss(batch)
+    smooth_loss, _ = smoothed.compute_loss(batch)
+    target = batch.y[:, : logits.shape[1]]
+    real = target != 0
+    log_p = logits.log_softmax(-1)[real]  # (N, V) at the real target tokens
+    nll = -log_p.gather(1, target[real][:, None]).mean()
+    uniform = -log_p.mean()  # the cross-entropy against an even spread over the vocabulary
+    torch.testing.assert_close(loss, nll)
+    torch.testing.assert_close(smooth_loss, 0.8 * nll + 0.2 * uniform)
+    assert abs(float(smooth_loss - loss)) > 1e-3
+
+
+def test_the_test_beam_decodes_test_and_predictions_and_bad_values_are_refused():
+    task, batch = tiny_task(beam_size=1, test_beam_size=3)
+    assert task.test_beam == 3 and tiny_task()[0].test_beam == 1
+    beams = task.net.beam_search(batch.x, batch.lengths, 3, task.max_target_length + 5)
+    assert task.predict(batch) == beams
+    assert task.decode(batch.x, batch.lengths) == task.net.greedy(
+        batch.x, batch.lengths, task.max_target_length + 5
+    )
+    from rnnlab.utils.errors import ConfigError
+
+    for bad, message in [
+        ({"label_smoothing": 1.0}, "task.label_smoothing=1.0 must be in"),
+        ({"test_beam_size": 0}, "task.test_beam_size=0 must be at least 1"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            tiny_task(**bad)
+
+
+def test_the_phrases_experiment_stops_early_on_validation_bleu(tmp_path):
+    from hydra.utils import instantiate
+
+    cfg = compose_config("train", ["experiment=phrases"], tmp_path)
+    stopping = instantiate(cfg.callbacks.early_stopping)
+    assert stopping.monitor == "val/bleu" and stopping.mode == "max" and stopping.patience >= 3
+    assert cfg.callbacks.model_checkpoint.monitor == "val/bleu"
+    assert cfg.trainer.max_epochs >= 50  # a cap: early stopping ends the run
+    assert "model_checkpoint" in cfg.callbacks and "translation_samples" in cfg.callbacks
+    assert cfg.task.label_smoothing > 0 and cfg.task.test_beam_size > 1

@@ -7,12 +7,12 @@ import torch
 from rnnlab.data.batch import Batch, InMemoryDataModule, SequenceDataset, pad_sequences
 from rnnlab.data.specs import ClassesSpec, Inputs
 from rnnlab.nets import RecurrentEncoder
-from rnnlab.tasks.tagging import IGNORE, EntityScores, TaggingTask, entity_spans, is_bio
+from rnnlab.tasks.tagging import IGNORE, EntityScores, TaggingTask, is_bio
 
 TAGS = ["B-PER", "I-PER", "B-LOC", "O"]
 
 
-def make_task(num_classes=4, vocab_size=10, bidirectional=False, names=None, lr=0.01):
+def make_task(num_classes=4, vocab_size=10, bidirectional=False, names=None, lr=0.01, crf=False):
     torch.manual_seed(0)
     net = RecurrentEncoder(
         cell="gru", hidden_size=16, vocab_size=vocab_size, embedding_dim=8, pad_index=0,
@@ -22,24 +22,61 @@ def make_task(num_classes=4, vocab_size=10, bidirectional=False, names=None, lr=
     vocab = ("<pad>", "<unk>", *(str(i) for i in range(vocab_size - 2)))
     names = tuple(names or (str(i) for i in range(num_classes)))
     spec = ClassesSpec(Inputs(vocab=vocab, pad_index=0), class_names=names, aligned=True)
-    return TaggingTask(net, spec, optimizer=optimizer)
+    return TaggingTask(net, spec, optimizer=optimizer, crf=crf)
 
 
-def test_entity_spans_read_bio_and_iob1():
-    assert entity_spans(["B-PER", "I-PER", "O", "B-LOC"]) == {(0, 2, "PER"), (3, 4, "LOC")}
-    assert entity_spans(["I-PER", "I-PER", "I-LOC"]) == {(0, 2, "PER"), (2, 3, "LOC")}
-    assert entity_spans(["B-PER", "B-PER"]) == {(0, 1, "PER"), (1, 2, "PER")}
+def test_bio_tag_sets_are_told_apart():
     assert is_bio(TAGS) and not is_bio(["NOUN", "VERB"]) and not is_bio(["O"])
 
 
-def test_entity_scores_need_exact_spans():
+def test_entity_scores_need_exact_spans_and_are_given_per_type():
+    pytest.importorskip("seqeval")
     metric = EntityScores(TAGS)
-    gold = torch.tensor([[0, 1, 3, 2, IGNORE]])
-    guess = torch.tensor([[0, 3, 3, 2, 2]])  # PER cut short; LOC right; padding ignored
-    metric.update(guess, gold)
-    scores = metric.compute()
-    assert scores["entity_precision"] == pytest.approx(1 / 2)
-    assert scores["entity_recall"] == pytest.approx(1 / 2)
+    gold = torch.tensor([[0, 1, 3, 2, IGNORE], [2, 3, IGNORE, IGNORE, IGNORE]])
+    # PER cut short; both LOCs right; padding ignored whatever is predicted there.
+    guess = torch.tensor([[0, 3, 3, 2, 2], [2, 3, 0, 0, 0]])
+    metric.update(guess[:1], gold[:1])
+    metric.update(guess[1:], gold[1:])  # sentences of separate batches stay apart
+    scores = {k: float(v) for k, v in metric.compute().items()}
+    assert scores["entity_precision"] == pytest.approx(2 / 3)
+    assert scores["entity_recall"] == pytest.approx(2 / 3)
+    assert scores["entity_f1_LOC"] == 1.0 and scores["entity_f1_PER"] == 0.0
+    # An I- tag after O starts an entity, as conlleval reads it: PER found here.
+    metric.reset()
+    metric.update(torch.tensor([[1, 1, 3]]), torch.tensor([[0, 1, 3]]))
+    assert float(metric.compute()["entity_f1"]) == 1.0
+
+
+def test_the_baseline_is_scored_by_the_models_entity_metrics():
+    pytest.importorskip("seqeval")
+    task = make_task(names=TAGS)
+    targets = torch.tensor([[0, 1, 3, 2, IGNORE]])
+    scores = task.score_baseline(torch.tensor([[0, 1, 3, 3, 3]]), targets)
+    assert scores["acc"] == pytest.approx(3 / 4)
+    assert scores["entity_precision"] == 1.0 and scores["entity_recall"] == 0.5
+    assert task.metric_mode("test/most_frequent_tag_entity_f1_PER") == "max"
+    assert task.metric_mode("val/entity_f1_LOC_best") == "max"
+    assert make_task().score_baseline(torch.tensor([[0, 1]]), torch.tensor([[0, 2]])) == {
+        "acc": 0.5
+    }
+
+
+def test_the_crf_loss_and_viterbi_tags_skip_padding():
+    task = make_task(names=TAGS, crf=True).eval()
+    x, y = torch.tensor([[4, 5, 6]]), torch.tensor([[0, 1, 3]])
+    alone = Batch(x, y, torch.tensor([3]), torch.ones(1, 3, dtype=torch.bool))
+    xs, lengths = pad_sequences([x[0], torch.tensor([7, 8, 9, 4, 5])])
+    ys, _ = pad_sequences([y[0], torch.full((5,), IGNORE)], value=IGNORE)
+    padded = Batch(xs, ys, lengths, torch.arange(5)[None] < lengths[:, None])
+    with torch.no_grad():
+        loss_alone, _ = task.compute_loss(alone)
+        loss_padded, _ = task.compute_loss(padded)
+        torch.testing.assert_close(
+            loss_alone, task.crf(task(x), y, alone.mask).sum() / 3
+        )  # the sentence's NLL per valid step
+        assert task.predict(padded)[0] == task.predict(alone)[0]
+        assert [len(t) for t in task.predict(padded)] == [3, 5]
+    assert loss_padded > 0
 
 
 def test_padding_never_changes_the_loss_or_the_metrics():
@@ -87,11 +124,14 @@ class RightContext(InMemoryDataModule):
             self.datasets[split] = SequenceDataset(x, torch.full((n,), 12), y, aligned=True)
 
 
-@pytest.mark.parametrize("bidirectional, low, high", [(False, 0.0, 0.45), (True, 0.9, 1.0)])
+@pytest.mark.parametrize(
+    "bidirectional, crf, low, high",
+    [(False, False, 0.0, 0.45), (True, False, 0.9, 1.0), (True, True, 0.9, 1.0)],
+)
 def test_bidirectional_tagging_beats_unidirectional_where_the_right_context_decides(
-    bidirectional, low, high
+    bidirectional, crf, low, high
 ):
-    task = make_task(vocab_size=5, bidirectional=bidirectional, lr=0.02)
+    task = make_task(vocab_size=5, bidirectional=bidirectional, lr=0.02, crf=crf)
     trainer = L.Trainer(
         max_epochs=8, accelerator="cpu", logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False,

@@ -1,0 +1,96 @@
+"""``experiment=ucr`` against one-nearest-neighbour (Euclidean) on every UCR/UEA classification set
+that sktime bundles, over several seeds, side by side on each set's official test split.
+
+Each run is the recipe as a user types it, ``python -m rnnlab.train experiment=ucr
+data.name=<set> seed=<s> data.seed=<s>``, with the progress bar left out; the 1-NN baseline is
+the one every run reports (``test/nearest_neighbour_acc``): fitted on all of the set's official
+training cases, independent of the seed. Regression sets (``@targetLabel true``) are skipped.
+
+    python scripts/bench/ucr.py                       # every set, seeds 0 1 2
+    python scripts/bench/ucr.py --sets GunPoint --seeds 0 [key=value ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import tempfile
+import time
+import warnings
+
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import open_dict
+
+from rnnlab.cli import CONFIG_DIR
+from rnnlab.data.ts_format import read_ts
+from rnnlab.data.ucr import bundled_names, bundled_ts_dir
+from rnnlab.train import train
+
+
+def classification_sets() -> list[str]:
+    """The bundled sets whose labels are classes (regression sets declare ``@targetLabel``)."""
+    root = bundled_ts_dir()
+    return [n for n in bundled_names() if not read_ts(root / n / f"{n}_TRAIN.ts").regression]
+
+
+def run(name: str, seed: int, extra: list[str]) -> tuple[dict[str, float], float, int]:
+    """Test metrics of one run, its wall time in seconds and the epochs it trained."""
+    overrides = ["experiment=ucr", f"data.name={name}", f"seed={seed}", f"data.seed={seed}",
+                 "trainer=cpu", "~callbacks.rich_progress_bar", "~callbacks.rich_model_summary", *extra]  # fmt: skip
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=overrides)
+    with tempfile.TemporaryDirectory() as out:
+        with open_dict(cfg):
+            cfg.paths.output_dir = out
+        start = time.perf_counter()
+        metrics, objects = train(cfg)
+        return metrics, time.perf_counter() - start, objects["trainer"].current_epoch
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sets", nargs="*", help="bundled set names (default: all)")
+    parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
+    # One thread: on a shared CPU, a second thread that waits for a busy core slows every
+    # small operation down many times over.
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("overrides", nargs="*", help="extra key=value overrides for every run")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore")
+    logging.getLogger("lightning").setLevel(logging.ERROR)
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    sets = args.sets or classification_sets()
+    seeds = args.seeds
+    header = (f"{'set':<17}{'1-NN ED':>8}" + "".join(f"{f'seed {s}':>8}" for s in seeds)
+              + f"{'mean':>8}{'margin':>8}{'epochs':>10}{'time':>8}")  # fmt: skip
+    rows, ahead, total = [], 0, time.perf_counter()
+    for name in sets:
+        accs, epochs, seconds, baseline = [], [], 0.0, None
+        for seed in seeds:
+            metrics, wall, epoch = run(name, seed, args.overrides)
+            accs.append(metrics["test/acc"])
+            epochs.append(epoch)
+            seconds += wall
+            baseline = metrics["test/nearest_neighbour_acc"]
+            print(f"  {name} seed {seed}: acc {accs[-1]:.4f} (1-NN {baseline:.4f}), "
+                  f"{epoch} epochs, {wall:.0f} s", flush=True)  # fmt: skip
+        margin = min(accs) - baseline
+        ahead += margin > 0
+        rows.append(
+            f"{name:<17}{baseline:>8.4f}" + "".join(f"{a:>8.4f}" for a in accs)
+            + f"{sum(accs) / len(accs):>8.4f}{margin:>+8.4f}"
+            + f"{'/'.join(map(str, epochs)):>10}{seconds:>7.0f}s"
+        )  # fmt: skip
+    print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} CPU thread(s)")
+    print(f"experiment=ucr against 1-NN Euclidean, test accuracy, seeds {seeds} (seed and "
+          "data.seed); margin: worst seed minus 1-NN; epochs trained per seed; time: all seeds")  # fmt: skip
+    print(header)
+    print("\n".join(rows))
+    print(f"rnnlab ahead on {ahead} of {len(sets)} sets (every seed); "
+          f"total {time.perf_counter() - total:.0f} s")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
