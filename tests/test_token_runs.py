@@ -1,5 +1,7 @@
 """Text classification and tagging from the command line: train, predict, and errors."""
 
+import json
+
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -59,6 +61,28 @@ def test_pretrained_vectors_start_the_embedding(tmp_path):
     row = net.embedding.weight[datamodule.vocab.id("film")]
     assert row.tolist() == [0.25, -0.5]
     assert "embedding_weights" not in cfg.model  # the tensor is passed, not written to the config
+
+
+def test_the_text_classifier_reports_the_tfidf_baseline_beside_it(classifier):
+    pytest.importorskip("sklearn")
+    out, metrics, _ = classifier
+    written = json.loads((out / "metrics.json").read_text())
+    assert {"test/tfidf_logreg_acc", "test/tfidf_logreg_f1"} <= set(written)
+    # A linear model learns the built-in reviews (it scores 0.75 on their 100 test texts); one
+    # fitted or scored on misaligned texts and labels would sit near chance (0.5).
+    assert 0.6 < written["test/tfidf_logreg_acc"] <= 1
+    assert written["test/tfidf_logreg_acc"] == pytest.approx(metrics["test/tfidf_logreg_acc"])
+
+
+def test_frozen_pretrained_vectors_stay_as_they_are_through_a_fit(tmp_path):
+    vectors = tmp_path / "vectors.txt"
+    vectors.write_text("film 0.25 -0.5\ngood 1 0\n")
+    overrides = ["data=text_cls", f"data.vectors={vectors}", "model.embedding_dim=2",
+                 "model.freeze_embedding=true", "model.embedding_dropout=0.3", *QUICK]  # fmt: skip
+    _, objects = train(compose_config("train", overrides, tmp_path))
+    net, data = objects["net"], objects["datamodule"]
+    assert torch.equal(net.embedding.weight, data.embedding_weights)
+    assert net.embedding.weight[data.vocab.id("film")].tolist() == [0.25, -0.5]
 
 
 def test_predict_labels_new_texts_with_the_saved_vocabulary(classifier, tmp_path):

@@ -44,6 +44,10 @@ class RecurrentEncoder(nn.Module):
         pad_index: the padding token's id, whose embedding stays zero (with ``vocab_size``).
         embedding_weights: initial embedding rows ``(vocab_size, embedding_dim)``, such as
             pretrained word vectors (with ``vocab_size``).
+        embedding_dropout: dropout on each token's embedding, before the recurrence (with
+            ``vocab_size``); it keeps a net from leaning on a few words of a small corpus.
+        freeze_embedding: keep the embedding as it started (pretrained vectors stay as they
+            are; with ``vocab_size``).
         cell: ``rnn`` (Elman), ``lstm`` or ``gru``.
         hidden_size: units per layer and direction.
         num_layers: stacked layers.
@@ -79,6 +83,8 @@ class RecurrentEncoder(nn.Module):
         char_encoder: CharEncoderName | None = None,
         char_embedding_dim: int = 30,
         char_hidden_size: int = 50,
+        embedding_dropout: float = 0.0,
+        freeze_embedding: bool = False,
     ):
         super().__init__()
         if not 0.0 <= dropout <= 1.0:  # torch checks this only when it has layers to drop between
@@ -97,6 +103,8 @@ class RecurrentEncoder(nn.Module):
         )
         if self.embedding is not None:
             input_size = embedding_dim
+            self.embedding.weight.requires_grad_(not freeze_embedding)
+        self.embedding_dropout = nn.Dropout(embedding_dropout)
         self.spelled = char_vocab_size is not None  # x carries each word's characters
         if self.spelled and self.embedding is None:
             raise ValueError("char_vocab_size comes with token ids: give vocab_size too.")
@@ -157,11 +165,11 @@ class RecurrentEncoder(nn.Module):
         """
         if self.spelled:
             words, chars = x[..., 0], x[..., 1:]  # (B, T), (B, T, W)
-            x = self.embedding(words)  # (B, T, E)
+            x = self.embedding_dropout(self.embedding(words))  # (B, T, E)
             if self.char_encoder is not None:
                 x = torch.cat([x, self.char_encoder(chars).to(x.dtype)], -1)  # (B, T, E + C)
         elif self.embedding is not None:
-            x = self.embedding(x)  # (B, T, E)
+            x = self.embedding_dropout(self.embedding(x))  # (B, T, E)
         total = x.shape[1]
         if self.impl != "fused":
             outputs, state = self.rnn(x, state, lengths=lengths)  # (B, T, D*H), masks padding

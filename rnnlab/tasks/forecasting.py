@@ -100,8 +100,8 @@ class ForecastingTask(SupervisedTask):
         spec: the data's :class:`~rnnlab.data.specs.ForecastSpec`: the horizon, the targets,
             the covariates, the scaler (metrics undo it on the targets), the season of the
             seasonal-naive baseline and the scale of MASE. The recursive and seq2seq
-            strategies, window normalisation and the baselines need data whose inputs start
-            with the targets' past values (``targets_in_input``).
+            strategies, window normalisation, differencing and the baselines need data whose
+            inputs start with the targets' past values (``targets_in_input``).
         optimizer, scheduler, scheduler_interval, monitor: as for
             :class:`~rnnlab.tasks.base.SupervisedTask`.
         strategy: ``direct``, ``recursive`` or ``seq2seq``.

@@ -1,4 +1,12 @@
-"""Sequence tagging: one label per position (aligned many-to-many), such as part of speech."""
+"""Sequence tagging: one label per position (aligned many-to-many), such as part of speech,
+chunks or named entities (BIO tags), with a softmax per position or a linear-chain CRF.
+
+Entity scores of BIO tag sets come from ``seqeval``, the field's standard scorer (it counts
+entities as the CoNLL ``conlleval`` script does), an optional dependency. Without it a BIO set
+still trains and is scored by token accuracy, and the run says so once: tagging data and this
+task are part of the core install, and a second, hand-written span scorer kept as a fallback
+could silently disagree with the standard one.
+"""
 
 from __future__ import annotations
 

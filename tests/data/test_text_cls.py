@@ -1,3 +1,5 @@
+import sys
+
 import pytest
 import torch
 
@@ -71,3 +73,24 @@ def test_an_unreadable_encoding_is_named(tmp_path):
     path.write_bytes("text,label\ncafé crème,1\n".encode("latin-1"))
     with pytest.raises(ConfigError, match="is not UTF-8 text"):
         TextClassificationDataModule(str(path)).setup()
+
+
+def test_the_tfidf_baseline_is_fitted_on_train_and_predicts_the_test_split(tmp_path):
+    pytest.importorskip("sklearn")
+    # Each class has its own words, and the test texts reuse them in a new order: a linear
+    # model of the training texts gets every test text right, a misaligned one would not.
+    rows = ["text\tlabel\tsplit"]
+    rows += [f"lovely superb film {i}\tpos\ttrain" for i in range(10)]
+    rows += [f"dreadful boring film {i}\tneg\ttrain" for i in range(10)]
+    rows += ["superb\tpos\tval", "boring\tneg\tval"]
+    rows += ["film superb lovely\tpos\ttest", "boring dreadful\tneg\ttest", "superb\tpos\ttest"]
+    dm = TextClassificationDataModule(write(tmp_path / "t.tsv", "\n".join(rows)))
+    (name, baseline), *others = dm.baselines().items()
+    assert name == "tfidf_logreg" and not others and baseline.heading == "TF-IDF + LR"
+    assert baseline.targets.tolist() == [1, 0, 1]  # classes sorted: neg, pos
+    assert baseline.predictions.tolist() == baseline.targets.tolist()
+
+
+def test_without_scikit_learn_there_is_no_tfidf_baseline(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sklearn.linear_model", None)  # import fails as if absent
+    assert TextClassificationDataModule().baselines() == {}

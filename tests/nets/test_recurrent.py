@@ -74,3 +74,16 @@ def test_relu_rnn_matches_its_equation():
 def test_unknown_cell_is_refused():
     with pytest.raises(ValueError, match="cell='transformer'"):
         RecurrentEncoder(1, "transformer")
+
+
+def test_embedding_dropout_acts_in_training_only_and_a_frozen_embedding_gets_no_gradient():
+    torch.manual_seed(0)
+    net = RecurrentEncoder(vocab_size=12, embedding_dim=8, pad_index=0, embedding_dropout=0.5)
+    x = torch.randint(1, 12, (3, 5))  # (B, T)
+    assert not torch.equal(net(x).outputs, net(x).outputs)  # a new mask each call
+    net.eval()
+    assert torch.equal(net(x).outputs, net(x).outputs)
+    frozen = RecurrentEncoder(vocab_size=12, embedding_dim=8, pad_index=0, freeze_embedding=True)
+    frozen(x).outputs.sum().backward()
+    assert frozen.embedding.weight.grad is None
+    assert all(p.grad is not None for n, p in frozen.named_parameters() if n.startswith("rnn"))
