@@ -50,10 +50,11 @@ class UCRDataModule(InMemoryDataModule):
         path: a ``.ts`` file, instead of ``name``.
         val_fraction: share of each training class held out for validation.
         test_fraction: share of each class held out for testing, for a file without a split.
-        max_steps: a cap on the length the model reads: when the longest training series is
-            longer, every series is averaged over windows of ``ceil(longest / max_steps)``
-            steps (one factor for the whole set); ``None`` keeps every step. The 1-NN baseline
-            always reads every step.
+        max_steps: a cap on the steps the model reads: when the longest training series is
+            longer, every ``f = ceil(longest / max_steps)`` consecutive steps are folded into
+            one step of ``f`` times the channels (one ``f`` for the whole set; nothing is lost,
+            and a net's cost grows with the steps it reads); ``None`` keeps every step. The
+            1-NN baseline always reads the series as they are.
         batch_size: sequences per batch; ``None``: a tenth of the training cases, within 4 to
             16 (the rule of Wang et al. 2017, floored so batch norm sees a few series).
         num_workers: ``DataLoader`` workers; batches are gathered in memory, so 0 is fastest.
@@ -99,6 +100,8 @@ class UCRDataModule(InMemoryDataModule):
         self.max_steps = max_steps
         self.class_labels = first.class_labels
         self.channels = first.series[0].shape[1]
+        longest = max(len(case) for case in first.series)
+        self.fold = 1 if max_steps is None else -(-longest // max_steps)
         self._first = first
 
     @staticmethod
@@ -119,7 +122,7 @@ class UCRDataModule(InMemoryDataModule):
     @property
     def spec(self) -> ClassesSpec:
         names = tuple(map(str, self.class_labels))
-        return ClassesSpec(Inputs(features=self.channels), class_names=names)
+        return ClassesSpec(Inputs(features=self.channels * self.fold), class_names=names)
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
@@ -140,10 +143,8 @@ class UCRDataModule(InMemoryDataModule):
         steps = values[valid]  # (sum of lengths, C): the training steps only
         self.mean = steps.nanmean(0)
         self.std = (steps - self.mean).pow(2).nanmean(0).sqrt().clamp(min=1e-6)
-        longest = int(train[1].max())
-        factor = 1 if self.max_steps is None else -(-longest // self.max_steps)
         for split, cases in zip(("train", "val", "test"), (train, val, test), strict=True):
-            self.datasets[split] = SequenceDataset(*_window_means(self._standardised(cases), factor))
+            self.datasets[split] = SequenceDataset(*_folded(self._standardised(cases), self.fold))
         self._reference = self._standardised(reference)
         self._test_values = self._standardised(test)[0]
 
@@ -181,18 +182,12 @@ class UCRDataModule(InMemoryDataModule):
         return {"mean": self.mean, "std": self.std, "class_labels": self.class_labels}
 
 
-def _window_means(cases: tuple[torch.Tensor, ...], factor: int) -> tuple[torch.Tensor, ...]:
-    """Zero-padded series ``(N, T, C)`` averaged over windows of ``factor`` steps, each window's
-    mean over its valid steps only, and their lengths in windows."""
+def _folded(cases: tuple[torch.Tensor, ...], fold: int) -> tuple[torch.Tensor, ...]:
+    """Zero-padded series ``(N, T, C)`` with every ``fold`` consecutive steps as one step of
+    ``fold * C`` features (the last zero-padded), and their lengths in folded steps."""
     x, n, y = cases
-    if factor == 1:
-        return cases
-    valid = (torch.arange(x.shape[1])[None] < n[:, None]).to(x.dtype)  # (N, T)
-    pad = (-x.shape[1]) % factor
-    x = torch.nn.functional.pad(x, (0, 0, 0, pad)).unflatten(1, (-1, factor))  # (N, W, f, C)
-    valid = torch.nn.functional.pad(valid, (0, pad)).unflatten(1, (-1, factor))  # (N, W, f)
-    means = x.sum(2) / valid.sum(2, keepdim=True).clamp(min=1)  # (N, W, C), 0 past the end
-    return means, -(-n // factor), y
+    x = torch.nn.functional.pad(x, (0, 0, 0, (-x.shape[1]) % fold))  # (N, W*fold, C)
+    return x.flatten(1).unflatten(1, (-1, fold * x.shape[2])), -(-n // fold), y  # (N, W, fold*C)
 
 
 def _take(cases: tuple[torch.Tensor, ...], index: torch.Tensor) -> tuple[torch.Tensor, ...]:

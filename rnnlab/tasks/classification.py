@@ -17,7 +17,7 @@ from torchmetrics.functional.classification import multiclass_accuracy, multicla
 
 from rnnlab.data.batch import Batch
 from rnnlab.data.specs import ClassesSpec
-from rnnlab.nets.pooling import Pooling, pool
+from rnnlab.nets.pooling import Pooling, pool, pooled_size
 from rnnlab.tasks.base import SupervisedTask
 from rnnlab.tasks.optim import OptimizerFactory, SchedulerFactory
 
@@ -34,10 +34,13 @@ class ClassificationTask(SupervisedTask):
             targets are indices into its ``class_names``.
         pooling: how the sequence becomes one vector: ``last`` (last valid step; for a
             bidirectional net the forward last step joined with the backward first step),
-            ``mean`` or ``max`` over valid steps.
+            ``mean`` or ``max`` over valid steps, or ``meanmax`` (the two joined).
         optimizer, scheduler, scheduler_interval, monitor: as for
             :class:`~rnnlab.tasks.base.SupervisedTask`.
         dropout: dropout on the pooled vector, before the head.
+        label_smoothing: share of each target's probability spread over all classes in the
+            loss; it bounds the model's confidence, so one confident mistake cannot swamp the
+            validation loss of a small validation split.
     """
 
     spec_type = ClassesSpec
@@ -59,15 +62,15 @@ class ClassificationTask(SupervisedTask):
         scheduler_interval: Literal["step", "epoch"] = "step",
         monitor: str = "val/loss",
         dropout: float = 0.0,
+        label_smoothing: float = 0.0,
     ):
-        if pooling not in ("last", "mean", "max"):
-            raise ValueError(f"pooling={pooling!r} is not one of 'last', 'mean', 'max'.")
+        pooled = pooled_size(pooling, net.output_size)  # refuses an unknown pooling
         super().__init__(net, spec, optimizer, scheduler, scheduler_interval, monitor)
         self.save_hyperparameters(ignore=["net", "spec", "optimizer", "scheduler"], logger=False)
         num_classes = spec.num_classes
         self.net = net
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(net.output_size, num_classes)
+        self.head = nn.Linear(pooled, num_classes)
         self.metrics = nn.ModuleDict(
             {
                 stage: MetricCollection(
@@ -108,7 +111,8 @@ class ClassificationTask(SupervisedTask):
 
     def compute_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self(batch.x, batch.lengths, batch.mask)
-        return F.cross_entropy(logits, batch.y), logits
+        loss = F.cross_entropy(logits, batch.y, label_smoothing=self.hparams.label_smoothing)
+        return loss, logits
 
     def update_metrics(self, stage: str, logits: torch.Tensor, batch: Batch) -> None:
         self.metrics[stage].update(logits, batch.y)

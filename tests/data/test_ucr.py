@@ -84,21 +84,23 @@ def test_bundled_regression_sets_are_refused(name):
         UCRDataModule(name=name)
 
 
-def test_long_series_are_averaged_into_max_steps_windows(tmp_path):
+def test_long_series_are_folded_into_max_steps_steps(tmp_path):
     write(tmp_path / "toy_TRAIN.ts", [("1,2,3,4,5,6,7", "a"), ("3,4,5", "b")] * 10)
     write(tmp_path / "toy_TEST.ts", [("1,2,3,4,5,6,7,8,9", "a"), ("5", "b")])
     dm = UCRDataModule(path=str(tmp_path / "toy_TRAIN.ts"), max_steps=3)
     dm.setup()
     full = UCRDataModule(path=str(tmp_path / "toy_TRAIN.ts"))
     full.setup()
-    # The longest training series has 7 steps: windows of 3, the last window's valid steps only.
+    # The longest training series has 7 steps: every 3 steps become one step of 3 features.
+    assert dm.spec.inputs.features == 3 and full.spec.inputs.features == 1
     train, whole = dm.datasets["train"], full.datasets["train"]
-    assert train.values.shape[1] == 3 and train.lengths.max() == 3 and train.lengths.min() == 1
-    long = whole.values[whole.lengths == 7][0, :, 0]
-    expected = torch.stack([long[:3].mean(), long[3:6].mean(), long[6]])
-    torch.testing.assert_close(train.values[train.lengths == 3][0, :, 0], expected)
-    assert dm.datasets["test"].lengths.tolist() == [3, 1]  # one factor for every split
-    # The baseline still reads every step.
+    assert train.values.shape[1:] == (3, 3) and train.lengths.tolist().count(3) == 8
+    long = whole.values[whole.lengths == 7][0, :, 0]  # (7,)
+    expected = torch.cat([long, long.new_zeros(2)]).view(3, 3)  # the last step zero-padded
+    torch.testing.assert_close(train.values[train.lengths == 3][0], expected)
+    assert set(train.lengths.tolist()) == {1, 3}
+    assert dm.datasets["test"].lengths.tolist() == [3, 1]  # one fold for every split
+    # The baseline still reads the series as they are.
     assert dm.baselines()["nearest_neighbour"].predictions.tolist() == [0, 1]
 
 
@@ -125,6 +127,6 @@ def test_the_nearest_neighbour_baseline_through_a_real_fit(tmp_path):
     assert len(train_y) == 67  # the official training set
     test = dm.datasets["test"]
     reference = neighbors.KNeighborsClassifier(n_neighbors=1).fit(train_x, train_y)
-    expected = (torch.as_tensor(reference.predict(test.values.flatten(1))) == test.targets)
+    expected = torch.as_tensor(reference.predict(test.values.flatten(1))) == test.targets
     assert metrics["test/nearest_neighbour_acc"] == pytest.approx(expected.float().mean().item())
     assert "test/acc" in metrics and "test/nearest_neighbour_f1" in metrics

@@ -15,7 +15,7 @@ def make_task(pooling="last", bidirectional=False, cell="lstm"):
     return ClassificationTask(net, spec, partial(torch.optim.Adam, lr=1e-2), pooling=pooling)
 
 
-@pytest.mark.parametrize("pooling", ["last", "mean", "max"])
+@pytest.mark.parametrize("pooling", ["last", "mean", "max", "meanmax"])
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_same_sequence_same_logits_alone_and_padded_in_a_batch(pooling, bidirectional):
     torch.manual_seed(0)
