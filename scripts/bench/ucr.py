@@ -7,7 +7,7 @@ the one every run reports (``test/nearest_neighbour_acc``): fitted on all of the
 training cases, independent of the seed. Regression sets (``@targetLabel true``) are skipped.
 
     python scripts/bench/ucr.py                       # every set, seeds 0 1 2
-    python scripts/bench/ucr.py --sets GunPoint --seeds 0 [key=value ...]
+    python scripts/bench/ucr.py --sets GunPoint,ArrowHead --seeds 0 [key=value ...]
 """
 
 from __future__ import annotations
@@ -59,16 +59,16 @@ def run(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sets", nargs="*", help="bundled set names (default: all)")
-    parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
+    parser.add_argument("--sets", help="bundled set names, comma-separated (default: all)")
+    parser.add_argument("--seeds", default="0,1,2", help="seeds, comma-separated")
     # One thread: on a shared CPU, a second thread that waits for a busy core slows every
     # small operation down many times over.
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per run")
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time, one process each")
     parser.add_argument("overrides", nargs="*", help="extra key=value overrides for every run")
     args = parser.parse_args()
-    sets = args.sets or classification_sets()
-    seeds = args.seeds
+    sets = args.sets.split(",") if args.sets else classification_sets()
+    seeds = [int(seed) for seed in args.seeds.split(",")]
     total = time.perf_counter()
     # Each run in a fresh process: runs at a time share nothing, and a process a run keeps the
     # seeding of one run from reaching the next.
