@@ -11,6 +11,9 @@ input parameter        meaning                                         ``x``
 ``vocab_size``,        tokens in the vocabulary, the padding id, and   ``(B, T)``
 ``pad_index``,         optional starting embedding rows
 ``embedding_weights``  ``(vocab_size, E)``
+``char_vocab_size``    with token ids: characters in the character     ``(B, T, 1 + W)``
+                       vocabulary; each step is a word's id, then the
+                       ids of its ``W`` characters (``data.chars``)
 ``in_channels``        channels of each image frame                    ``(B, T, C, H, W)``
 =====================  ==============================================  ====================
 
