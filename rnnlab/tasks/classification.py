@@ -20,6 +20,7 @@ from rnnlab.data.specs import ClassesSpec
 from rnnlab.nets.pooling import Pooling, pool, pooled_size
 from rnnlab.tasks.base import SupervisedTask
 from rnnlab.tasks.optim import OptimizerFactory, SchedulerFactory
+from rnnlab.utils.errors import ConfigError
 
 
 class ClassificationTask(SupervisedTask):
@@ -65,6 +66,8 @@ class ClassificationTask(SupervisedTask):
         label_smoothing: float = 0.0,
     ):
         pooled = pooled_size(pooling, net.output_size)  # refuses an unknown pooling
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ConfigError(f"task.label_smoothing={label_smoothing} must be in [0, 1).")
         super().__init__(net, spec, optimizer, scheduler, scheduler_interval, monitor)
         self.save_hyperparameters(ignore=["net", "spec", "optimizer", "scheduler"], logger=False)
         num_classes = spec.num_classes
