@@ -90,7 +90,7 @@ def main() -> None:
                   f"{metrics['test/nearest_neighbour_acc']:.4f}), {epoch} epochs, {wall:.0f} s",
                   flush=True)  # fmt: skip
     header = (f"{'set':<17}{'1-NN ED':>8}" + "".join(f"{f'seed {s}':>8}" for s in seeds)
-              + f"{'mean':>8}{'margin':>8}{'epochs':>10}{'time':>8}")  # fmt: skip
+              + f"{'mean':>8}{'margin':>8}{'epochs':>13}{'time':>7}")  # fmt: skip
     rows, ahead = [], 0
     for name in sets:
         results = [futures[name, seed].result() for seed in seeds]
@@ -104,7 +104,7 @@ def main() -> None:
         rows.append(
             f"{name:<17}{baseline:>8.4f}" + "".join(f"{a:>8.4f}" for a in accs)
             + f"{sum(accs) / len(accs):>8.4f}{margin:>+8.4f}"
-            + f"{'/'.join(map(str, epochs)):>10}{seconds:>7.0f}s"
+            + f"{'/'.join(map(str, epochs)):>13}{seconds:>6.0f}s"
         )  # fmt: skip
     print(f"\ntorch {torch.__version__}, {args.threads} CPU thread(s) per run")
     print(f"experiment=ucr against 1-NN Euclidean, test accuracy, seeds {seeds} (seed and "
