@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -14,6 +15,9 @@ from rnnlab.data.specs import ClassesSpec, Inputs
 from rnnlab.data.splits import stratified_split
 from rnnlab.data.ts_format import TsData, read_ts
 from rnnlab.utils.errors import ConfigError, check
+
+
+NORMALIZE = ("auto", "series", "channel")
 
 
 def bundled_ts_dir() -> Path:
@@ -36,9 +40,12 @@ class UCRDataModule(InMemoryDataModule):
     With ``name``, the set's official ``_TRAIN``/``_TEST`` files from sktime's package; with
     ``path`` (which takes precedence), any ``.ts`` file: a ``<X>_TRAIN.ts`` with a
     ``<X>_TEST.ts`` beside it keeps that split, any other file is split ``test_fraction`` by
-    class. Validation is carved from the training cases by class. Each channel is standardised
-    with the mean and standard deviation of the training cases only; missing values (``?``)
-    then become 0, the training mean. Regression files (``@targetLabel true``) are refused.
+    class. Validation is carved from the training cases by class. With ``normalize="series"``
+    each series is first z-normalised by its own mean and standard deviation, the UCR archive's
+    convention for univariate series (most of its files are stored so already, a few, such as
+    PLAID and ACSF1, are not); then each channel is standardised with the mean and standard
+    deviation of the training cases only, and missing values (``?``) become 0, the training
+    mean. Regression files (``@targetLabel true``) are refused.
 
     The plain baseline beside the model (:meth:`baselines`) is the field's simplest: each test
     series takes the class of its nearest training series under the Euclidean distance, over
@@ -55,6 +62,10 @@ class UCRDataModule(InMemoryDataModule):
             one step of ``f`` times the channels (one ``f`` for the whole set; nothing is lost,
             and a net's cost grows with the steps it reads); ``None`` keeps every step. The
             1-NN baseline always reads the series as they are.
+        normalize: ``series`` (z-normalise each series, then standardise by channel),
+            ``channel`` (standardise by channel only, which keeps each series' level and swing:
+            the UEA convention for multivariate sets, whose channels' relative sizes carry
+            meaning) or ``auto``: ``series`` for univariate sets, ``channel`` for multivariate.
         batch_size: sequences per batch; ``None``: a tenth of the training cases, within 4 to
             16 (the rule of Wang et al. 2017, floored so batch norm sees a few series).
         num_workers: ``DataLoader`` workers; batches are gathered in memory, so 0 is fastest.
@@ -68,6 +79,7 @@ class UCRDataModule(InMemoryDataModule):
         val_fraction: float = 0.2,
         test_fraction: float = 0.3,
         max_steps: int | None = None,
+        normalize: Literal["auto", "series", "channel"] = "channel",
         batch_size: int | None = 32,
         num_workers: int = 0,
         seed: int = 0,
@@ -81,6 +93,10 @@ class UCRDataModule(InMemoryDataModule):
         check(
             max_steps is None or max_steps >= 1,
             f"data.max_steps={max_steps} must be a positive number of steps, or null for all.",
+        )
+        check(
+            normalize in NORMALIZE,
+            f"data.normalize={normalize!r} is not one of {', '.join(map(repr, NORMALIZE))}.",
         )
         files = self._resolve(name, path)
         first = read_ts(files[0])
@@ -100,6 +116,9 @@ class UCRDataModule(InMemoryDataModule):
         self.max_steps = max_steps
         self.class_labels = first.class_labels
         self.channels = first.series[0].shape[1]
+        if normalize == "auto":
+            normalize = "series" if self.channels == 1 else "channel"
+        self.normalize = normalize
         longest = max(len(case) for case in first.series)
         self.fold = 1 if max_steps is None else -(-longest // max_steps)
         self._first = first
@@ -135,6 +154,8 @@ class UCRDataModule(InMemoryDataModule):
                 train[2], (1 - self.test_fraction, self.test_fraction), self.seed
             )
             train, test = _take(train, rest), _take(train, held)
+        if self.normalize == "series":  # each case on its own: no statistics cross splits
+            train, test = _per_series(train), _per_series(test)
         reference = train  # every training case, the 1-NN baseline's neighbours
         fit, val = stratified_split(train[2], (1 - self.val_fraction, self.val_fraction), self.seed)
         train, val = _take(train, fit), _take(train, val)
@@ -188,6 +209,18 @@ def _folded(cases: tuple[torch.Tensor, ...], fold: int) -> tuple[torch.Tensor, .
     x, n, y = cases
     x = torch.nn.functional.pad(x, (0, 0, 0, (-x.shape[1]) % fold))  # (N, W*fold, C)
     return x.flatten(1).unflatten(1, (-1, fold * x.shape[2])), -(-n // fold), y  # (N, W, fold*C)
+
+
+def _per_series(cases: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    """Each series z-normalised by the mean and standard deviation of its own valid steps,
+    channel by channel (a constant series becomes zeros)."""
+    x, n, y = cases  # (N, T, C), (N,), (N,)
+    valid = (torch.arange(x.shape[1])[None] < n[:, None]).unsqueeze(-1)  # (N, T, 1)
+    own = torch.where(valid, x, torch.nan)
+    mean = own.nanmean(1, keepdim=True)  # (N, 1, C)
+    std = (own - mean).pow(2).nanmean(1, keepdim=True).sqrt()  # (N, 1, C)
+    x = torch.where(valid, (x - mean) / std.clamp(min=1e-8), 0.0)
+    return x, n, y
 
 
 def _take(cases: tuple[torch.Tensor, ...], index: torch.Tensor) -> tuple[torch.Tensor, ...]:

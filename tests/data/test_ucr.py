@@ -130,3 +130,32 @@ def test_the_nearest_neighbour_baseline_through_a_real_fit(tmp_path):
     expected = torch.as_tensor(reference.predict(test.values.flatten(1))) == test.targets
     assert metrics["test/nearest_neighbour_acc"] == pytest.approx(expected.float().mean().item())
     assert "test/acc" in metrics and "test/nearest_neighbour_f1" in metrics
+
+
+def test_series_normalisation_z_normalises_each_case_on_its_own_valid_steps(tmp_path):
+    write(tmp_path / "toy_TRAIN.ts", [("1,2,3", "a"), ("10,30,50,70", "b")] * 10)
+    write(tmp_path / "toy_TEST.ts", [("100,300", "a"), ("7,7,7", "b")])
+    dm = UCRDataModule(path=str(tmp_path / "toy_TRAIN.ts"), normalize="series")
+    dm.setup()
+    test = dm.datasets["test"][torch.arange(2)]
+    # The level and swing of each case are gone: 100,300 reads as -1,1 (then standardised by
+    # the training steps, which are z-normalised already), and a constant series as zeros.
+    first = test.x[0, :2, 0]
+    assert first[0] == pytest.approx(-first[1].item(), abs=1e-4) and first[1] > 0.5
+    assert test.x[1].abs().max() < 1e-4 and test.x[0, 2:].abs().max() == 0  # padding stays 0
+    by_channel = UCRDataModule(path=str(tmp_path / "toy_TRAIN.ts"), normalize="channel")
+    by_channel.setup()
+    assert by_channel.datasets["test"][torch.arange(2)].x[0, 0, 0] > 2  # the level is kept
+
+
+def test_auto_normalisation_is_per_series_for_univariate_sets_only(tmp_path):
+    dm = UCRDataModule(path=str(write(tmp_path / "one.ts", [("1,2", "a")] * 10)), normalize="auto")
+    assert dm.normalize == "series"
+    multi = tmp_path / "multi.ts"
+    multi.write_text(
+        "@problemName m\n@univariate false\n@dimensions 2\n@classLabel true a b\n@data\n"
+        + "1,2:3,4:a\n5,6:7,9:b\n" * 10
+    )
+    assert UCRDataModule(path=str(multi), normalize="auto").normalize == "channel"
+    with pytest.raises(ConfigError, match="data.normalize='z' is not one of"):
+        UCRDataModule(path=str(multi), normalize="z")
