@@ -16,7 +16,6 @@ from rnnlab.data.splits import stratified_split
 from rnnlab.data.ts_format import TsData, read_ts
 from rnnlab.utils.errors import ConfigError, check
 
-
 NORMALIZE = ("auto", "series", "channel")
 
 
