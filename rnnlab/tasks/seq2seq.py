@@ -14,13 +14,14 @@ from torchmetrics.text import BLEUScore, CHRFScore
 
 from rnnlab.data.batch import Batch
 from rnnlab.data.specs import PairsSpec
-from rnnlab.data.vocab import text_of, words_of
+from rnnlab.data.vocab import UNK, text_of, words_of
 from rnnlab.nets.protocol import EncoderDecoder
 from rnnlab.tasks.base import SupervisedTask
 from rnnlab.tasks.optim import OptimizerFactory, SchedulerFactory
 from rnnlab.utils.errors import ConfigError
 
 Schedule = Literal["constant", "linear", "inverse_sigmoid"]
+UNSCORED = "<unk:reference>"  # a reference word outside the vocabulary, which no output matches
 
 
 def teacher_forcing_ratio(
@@ -119,6 +120,8 @@ class Seq2SeqTask(SupervisedTask):
         self.save_hyperparameters(ignore=["net", "spec", "optimizer", "scheduler"], logger=False)
         self.net = net
         self.target_vocab = spec.target_vocab
+        vocab = list(spec.target_vocab)
+        self.unknown_index = vocab.index(UNK) if UNK in vocab else None  # id 1 of word vocabs
         self.max_target_length = spec.max_target_length
         self.total_steps = 1  # optimizer steps of the run, known once training starts
         self.metrics = nn.ModuleDict()
@@ -192,11 +195,17 @@ class Seq2SeqTask(SupervisedTask):
         metrics["acc"].update((logits.argmax(-1) == target)[valid].float())
         decoded = self.decode(batch.x, batch.lengths, self.test_beam if stage == "test" else None)
         truth = self.references(target)
+        # A reference token outside the target vocabulary is <unk> in ``truth``; an output <unk>
+        # must not match it, or a model earns credit for words it cannot write. It is scored
+        # as a word no output can produce, as against the raw reference text.
+        unknown = self.unknown_index
         metrics["exact_match"].update(
-            torch.tensor([float(d == t) for d, t in zip(decoded, truth, strict=True)])
+            torch.tensor(
+                [float(d == t and unknown not in t) for d, t in zip(decoded, truth, strict=True)]
+            )
         )
         hypotheses = [self.to_text(d) for d in decoded]
-        references = [[self.to_text(t)] for t in truth]
+        references = [[self.to_text(t, unknown=UNSCORED)] for t in truth]
         metrics["bleu"].update(hypotheses, references)
         metrics["chrf"].update(hypotheses, references)
         for name, metric in metrics.items():
@@ -207,12 +216,12 @@ class Seq2SeqTask(SupervisedTask):
         eos = self.net.eos_index
         return [row[: row.index(eos)] for row in target.tolist()]
 
-    def to_text(self, ids: Sequence[int], for_scoring: bool = True) -> str:
-        """Target ids as text. For scoring, words (subwords joined) or characters are
-        separated by spaces (BLEU counts space-separated tokens, so characters are spaced
-        too); otherwise characters join with nothing and words as
-        :func:`~rnnlab.data.vocab.detokenize` writes them."""
-        tokens = [self.target_vocab[i] for i in ids]
+    def to_text(self, ids: Sequence[int], for_scoring: bool = True, unknown: str = UNK) -> str:
+        """Target ids as text, the unknown token written as ``unknown``. For scoring, words
+        (subwords joined) or characters are separated by spaces (BLEU counts space-separated
+        tokens, so characters are spaced too); otherwise characters join with nothing and words
+        as :func:`~rnnlab.data.vocab.detokenize` writes them."""
+        tokens = [unknown if t == UNK else t for t in (self.target_vocab[i] for i in ids)]
         level = self.spec.target_level
         return " ".join(words_of(tokens, level)) if for_scoring else text_of(tokens, level)
 

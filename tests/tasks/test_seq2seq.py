@@ -73,6 +73,27 @@ def test_label_smoothing_mixes_the_loss_with_the_mean_over_the_vocabulary():
     assert abs(float(smooth_loss - loss)) > 1e-3
 
 
+def test_an_output_unk_earns_no_credit_for_a_reference_word_outside_the_vocabulary():
+    task, batch = tiny_task()
+    truth = task.references(batch.y)
+    # An oracle that writes every reference exactly as encoded, <unk> included.
+    task.decode = lambda source, lengths, beam_size=None: [list(t) for t in truth]
+    _, logits = task.compute_loss(batch)
+    task.update_metrics("val", logits, batch)
+    assert task.metrics["val"]["exact_match"].compute() == 1.0
+    assert task.metrics["val"]["bleu"].compute() == pytest.approx(1.0)
+    for metric in task.metrics["val"].values():
+        metric.reset()
+    # The same references with one word outside the vocabulary: writing <unk> there matches
+    # nothing, as it would not against the raw text.
+    unknown = task.unknown_index
+    batch.y[0, 0] = unknown
+    truth = task.references(batch.y)
+    task.update_metrics("val", logits, batch)
+    assert task.metrics["val"]["exact_match"].compute() == pytest.approx(5 / 6)
+    assert task.metrics["val"]["bleu"].compute() < 1.0
+
+
 def test_the_test_beam_decodes_test_and_predictions_and_bad_values_are_refused():
     task, batch = tiny_task(beam_size=1, test_beam_size=3)
     assert task.test_beam == 3 and tiny_task()[0].test_beam == 1
