@@ -17,7 +17,7 @@ import torch
 from lightning.pytorch import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from rnnlab.data.baselines import HasBaselines
+from rnnlab.data.baselines import HasBaselines, ScoresBaselines
 from rnnlab.data.specs import Spec
 from rnnlab.nets.protocol import OPTIONAL_PARAMETERS
 from rnnlab.tasks.base import SupervisedTask
@@ -144,8 +144,8 @@ def score_baselines(
 ) -> tuple[dict[str, float], dict[str, str]]:
     """The test metrics of the plain baselines that ``datamodule`` fits on its training split
     (:mod:`rnnlab.data.baselines`), scored by ``task`` as ``test/<name>_<metric>``, and their
-    headings by name; nothing for data that offers none."""
-    if not isinstance(datamodule, HasBaselines):
+    headings by name; nothing for data that offers none, or a task that scores none."""
+    if not (isinstance(datamodule, HasBaselines) and isinstance(task, ScoresBaselines)):
         return {}, {}
     metrics, headings = {}, {}
     for name, baseline in datamodule.baselines().items():

@@ -3,9 +3,9 @@ report shows the model beside the simplest recipe of its field.
 
 A datamodule that offers baselines implements :class:`HasBaselines`: ``baselines()`` returns, by
 name, each baseline's test-split predictions and the split's targets, in one form (class ids
-``(N,)``, or tag ids ``(N, T)`` with :data:`~rnnlab.data.batch.IGNORE` on padding). The task
-scores them with the metrics it scores the model by (``SupervisedTask.score_baseline``), and the
-run writes them as ``test/<name>_<metric>`` (``test/nearest_neighbour_acc``) beside the model's.
+``(N,)``, or tag ids ``(N, T)`` with :data:`~rnnlab.data.batch.IGNORE` on padding). A task that
+implements :class:`ScoresBaselines` scores them with the metrics it scores the model by, and
+the run writes them as ``test/<name>_<metric>`` (``test/nearest_neighbour_acc``) beside the model's.
 Forecasting scores its naive baselines inside the task instead, from each window's own past.
 
 The fitting functions here know nothing of datamodules: they take plain tensors or strings.
@@ -51,6 +51,18 @@ class HasBaselines(Protocol):
     """A datamodule that fits plain baselines on its training split (after ``setup``)."""
 
     def baselines(self) -> dict[str, Baseline]: ...
+
+
+@runtime_checkable
+class ScoresBaselines(Protocol):
+    """A task that scores a baseline's predictions by the metrics it scores the model by
+    (classification: ``acc``, ``f1``; tagging: ``acc`` and entity scores), so that the two
+    stand side by side."""
+
+    def score_baseline(self, predictions: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+        """The test metrics of ``predictions`` of ``targets``, both in the data's target form
+        (:class:`Baseline`), by metric name."""
+        ...
 
 
 def nearest_neighbour(

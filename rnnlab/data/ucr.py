@@ -163,10 +163,14 @@ class UCRDataModule(InMemoryDataModule):
         steps = values[valid]  # (sum of lengths, C): the training steps only
         self.mean = steps.nanmean(0)
         self.std = (steps - self.mean).pow(2).nanmean(0).sqrt().clamp(min=1e-6)
-        for split, cases in zip(("train", "val", "test"), (train, val, test), strict=True):
-            self.datasets[split] = SequenceDataset(*_folded(self._standardised(cases), self.fold))
-        self._reference = self._standardised(reference)
-        self._test_values = self._standardised(test)[0]
+        scaled = {
+            split: self._standardised(cases)
+            for split, cases in zip(("train", "val", "test"), (train, val, test), strict=True)
+        }
+        for split, cases in scaled.items():
+            self.datasets[split] = SequenceDataset(*_folded(cases, self.fold))
+        self._reference = self._standardised(reference)  # train and val cases, unfolded
+        self._test_values = scaled["test"][0]  # (N, T, C), unfolded
 
     def _standardised(self, cases: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
         x, n, y = cases

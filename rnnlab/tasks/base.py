@@ -35,7 +35,8 @@ class SupervisedTask(L.LightningModule, ABC):
       minimised (:meth:`metric_mode`, used by best-value tracking, sweeps and reports);
     - ``baselines``: reference forecasters it scores beside the model, as
       ``test/<baseline>_<metric>``, with their headings; baselines that the data fits
-      (:mod:`rnnlab.data.baselines`) are scored by :meth:`score_baseline` instead.
+      (:mod:`rnnlab.data.baselines`) are scored by a task that also implements
+      ``score_baseline`` (:class:`~rnnlab.data.baselines.ScoresBaselines`) instead.
 
     It logs ``{stage}/loss`` (``train/loss`` on logging steps, ``train/loss_epoch`` per epoch,
     epoch means for ``val`` and ``test``) and ``val/loss_best``, and builds the optimizer and
@@ -126,12 +127,6 @@ class SupervisedTask(L.LightningModule, ABC):
 
     def predict_step(self, batch: Batch, batch_idx: int) -> Any:
         return self.predict(batch)
-
-    def score_baseline(self, predictions: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
-        """The test metrics (``acc``, ...) of a baseline's ``predictions`` of ``targets``, both
-        in the data's target form (:class:`rnnlab.data.baselines.Baseline`): the metrics this
-        task scores the model by, so the two stand side by side."""
-        raise NotImplementedError(f"{type(self).__name__} scores no baselines of the data.")
 
     @abstractmethod
     def compute_loss(self, batch: Batch) -> tuple[torch.Tensor, Any]:

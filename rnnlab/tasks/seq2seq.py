@@ -14,7 +14,7 @@ from torchmetrics.text import BLEUScore, CHRFScore
 
 from rnnlab.data.batch import Batch
 from rnnlab.data.specs import PairsSpec
-from rnnlab.data.vocab import UNK, text_of, words_of
+from rnnlab.data.vocab import UNK, Vocabulary, text_of, words_of
 from rnnlab.nets.protocol import EncoderDecoder
 from rnnlab.tasks.base import SupervisedTask
 from rnnlab.tasks.optim import OptimizerFactory, SchedulerFactory
@@ -120,8 +120,6 @@ class Seq2SeqTask(SupervisedTask):
         self.save_hyperparameters(ignore=["net", "spec", "optimizer", "scheduler"], logger=False)
         self.net = net
         self.target_vocab = spec.target_vocab
-        vocab = list(spec.target_vocab)
-        self.unknown_index = vocab.index(UNK) if UNK in vocab else None  # id 1 of word vocabs
         self.max_target_length = spec.max_target_length
         self.total_steps = 1  # optimizer steps of the run, known once training starts
         self.metrics = nn.ModuleDict()
@@ -198,7 +196,7 @@ class Seq2SeqTask(SupervisedTask):
         # A reference token outside the target vocabulary is <unk> in ``truth``; an output <unk>
         # must not match it, or a model earns credit for words it cannot write. It is scored
         # as a word no output can produce, as against the raw reference text.
-        unknown = self.unknown_index
+        unknown = Vocabulary.unk_index  # id 1 of every target vocabulary (PairsSpec)
         metrics["exact_match"].update(
             torch.tensor(
                 [float(d == t and unknown not in t) for d, t in zip(decoded, truth, strict=True)]

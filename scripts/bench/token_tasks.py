@@ -29,23 +29,16 @@ import tempfile
 import time
 
 import torch
-from hydra import compose, initialize_config_dir
-from omegaconf import open_dict
 
-from rnnlab.cli import CONFIG_DIR
-from rnnlab.train import train
+from rnnlab.train import run
 
 
 def run_experiment(name: str, path: str, extra: list[str]) -> tuple[dict, dict, float]:
     overrides = [f"experiment={name}", f"data.path={path}", "trainer=cpu",
                  "~callbacks.rich_progress_bar", *extra]  # fmt: skip
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=overrides)
     with tempfile.TemporaryDirectory() as out:
-        with open_dict(cfg):
-            cfg.paths.output_dir = out
         start = time.perf_counter()
-        metrics, objects = train(cfg)
+        metrics, objects = run([*overrides, f"hydra.run.dir={out}"])
         return metrics, objects, time.perf_counter() - start
 
 

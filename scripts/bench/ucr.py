@@ -21,13 +21,10 @@ import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import torch
-from hydra import compose, initialize_config_dir
-from omegaconf import open_dict
 
-from rnnlab.cli import CONFIG_DIR
 from rnnlab.data.ts_format import read_ts
 from rnnlab.data.ucr import bundled_names, bundled_ts_dir
-from rnnlab.train import train
+from rnnlab.train import run as train_run
 
 
 def classification_sets() -> list[str]:
@@ -47,13 +44,9 @@ def run(
     overrides = ["experiment=ucr", f"data.name={name}", f"seed={seed}", f"data.seed={seed}",
                  "trainer=cpu", "~callbacks.rich_progress_bar", "~callbacks.rich_model_summary",
                  *extra]  # fmt: skip
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=overrides)
     with tempfile.TemporaryDirectory() as out:
-        with open_dict(cfg):
-            cfg.paths.output_dir = out
         start = time.perf_counter()
-        metrics, objects = train(cfg)
+        metrics, objects = train_run([*overrides, f"hydra.run.dir={out}"])
         return metrics, time.perf_counter() - start, objects["trainer"].current_epoch
 
 

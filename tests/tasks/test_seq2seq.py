@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from rnnlab.data.vocab import Vocabulary
 from rnnlab.tasks.seq2seq import teacher_forcing_ratio
 from rnnlab.train import train
 from tests.conftest import compose_config
@@ -86,8 +87,7 @@ def test_an_output_unk_earns_no_credit_for_a_reference_word_outside_the_vocabula
         metric.reset()
     # The same references with one word outside the vocabulary: writing <unk> there matches
     # nothing, as it would not against the raw text.
-    unknown = task.unknown_index
-    batch.y[0, 0] = unknown
+    batch.y[0, 0] = Vocabulary.unk_index
     truth = task.references(batch.y)
     task.update_metrics("val", logits, batch)
     assert task.metrics["val"]["exact_match"].compute() == pytest.approx(5 / 6)
