@@ -14,14 +14,18 @@ from typing import Any
 import hydra
 import lightning as L
 import torch
+from hydra.errors import InstantiationException
 from lightning.pytorch import Callback
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf
 
 from rnnlab.data.baselines import HasBaselines, ScoresBaselines
 from rnnlab.data.specs import Spec
 from rnnlab.nets.protocol import OPTIONAL_PARAMETERS
 from rnnlab.tasks.base import SupervisedTask
-from rnnlab.utils.errors import ConfigError
+from rnnlab.utils.checkpoint_io import AtomicCheckpointIO
+from rnnlab.utils.errors import ConfigError, check
 from rnnlab.utils.instantiate import instantiate, instantiate_each
 from rnnlab.utils.profiling import NullProfiler
 
@@ -97,28 +101,63 @@ def build_optimizer(cfg: DictConfig) -> tuple[Any, Any]:
     ``cfg.scheduler``, which the task calls in ``configure_optimizers``."""
     scheduler = cfg.get("scheduler")
     has_scheduler = isinstance(scheduler, DictConfig) and "_target_" in scheduler
-    return (
-        instantiate(cfg.optimizer, "optimizer"),
-        instantiate(scheduler, "scheduler") if has_scheduler else None,
-    )
+    optimizer = instantiate(cfg.optimizer, "optimizer")
+    try:  # torch checks its settings (lr, betas, momentum, ...) when it is built: now, not mid-fit
+        optimizer(params=[torch.nn.Parameter(torch.zeros(1))])
+    except (ValueError, TypeError) as error:
+        target = cfg.optimizer.get("_target_", "the optimizer")
+        raise ConfigError(f"optimizer: {target} refuses its settings: {error}.") from None
+    return optimizer, instantiate(scheduler, "scheduler") if has_scheduler else None
 
 
 def build_trainer(node: DictConfig, task: SupervisedTask, **kwargs: Any) -> L.Trainer:
     """The trainer ``node`` describes, for ``task``.
 
-    Without a ``profiler`` in ``node``, the trainer gets a :class:`NullProfiler`.
+    Without a ``profiler`` in ``node``, the trainer gets a :class:`NullProfiler`. It writes
+    checkpoints through :class:`AtomicCheckpointIO` in place of Lightning's default writer; a
+    ``CheckpointIO`` of another kind in ``trainer.plugins`` stays.
 
     Lightning refuses ``gradient_clip_val`` for a task that runs its own optimisation (such as
     truncated BPTT), so such a task is handed the clipping settings instead and clips at the
     same point of its step, and the trainer is built without them.
     """
+    _check_trainer(node)
     if not task.automatic_optimization:
         task.gradient_clip_val = node.get("gradient_clip_val")
         task.gradient_clip_algorithm = node.get("gradient_clip_algorithm") or "norm"
         kwargs |= {"gradient_clip_val": None, "gradient_clip_algorithm": None}
     if node.get("profiler") is None:
         kwargs["profiler"] = NullProfiler()
-    return instantiate(node, "trainer", **kwargs)
+    try:
+        trainer = instantiate(node, "trainer", **kwargs)
+    except InstantiationException as error:  # Lightning's refusal of a value, as one line
+        if isinstance(error.__cause__, MisconfigurationException):
+            raise ConfigError(f"trainer: {error.__cause__}") from None
+        raise
+    if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # Lightning's default writer
+        trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+    return trainer
+
+
+def _check_trainer(node: DictConfig) -> None:
+    """Refuse the trainer values that Lightning takes silently (a negative clipping norm) or
+    refuses in a traceback, each in one sentence naming the value."""
+    clip = node.get("gradient_clip_val")
+    check(
+        clip is None or (isinstance(clip, int | float) and clip >= 0),
+        f"trainer.gradient_clip_val={clip} must be at least 0 (or null: no clipping).",
+    )
+    for key in ("max_epochs", "max_steps"):
+        value = node.get(key)
+        check(
+            value is None or (isinstance(value, int) and value >= -1),
+            f"trainer.{key}={value} must be a whole number of at least 0, or -1 (no limit).",
+        )
+    accumulate = node.get("accumulate_grad_batches", 1)
+    check(
+        isinstance(accumulate, int) and accumulate >= 1,
+        f"trainer.accumulate_grad_batches={accumulate} must be a whole number of at least 1.",
+    )
 
 
 def build_callbacks(node: DictConfig | None, task: SupervisedTask | None = None) -> list[Callback]:

@@ -3,10 +3,14 @@ same run started from Python."""
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import copy
 import functools
+import logging
 import os
 import re
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,7 +24,10 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import MissingMandatoryValue
 
 from rnnlab.sweeps.trial import current_trial
-from rnnlab.utils.errors import ConfigError
+from rnnlab.utils.atomic import atomic_write_text
+from rnnlab.utils.errors import ConfigError, NumericalFault
+
+log = logging.getLogger(__name__)
 
 # rnnlab's own configs: `rnnlab/conf`, which in the repository links to its top-level `conf/`
 # and in a wheel is a copy of it; where a checkout has no links (some Windows set-ups), `conf/`.
@@ -34,6 +41,37 @@ _SEARCH_PATH = re.compile(r"^\+*hydra\.searchpath=")
 _CONFIG_DIR_FLAGS = ("--config-dir", "-cd")
 # Keys of earlier rnnlab releases that moved: the old prefix, the new one.
 _RENAMED = {"task.optimizer": "optimizer", "task.scheduler": "scheduler"}
+# Where a run keeps its settings: the folder Hydra would name by ``hydra.output_subdir``, which
+# rnnlab sets to null so that Hydra writes nothing before rnnlab has checked the run.
+RUN_CONFIG_DIR = ".hydra"
+# Hydra's own format for the lines of a job's log file.
+_LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
+# While a command-line task runs: the log files it opened (closed when the task ends).
+_command_logs: list[logging.Handler] | None = None
+
+
+def run_name(stamp: str) -> str:
+    """``<stamp>_<host>-<pid>``: a run directory's name, distinct from that of every run started
+    at the same ``stamp`` by another process of this or another machine (the ``run_name``
+    resolver of ``conf/hydra/default.yaml``). A later run of this process with the same stamp
+    (``rnnlab.train.run`` called twice in a second) gets ``-2``, ``-3``, ...
+
+    The resolver is cached, so a configuration resolves its run directory once, and Hydra
+    copies that cache into each job of a sweep.
+    """
+    host = re.sub(r"[^\w-]", "", socket.gethostname().split(".")[0]) or "host"
+    name = f"{stamp}_{host}-{os.getpid()}"
+    _run_names[name] += 1
+    count = _run_names[name]
+    name = name if count == 1 else f"{name}-{count}"
+    _issued.add(name)
+    return name
+
+
+_run_names: collections.Counter[str] = collections.Counter()
+_issued: set[str] = set()  # names this process gave: the directories it created itself
+if not OmegaConf.has_resolver("run_name"):
+    OmegaConf.register_new_resolver("run_name", run_name, use_cache=True)
 
 
 def available(group: str, config_dir: Path = CONFIG_DIR) -> list[str]:
@@ -94,8 +132,9 @@ def _search_path_overrides(args: Sequence[str]) -> list[str]:
 
 def exit_on_config_error(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn a :class:`ConfigError`, or a required value left ``???``, into one line on stderr
-    and exit status 2. Inside an Optuna trial the error is raised instead: it fails that trial,
-    and the sweep goes on."""
+    and exit status 2, and a :class:`NumericalFault` (training diverged) into its one line and
+    exit status 3. Inside an Optuna trial the error is raised instead: it fails that trial, and
+    the sweep goes on."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -107,9 +146,79 @@ def exit_on_config_error(fn: Callable[..., Any]) -> Callable[..., Any]:
             if isinstance(error, MissingMandatoryValue):
                 key = error.full_key
                 error = ConfigError(f"{key} is required; give it on the command line ({key}=...).")
+            _remove_empty_run_dir()
             _fail(error)
+        except NumericalFault as error:
+            if os.environ.get("HYDRA_FULL_ERROR") == "1" or current_trial() is not None:
+                raise
+            _fail(error, NumericalFault.exit_code)
 
     return wrapper
+
+
+def _remove_empty_run_dir() -> None:
+    """Take back the run directory Hydra made for a run refused before it wrote anything: one
+    named by :func:`run_name` in this process, so new, never a folder the user named."""
+    if HydraConfig.initialized():
+        path = Path(HydraConfig.get().runtime.output_dir)
+        if path.name in _issued:
+            with contextlib.suppress(OSError):  # not empty, or gone: leave it
+                path.rmdir()
+
+
+def open_run_dir(cfg: DictConfig) -> Path:
+    """Start writing the run directory ``cfg.paths.output_dir``, once the run has been checked:
+    its settings in ``.hydra/`` (``config.yaml``, ``hydra.yaml``, ``overrides.yaml``, as Hydra
+    saves them) from rank zero, and, for a command-line run, the job's log file
+    ``<job name>.log``. Returns the directory.
+    """
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    output_dir = Path(str(cfg.paths.output_dir))
+    output_dir.mkdir(parents=True, exist_ok=True)
+    hydra_cfg = HydraConfig.get() if HydraConfig.initialized() else None
+    if hydra_cfg is None:
+        return output_dir
+    if rank_zero_only.rank == 0:
+        saved = output_dir / RUN_CONFIG_DIR
+        saved.mkdir(exist_ok=True)
+        _save_yaml(cfg, saved / "config.yaml")
+        _save_yaml(OmegaConf.create({"hydra": hydra_cfg}), saved / "hydra.yaml")
+        _save_yaml(OmegaConf.create(list(hydra_cfg.overrides.task)), saved / "overrides.yaml")
+    log_file = (output_dir / f"{hydra_cfg.job.name}.log").absolute()
+    if _command_logs is not None and not _logs_to(log_file):
+        handler = logging.FileHandler(log_file)
+        handler.setFormatter(logging.Formatter(_LOG_FORMAT))
+        logging.getLogger().addHandler(handler)
+        _command_logs.append(handler)
+    return output_dir
+
+
+def _logs_to(path: Path) -> bool:
+    """Whether the root logger writes to ``path`` already (as Hydra's own file logging does
+    for the other ranks of a DDP job, which run on the job's saved config)."""
+    return any(
+        isinstance(h, logging.FileHandler) and Path(h.baseFilename) == path
+        for h in logging.getLogger().handlers
+    )
+
+
+def _as_command(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
+    """``task`` as the job of a command: it may open log files, closed when it ends."""
+
+    @functools.wraps(task)
+    def job(cfg: DictConfig) -> Any:
+        global _command_logs
+        _command_logs = []
+        try:
+            return task(cfg)
+        finally:
+            for handler in _command_logs:
+                logging.getLogger().removeHandler(handler)
+                handler.close()
+            _command_logs = None
+
+    return job
 
 
 def run(task: Callable[[DictConfig], Any], config_name: str) -> None:
@@ -119,7 +228,7 @@ def run(task: Callable[[DictConfig], Any], config_name: str) -> None:
     except ConfigError as error:
         _fail(error)
     app = hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=config_name)
-    app(exit_on_config_error(task))()
+    app(exit_on_config_error(_as_command(task)))()
 
 
 def run_in_python(
@@ -127,10 +236,10 @@ def run_in_python(
 ) -> Any:
     """Run ``task`` on ``conf/<config_name>.yaml`` composed with ``overrides`` as the command
     line would, and return what it returns: the same checks of the overrides, the same run
-    directory with its ``.hydra/config.yaml``, ``hydra.yaml`` and ``overrides.yaml``, and the
-    same Hydra settings for the task to read. Unlike the command line it leaves the process as
-    it is (no logging set up, no change of directory) and raises a :class:`ConfigError` for a
-    user's mistake instead of exiting.
+    directory (whose ``.hydra/`` the task saves with :func:`open_run_dir`), and the same Hydra
+    settings for the task to read. Unlike the command line it leaves the process as it is (no
+    logging set up, no change of directory) and raises a :class:`ConfigError` for a user's
+    mistake instead of exiting.
     """
     overrides = list(overrides)
     check_choices(overrides, config_name)
@@ -142,6 +251,7 @@ def run_in_python(
     with open_dict(cfg):
         cfg.hydra.runtime.output_dir = str(output_dir)
         cfg.hydra.job.name = config_name
+        cfg.hydra.overrides.task = [o for o in overrides if not o.startswith("hydra.")]
     hydra_config = HydraConfig.instance()
     previous = hydra_config.cfg
     hydra_config.set_config(cfg)
@@ -149,11 +259,6 @@ def run_in_python(
         job_cfg = copy.deepcopy(cfg)
         with open_dict(job_cfg):
             del job_cfg["hydra"]
-        if cfg.hydra.output_subdir is not None:
-            saved = output_dir / cfg.hydra.output_subdir
-            _save_yaml(job_cfg, saved / "config.yaml")
-            _save_yaml(OmegaConf.create({"hydra": cfg.hydra}), saved / "hydra.yaml")
-            _save_yaml(OmegaConf.create(overrides), saved / "overrides.yaml")
         return task(job_cfg)
     finally:
         if previous is not None:
@@ -185,12 +290,9 @@ def write_output(text: str, output: str | None) -> None:
     if not output:
         sys.stdout.write(text)
         return
-    path = Path(output)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
+    atomic_write_text(output, text)
 
 
-def _fail(error: ConfigError) -> None:
+def _fail(error: Exception, status: int = 2) -> None:
     print(f"error: {error}", file=sys.stderr)
-    sys.exit(2)
+    sys.exit(status)

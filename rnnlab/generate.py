@@ -10,9 +10,9 @@ import torch
 from omegaconf import DictConfig
 
 from rnnlab.build import build_model
+from rnnlab.checkpoints import load_run, load_weights
 from rnnlab.cli import run
 from rnnlab.data.specs import StreamSpec
-from rnnlab.eval import load_run
 from rnnlab.tasks.language_model import decode, prompt_ids
 from rnnlab.utils.errors import check
 
@@ -34,7 +34,7 @@ def generate(cfg: DictConfig) -> str:
     ids = prompt_ids(prompt, vocab)  # an unknown character ends the run here
 
     _, task = build_model(saved, spec)
-    task.load_state_dict(checkpoint["state_dict"])
+    load_weights(task, checkpoint, f"ckpt_path={cfg.ckpt_path}")
     task.to(cfg.device)
     generator = torch.Generator().manual_seed(cfg.seed)
     tokens = task.sample(ids, cfg.length, cfg.temperature, cfg.top_k, generator)

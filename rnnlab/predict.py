@@ -25,12 +25,12 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from rnnlab.build import build_model
+from rnnlab.checkpoints import load_run, load_weights
 from rnnlab.cli import read_input_lines, run, write_output
 from rnnlab.data.batch import Batch, pad_sequences
 from rnnlab.data.specs import ClassesSpec, ForecastSpec, Spec
 from rnnlab.data.text_cls import read_table
 from rnnlab.data.vocab import Vocabulary, spell, tokenize
-from rnnlab.eval import load_run
 from rnnlab.tasks.base import SupervisedTask
 from rnnlab.utils.errors import check
 from rnnlab.utils.instantiate import instantiate
@@ -50,7 +50,7 @@ def predict(cfg: DictConfig) -> str:
         "checkpoint; rnnlab.predict serves those.",
     )
     _, task = build_model(saved, spec)
-    task.load_state_dict(checkpoint["state_dict"])
+    load_weights(task, checkpoint, f"ckpt_path={cfg.ckpt_path}")
     task.eval()
     if isinstance(spec, ForecastSpec):
         return forecast_table(saved, spec, task, cfg.split, cfg.input)
@@ -122,7 +122,11 @@ def forecast_table(
     check(split in SPLITS, f"split={split!r} is not one of {', '.join(SPLITS)}.")
     node = OmegaConf.create(OmegaConf.to_container(saved.data))
     if path is not None:
-        check("path" in node, "input= replaces data.path, and this run's data has no file.")
+        check(
+            "path" in node,
+            f"input={path} replaces data.path, and this run's data has no file; leave input "
+            "unset to forecast the run's own data.",
+        )
         node.path = str(path)
     datamodule = instantiate(node, "data")
     datamodule.setup()

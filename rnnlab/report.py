@@ -18,7 +18,7 @@ import os
 import re
 import sys
 import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,8 +28,9 @@ from omegaconf import DictConfig
 
 from rnnlab.cli import run, write_output
 from rnnlab.sweeps.trial import TRIAL_FILE
+from rnnlab.utils.atomic import atomic_path
 from rnnlab.utils.errors import ConfigError, check
-from rnnlab.utils.run_files import METRICS_FILE, MODES_FILE
+from rnnlab.utils.run_files import METRICS_FILE, MODES_FILE, NONFINITE_KEY
 
 # Folders a run keeps its own files in: never runs themselves, and slow to walk.
 _NOT_RUNS = {".hydra", "tensorboard", "checkpoints"}
@@ -104,7 +105,8 @@ def report(
     print(markdown)
     if any(curves.values()):
         figure = out / "curves.png"
-        _replace(figure, lambda path: plot_curves(runs, curves, best, curve, path))
+        with atomic_path(figure) as partial:
+            plot_curves(runs, curves, best, curve, partial)
         written.append(figure)
     else:
         print(
@@ -175,12 +177,28 @@ def find_runs(root: Path) -> list[Run]:
         finished = METRICS_FILE in files
         if finished or (path / ".hydra").is_dir():
             name = path.relative_to(root).as_posix()
-            metrics = _read_json(path / METRICS_FILE) if finished else None
+            metrics = read_metrics(path / METRICS_FILE) if finished else None
             trial = path / TRIAL_FILE
             state = _read_json(trial).get("state") if trial.is_file() else None
             modes = _read_json(path / MODES_FILE) if (path / MODES_FILE).is_file() else None
             runs.append(Run(path, name, read_overrides(path), metrics, state, modes))
     return sorted(runs, key=lambda r: _natural(r.name))
+
+
+def read_metrics(path: Path) -> dict[str, Any]:
+    """A run's ``metrics.json``, each metric written as ``null`` because it was not finite
+    read back as the NaN or infinity its ``nonfinite`` note names."""
+    metrics = _read_json(path)
+    nonfinite = metrics.pop(NONFINITE_KEY, None) or {}
+    spelled = ("nan", "inf", "-inf")
+    check(
+        isinstance(nonfinite, dict) and all(v in spelled for v in nonfinite.values()),
+        f"{path}: {NONFINITE_KEY} should map metrics to one of {', '.join(spelled)}.",
+    )
+    for key, value in nonfinite.items():
+        if metrics.get(key) is None:
+            metrics[key] = float(value)
+    return metrics
 
 
 def read_overrides(run_dir: Path) -> dict[str, str]:
@@ -372,16 +390,6 @@ def _read_json(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path} is not valid JSON: {error}.") from None
     check(isinstance(data, dict), f"{path} should hold one JSON object of metrics.")
     return data
-
-
-def _replace(path: Path, write: Callable[[Path], None]) -> None:
-    """Let ``write`` fill a temporary file beside ``path``, then put it in place whole."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        write(partial)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def _main(cfg: DictConfig) -> None:

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import lightning as L
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from rnnlab import cli
@@ -27,8 +29,12 @@ from rnnlab.build import (
     score_baselines,
 )
 from rnnlab.callbacks.best_metrics import BestMetrics
+from rnnlab.callbacks.exact_resume import ExactResume
+from rnnlab.callbacks.finite import FiniteGuard
+from rnnlab.callbacks.preemption import Preempted, Preemption
 from rnnlab.callbacks.pruning import OptunaPruning
 from rnnlab.callbacks.run_config import RunConfig
+from rnnlab.checkpoints import check_resume, resolve_ckpt_path
 from rnnlab.sweeps.trial import pruning_callback
 from rnnlab.utils.console import quiet_console
 from rnnlab.utils.ddp import ddp_job
@@ -41,27 +47,43 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     (``datamodule``, ``net``, ``task``, ``trainer``)."""
     L.seed_everything(cfg.seed, workers=True, verbose=False)  # the seed is in the config
 
+    # Everything the settings and the data can get wrong is found before the run directory is
+    # written: a refused run leaves no trace, and an existing run directory stays as it was.
+    ckpt_path = resolve_ckpt_path(cfg)  # resume=true, ckpt_path=last or a file: found, readable
     datamodule, net, task = build_system(cfg)
+    if ckpt_path is not None:  # the same task and data, and weights that fit the net
+        check_resume(ckpt_path, cfg, task, datamodule.spec)
+    finite = FiniteGuard(cfg.get("nonfinite", "stop"))  # a NaN or inf loss or gradient
 
     config = OmegaConf.to_container(cfg, resolve=True)
     best_metrics = BestMetrics(task.metric_mode)  # val/<metric>_best, which sweeps optimize
+    # SIGTERM or SIGUSR1: a checkpoint of the current step, then exit PREEMPTED_EXIT_CODE.
+    preemption = Preemption(Path(cfg.paths.output_dir) / "checkpoints")
     callbacks = [
         *build_callbacks(cfg.get("callbacks"), task),
         RunConfig(config, datamodule.spec),
         best_metrics,
+        finite,
+        ExactResume(),  # the random state and the loader's epoch, for an exact resume
+        preemption,
     ]
     pruning = pruning_callback()  # inside an Optuna sweep: report to the trial, stop if pruned
     if pruning is not None:
         callbacks.append(pruning)
     loggers = build_loggers(cfg.get("logger"))
     trainer: L.Trainer = build_trainer(cfg.trainer, task, callbacks=callbacks, logger=loggers)
+    cli.open_run_dir(cfg)  # the trainer's settings are checked too
     log_config_text(trainer, OmegaConf.to_yaml(cfg, resolve=True))
     objects = {"datamodule": datamodule, "net": net, "task": task, "trainer": trainer}
 
     with ddp_job(entry="rnnlab.train"):  # a DDP job of a multirun starts its own ranks
-        trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        try:
+            trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        except SIGTERMException:  # stopped by a signal, its checkpoint saved: a distinct status
+            raise Preempted(preemption.saved) from None
         metrics = best_metrics.metrics()
-        metrics |= scalar_metrics(trainer.callback_metrics, ("val/loss_best",))
+        kept = ("val/loss_best", "train/skipped_steps")
+        metrics |= scalar_metrics(trainer.callback_metrics, kept)
         if pruning is not None and pruning.pruned is not None:
             stop_pruned(trainer, pruning)
             return metrics, objects  # ranks other than zero end quietly
@@ -70,7 +92,13 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
             checkpoint = trainer.checkpoint_callback
             best = checkpoint.best_model_path if checkpoint else ""
             # rnnlab prints its own table of the final metrics: not Lightning's too.
-            trainer.test(task, datamodule=datamodule, ckpt_path=best or None, verbose=False)
+            trainer.test(
+                task,
+                datamodule=datamodule,
+                ckpt_path=best or None,
+                verbose=False,
+                weights_only=True,
+            )
             metrics |= scalar_metrics(trainer.callback_metrics, ("test/",))
             scores, headings = score_baselines(task, datamodule)
             metrics |= scores

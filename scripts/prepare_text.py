@@ -34,11 +34,9 @@ import argparse
 import codecs
 import http.client
 import io
-import os
 import re
 import sys
 import tarfile
-import tempfile
 import unicodedata
 import urllib.error
 import urllib.parse
@@ -47,6 +45,8 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from fnmatch import fnmatchcase
 from pathlib import Path
+
+from rnnlab.utils.atomic import atomic_write_text
 
 TAR_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".tar.bz2", ".tar.xz")
 ZIP_SUFFIXES = (".zip",)
@@ -260,17 +260,8 @@ def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file, so ``path`` is never half-written."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        atomic_write_text(path, text)
     except OSError as err:
-        raise PrepareError(f"cannot write {path} ({err.strerror or err}).") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as file:
-            file.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except OSError as err:
-        Path(tmp).unlink(missing_ok=True)
         raise PrepareError(f"cannot write {path} ({err.strerror or err}).") from None
 
 

@@ -36,10 +36,11 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import sys
 import tarfile
 from pathlib import Path
+
+from rnnlab.utils.atomic import atomic_write_text
 
 PENN_TO_UPOS = {
     "CC": "CCONJ", "CD": "NUM", "DT": "DET", "EX": "PRON", "FW": "X", "IN": "ADP",
@@ -220,9 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     for out, text in files.items():
-        partial = out.with_name(f".{out.name}.{os.getpid()}.partial")
-        partial.write_text(text, encoding="utf-8")
-        os.replace(partial, out)
+        atomic_write_text(out, text)
         print(f"wrote {out} ({text.count(chr(10)):,} lines)")
     return 0
 

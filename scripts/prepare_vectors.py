@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import os
 import sys
 import zipfile
 from collections.abc import Iterable
@@ -35,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnlab.data.vocab import tokenize
+from rnnlab.utils.atomic import atomic_write_text
 
 MATRIX = "_emb.npy"
 INDEX = "_index.parquet"
@@ -150,9 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     except PrepareError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    partial = args.out.with_name(f".{args.out.name}.{os.getpid()}.partial")
-    partial.write_text(glove_text(kept, rows), encoding="utf-8")
-    os.replace(partial, args.out)
+    atomic_write_text(args.out, glove_text(kept, rows))
     of = "" if wanted is None else f" of the {len(wanted):,} words of {args.words}"
     print(
         f"wrote {args.out}: {len(kept):,} vectors of {rows.shape[1]} values{of} "

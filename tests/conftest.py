@@ -120,3 +120,16 @@ def run_main(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
         if hydra_full_error is not None:
             os.environ["HYDRA_FULL_ERROR"] = hydra_full_error
     return subprocess.CompletedProcess([module, *args], status, out.getvalue(), err.getvalue())
+
+
+def tree_digest(path: Path) -> str:
+    """A SHA-256 of everything under ``path``: each file's and folder's relative name, and each
+    file's bytes, in sorted order; equal digests before and after mean nothing there changed."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for item in sorted(path.rglob("*")):
+        digest.update(str(item.relative_to(path)).encode() + b"\0")
+        if item.is_file():
+            digest.update(item.read_bytes() + b"\0")
+    return digest.hexdigest()

@@ -84,7 +84,7 @@ def test_main_command_resumes_and_evaluates_from_the_command_line(tmp_path):
             "error: data.window=5000 plus data.horizon=1 is longer than the training span of "
             "2100 steps (data.length=3000); use a shorter window or a longer series.",
         ),
-        (["model.dropout=2"], "error: model: dropout should be a number in range [0, 1]"),
+        (["model.dropout=2"], "error: model.dropout=2 must be in [0, 1)"),
         (
             ["-m", "hparams_search=nope"],
             "error: hparams_search=nope is not available; choose one of: parity, sine_lstm.",

@@ -7,6 +7,7 @@ import torch
 from lightning.pytorch import Callback
 
 from rnnlab.tasks.language_model import LanguageModelTask, decode, prompt_ids
+from rnnlab.utils.errors import NumericalFault
 from rnnlab.utils.run_output import tensorboard_loggers
 
 
@@ -51,8 +52,12 @@ class TextSample(Callback):
         vocab = pl_module.spec.inputs.vocab
         ids = prompt_ids("".join(c for c in self.prompt if c in vocab), vocab)
         generator = torch.Generator().manual_seed(self.seed)
-        tokens = pl_module.sample(ids, self.length, self.temperature, self.top_k, generator)
-        text = decode([*ids, *tokens], vocab)
+        try:
+            tokens = pl_module.sample(ids, self.length, self.temperature, self.top_k, generator)
+        except NumericalFault as fault:  # the curves show the divergence; the run goes on
+            text = f"(no sample: {fault})"
+        else:
+            text = decode([*ids, *tokens], vocab)
         # The text tab renders Markdown: an indented block keeps the lines as sampled.
         block = "\n".join("    " + line for line in text.split("\n"))
         writer.experiment.add_text("val/sample", block, global_step=trainer.global_step)

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler
 
 from rnnlab.utils.errors import check
 
@@ -157,7 +158,8 @@ class BatchIndexSampler(Sampler[torch.Tensor]):
     Shuffling is seeded by ``seed`` and the epoch, so a resumed run sees the same order as an
     uninterrupted one. Lightning sets the epoch through ``set_epoch``; where nothing does (under
     DDP Lightning wraps this sampler and deals whole batches out to the ranks), each pass
-    advances it by one.
+    advances it by one. :meth:`start_at` makes the next passes begin later in their order, which
+    is how :class:`ResumableLoader` continues an epoch that a checkpoint interrupted.
     """
 
     def __init__(
@@ -176,9 +178,15 @@ class BatchIndexSampler(Sampler[torch.Tensor]):
         self.drop_last = drop_last
         self.seed = seed
         self.epoch = 0
+        self.first_batch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+
+    def start_at(self, batch: int) -> None:
+        """Begin the passes started from now on with their batch number ``batch`` (0: the
+        first), skipping those before it in the same order."""
+        self.first_batch = batch
 
     def __len__(self) -> int:
         if self.drop_last:
@@ -186,13 +194,89 @@ class BatchIndexSampler(Sampler[torch.Tensor]):
         return -(-self.num_samples // self.batch_size)
 
     def __iter__(self) -> Iterator[torch.Tensor]:
+        # Not a generator: the order and the starting batch are fixed when the pass begins
+        # (when the loader asks for its iterator), not at its first batch.
         if self.shuffle:
             generator = torch.Generator().manual_seed(self.seed + self.epoch)
             order = torch.randperm(self.num_samples, generator=generator)
         else:
             order = torch.arange(self.num_samples)
         self.epoch += 1
-        yield from order[: len(self) * self.batch_size].split(self.batch_size)
+        batches = order[: len(self) * self.batch_size].split(self.batch_size)
+        return iter(batches[self.first_batch :])
+
+
+@runtime_checkable
+class Resumable(Protocol):
+    """What decides the order of a loader's batches (the sampler of an indexed dataset, or an
+    iterable dataset itself) and can begin a pass part-way through it."""
+
+    def start_at(self, batch: int) -> None:
+        """Begin the passes started from now on with their batch number ``batch``."""
+
+
+class ResumableLoader(DataLoader):
+    """A ``DataLoader`` that a checkpoint can interrupt in the middle of a pass.
+
+    Its :meth:`state_dict` holds the epoch of the current pass and how many batches of it were
+    handed out; Lightning saves that state with every checkpoint of a training loader and loads
+    it when a run resumes. The next pass of the same epoch then starts with the very next batch
+    of the same order: the sampler (or iterable dataset) jumps there when it is
+    :class:`Resumable`, and otherwise (a sampler that Lightning wrapped for DDP) the batches
+    before it are read and dropped. A pass of another epoch, or a state whose pass was complete,
+    starts at the beginning.
+
+    The epoch is named by :meth:`set_epoch` (rnnlab's
+    :class:`~rnnlab.callbacks.exact_resume.ExactResume` callback does it at the start of every
+    training epoch); without it, a loaded state applies to the next pass.
+
+    The constructor is ``DataLoader``'s own, so Lightning can rebuild the loader with a
+    distributed sampler.
+    """
+
+    _epoch: int | None = None  # the epoch of the current pass, where someone names it
+    _handed_out: int = 0  # batches of the current pass handed out so far
+    _pending: dict[str, Any] | None = None  # a loaded state, for the next pass
+
+    def set_epoch(self, epoch: int) -> None:
+        """Name the epoch of the passes that start from now on."""
+        self._epoch = epoch
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self._epoch, "batches": self._handed_out}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._pending = dict(state_dict)
+
+    def __iter__(self) -> Iterator[Any]:
+        # A generator, so that the pass begins at its first batch: after Lightning (which asks
+        # for the iterator early) has set the epoch.
+        skip = self._take_skip()
+        source = self.dataset if isinstance(self.dataset, IterableDataset) else self.sampler
+        jumps = isinstance(source, Resumable)
+        if jumps and skip:
+            source.start_at(skip)
+        try:
+            batches = super().__iter__()
+        finally:
+            if jumps and skip:
+                source.start_at(0)  # only this pass begins late
+        for _ in range(0 if jumps else skip):
+            next(batches)  # a source that cannot jump: read and drop
+        self._handed_out = skip
+        for batch in batches:
+            self._handed_out += 1  # counted when handed out: a checkpoint now resumes after it
+            yield batch
+
+    def _take_skip(self) -> int:
+        """Batches to skip at the start of this pass: those of a loaded state of the same
+        epoch that stopped part-way through it."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return 0
+        epoch, batches = pending.get("epoch"), int(pending.get("batches", 0))
+        same_epoch = epoch is None or self._epoch is None or epoch == self._epoch
+        return batches if same_epoch and 0 < batches < len(self) else 0
 
 
 def batch_loader(
@@ -203,15 +287,20 @@ def batch_loader(
     seed: int = 0,
     num_workers: int = 0,
 ) -> DataLoader:
-    """A ``DataLoader`` over a dataset whose ``__getitem__`` takes a tensor of indices."""
+    """A :class:`ResumableLoader` over a dataset whose ``__getitem__`` takes a tensor of
+    indices."""
     sampler = BatchIndexSampler(len(dataset), batch_size, shuffle, drop_last, seed)
-    return DataLoader(
+    return ResumableLoader(
         dataset,
         batch_size=None,  # the sampler already yields whole batches
         sampler=sampler,
         collate_fn=_identity,
         num_workers=num_workers,
         persistent_workers=num_workers > 0,
+        # Each pass draws its workers' base seed from this generator rather than from the
+        # global one, so that starting a pass (which a resumed run does at another moment than
+        # an uninterrupted one) leaves the global random state alone.
+        generator=torch.Generator().manual_seed(seed),
     )
 
 

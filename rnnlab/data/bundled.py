@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import csv
 import importlib.util
-import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from rnnlab.data.csv_series import CsvSeriesDataModule
+from rnnlab.utils.atomic import atomic_write_text
 from rnnlab.utils.errors import ConfigError, check
 
 
@@ -78,10 +78,7 @@ def bundled_csv(name: str, cache: str | Path | None = None) -> Path:
             time += "-01"
         values = [row[series.target], *(row[c] for c in series.covariates)]
         lines.append(",".join([time, *values]))
-    partial = out.with_name(f".{out.name}.{os.getpid()}.partial")
-    partial.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    os.replace(partial, out)
-    return out
+    return atomic_write_text(out, "\n".join(lines) + "\n")
 
 
 class BundledSeriesDataModule(CsvSeriesDataModule):

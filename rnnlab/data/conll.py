@@ -34,7 +34,7 @@ from rnnlab.data.baselines import Baseline, most_frequent_tag
 from rnnlab.data.batch import IGNORE, Batch, InMemoryDataModule, SequenceDataset, pad_sequences
 from rnnlab.data.specs import ClassesSpec
 from rnnlab.data.splits import check_splits
-from rnnlab.data.vocab import Vocabulary, spell, starting_embedding, token_spec
+from rnnlab.data.vocab import Vocabulary, spell, token_spec, vocabulary_with_vectors
 from rnnlab.utils.errors import ConfigError, check
 
 TAGGED = Path(__file__).with_name("corpus") / "tagged.conllu"
@@ -175,7 +175,8 @@ class ConllDataModule(InMemoryDataModule):
         batch_size, num_workers, seed: as for :class:`InMemoryDataModule`; the seed also
             draws the split.
         vectors: a word2vec/GloVe text file whose vectors start the embedding of the words
-            they cover (``model.embedding_dim`` must match their size).
+            they cover (``model.embedding_dim`` must match their size); its words join the
+            vocabulary, so a word unseen in training keeps its pretrained vector.
         chars: give the net each word's characters too (for ``model.char_encoder``; see the
             module notes).
     """
@@ -245,8 +246,9 @@ class ConllDataModule(InMemoryDataModule):
             parts = [read_conll(f, self.tag_column) for f in files]
         else:
             parts = self._split(read_conll(self.path, self.tag_column))
-        self.vocab = Vocabulary.build(parts[0].tokens, self.min_freq, self.max_size, self.lower)
-        self.embedding_weights = starting_embedding(self.vectors, self.vocab)
+        self.vocab, self.embedding_weights = vocabulary_with_vectors(
+            parts[0].tokens, self.min_freq, self.max_size, self.lower, self.vectors
+        )
         if self.chars:  # case kept: capitals mark names whatever data.lower says
             self.char_vocab = Vocabulary.build(map(list, _forms(parts[0].tokens)))
         self.tags = tuple(sorted({t for part in parts for tags in part.tags for t in tags}))

@@ -19,7 +19,9 @@ import os
 import shutil
 import struct
 import tempfile
+import tokenize
 import zipfile
+import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -31,11 +33,30 @@ from rnnlab.data.batch import IGNORE, Batch, InMemoryDataModule
 from rnnlab.data.specs import ClassesSpec, Inputs
 from rnnlab.data.splits import check_splits, stratified_split
 from rnnlab.data.text_cls import SPLIT_NAMES, read_table
+from rnnlab.utils.atomic import atomic_open
 from rnnlab.utils.errors import ConfigError, check
 
 _CHUNK_BYTES = 1 << 26  # float64 bytes per chunk when the training split's statistics stream
 _LOCAL_HEADER = struct.Struct("<4s22xHH")  # zip local file header: signature, name/extra sizes
 Frames = np.ndarray | list[Path]  # an (N, T, C, H, W) array, or one .npy path per sample
+# What numpy raises on a damaged .npy: a bad header (ValueError, SyntaxError, TokenError), a
+# short file (EOFError), a shape the file cannot hold (ValueError, OSError, OverflowError).
+_NPY_ERRORS = (ValueError, EOFError, OSError, SyntaxError, OverflowError, tokenize.TokenError)
+# What zipfile adds on a damaged .npz: a bad archive or member, a broken compressed stream.
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, NotImplementedError, struct.error)
+
+
+def _listed(names: Sequence[str]) -> str:
+    """Array names for a sentence: plain ones as they are, others (a damaged name can hold a
+    line break) quoted; at most ten."""
+    shown = [n if n.isidentifier() else repr(n[:40]) for n in names[:10]]
+    return ", ".join(shown) + (", ..." if len(names) > 10 else "") if shown else "none"
+
+
+def _reason(error: BaseException) -> str:
+    """``error``'s message on one short line, without a closing full stop."""
+    text = " ".join(str(error).split()).rstrip(".") or type(error).__name__
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def map_npy_member(path: Path, key: str, cache_dir: Path | None = None) -> np.memmap:
@@ -51,14 +72,18 @@ def map_npy_member(path: Path, key: str, cache_dir: Path | None = None) -> np.me
             if key not in names:
                 raise ConfigError(
                     f"{path} has no array {key!r} (data.frames_key); its arrays are: "
-                    f"{', '.join(names) or 'none'}."
+                    f"{_listed(names)}."
                 )
             info = archive.getinfo(f"{key}.npy")
             if info.compress_type == zipfile.ZIP_STORED:
                 return _map_stored(path, info)
             return _map_extracted(path, archive, info, cache_dir)
-    except zipfile.BadZipFile:
-        raise ConfigError(f"{path} is not a readable .npz file (a zip of .npy arrays).") from None
+    except ConfigError:
+        raise
+    except (*_ZIP_ERRORS, *_NPY_ERRORS) as error:
+        raise ConfigError(
+            f"{path} is not a readable .npz file, a zip of .npy arrays ({_reason(error)})."
+        ) from None
 
 
 def _map_stored(path: Path, info: zipfile.ZipInfo) -> np.memmap:
@@ -67,15 +92,26 @@ def _map_stored(path: Path, info: zipfile.ZipInfo) -> np.memmap:
         signature, name_size, extra_size = _LOCAL_HEADER.unpack(file.read(_LOCAL_HEADER.size))
         check(signature == b"PK\x03\x04", f"{path} is not a readable .npz file.")
         file.seek(name_size + extra_size, os.SEEK_CUR)  # now at the member's .npy bytes
-        version = np.lib.format.read_magic(file)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(file)
-        else:  # 2.0 and 3.0 share the layout
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(file)
+        try:
+            version = np.lib.format.read_magic(file)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(file)
+            else:  # 2.0 and 3.0 share the layout
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(file)
+        except _NPY_ERRORS as error:
+            raise ConfigError(
+                f"{info.filename} in {path} is not a readable .npy array ({_reason(error)})."
+            ) from None
         offset = file.tell()
     check(not dtype.hasobject, f"{info.filename} in {path} holds Python objects, not numbers.")
     order = "F" if fortran else "C"
-    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order=order)
+    try:
+        return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order=order)
+    except _NPY_ERRORS as error:  # a shape larger than what the file holds
+        raise ConfigError(
+            f"{info.filename} in {path} is cut short or damaged: its header says {shape} "
+            f"{dtype} ({_reason(error)})."
+        ) from None
 
 
 def _map_extracted(
@@ -87,32 +123,58 @@ def _map_extracted(
     cached = folder / f"{hashlib.sha256(stamp.encode()).hexdigest()[:24]}.npy"
     if not cached.exists():
         folder.mkdir(parents=True, exist_ok=True)
-        partial = cached.with_name(f"{cached.name}.{os.getpid()}.partial")
-        try:  # a run killed midway leaves a .partial, never a truncated .npy
-            with archive.open(info) as source, partial.open("wb") as target:
-                shutil.copyfileobj(source, target, 1 << 22)
-            os.replace(partial, cached)
-        finally:
-            partial.unlink(missing_ok=True)
+        # A run killed midway leaves at most a stray temporary, never a truncated .npy.
+        with archive.open(info) as source, atomic_open(cached, "wb") as target:
+            shutil.copyfileobj(source, target, 1 << 22)
     return _map_npy(cached, f"{info.filename} in {path}")
 
 
 def _map_npy(path: Path, name: str | None = None) -> np.memmap:
     try:
-        return np.load(path, mmap_mode="r", allow_pickle=False)
-    except ValueError as error:  # Python objects, or not an .npy file at all
-        raise ConfigError(f"{name or path} is not a readable array of numbers: {error}") from None
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (*_NPY_ERRORS, *_ZIP_ERRORS) as error:  # objects, a damaged file, not an .npy
+        raise ConfigError(
+            f"{name or path} is not a readable .npy array of numbers ({_reason(error)})."
+        ) from None
+    if not isinstance(array, np.ndarray):  # np.load opens a zip as an .npz archive
+        _close(array)
+        raise ConfigError(f"{name or path} is an .npz archive, not an .npy array.")
+    return array
 
 
 def _load_small(path: Path) -> np.ndarray:
     """A whole ``.npy`` of labels or split names."""
     try:
-        return np.load(path, allow_pickle=False)
-    except ValueError:
+        array = np.load(path, allow_pickle=False)
+    except (*_NPY_ERRORS, *_ZIP_ERRORS) as error:
         raise ConfigError(
-            f"{path} is not a readable .npy array; save labels as integers or as strings "
-            "(np.array(labels, dtype=str)), not as Python objects."
+            f"{path} is not a readable .npy array ({_reason(error)}); save labels as integers "
+            "or as strings (np.array(labels, dtype=str)), not as Python objects."
         ) from None
+    if not isinstance(array, np.ndarray):
+        _close(array)
+        raise ConfigError(f"{path} is an .npz archive, not an .npy array of labels.")
+    return array
+
+
+def _readable_strings(array: np.ndarray) -> bool:
+    """Whether string ``array`` items are text: a damaged file can hold code points past
+    U+10FFFF, or bytes that are not UTF-8, which Python cannot turn into ``str``."""
+    if array.dtype.kind == "U" and array.size:
+        return int(np.ascontiguousarray(array).view(np.uint32).max()) <= 0x10FFFF
+    if array.dtype.kind == "S":
+        try:
+            [item.decode("utf-8") for item in array.reshape(-1).tolist()]
+        except UnicodeDecodeError:
+            return False
+    return True
+
+
+def _close(loaded: object) -> None:
+    """Close what ``np.load`` opened when it is not an array (an ``NpzFile``)."""
+    close = getattr(loaded, "close", None)
+    if close is not None:
+        close()
 
 
 def channel_stats(
@@ -165,6 +227,9 @@ class FrameDataset(Dataset):
         lengths: ``(S,)`` steps of each sample where they differ, else ``None``.
         channels_last: ``frames`` are ``(..., H, W, C)``.
         mean, std: per-channel statistics to standardise with; ``None`` keeps the values.
+        source: the file or folder the frames came from, named when a sample holds a value
+            that is not a finite float32 (checked batch by batch: the frames are never read
+            whole).
     """
 
     def __init__(
@@ -176,8 +241,10 @@ class FrameDataset(Dataset):
         channels_last: bool = False,
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
+        source: Path | None = None,
     ):
         self.frames, self.rows, self.targets, self.lengths = frames, rows, targets, lengths
+        self.source = source
         self.channels_last = channels_last
         self.aligned = targets.ndim == 2
         self.mean = None if mean is None else torch.tensor(mean, dtype=torch.float32)[:, None, None]
@@ -190,7 +257,16 @@ class FrameDataset(Dataset):
         index = torch.as_tensor(index).reshape(-1)  # (B,)
         # Read each sample once, in file order, then put the batch back in its own order.
         rows, inverse = np.unique(self.rows[index.numpy()], return_inverse=True)
-        x = torch.from_numpy(self._read(rows))[torch.from_numpy(inverse.reshape(-1))]
+        samples = self._read(rows)  # (b, T, C, H, W)
+        finite = np.isfinite(samples).reshape(len(rows), -1).all(1)  # (b,)
+        if not finite.all():
+            row = int(rows[finite.argmin()])
+            name = self.frames[row].name if isinstance(self.frames, list) else f"sample {row}"
+            raise ConfigError(
+                f"{self.source or 'the frames'}: {name} holds NaN, infinite or out-of-range "
+                "values; frames must be finite numbers within float32's range (±3.4e38)."
+            )
+        x = torch.from_numpy(samples)[torch.from_numpy(inverse.reshape(-1))]
         if self.mean is not None:
             x = x.sub_(self.mean).div_(self.std)  # (B, T, C, H, W), x is a fresh copy
         y = self.targets[index]  # (B,) or (B, T_max)
@@ -206,13 +282,15 @@ class FrameDataset(Dataset):
         if not isinstance(self.frames, list):
             x = self.frames[rows]  # one sorted gather from the memory map
             x = np.moveaxis(x, -1, 2) if self.channels_last else x
-            return np.ascontiguousarray(x, dtype=np.float32)  # (B, T, C, H, W)
+            with np.errstate(over="ignore"):  # past float32's range: inf, refused by the caller
+                return np.ascontiguousarray(x, dtype=np.float32)  # (B, T, C, H, W)
         samples = [_map_npy(self.frames[i]) for i in rows]  # (T_i, ...) each
         samples = [np.moveaxis(s, -1, 1) if self.channels_last else s for s in samples]
         steps = max(len(s) for s in samples)
         out = np.zeros((len(samples), steps, *samples[0].shape[1:]), np.float32)
-        for out_row, sample in zip(out, samples, strict=True):
-            out_row[: len(sample)] = sample
+        with np.errstate(over="ignore"):
+            for out_row, sample in zip(out, samples, strict=True):
+                out_row[: len(sample)] = sample
         return out  # (B, T, C, H, W)
 
     def __getstate__(self) -> dict:
@@ -326,12 +404,18 @@ class FramesDataModule(InMemoryDataModule):
             self.channel_mean, self.channel_std = channel_stats(
                 self.frames, parts[0].numpy(), self.channels_last
             )
+            limit = np.finfo(np.float32).max  # batches are standardised in float32
+            check(
+                all(abs(v) <= limit for v in self.channel_mean + self.channel_std),  # NaN fails
+                f"{self.path}: the training frames hold NaN, infinite or out-of-range values; "
+                "frames must be finite numbers within float32's range (±3.4e38).",
+            )
         stats = (self.channel_mean, self.channel_std) if self.normalize else (None, None)
         varying = lengths is not None and bool((lengths != lengths[0]).any())
         for split, index in zip(("train", "val", "test"), parts, strict=True):
             self.datasets[split] = FrameDataset(
                 self.frames, index.numpy(), targets[index], lengths[index] if varying else None,
-                self.channels_last, *stats,
+                self.channels_last, *stats, source=self.path,
             )  # fmt: skip
 
     # Each reader returns frames, raw labels, lengths (folder only), split names and where the
@@ -340,7 +424,17 @@ class FramesDataModule(InMemoryDataModule):
     def _read_npz(self):
         frames = map_npy_member(self.path, self.frames_key, self.cache_dir)
         self.sample_shape = self._frame_shape(frames.shape, frames.dtype, f"frames in {self.path}")
-        with np.load(self.path, allow_pickle=False) as npz:
+        try:
+            npz = np.load(self.path, allow_pickle=False)
+        except (*_ZIP_ERRORS, *_NPY_ERRORS) as error:
+            raise ConfigError(
+                f"{self.path} is not a readable .npz file, a zip of .npy arrays ({_reason(error)})."
+            ) from None
+        check(
+            isinstance(npz, np.lib.npyio.NpzFile),
+            f"{self.path} is not a readable .npz file: it does not start as a zip archive.",
+        )
+        with npz:
             labels = self._member(npz, "labels_key") if self.labels_path is None else None
             names = self._member(npz, "split_key") if self.split_key is not None else None
         if self.labels_path is not None:
@@ -352,14 +446,14 @@ class FramesDataModule(InMemoryDataModule):
         check(
             key in npz.files,
             f"{self.path} has no array {key!r} (data.{option}); its arrays are: "
-            f"{', '.join(npz.files)}.",
+            f"{_listed(npz.files)}.",
         )
         try:
             return npz[key]
-        except ValueError:
+        except (*_ZIP_ERRORS, *_NPY_ERRORS) as error:  # Python objects, or a damaged member
             raise ConfigError(
-                f"{key!r} in {self.path} holds Python objects; save it as integers or strings "
-                "(np.array(labels, dtype=str))."
+                f"{key!r} in {self.path} is not a readable array ({_reason(error)}); save it as "
+                "integers or strings (np.array(labels, dtype=str))."
             ) from None
 
     def _read_npy(self):
@@ -486,6 +580,7 @@ class FramesDataModule(InMemoryDataModule):
             labels.dtype.kind in "biuUS",
             f"labels in {where} are of type {labels.dtype}; give integers or strings.",
         )
+        check(_readable_strings(labels), f"labels in {where} are strings that are not text.")
         valid = np.ones(labels.shape, bool)
         if self.aligned and lengths is not None:
             valid &= np.arange(steps)[None] < lengths.numpy()[:, None]
@@ -508,7 +603,12 @@ class FramesDataModule(InMemoryDataModule):
             strata = targets if not self.aligned else torch.zeros(len(targets), dtype=torch.long)
             parts = stratified_split(strata, self.splits, self.seed)
         else:
-            names = np.char.lower(np.char.strip(names.astype(str))).reshape(-1)
+            check(
+                _readable_strings(names),
+                f"data.split_key={self.split_key!r} in {where} holds strings that are not text.",
+            )
+            text = np.char.decode(names, "utf-8") if names.dtype.kind == "S" else names.astype(str)
+            names = np.char.lower(np.char.strip(text)).reshape(-1)
             check(
                 len(names) == len(targets),
                 f"data.split_key={self.split_key!r} in {where} names {len(names)} splits for "

@@ -216,6 +216,8 @@ class PairsDataModule(InMemoryDataModule):
         if self.limit is not None and len(keep) > self.limit:
             keep = sorted(random.Random(self.seed).sample(keep, self.limit))
         parts = self._split([raw[i][0] for i in keep])
+        for split, part in zip(("train", "val", "test"), parts, strict=True):
+            check(part, f"the {split} split of {where} is empty; give more pairs.")
         if self.tokenizer == "bpe":
             tokenized = self._subwords([tokenized[keep[i]] for i in parts[0]], tokenized, keep)
         train = [tokenized[keep[i]] for i in parts[0]]
@@ -223,7 +225,6 @@ class PairsDataModule(InMemoryDataModule):
         self.target_vocab = target_vocabulary([t for _, t in train], self.min_freq, self.max_size)
         self.max_target_length = max(len(t) for _, t in train) + 1
         for split, part in zip(("train", "val", "test"), parts, strict=True):
-            check(part, f"the {split} split of {where} is empty; give more pairs.")
             self.pairs[split] = [raw[keep[i]] for i in part]
             chosen = [tokenized[keep[i]] for i in part]
             self.datasets[split] = encode_pairs(chosen, self.source_vocab, self.target_vocab)

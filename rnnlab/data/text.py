@@ -28,8 +28,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
-from rnnlab.data.batch import Batch
+from rnnlab.data.batch import Batch, ResumableLoader
 from rnnlab.data.specs import Inputs, StreamSpec
+from rnnlab.utils.atomic import atomic_path, atomic_write_text
 from rnnlab.utils.errors import ConfigError, check
 
 CORPUS = Path(__file__).with_name("corpus") / "tales.txt"
@@ -114,10 +115,22 @@ def encode_text(
     lookup[points] = np.arange(len(vocab))
     if in_memory:
         ids = np.empty(bounds[-1], dtype=dtype)
-    else:
-        stem.parent.mkdir(parents=True, exist_ok=True)
-        partial = stem.with_name(f"{stem.name}.{os.getpid()}.partial.npy")
+        _encode_into(ids, path, lookup, unknown)
+        return EncodedText(ids, vocab, bounds)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    # The array first, its metadata last: a cache entry counts only once both are complete.
+    with atomic_path(stem.with_suffix(".npy")) as partial:
         ids = np.lib.format.open_memmap(partial, mode="w+", dtype=dtype, shape=(bounds[-1],))
+        _encode_into(ids, path, lookup, unknown)
+        ids.flush()
+        del ids  # closes the map before the file is synced and renamed
+    meta = {"vocab": list(vocab), "bounds": list(bounds)}
+    atomic_write_text(stem.with_suffix(".json"), json.dumps(meta))
+    return _load_cached(stem)
+
+
+def _encode_into(ids: np.ndarray, path: Path, lookup: np.ndarray, unknown: int) -> None:
+    """Fill ``ids`` with the token id of each character of ``path``, by code point."""
     at = 0
     for codes in _blocks(path):
         inside = codes < len(lookup)
@@ -125,15 +138,6 @@ def encode_text(
         block[inside] = lookup[codes[inside]]
         ids[at : at + len(codes)] = block
         at += len(codes)
-    if in_memory:
-        return EncodedText(ids, vocab, bounds)
-    ids.flush()
-    del ids
-    os.replace(partial, stem.with_suffix(".npy"))
-    meta = stem.with_name(f"{stem.name}.{os.getpid()}.partial.json")
-    meta.write_text(json.dumps({"vocab": list(vocab), "bounds": list(bounds)}))
-    os.replace(meta, stem.with_suffix(".json"))
-    return _load_cached(stem)
 
 
 def _load_cached(stem: Path) -> EncodedText | None:
@@ -157,7 +161,8 @@ class TextStreams(IterableDataset):
     The span is cut into ``streams * world_size`` lanes of equal length (the remainder, fewer
     characters than lanes, is left out); this rank reads lanes ``rank * streams`` onwards.
     Each batch holds ``x`` ``(streams, T)`` and the next characters ``y`` ``(streams, T)``,
-    with ``T = seq_len`` except in a shorter last chunk.
+    with ``T = seq_len`` except in a shorter last chunk. :meth:`start_at` makes the next passes
+    begin further along the lanes, which is how a resumed run continues an epoch.
     """
 
     def __init__(
@@ -175,12 +180,21 @@ class TextStreams(IterableDataset):
         self.lane = (stop - start) // (streams * world_size)
         first = rank * streams
         self.starts = start + self.lane * np.arange(first, first + streams)  # (S,)
+        self.first_batch = 0
 
     def __len__(self) -> int:
         return -(-(self.lane - 1) // self.seq_len)
 
+    def start_at(self, batch: int) -> None:
+        """Begin the passes started from now on with chunk number ``batch`` (0: the first)."""
+        self.first_batch = batch
+
     def __iter__(self) -> Iterator[Batch]:
-        for offset in range(0, self.lane - 1, self.seq_len):
+        # Not a generator itself: the first chunk is fixed when the pass begins.
+        return self._chunks(self.first_batch * self.seq_len)
+
+    def _chunks(self, first: int) -> Iterator[Batch]:
+        for offset in range(first, self.lane - 1, self.seq_len):
             steps = min(self.seq_len, self.lane - 1 - offset)
             index = self.starts[:, None] + offset + np.arange(steps + 1)  # (S, T+1)
             chunk = torch.from_numpy(self.ids[index].astype(np.int64))
@@ -254,14 +268,16 @@ class TextDataModule(L.LightningDataModule):
             lane = (text.bounds[1] - text.bounds[0]) // self.batch_size
             check(
                 lane >= 2,
-                f"the training span of {text.bounds[1]} characters is too short for "
+                f"the training span of data.path={self.path} ({text.bounds[1]} characters) is "
+                "too short for "
                 f"data.batch_size={self.batch_size} lanes of at least 2 characters; "
                 "lower data.batch_size or use a longer text.",
             )
             for name, a, b in (("validation", *text.bounds[1:3]), ("test", *text.bounds[2:4])):
                 check(
                     b == a or b - a >= 2,
-                    f"the {name} span holds {b - a} character; give it more of the text.",
+                    f"the {name} span of data.path={self.path} holds {b - a} character; give "
+                    "it a larger share in data.splits, or use a longer text.",
                 )
             self._text = text
         return self._text
@@ -289,4 +305,11 @@ class TextDataModule(L.LightningDataModule):
         if streams is None:  # evaluation: as many lanes as hold a whole chunk each
             streams = max(1, min(self.batch_size, (stop - start - 1) // (self.seq_len * world)))
         dataset = TextStreams(self.text.ids, start, stop, streams, self.seq_len, rank, world)
-        return DataLoader(dataset, batch_size=None, num_workers=self.num_workers)
+        # Resumable: a checkpoint in the middle of an epoch continues with its next chunk. Its
+        # own generator keeps starting a pass from touching the global random state.
+        return ResumableLoader(
+            dataset,
+            batch_size=None,
+            num_workers=self.num_workers,
+            generator=torch.Generator().manual_seed(self.seed),
+        )

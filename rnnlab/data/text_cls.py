@@ -5,7 +5,8 @@ a folder with one sub-folder per class holding one text per file. Without a file
 of review snippets written for rnnlab is used. A file with a ``split`` column (``train``,
 ``val``/``validation``, ``test``) keeps its split; otherwise each class is split by
 ``data.splits``. Texts are tokenised into words or characters, encoded with a vocabulary built
-from the training split, cut to ``max_len`` tokens, and padded per batch.
+from the training split (and the words of ``data.vectors``, when given), cut to ``max_len``
+tokens, and padded per batch.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from rnnlab.data.baselines import Baseline, tfidf_logistic_regression
 from rnnlab.data.batch import InMemoryDataModule, SequenceDataset, pad_sequences
 from rnnlab.data.specs import ClassesSpec
 from rnnlab.data.splits import check_splits, stratified_split
-from rnnlab.data.vocab import Level, Vocabulary, starting_embedding, token_spec, tokenize
+from rnnlab.data.vocab import Level, Vocabulary, token_spec, tokenize, vocabulary_with_vectors
 from rnnlab.utils.errors import ConfigError, check
 
 REVIEWS = Path(__file__).with_name("corpus") / "reviews.tsv"
@@ -34,14 +35,19 @@ def read_table(
     wrong field count or a missing column is the file's mistake, named by line."""
     delimiter = "," if path.suffix.lower() == ".csv" else "\t"
     try:
-        with path.open(encoding="utf-8", newline="") as file:
+        # utf-8-sig: a byte-order mark (as spreadsheets save CSV) is not part of the header.
+        with path.open(encoding="utf-8-sig", newline="") as file:
             reader = csv.reader(file, delimiter=delimiter)
-            header = next(reader, None)
+            header = next((fields for fields in reader if fields), None)  # blank lines skipped
             check(header is not None, f"{path} is empty; it needs a header and rows.")
             missing = [c for c in columns if c not in header]
             if missing:
+                # Names other than plain words are quoted: a line break, a blank or a full stop
+                # in a name would garble the sentence.
+                names = ", ".join(c[:40] if c.isidentifier() else repr(c[:40]) for c in header[:20])
                 raise ConfigError(
-                    f"{path} has no column {missing[0]!r}; its columns are: {', '.join(header)}."
+                    f"{path} has no column {missing[0]!r}; its columns are: {names}"
+                    f"{', ...' if len(header) > 20 else ''}."
                 )
             where = [header.index(c) for c in [*columns, *optional] if c in header]
             rows, lines = [], []
@@ -58,7 +64,7 @@ def read_table(
     except UnicodeDecodeError as error:
         raise ConfigError(f"{path} is not UTF-8 text ({error.reason}); convert it first.") from None
     except csv.Error as error:
-        raise ConfigError(f"{path} is not a readable table: {error}.") from None
+        raise ConfigError(f"{path} is not a readable table ({error}).") from None
     check(rows, f"{path} holds a header but no rows.")
     return rows, lines
 
@@ -92,7 +98,8 @@ class TextClassificationDataModule(InMemoryDataModule):
         batch_size, num_workers, seed: as for :class:`InMemoryDataModule`; the seed also
             draws the split.
         vectors: a word2vec/GloVe text file whose vectors start the embedding of the words
-            they cover (``model.embedding_dim`` must match their size).
+            they cover (``model.embedding_dim`` must match their size); its words join the
+            vocabulary, so a word unseen in training keeps its pretrained vector.
     """
 
     def __init__(
@@ -146,10 +153,15 @@ class TextClassificationDataModule(InMemoryDataModule):
         if parts is None:
             parts = stratified_split(targets, self.splits, self.seed)
         tokens = [tokenize(text, self.level, self.lower)[: self.max_len] for text in texts]
-        self.vocab = Vocabulary.build(
-            (tokens[i] for i in parts[0].tolist()), self.min_freq, self.max_size
+        # Tokens are lower-cased already (data.lower); the vectors file's words are looked up
+        # the same way.
+        self.vocab, self.embedding_weights = vocabulary_with_vectors(
+            (tokens[i] for i in parts[0].tolist()),
+            self.min_freq,
+            self.max_size,
+            self.lower,
+            self.vectors,
         )
-        self.embedding_weights = starting_embedding(self.vectors, self.vocab)
         for split, index in zip(("train", "val", "test"), parts, strict=True):
             check(len(index) > 0, f"the {split} split of data.path={self.path} is empty.")
             self.texts[split] = [texts[i] for i in index.tolist()]

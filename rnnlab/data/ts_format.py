@@ -76,8 +76,14 @@ def read_ts(path: str | os.PathLike) -> TsData:
     if not path.is_file():
         raise ConfigError(f"{path} does not exist; give the path of a .ts file.")
     # utf-8-sig drops a byte-order mark; text mode turns Windows line endings into "\n".
-    with path.open(encoding="utf-8-sig") as file:
-        lines = file.read().splitlines()
+    try:
+        with path.open(encoding="utf-8-sig") as file:
+            lines = file.read().splitlines()
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"{path} is not UTF-8 text ({error.reason} at byte {error.start}); a .ts file is "
+            "UTF-8 text."
+        ) from None
 
     header = _Header()
     data_start = None
@@ -161,7 +167,7 @@ def read_ts(path: str | os.PathLike) -> TsData:
 
 def _parse_header(line: str, header: _Header, path: Path, number: int) -> bool:
     """Record one ``@`` line in ``header``; return whether it is ``@data``."""
-    keyword, *values = line[1:].split()
+    keyword, *values = line[1:].split() or [""]
     key = keyword.lower()
     if key not in _HEADERS:
         raise ConfigError(
@@ -190,7 +196,8 @@ def _parse_header(line: str, header: _Header, path: Path, number: int) -> bool:
         header.class_labels = values[1:] if flag else None
         return False
     if key in ("dimensions", "serieslength"):
-        if len(values) != 1 or not values[0].isdigit() or int(values[0]) < 1:
+        # isdecimal, not isdigit: int() refuses digits such as "²".
+        if len(values) != 1 or not values[0].isdecimal() or int(values[0]) < 1:
             raise ConfigError(
                 f"{path} line {number} has @{keyword} {' '.join(values)!r}; expected one "
                 f"positive integer."
@@ -235,6 +242,12 @@ def _parse_case(fields: list[str], path: Path, number: int) -> np.ndarray:
                 f"{path} line {number} has {what} in dimension {channel + 1}; "
                 f"expected a number or '?'."
             ) from None
+        if np.isinf(dims[-1]).any():  # "inf", or a number beyond float32's range
+            bad = tokens[int(np.isinf(dims[-1]).argmax())].strip()
+            raise ConfigError(
+                f"{path} line {number} has {_clip(bad)!r} in dimension {channel + 1}, which is "
+                f"not a finite float32 number; expected a number within ±3.4e38 or '?'."
+            )
     length = max(len(dim) for dim in dims)
     case = np.full((length, len(dims)), np.nan, dtype=np.float32)
     for channel, dim in enumerate(dims):

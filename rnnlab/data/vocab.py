@@ -2,20 +2,22 @@
 
 A :class:`Vocabulary` maps tokens to ids with two reserved entries, padding (id 0) and the
 unknown token (id 1). It is built from the training split only, so the ids a model learns never
-depend on validation or test text, and it travels inside every checkpoint as the data spec's
-``vocab``, so ``python -m rnnlab.predict`` encodes new text exactly as training did.
+depend on validation or test text (with a pretrained vectors file, the file's words follow the
+training words: :func:`vocabulary_with_vectors`), and it travels inside every checkpoint as the
+data spec's ``vocab``, so ``python -m rnnlab.predict`` encodes new text exactly as training did.
 """
 
 from __future__ import annotations
 
 import importlib
+import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TextIO
 
 import torch
 
@@ -184,6 +186,12 @@ class Vocabulary:
         check(max_size is None or max_size >= 3, f"data.max_size={max_size} must be at least 3.")
         counts = Counter(token.lower() if lower else token for seq in sequences for token in seq)
         kept = [t for t, n in counts.most_common() if n >= min_freq and t not in (PAD, UNK)]
+        top = max(counts.values(), default=0)
+        check(
+            bool(kept) or not counts,
+            f"data.min_freq={min_freq} keeps no token, and the vocabulary would be empty: the "
+            f"most frequent training token is seen {top} times; lower data.min_freq.",
+        )
         if max_size is not None:
             kept = kept[: max_size - 2]
         return cls((PAD, UNK, *kept), lower)
@@ -210,19 +218,30 @@ class Vocabulary:
         return [self.tokens[i] for i in ids]
 
 
-def load_vectors(path: str | Path, vocab: Vocabulary) -> tuple[torch.Tensor, int]:
-    """Embedding rows for ``vocab`` from a word2vec/GloVe text file, and how many were found.
+@dataclass(frozen=True)
+class WordVectors:
+    """The words of a word2vec/GloVe text file and their vectors, in file order.
 
-    Each line is a token and its values, separated by spaces; a word2vec header line
-    (``count dim``) is skipped. Tokens the file lacks keep small random rows (seeded by the
-    caller's generator state) and padding a zero row.
+    Args:
+        words: each word once (its first line wins, after any lower-casing).
+        weights: their vectors, ``(N, D)``.
     """
+
+    words: tuple[str, ...]
+    weights: torch.Tensor
+
+
+def read_vectors(path: str | Path, lower: bool = False) -> WordVectors:
+    """The vectors of a word2vec/GloVe text file: each line is a word and its values, separated
+    by spaces; a word2vec header line (``count dim``) is skipped. With ``lower``, words are
+    lower-cased and the first line of each lower-cased word is kept."""
     path = Path(path)
     check(path.is_file(), f"data.vectors={path} does not exist; give a word2vec/GloVe text file.")
-    rows: dict[int, list[float]] = {}
+    words: dict[str, int] = {}
+    rows: list[list[float]] = []
     dim = None
     with path.open(encoding="utf-8", errors="strict") as file:
-        for number, line in enumerate(file, 1):
+        for number, line in _numbered_lines(file, path):
             parts = line.rstrip().split(" ")
             if number == 1 and len(parts) == 2 and all(p.isdigit() for p in parts):
                 continue  # word2vec header
@@ -234,28 +253,94 @@ def load_vectors(path: str | Path, vocab: Vocabulary) -> tuple[torch.Tensor, int
                     f"{path}, line {number}: {len(parts) - 1} values where the first line had "
                     f"{dim}."
                 )
-            row = vocab.id(parts[0].lower() if vocab.lower else parts[0])
-            if row is not None and row not in rows:
-                try:
-                    rows[row] = [float(v) for v in parts[1:]]
-                except ValueError:
-                    raise ConfigError(f"{path}, line {number}: a value is not a number.") from None
+            word = parts[0].lower() if lower else parts[0]
+            if word in words:
+                continue
+            try:
+                rows.append([float(v) for v in parts[1:]])
+            except ValueError:
+                bad = next(v for v in parts[1:] if not _is_float(v))
+                raise ConfigError(f"{path}, line {number}: {bad[:40]!r} is not a number.") from None
+            check(
+                all(map(math.isfinite, rows[-1])),
+                f"{path}, line {number}: the vector of {parts[0][:40]!r} holds a NaN or an "
+                "infinite value; every value must be a finite number.",
+            )
+            words[word] = len(rows) - 1
     check(dim is not None, f"data.vectors={path} holds no vectors.")
-    weights = torch.randn(len(vocab), dim) * 0.1
-    for i, row in rows.items():
-        weights[i] = torch.tensor(row)
+    return WordVectors(tuple(words), torch.tensor(rows, dtype=torch.float32))
+
+
+def _numbered_lines(file: TextIO, path: Path) -> Iterator[tuple[int, str]]:
+    """The lines of ``file`` with their numbers; a byte that is not UTF-8 is the file's
+    mistake, said in one sentence."""
+    try:
+        yield from enumerate(file, 1)
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"data.vectors={path} is not UTF-8 text ({error.reason}); convert it first."
+        ) from None
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def embedding_rows(vectors: WordVectors, vocab: Vocabulary) -> tuple[torch.Tensor, int]:
+    """Embedding rows for ``vocab`` from ``vectors``, and how many tokens they covered. Tokens
+    without a vector keep small random rows (seeded by the caller's generator state) and
+    padding a zero row."""
+    weights = torch.randn(len(vocab), vectors.weights.shape[1]) * 0.1  # (V, D)
+    ids = [vocab.id(w) for w in vectors.words]
+    found = [(i, row) for row, i in enumerate(ids) if i is not None]
+    if found:
+        to, source = zip(*found, strict=True)
+        weights[list(to)] = vectors.weights[list(source)]
     weights[vocab.pad_index] = 0
-    return weights, len(rows)
+    return weights, len(found)
 
 
-def starting_embedding(path: str | Path | None, vocab: Vocabulary) -> torch.Tensor | None:
-    """Embedding rows from the vectors file at ``path`` (``None`` without one), with a note of
-    how many tokens it covered."""
-    if not path:
-        return None
-    weights, found = load_vectors(path, vocab)
-    log.info(f"data.vectors: {found} of {len(vocab)} tokens have a vector.")
-    return weights
+def load_vectors(path: str | Path, vocab: Vocabulary) -> tuple[torch.Tensor, int]:
+    """Embedding rows for ``vocab`` from the word2vec/GloVe text file at ``path`` (looked up as
+    ``vocab`` looks tokens up), and how many tokens the file covered."""
+    return embedding_rows(read_vectors(path, vocab.lower), vocab)
+
+
+def vocabulary_with_vectors(
+    sequences: Iterable[Sequence[str]],
+    min_freq: int = 1,
+    max_size: int | None = None,
+    lower: bool = False,
+    vectors: str | Path | None = None,
+) -> tuple[Vocabulary, torch.Tensor | None]:
+    """The vocabulary of token data and its starting embedding rows (``None`` without a
+    vectors file).
+
+    The training ``sequences`` give the vocabulary as :meth:`Vocabulary.build` keeps them
+    (``min_freq``, ``max_size``). With ``vectors``, every word of that file follows them,
+    keeping its vector: a word that only validation or test text uses then reads as its
+    pretrained vector rather than as the unknown token (the usual practice with pretrained
+    vectors, as in Kim 2014), while the ids and rows the model learns still come from the
+    training split and the file the user chose. Training words the file lacks start from
+    small random rows.
+    """
+    vocab = Vocabulary.build(sequences, min_freq, max_size, lower)
+    if not vectors:
+        return vocab, None
+    table = read_vectors(vectors, lower)
+    trained = len(vocab)
+    extra = (w for w in table.words if w not in vocab and w not in (PAD, UNK))
+    vocab = Vocabulary((*vocab.tokens, *extra), lower)
+    weights, found = embedding_rows(table, vocab)
+    log.info(
+        f"data.vectors: {found} of {len(vocab)} tokens have a vector "
+        f"({trained} from the training split, {len(vocab) - trained} more from the file)."
+    )
+    return vocab, weights
 
 
 def token_spec(

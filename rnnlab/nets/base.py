@@ -8,6 +8,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from rnnlab.utils.errors import check
+
 State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
 
 
@@ -28,6 +30,25 @@ class Encoded(NamedTuple):
     outputs: torch.Tensor
     last: torch.Tensor
     state: State | None
+
+
+def check_sizes(**sizes: int) -> None:
+    """Refuse, in one sentence naming it, a size (units, layers, channels, ...) below 1: torch
+    would fail later with a message that names neither the setting nor its value."""
+    for name, value in sizes.items():
+        check(
+            isinstance(value, int) and value >= 1,
+            f"model.{name}={value} must be a whole number of at least 1.",
+        )
+
+
+def check_dropout(**rates: float) -> None:
+    """Refuse a dropout rate outside [0, 1): at 1 every unit is dropped, and nothing learns."""
+    for name, value in rates.items():
+        check(
+            isinstance(value, int | float) and 0.0 <= value < 1.0,
+            f"model.{name}={value} must be in [0, 1): the fraction of units dropped in training.",
+        )
 
 
 def token_embedding(

@@ -15,7 +15,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from rnnlab.nets.base import Encoded, State
+from rnnlab.nets.base import Encoded, State, check_sizes
 from rnnlab.nets.pooling import pool
 from rnnlab.nets.protocol import Capabilities
 from rnnlab.nets.recurrent import RecurrentEncoder
@@ -32,6 +32,7 @@ class ConvStack(nn.Module):
         super().__init__()
         if not channels:
             raise ValueError("the conv stack needs at least one block of channels.")
+        check_sizes(**{f"channels[{i}]": width for i, width in enumerate(channels)})
         blocks, previous = [], in_channels
         for width in channels:
             blocks += [

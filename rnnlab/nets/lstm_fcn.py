@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnlab.nets.base import Encoded, State
+from rnnlab.nets.base import Encoded, State, check_dropout, check_sizes
 from rnnlab.nets.protocol import Capabilities
 from rnnlab.nets.recurrent import RecurrentEncoder
 
@@ -80,6 +80,9 @@ class LSTMFCN(nn.Module):
                 f"filters={list(filters)} and kernels={list(kernels)} need one kernel per block "
                 "and at least one block."
             )
+        check_sizes(**{f"filters[{i}]": f for i, f in enumerate(filters)})
+        check_sizes(**{f"kernels[{i}]": k for i, k in enumerate(kernels)})
+        check_dropout(dropout=dropout)
         if hidden_size < 0 or stride < 1:
             raise ValueError(f"hidden_size={hidden_size} must be >= 0 and stride={stride} >= 1.")
         self.convs, self.norms = nn.ModuleList(), nn.ModuleList()

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from rnnlab.nets.base import Encoded, State, token_embedding
+from rnnlab.nets.base import Encoded, State, check_dropout, check_sizes, token_embedding
 from rnnlab.nets.cells import LayerNormLSTM, ScratchGRU, ScratchLSTM, ScratchRNN
 from rnnlab.nets.chars import CHAR_ENCODERS, CharEncoderName
 from rnnlab.nets.protocol import Capabilities
@@ -87,8 +87,13 @@ class RecurrentEncoder(nn.Module):
         freeze_embedding: bool = False,
     ):
         super().__init__()
-        if not 0.0 <= dropout <= 1.0:  # torch checks this only when it has layers to drop between
-            raise ValueError(f"dropout should be a number in range [0, 1], not {dropout}.")
+        # torch checks these later, or not at all, in words that name no setting.
+        check_sizes(hidden_size=hidden_size, num_layers=num_layers)
+        check_dropout(dropout=dropout, embedding_dropout=embedding_dropout)
+        if vocab_size is not None:
+            check_sizes(embedding_dim=embedding_dim)
+        if char_encoder is not None:
+            check_sizes(char_embedding_dim=char_embedding_dim, char_hidden_size=char_hidden_size)
         if cell not in _CELLS:
             raise ValueError(f"cell={cell!r} is not one of {sorted(_CELLS)}.")
         if impl not in _IMPLS:

@@ -13,7 +13,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnlab.nets.base import Encoded, encoded_outputs, token_embedding
+from rnnlab.nets.base import (
+    Encoded,
+    check_dropout,
+    check_sizes,
+    encoded_outputs,
+    token_embedding,
+)
 from rnnlab.nets.protocol import Capabilities
 
 
@@ -65,6 +71,10 @@ class TCN(nn.Module):
         embedding_weights: torch.Tensor | None = None,
     ):
         super().__init__()
+        check_sizes(hidden_size=hidden_size, num_layers=num_layers, kernel_size=kernel_size)
+        check_dropout(dropout=dropout)
+        if vocab_size is not None:
+            check_sizes(embedding_dim=embedding_dim)
         self.embedding = token_embedding(
             input_size, vocab_size, embedding_dim, pad_index, embedding_weights
         )

@@ -15,7 +15,13 @@ import math
 import torch
 from torch import nn
 
-from rnnlab.nets.base import Encoded, encoded_outputs, token_embedding
+from rnnlab.nets.base import (
+    Encoded,
+    check_dropout,
+    check_sizes,
+    encoded_outputs,
+    token_embedding,
+)
 from rnnlab.nets.protocol import Capabilities
 
 
@@ -61,6 +67,12 @@ class TransformerNet(nn.Module):
         embedding_weights: torch.Tensor | None = None,
     ):
         super().__init__()
+        check_sizes(
+            hidden_size=hidden_size, num_layers=num_layers, num_heads=num_heads, max_len=max_len
+        )
+        check_dropout(dropout=dropout)
+        if vocab_size is not None:
+            check_sizes(embedding_dim=embedding_dim)
         if hidden_size % num_heads:
             raise ValueError(
                 f"hidden_size={hidden_size} must be a multiple of num_heads={num_heads}."

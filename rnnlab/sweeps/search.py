@@ -3,9 +3,10 @@ study what each job left behind, until the study holds ``n_trials`` finished tri
 
 The study lives in ``storage`` under ``study_name``, so running the same command again continues
 it: finished trials count towards ``n_trials``, and a trial left running by a sweep that was
-stopped (its process gone) is run again with its parameters. A trial that raises, or whose
-objective is missing or not finite, is marked failed and the study goes on; one whose pruner
-stops it is marked pruned.
+stopped (its process gone) is run again with its parameters. A trial that raises (a run whose
+training diverged raises :class:`~rnnlab.utils.errors.NumericalFault`), or whose objective is
+missing or not finite, is marked failed and the study goes on; one whose pruner stops it is
+marked pruned.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ from optuna.trial import TrialState
 from rnnlab.sweeps.space import SearchSpace, override_value, parse_space
 from rnnlab.sweeps.summary import STATES, TrialRecord, report_sweep
 from rnnlab.sweeps.trial import TRIAL_FILE, TrialRef, live_trial, open_storage
-from rnnlab.utils.errors import ConfigError, check
-from rnnlab.utils.run_files import METRICS_FILE
+from rnnlab.utils.atomic import atomic_write_text
+from rnnlab.utils.errors import ConfigError, NumericalFault, check
+from rnnlab.utils.run_files import METRICS_FILE, NONFINITE_KEY
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +93,7 @@ class OptunaSearch:
             "such as model.hidden_size=choice(32,64) on the command line.",
         )
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
+        atomic_write_text(self.sweep_dir / "multirun.yaml", OmegaConf.to_yaml(self.config))
 
         study = self._open_study()
         self._check_space(study, space)
@@ -235,10 +237,11 @@ class OptunaSearch:
         if self.objective not in metrics:
             keys = ", ".join(sorted(metrics))
             return TrialState.FAIL, None, f"{path} has no {self.objective}; it has: {keys}"
-        value = float(metrics[self.objective])
-        if not math.isfinite(value):
-            return TrialState.FAIL, None, f"{self.objective} is {value}"
-        return TrialState.COMPLETE, value, None
+        value = metrics[self.objective]  # null where it was not finite
+        if value is None or not math.isfinite(float(value)):
+            spelled = (metrics.get(NONFINITE_KEY) or {}).get(self.objective, value)
+            return TrialState.FAIL, None, f"{self.objective} is {spelled}"
+        return TrialState.COMPLETE, float(value), None
 
     def _announce(
         self,
@@ -318,10 +321,11 @@ def batch_size(n_jobs: int | None, launcher: DictConfig | None) -> int:
 
 
 def one_line(error: BaseException) -> str:
-    """``Type: first line of the message`` (a user's mistake: just the message)."""
+    """``Type: first line of the message`` (a user's mistake or a diverged run: just the
+    message, which is one sentence)."""
     lines = str(error).strip().splitlines()
     message = lines[0] if lines else ""
-    if isinstance(error, ConfigError):
+    if isinstance(error, ConfigError | NumericalFault):
         return message
     return f"{type(error).__name__}: {message}" if message else type(error).__name__
 

@@ -18,6 +18,7 @@ from rnnlab.tasks.optim import OptimizerFactory, SchedulerFactory, configure_opt
 from rnnlab.utils.errors import ConfigError
 
 Mode = Literal["min", "max"]
+VAL_LOSS_BEST_KEY = "rnnlab_val_loss_best"  # a checkpoint's best validation loss so far
 
 
 class SupervisedTask(L.LightningModule, ABC):
@@ -77,12 +78,18 @@ class SupervisedTask(L.LightningModule, ABC):
         self.scheduler_factory = scheduler
         self.scheduler_interval = scheduler_interval
         self.monitor = monitor
-        self.losses = nn.ModuleDict({stage: MeanMetric() for stage in ("val", "test")})
+        # A NaN loss makes the epoch's mean NaN (it is "replaced" by NaN): torchmetrics' default
+        # drops it, and a model that diverged on some batches would score as well as one that
+        # did not. ("disable" would also drop the weights.)
+        self.losses = nn.ModuleDict(
+            {stage: MeanMetric(nan_strategy=float("nan")) for stage in ("val", "test")}
+        )
         # The training loss's epoch mean is summed by hand: a metric's update, with its input
         # checks, costs a few per cent of a small net's step.
         self.register_buffer("train_loss_sum", torch.zeros(()), persistent=False)
         self.train_loss_count = 0
         self.val_loss_best = MinMetric()
+        self._resumed_best: torch.Tensor | None = None  # a checkpoint's val_loss_best, until used
 
     # What the task works with.
 
@@ -176,8 +183,18 @@ class SupervisedTask(L.LightningModule, ABC):
         return self.trainer.estimated_stepping_batches
 
     def on_train_start(self) -> None:
-        # The sanity check's validation batches must not count towards the best value.
+        # The sanity check's validation batches must not count towards the best value; a
+        # resumed run starts from the best of the epochs before it.
         self.val_loss_best.reset()
+        if self._resumed_best is not None:
+            self.val_loss_best.update(self._resumed_best.to(self.device))
+            self._resumed_best = None
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[VAL_LOSS_BEST_KEY] = self.val_loss_best.min_value.detach().cpu()  # inf: none
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._resumed_best = checkpoint.get(VAL_LOSS_BEST_KEY)
 
     def on_train_epoch_end(self) -> None:
         if self.train_loss_count:
@@ -197,3 +214,15 @@ class SupervisedTask(L.LightningModule, ABC):
         self.losses[stage].update(loss, weight=self.loss_weight(batch))
         self.log(f"{stage}/loss", self.losses[stage], on_epoch=True, prog_bar=True)
         self.update_metrics(stage, outputs, batch)
+
+
+def count_as_wrong(
+    predicted: torch.Tensor, target: torch.Tensor, bad: torch.Tensor, num_classes: int
+) -> torch.Tensor:
+    """Class ids ``predicted`` with those marked ``bad`` (all three of one shape) replaced by a
+    class other than ``target``'s.
+
+    Where a model's scores are not finite it made no prediction, and it must not earn credit:
+    ``argmax`` reads a row of NaN as class 0, right wherever the target is 0.
+    """
+    return torch.where(bad, (target + 1) % num_classes, predicted)

@@ -18,7 +18,7 @@ from torchmetrics.functional.classification import multiclass_accuracy, multicla
 from rnnlab.data.batch import Batch
 from rnnlab.data.specs import ClassesSpec
 from rnnlab.nets.pooling import Pooling, pool, pooled_size
-from rnnlab.tasks.base import SupervisedTask
+from rnnlab.tasks.base import SupervisedTask, count_as_wrong
 from rnnlab.tasks.optim import OptimizerFactory, SchedulerFactory
 from rnnlab.utils.errors import ConfigError
 
@@ -27,7 +27,8 @@ class ClassificationTask(SupervisedTask):
     """Wraps a sequence encoder with a pooling step and a linear head over ``num_classes``.
 
     Loss is cross-entropy; accuracy (``acc``) and macro-F1 (``f1``) are reported for ``val``
-    and ``test``, and a confusion matrix per stage is kept for the TensorBoard figure.
+    and ``test`` (a sequence whose logits are not finite counts as wrong), and a confusion
+    matrix per stage is kept for the TensorBoard figure.
 
     Args:
         net: a :class:`~rnnlab.nets.protocol.SequenceEncoder`.
@@ -118,6 +119,8 @@ class ClassificationTask(SupervisedTask):
         return loss, logits
 
     def update_metrics(self, stage: str, logits: torch.Tensor, batch: Batch) -> None:
-        self.metrics[stage].update(logits, batch.y)
+        bad = ~torch.isfinite(logits).all(-1)  # (B,): scored as wrong
+        predicted = count_as_wrong(logits.argmax(-1), batch.y, bad, logits.shape[-1])
+        self.metrics[stage].update(predicted, batch.y)
         self.log_dict(self.metrics[stage], on_epoch=True, prog_bar=stage == "val")
         self.confusion[stage].update(logits, batch.y)

@@ -41,7 +41,8 @@ class ForecastErrors(Metric):
     Sums are kept per horizon step and reduced across processes by addition. MAPE skips true
     values of zero; sMAPE is ``2|ŷ - y| / (|ŷ| + |y|)`` (zero where both are zero), both in
     per cent. MASE divides each target's absolute error by ``mase_scale`` (the in-sample
-    seasonal-naive error of the training span).
+    seasonal-naive error of the training span). One forecast that is not finite makes every
+    metric NaN: sMAPE, for one, would otherwise score a NaN forecast as perfect.
     """
 
     full_state_update = False
@@ -53,10 +54,12 @@ class ForecastErrors(Metric):
             self.add_state(name, torch.zeros(horizon, dtype=torch.float64), dist_reduce_fx="sum")
         for name in ("count", "ape_count"):
             self.add_state(name, torch.zeros(horizon, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("nonfinite", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
 
     def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
         """``pred`` and ``target``: ``(B, H, C)`` in original units."""
         pred, target = pred.double(), target.double()
+        self.nonfinite += (~torch.isfinite(pred)).sum()
         error = (pred - target).abs()
         self.sq += (error**2).sum((0, 2))
         self.abs += error.sum((0, 2))
@@ -82,7 +85,8 @@ class ForecastErrors(Metric):
         if len(self.count) > 1:
             for h, value in enumerate(self.abs / self.count, 1):
                 out[f"mae_step{h}"] = value
-        return {key: value.float() for key, value in out.items()}
+        nan = torch.full_like(n, float("nan"))
+        return {key: torch.where(self.nonfinite > 0, nan, v).float() for key, v in out.items()}
 
 
 class ForecastingTask(SupervisedTask):

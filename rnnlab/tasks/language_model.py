@@ -23,9 +23,10 @@ from rnnlab.data.specs import StreamSpec
 from rnnlab.nets.base import State
 from rnnlab.tasks.base import SupervisedTask
 from rnnlab.tasks.optim import OptimizerFactory, SchedulerFactory
-from rnnlab.utils.errors import ConfigError
+from rnnlab.utils.errors import ConfigError, NumericalFault
 
 LN2 = math.log(2.0)
+CARRIED_STATE_KEY = "rnnlab_carried_state"  # the training state of a checkpoint, and its epoch
 
 
 def detach_state(state: State | None) -> State | None:
@@ -102,6 +103,7 @@ class LanguageModelTask(SupervisedTask):
         self.gradient_clip_val: float | None = None
         self.gradient_clip_algorithm: str = "norm"
         self._states: dict[str, State | None] = {}
+        self._resumed: dict | None = None  # the carried state a checkpoint brought, and its epoch
 
     def forward(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
         """Next-token logits ``(B, T, V)`` for ids ``x`` ``(B, T)``, and the final state."""
@@ -162,6 +164,16 @@ class LanguageModelTask(SupervisedTask):
         else:
             scheduler.step()
 
+    def on_train_start(self) -> None:
+        super().on_train_start()
+        # A run resumed in the middle of an epoch (where Lightning calls no
+        # `on_train_epoch_start`) goes on from the state its checkpoint carried.
+        resumed, self._resumed = self._resumed, None
+        state = None
+        if resumed is not None and resumed["epoch"] == self.current_epoch:
+            state = _state_to(resumed["state"], self.device)
+        self._states["train"] = state
+
     def on_train_epoch_start(self) -> None:
         self._states["train"] = None
 
@@ -218,6 +230,20 @@ class LanguageModelTask(SupervisedTask):
         tbptt = self.hparams.tbptt_steps or self.seq_len
         return -(-self.seq_len // tbptt)
 
+    # Checkpoints carry the training state, so that a resumed epoch goes on from it.
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        super().on_save_checkpoint(checkpoint)
+        state = self._states.get("train")
+        checkpoint[CARRIED_STATE_KEY] = {
+            "epoch": self.current_epoch,
+            "state": None if state is None else _state_to(state, "cpu"),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        super().on_load_checkpoint(checkpoint)
+        self._resumed = checkpoint.get(CARRIED_STATE_KEY)
+
     # Predicting and sampling.
 
     def predict(self, batch: Batch) -> torch.Tensor:
@@ -259,6 +285,13 @@ class LanguageModelTask(SupervisedTask):
         return tokens
 
 
+def _state_to(state: State | None, device: torch.device | str) -> State | None:
+    """``state`` (a tensor or a tuple of them, such as an LSTM's ``(h, c)``) on ``device``."""
+    if isinstance(state, (tuple, list)):
+        return tuple(s.to(device) for s in state)
+    return None if state is None else state.to(device)
+
+
 def _pick(
     logits: torch.Tensor, temperature: float, top_k: int | None, generator: torch.Generator | None
 ) -> int:
@@ -269,6 +302,11 @@ def _pick(
         threshold = logits.topk(top_k).values[-1]
         logits = logits.masked_fill(logits < threshold, float("-inf"))
     probs = torch.softmax(logits / temperature, dim=-1)
+    if not bool(torch.isfinite(probs).all()):
+        raise NumericalFault(
+            "the model's next-token probabilities are not finite (NaN or inf): its weights have "
+            "diverged, and no text can be sampled from it."
+        )
     return int(torch.multinomial(probs.cpu(), 1, generator=generator))
 
 

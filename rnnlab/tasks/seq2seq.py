@@ -48,7 +48,9 @@ class Seq2SeqTask(SupervisedTask):
     optional label smoothing, under teacher forcing with a ratio that may decay
     (``teacher_forcing_schedule``). Validation and test decode every source (greedy, or beam
     search with a beam over 1) and report ``acc`` (teacher-forced token accuracy),
-    ``exact_match``, ``bleu`` and ``chrf``, the text metrics on words (subwords joined).
+    ``exact_match``, ``bleu`` and ``chrf``, the text metrics on words (subwords joined). A step
+    whose scores are not finite earns no credit, and a sentence with one scores as an empty
+    output.
 
     Args:
         net: an :class:`~rnnlab.nets.protocol.EncoderDecoder`.
@@ -190,19 +192,22 @@ class Seq2SeqTask(SupervisedTask):
         target = _trim(batch.y, self.net.pad_index)
         valid = target != self.net.pad_index
         metrics = self.metrics[stage]
-        metrics["acc"].update((logits.argmax(-1) == target)[valid].float())
+        # A step whose scores are not finite earns no credit (argmax would read NaN as id 0),
+        # nor does anything decoded for a sentence with such a step.
+        finite = torch.isfinite(logits).all(-1)  # (B, T)
+        metrics["acc"].update(((logits.argmax(-1) == target) & finite)[valid].float())
+        scored = (finite | ~valid).all(1).tolist()  # (B,)
         decoded = self.decode(batch.x, batch.lengths, self.test_beam if stage == "test" else None)
         truth = self.references(target)
         # A reference token outside the target vocabulary is <unk> in ``truth``; an output <unk>
         # must not match it, or a model earns credit for words it cannot write. It is scored
         # as a word no output can produce, as against the raw reference text.
         unknown = Vocabulary.unk_index  # id 1 of every target vocabulary (PairsSpec)
+        matches = zip(decoded, truth, scored, strict=True)
         metrics["exact_match"].update(
-            torch.tensor(
-                [float(d == t and unknown not in t) for d, t in zip(decoded, truth, strict=True)]
-            )
+            torch.tensor([float(ok and d == t and unknown not in t) for d, t, ok in matches])
         )
-        hypotheses = [self.to_text(d) for d in decoded]
+        hypotheses = [self.to_text(d) if ok else "" for d, ok in zip(decoded, scored, strict=True)]
         references = [[self.to_text(t, unknown=UNSCORED)] for t in truth]
         metrics["bleu"].update(hypotheses, references)
         metrics["chrf"].update(hypotheses, references)

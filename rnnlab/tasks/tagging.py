@@ -25,7 +25,7 @@ from torchmetrics.utilities import dim_zero_cat
 from rnnlab.data.batch import IGNORE, Batch
 from rnnlab.data.specs import ClassesSpec
 from rnnlab.nets.crf import LinearChainCRF
-from rnnlab.tasks.base import SupervisedTask
+from rnnlab.tasks.base import SupervisedTask, count_as_wrong
 from rnnlab.tasks.optim import OptimizerFactory, SchedulerFactory
 from rnnlab.utils import log
 from rnnlab.utils.errors import check
@@ -107,12 +107,13 @@ class TaggingTask(SupervisedTask):
     likeliest tag; with ``crf`` the loss is the CRF's negative log-likelihood of each sentence's
     tag sequence (divided by the valid positions, as cross-entropy is) and the tags are the
     Viterbi best sequence (:class:`~rnnlab.nets.crf.LinearChainCRF`). Padding is skipped by
-    the loss and every metric. Reports token accuracy ``acc`` and, for a BIO/IOB tag set,
-    entity-level ``entity_precision``, ``entity_recall``, ``entity_f1`` and ``entity_f1_<TYPE>``
-    per entity type, scored by ``seqeval`` (``pip install rnnlab[text]``; without it a BIO tag
-    set is scored by token accuracy alone, and the run says so). A per-tag report (precision,
-    recall, F1, support) goes to TensorBoard's text tab after testing. Works with
-    unidirectional and bidirectional nets.
+    the loss and every metric, and a step whose scores are not finite counts as wrongly tagged
+    (with the CRF, every step of its sentence). Reports token accuracy ``acc`` and, for a
+    BIO/IOB tag set, entity-level ``entity_precision``, ``entity_recall``, ``entity_f1`` and
+    ``entity_f1_<TYPE>`` per entity type, scored by ``seqeval`` (``pip install rnnlab[text]``;
+    without it a BIO tag set is scored by token accuracy alone, and the run says so). A per-tag
+    report (precision, recall, F1, support) goes to TensorBoard's text tab after testing. Works
+    with unidirectional and bidirectional nets.
 
     Args:
         net: a :class:`~rnnlab.nets.protocol.SequenceEncoder`.
@@ -230,13 +231,25 @@ class TaggingTask(SupervisedTask):
         return (batch.y != IGNORE).sum()  # the valid positions
 
     def update_metrics(self, stage: str, scores: torch.Tensor, batch: Batch) -> None:
-        preds = self.decode(scores, batch)
+        bad = self._nonfinite(scores, batch)  # (B, T): scored as wrong
+        preds = count_as_wrong(self.decode(scores, batch), batch.y, bad, len(self.class_names))
         self.metrics[stage].update(preds, batch.y)
         self.log_dict(self.metrics[stage], on_epoch=True, prog_bar=stage == "val")
         if stage in self.entities:
             self.entities[stage].update(preds, batch.y)
         if stage == "test":
             self.per_tag.update(preds, batch.y)
+
+    def _nonfinite(self, scores: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """The steps ``(B, T)`` whose tag the model could not score (scored as wrong): those
+        whose scores are not finite, or with the CRF, whose Viterbi path reads every step's
+        scores and the transitions, every step of such a sentence."""
+        bad = ~torch.isfinite(scores).all(-1)  # (B, T)
+        if self.crf is None:
+            return bad
+        crf_bad = ~torch.stack([torch.isfinite(p).all() for p in self.crf.parameters()]).all()
+        sentence = (bad & _valid(batch, scores)).any(1, keepdim=True) | crf_bad  # (B, 1)
+        return sentence.expand_as(bad)
 
     def on_validation_epoch_end(self) -> None:
         super().on_validation_epoch_end()

@@ -63,19 +63,21 @@ def job_rank_command(entry: str, local_rank: int) -> tuple[Sequence[str], str]:
     from hydra.core.hydra_config import HydraConfig
     from hydra.utils import get_original_cwd
 
+    from rnnlab.cli import RUN_CONFIG_DIR
+
     hydra_cfg = HydraConfig.get()
-    check(
-        hydra_cfg.output_subdir is not None,
-        "DDP inside a multirun starts its other processes from the job's saved config; "
-        "leave hydra.output_subdir set (it is null).",
-    )
     job_dir = Path(hydra_cfg.runtime.output_dir)
+    check(
+        (job_dir / RUN_CONFIG_DIR / "config.yaml").is_file(),
+        f"DDP inside a multirun starts its other processes from the job's saved config, and "
+        f"{job_dir / RUN_CONFIG_DIR / 'config.yaml'} is missing.",
+    )
     command = [
         sys.executable,
         "-m",
         entry,
         "--config-path",
-        str(job_dir / hydra_cfg.output_subdir),
+        str(job_dir / RUN_CONFIG_DIR),
         "--config-name",
         "config",
         f'hydra.run.dir="{job_dir}"',

@@ -16,7 +16,8 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from rich.console import Console
 from rich.table import Table
 
-from rnnlab.utils.run_files import METRICS_FILE, MODES_FILE
+from rnnlab.utils.atomic import atomic_write_text
+from rnnlab.utils.run_files import METRICS_FILE, MODES_FILE, NONFINITE_KEY
 
 
 def scalar_metrics(metrics: Mapping[str, Any], prefixes: tuple[str, ...]) -> dict[str, float]:
@@ -30,13 +31,21 @@ def scalar_metrics(metrics: Mapping[str, Any], prefixes: tuple[str, ...]) -> dic
 
 
 def write_metrics(path: str | os.PathLike, metrics: Mapping[str, Any]) -> Path:
-    """Write ``metrics`` as flat, sorted JSON; the file is replaced whole or not at all."""
+    """Write ``metrics`` as flat, sorted JSON; the file is replaced whole or not at all.
+
+    The JSON is strict: a value that is not finite is written as ``null``, and the key
+    ``nonfinite`` maps each such metric to ``"nan"``, ``"inf"`` or ``"-inf"``.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(dict(sorted(metrics.items())), indent=2) + "\n")
-    tmp.replace(path)
-    return path
+    values, nonfinite = {}, {}
+    for key, value in sorted(metrics.items()):
+        if isinstance(value, float) and not math.isfinite(value):
+            value, nonfinite[key] = None, str(value)  # "nan", "inf", "-inf"
+        values[key] = value
+    if nonfinite:
+        values[NONFINITE_KEY] = nonfinite
+    return atomic_write_text(path, json.dumps(values, indent=2, allow_nan=False) + "\n")
 
 
 def tensorboard_loggers(trainer: L.Trainer) -> list[TensorBoardLogger]:

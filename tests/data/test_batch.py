@@ -1,6 +1,6 @@
 import torch
 
-from rnnlab.data.batch import BatchIndexSampler, WindowDataset, batch_loader
+from rnnlab.data.batch import BatchIndexSampler, ResumableLoader, WindowDataset, batch_loader
 
 
 def test_sampler_covers_every_index_once_per_epoch():
@@ -44,3 +44,50 @@ def test_loader_yields_whole_batches():
     batches = list(batch_loader(ds, batch_size=32))
     assert [len(b) for b in batches] == [32, 32, 26]
     assert batches[0].x.shape == (32, 10, 2)
+
+
+def _fingerprints(batches) -> list[float]:
+    return [float(b.y.sum()) for b in batches]
+
+
+def test_a_loader_resumed_mid_epoch_yields_exactly_the_remaining_batches():
+    ds = WindowDataset(torch.randn(400, 1), torch.arange(10, 400), window=10, horizon=1)
+    uninterrupted = batch_loader(ds, batch_size=16, shuffle=True, seed=7)
+    uninterrupted.sampler.set_epoch(3)
+    expected = _fingerprints(uninterrupted)  # the whole of epoch 3
+
+    stopped = batch_loader(ds, batch_size=16, shuffle=True, seed=7)
+    stopped.set_epoch(3)
+    stopped.sampler.set_epoch(3)
+    batches = iter(stopped)
+    seen = _fingerprints(next(batches) for _ in range(5))
+    state = stopped.state_dict()
+    assert state == {"epoch": 3, "batches": 5}
+
+    resumed = batch_loader(ds, batch_size=16, shuffle=True, seed=7)  # a new process
+    resumed.load_state_dict(state)
+    resumed.set_epoch(3)
+    resumed.sampler.set_epoch(3)
+    rest = _fingerprints(resumed)
+    assert seen + rest == expected and len(rest) == len(expected) - 5
+    assert resumed.state_dict() == {"epoch": 3, "batches": len(expected)}
+    resumed.sampler.set_epoch(4)
+    assert len(list(resumed)) == len(expected)  # only the resumed pass starts late
+
+
+def test_a_loaded_state_of_an_earlier_epoch_or_a_finished_pass_starts_at_the_beginning():
+    ds = WindowDataset(torch.randn(200, 1), torch.arange(10, 200), window=10, horizon=1)
+    loader = batch_loader(ds, batch_size=16, shuffle=True, seed=7)
+    loader.load_state_dict({"epoch": 2, "batches": 5})  # taken at the end of a limited epoch 2
+    loader.set_epoch(3)
+    assert len(list(loader)) == len(loader)
+    loader.load_state_dict({"epoch": 3, "batches": len(loader)})
+    assert len(list(loader)) == len(loader)
+
+
+def test_a_loader_whose_sampler_cannot_jump_reads_and_drops_the_batches_before():
+    # Lightning rebuilds a loader with a sampler of its own under DDP or overfit_batches.
+    loader = ResumableLoader(torch.arange(100), batch_size=10)
+    loader.load_state_dict({"epoch": None, "batches": 4})
+    assert torch.equal(torch.cat(list(loader)), torch.arange(40, 100))
+    assert loader.state_dict()["batches"] == 10

@@ -111,3 +111,18 @@ def test_most_frequent_tag_is_the_baseline_fitted_on_training_sentences(tmp_path
         tags = [dm.tags[i] for i in baseline.predictions[0].tolist()]
         assert tags == [they, "VBP", "VBP"]
         assert baseline.targets.tolist() == dm.datasets["test"].targets.tolist()
+
+
+def test_words_of_the_vectors_file_join_the_vocabulary_with_their_vectors(tmp_path):
+    train = "The DT B-NP\ncat NN I-NP\nsat VBD B-VP\n"
+    test = "The DT B-NP\nzebu NN I-NP\nran VBD B-VP\n"
+    vectors = tmp_path / "v.txt"
+    vectors.write_text("the 1 1\nZebu 2 3\nsat 4 5\n")
+    dm = ConllDataModule(split_files(tmp_path, train, train, test), vectors=str(vectors))
+    spec = dm.spec
+    assert dm.vocab.tokens[2:] == ("the", "cat", "sat", "zebu")  # training words, then the file's
+    weights = spec.inputs.embedding_weights
+    assert weights.shape == (6, 2) and torch.equal(weights[5], torch.tensor([2.0, 3.0]))
+    assert torch.equal(weights[dm.vocab.id("sat")], torch.tensor([4.0, 5.0]))
+    words = dm.datasets["test"][torch.arange(1)].x[0].tolist()
+    assert words == [dm.vocab.id("the"), dm.vocab.id("zebu"), dm.vocab.unk_index]

@@ -94,3 +94,33 @@ def test_the_tfidf_baseline_is_fitted_on_train_and_predicts_the_test_split(tmp_p
 def test_without_scikit_learn_there_is_no_tfidf_baseline(monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn.linear_model", None)  # import fails as if absent
     assert TextClassificationDataModule().baselines() == {}
+
+
+def test_words_of_the_vectors_file_join_the_vocabulary_with_their_vectors(tmp_path):
+    rows = ["text,label,split"] + [
+        f"good film {i},pos,train" if i % 2 else f"bad film {i},neg,train" for i in range(8)
+    ]
+    rows += ["good zebra,pos,val", "bad gnu,neg,val", "Superb Zebra,pos,test", "dull,neg,test"]
+    path = write(tmp_path / "r.csv", "\n".join(rows))
+    # A cased word2vec file: with data.lower its words are looked up lower-cased, the first
+    # line of a word winning ("zebra" keeps 3 4, not 9 9).
+    vectors = write(tmp_path / "v.txt", "4 2\ngood 1 2\nZebra 3 4\nzebra 9 9\nsuperb 5 6\n")
+    dm = TextClassificationDataModule(path, vectors=vectors, lower=True)
+    spec = dm.spec
+    train_words = {w for text in dm.texts["train"] for w in text.lower().split()}
+    assert set(dm.vocab.tokens[2 : 2 + len(train_words)]) == train_words  # training words first
+    zebra, superb = dm.vocab.id("zebra"), dm.vocab.id("superb")
+    assert zebra is not None and superb is not None and "gnu" not in dm.vocab
+    weights = spec.inputs.embedding_weights
+    assert weights.shape == (len(dm.vocab), 2) and len(spec.inputs.vocab) == len(dm.vocab)
+    assert torch.equal(weights[zebra], torch.tensor([3.0, 4.0]))
+    assert torch.equal(weights[superb], torch.tensor([5.0, 6.0]))
+    assert torch.equal(weights[dm.vocab.id("good")], torch.tensor([1.0, 2.0]))
+    assert torch.equal(weights[0], torch.zeros(2))
+    test = dm.datasets["test"][torch.arange(2)]
+    assert test.x[0, :2].tolist() == [superb, zebra]  # test-only words: their own ids, not <unk>
+    assert dm.vocab.unk_index in dm.datasets["val"][torch.tensor([1])].x[0].tolist()  # "gnu"
+    # Without the file the same words are unknown.
+    plain = TextClassificationDataModule(path, lower=True)
+    plain.setup()
+    assert "zebra" not in plain.vocab and plain.embedding_weights is None

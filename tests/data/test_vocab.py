@@ -1,7 +1,15 @@
 import pytest
 import torch
 
-from rnnlab.data.vocab import PAD, UNK, Vocabulary, detokenize, load_vectors, tokenize
+from rnnlab.data.vocab import (
+    PAD,
+    UNK,
+    Vocabulary,
+    detokenize,
+    load_vectors,
+    tokenize,
+    vocabulary_with_vectors,
+)
 from rnnlab.utils.errors import ConfigError
 
 
@@ -47,6 +55,18 @@ def test_pretrained_vectors_fill_the_rows_they_know(tmp_path):
     path.write_text("the 1.0 2.0\ncat 3.0\n")
     with pytest.raises(ConfigError, match="line 2: 1 values where the first line had 2"):
         load_vectors(path, vocab)
+
+
+def test_max_size_bounds_the_training_words_and_the_vectors_file_adds_its_own(tmp_path):
+    path = tmp_path / "vectors.txt"
+    path.write_text("rare 1 1\nTHE 2 2\n<unk> 3 3\nnew 4 4\n")
+    sequences = [["the", "the", "cat", "rare"]]
+    vocab, weights = vocabulary_with_vectors(sequences, max_size=4, lower=True, vectors=path)
+    # "the" and "cat" are the two training words max_size keeps; the file adds "rare" and "new"
+    # (its "<unk>" line is not a word) and its "THE" line gives "the" its row.
+    assert vocab.tokens == (PAD, UNK, "the", "cat", "rare", "new") and vocab.lower
+    assert weights[2].tolist() == [2.0, 2.0] and weights[4:].tolist() == [[1.0, 1.0], [4.0, 4.0]]
+    assert vocabulary_with_vectors(sequences, max_size=4)[1] is None
 
 
 def test_french_elision_is_a_token_and_detokenize_joins_it_back():

@@ -1,0 +1,356 @@
+"""Bad settings, runs and checkpoints, one test per row of docs/bad_input.md ("Settings, runs and
+checkpoints"): each ends the command in one sentence (a :class:`ConfigError`) that names the bad
+value, before anything is written, and leaves every existing run directory exactly as it was.
+
+The runs and files the rows point at are made once for the module: a tiny forecaster run, a
+tiny language-model run on a small text file (changed afterwards, as data can change between
+training and evaluation), the forecaster's run with its checkpoints gone, and broken or foreign
+checkpoint files. Each row is checked against a digest of all of them.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from rnnlab import cli
+from rnnlab.callbacks.run_config import CHECKPOINT_KEY, SPEC_KEY
+from rnnlab.eval import evaluate
+from rnnlab.generate import generate
+from rnnlab.predict import predict
+from rnnlab.train import run
+from rnnlab.translate import translate
+from rnnlab.utils.errors import ConfigError
+from tests.conftest import run_cli, run_main, tree_digest
+from tests.test_checkpoint_safety import Payload
+
+# A tiny run, for the runs the rows point at; a refused run never gets this far.
+QUICK = [
+    "trainer=cpu",
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=2",
+    "trainer.limit_val_batches=1",
+    "trainer.limit_test_batches=1",
+    "callbacks.rich_progress_bar.refresh_rate=0",
+]
+SINE = ["data.length=2000", "data.batch_size=16"]  # the default data, small
+TEXT = ["data=text", "data.seq_len=16", "data.batch_size=4", "model.hidden_size=8"]
+CORPUS = "the quick brown fox jumps over the lazy dog.\n" * 80
+
+ENTRIES: dict[str, Callable[[list[str]], Any]] = {
+    "train": run,
+    "eval": lambda args: cli.run_in_python(evaluate, "eval", args),
+    "predict": lambda args: cli.run_in_python(predict, "predict", args),
+    "translate": lambda args: cli.run_in_python(translate, "translate", args),
+    "generate": lambda args: cli.run_in_python(generate, "generate", args),
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One bad input: the entry point, its arguments (``{run}`` is the tiny forecaster's run
+    directory, ``{lm}`` the language model's, ``{bare}`` the forecaster's run without its
+    checkpoints, ``{files}`` the folder of broken checkpoint files), and the start of the
+    sentence it must end with."""
+
+    id: str
+    entry: str
+    args: tuple[str, ...]
+    says: str
+
+
+def row(id: str, command: str, says: str) -> Row:
+    entry, *args = command.split(" ")
+    return Row(id, entry, tuple(args), says)
+
+
+LAST = "{run}/checkpoints/last.ckpt"
+LM_LAST = "{lm}/checkpoints/last.ckpt"
+
+ROWS = [
+    # Unknown names, and a renamed key.
+    row(
+        "unknown-model",
+        "train model=lstn",
+        "model=lstn is not available; choose one of: cnn_avg, cnn_gru, cnn_lstm, gru, lstm,",
+    ),
+    row("unknown-data", "train data=sin", "data=sin is not available; choose one of: adding,"),
+    row(
+        "unknown-optimizer",
+        "train optimizer=adamax",
+        "optimizer=adamax is not available; choose one of: adam, adamw, sgd.",
+    ),
+    row(
+        "renamed-key",
+        "train task.optimizer.lr=0.01",
+        "task.optimizer.lr is now optimizer.lr: the optimizer and the scheduler are groups",
+    ),
+    # Values out of range.
+    row("zero-hidden-size", "train model.hidden_size=0", "model.hidden_size=0 must be a whole"),
+    row("negative-layers", "train model.num_layers=-1", "model.num_layers=-1 must be a whole"),
+    row("zero-batch-size", "train data.batch_size=0", "data.batch_size=0 must be at least 1."),
+    row(
+        "zero-embedding",
+        "train data=text model.embedding_dim=0",
+        "model.embedding_dim=0 must be a whole number of at least 1.",
+    ),
+    row("zero-window", "train data.window=0", "data.window=0 must be at least 1."),
+    row(
+        "negative-lr",
+        "train optimizer.lr=-1",
+        "optimizer: torch.optim.Adam refuses its settings: Invalid learning rate: -1.",
+    ),
+    row(
+        "long-horizon",
+        "train data.horizon=5000",
+        "data.window=20 plus data.horizon=5000 is longer than the training span of 1400 steps",
+    ),
+    row("dropout-one", "train model.dropout=1.0", "model.dropout=1.0 must be in [0, 1)"),
+    row(
+        "negative-dropout",
+        "train model=transformer model.dropout=-0.1",
+        "model.dropout=-0.1 must be in [0, 1)",
+    ),
+    row("zero-kernel", "train model=tcn model.kernel_size=0", "model.kernel_size=0 must be a"),
+    row(
+        "heads-not-dividing",
+        "train model=transformer model.num_heads=3",
+        "model: hidden_size=64 must be a multiple of num_heads=3.",
+    ),
+    row(
+        "empty-vocabulary",
+        "train data=text_cls data.min_freq=100000",
+        "data.min_freq=100000 keeps no token, and the vocabulary would be empty",
+    ),
+    # Model and data that do not fit.
+    row(
+        "bidirectional-language-model",
+        "train data=text model.bidirectional=true",
+        "model=lstm does not fit task=language_model: a language model predicts each next token",
+    ),
+    row(
+        "seq2seq-on-series",
+        "train model=seq2seq",
+        "model=seq2seq cannot read data=sine, which gives 1 feature per step",
+    ),
+    row(
+        "frames-net-on-tokens",
+        "train data=text model=cnn_lstm",
+        "model=cnn_lstm cannot read data=text, which gives token ids",
+    ),
+    row(
+        "task-on-other-data",
+        "train task=classification",
+        "task=classification does not fit data=sine: it reads labelled sequences",
+    ),
+    # Trainer values.
+    row(
+        "negative-epochs",
+        "train trainer.max_epochs=-2",
+        "trainer.max_epochs=-2 must be a whole number of at least 0, or -1 (no limit).",
+    ),
+    row(
+        "negative-clipping",
+        "train trainer.gradient_clip_val=-1",
+        "trainer.gradient_clip_val=-1 must be at least 0 (or null: no clipping).",
+    ),
+    row(
+        "unknown-precision",
+        "train trainer.precision=fp8",
+        "trainer: Precision 'fp8' is invalid. Allowed precision values:",
+    ),
+    row(
+        "zero-accumulation",
+        "train trainer.accumulate_grad_batches=0",
+        "trainer.accumulate_grad_batches=0 must be a whole number of at least 1.",
+    ),
+    # Resuming, and checkpoints.
+    row(
+        "resume-without-checkpoint",
+        "train resume=true hydra.run.dir={bare}",
+        "resume=true continues the run in hydra.run.dir, and {bare}/checkpoints/last.ckpt does "
+        "not exist",
+    ),
+    row(
+        "resume-and-another-checkpoint",
+        f"train resume=true ckpt_path={LM_LAST}",
+        f"resume=true continues the run's own last checkpoint, and ckpt_path={LM_LAST} names",
+    ),
+    row(
+        "missing-checkpoint",
+        "train ckpt_path={files}/missing.ckpt",
+        "ckpt_path={files}/missing.ckpt does not exist; give the path of a .ckpt file.",
+    ),
+    row(
+        "empty-checkpoint",
+        "train ckpt_path={files}/empty.ckpt",
+        "ckpt_path={files}/empty.ckpt is empty",
+    ),
+    row(
+        "truncated-checkpoint",
+        "train ckpt_path={files}/truncated.ckpt",
+        "ckpt_path={files}/truncated.ckpt is not a readable checkpoint",
+    ),
+    row(
+        "random-bytes-checkpoint",
+        "train ckpt_path={files}/random.ckpt",
+        "ckpt_path={files}/random.ckpt is not a readable checkpoint",
+    ),
+    row(
+        "pickled-code-checkpoint",
+        "eval ckpt_path={files}/payload.ckpt",
+        "ckpt_path={files}/payload.ckpt holds a pickled io.open, not only weights",
+    ),
+    row(
+        "lightning-only-checkpoint",
+        "train ckpt_path={files}/no_config.ckpt",
+        "ckpt_path={files}/no_config.ckpt holds no rnnlab config: it was written by an earlier",
+    ),
+    row(
+        "old-spec-checkpoint",
+        "eval ckpt_path={files}/old_spec.ckpt",
+        "ckpt_path={files}/old_spec.ckpt holds a data spec of an earlier rnnlab release",
+    ),
+    row(
+        "checkpoint-of-another-task",
+        f"train ckpt_path={LM_LAST}",
+        f"ckpt_path={LM_LAST} is a checkpoint of LanguageModelTask, and this run trains "
+        "ForecastingTask",
+    ),
+    row(
+        "checkpoint-of-other-shapes",
+        f"train model.hidden_size=32 ckpt_path={LAST}",
+        f"ckpt_path={LAST} holds weights that do not fit this run's net, trained with "
+        "model.hidden_size=64 (not 32): net.rnn.weight_ih_l0 is (256, 1) there and (128, 1) here",
+    ),
+    # Serving a checkpoint.
+    row(
+        "eval-on-changed-data",
+        f"eval ckpt_path={LM_LAST}",
+        f"the data behind ckpt_path={LM_LAST} has changed since training: its vocabulary",
+    ),
+    row(
+        "prompt-outside-vocabulary",
+        f"generate ckpt_path={LM_LAST} prompt=Zebra",
+        "the prompt holds 'Z', not in the model's vocabulary of 29 characters",
+    ),
+    row(
+        "predict-with-a-language-model",
+        f"predict ckpt_path={LM_LAST} input={{files}}/texts.txt",
+        f"ckpt_path={LM_LAST} is not a forecaster's, a text classifier's or a tagger's",
+    ),
+    row(
+        "translate-with-a-forecaster",
+        f"translate ckpt_path={LAST} text=hello",
+        f"ckpt_path={LAST} is not an encoder–decoder's checkpoint",
+    ),
+    row(
+        "generate-with-a-forecaster",
+        f"generate ckpt_path={LAST}",
+        f"ckpt_path={LAST} is a checkpoint of ForecastingTask; rnnlab.generate needs a language",
+    ),
+    row(
+        "predict-input-for-a-run-without-a-file",
+        f"predict ckpt_path={LAST} input={{files}}/series.csv",
+        "input={files}/series.csv replaces data.path, and this run's data has no file",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def paths(tmp_path_factory) -> dict[str, Path]:
+    """The runs and files the rows point at; everything under ``root`` is hashed."""
+    root = tmp_path_factory.mktemp("bad_input")
+    forecaster, lm, bare, files = root / "run", root / "lm", root / "bare", root / "files"
+    run([*QUICK, *SINE, f"hydra.run.dir={forecaster}"])
+    corpus = root / "corpus.txt"
+    corpus.write_text(CORPUS, encoding="utf-8")
+    run([*QUICK, *TEXT, f"data.path={corpus}", f"hydra.run.dir={lm}"])
+    corpus.write_text(CORPUS + "NEW LETTERS: Q, X, Z!\n", encoding="utf-8")  # the data changed
+    shutil.copytree(forecaster, bare, ignore=shutil.ignore_patterns("checkpoints"))
+
+    files.mkdir()
+    last = forecaster / "checkpoints" / "last.ckpt"
+    data = last.read_bytes()
+    (files / "empty.ckpt").write_bytes(b"")
+    (files / "truncated.ckpt").write_bytes(data[: len(data) // 2])
+    (files / "random.ckpt").write_bytes(torch.randint(0, 256, (4096,), dtype=torch.uint8).numpy())
+    checkpoint = torch.load(last, weights_only=True)
+    torch.save({**checkpoint, "payload": Payload(root / "marker")}, files / "payload.ckpt")
+    no_config = {k: v for k, v in checkpoint.items() if k not in (CHECKPOINT_KEY, SPEC_KEY)}
+    torch.save(no_config, files / "no_config.ckpt")
+    torch.save({**checkpoint, SPEC_KEY: {"features": 1}}, files / "old_spec.ckpt")
+    (files / "texts.txt").write_text("a text to label\n", encoding="utf-8")
+    (files / "series.csv").write_text("t,y\n0,1.0\n1,2.0\n", encoding="utf-8")
+    return {"root": root, "run": forecaster, "lm": lm, "bare": bare, "files": files}
+
+
+def filled(text: str, paths: dict[str, Path]) -> str:
+    return text.format(**{k: str(v) for k, v in paths.items()})
+
+
+def arguments(r: Row, paths: dict[str, Path]) -> list[str]:
+    """The row's arguments, made tiny; a training row points at the forecaster's run unless it
+    names a run of its own."""
+    args = [filled(a, paths) for a in r.args]
+    if r.entry == "train":
+        data = [] if any(a.startswith("data=") for a in args) else SINE
+        here = (
+            []
+            if any(a.startswith("hydra.run.dir=") for a in args)
+            else [f"hydra.run.dir={paths['run']}"]
+        )
+        return [*QUICK, *data, *args, *here]
+    if r.entry == "eval":
+        return ["trainer=cpu", *args, f"hydra.run.dir={paths['run']}"]
+    return args
+
+
+@pytest.mark.parametrize("r", ROWS, ids=[r.id for r in ROWS])
+def test_bad_input_ends_in_one_sentence_and_changes_no_run(r: Row, paths: dict[str, Path]):
+    before = tree_digest(paths["root"])
+    with pytest.raises(ConfigError) as caught:
+        ENTRIES[r.entry](arguments(r, paths))
+    sentence = str(caught.value)
+    assert sentence.startswith(filled(r.says, paths)), sentence
+    assert "\n" not in sentence
+    assert tree_digest(paths["root"]) == before
+    assert not (paths["root"] / "marker").exists()
+
+
+def test_the_table_has_a_test_for_each_of_its_rows():
+    table = (Path(__file__).parents[1] / "docs" / "bad_input.md").read_text(encoding="utf-8")
+    section = table.split("## Settings, runs and checkpoints", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "---" not in line]
+    assert len(rows) - 1 == len(ROWS)  # less the heading row
+
+
+# On the command line: exit status 2 and the sentence as the one line on stderr.
+COMMAND_LINE = ["zero-hidden-size", "checkpoint-of-another-task", "eval-on-changed-data"]
+
+
+@pytest.mark.parametrize("id", COMMAND_LINE)
+def test_the_command_line_prints_one_line_and_exits_2(id: str, paths: dict[str, Path]):
+    r = next(r for r in ROWS if r.id == id)
+    before = tree_digest(paths["root"])
+    result = run_main(f"rnnlab.{r.entry}", *arguments(r, paths), cwd=paths["root"])
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {filled(r.says, paths)}"), lines
+    assert tree_digest(paths["root"]) == before
+
+
+def test_a_separate_process_refusing_a_checkpoint_exits_2(paths: dict[str, Path]):
+    r = next(r for r in ROWS if r.id == "truncated-checkpoint")
+    before = tree_digest(paths["root"])
+    result = run_cli("rnnlab.train", *arguments(r, paths), cwd=paths["root"])
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {filled(r.says, paths)}"), lines
+    assert tree_digest(paths["root"]) == before

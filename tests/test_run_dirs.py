@@ -1,0 +1,118 @@
+"""Run directories: runs started at the same moment never share one, and a refused run writes
+nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rnnlab.cli import run_name
+from rnnlab.train import run
+from rnnlab.utils.errors import ConfigError
+from tests.conftest import TINY, run_cli, run_main
+
+# One stamp for every run: as if all were started in the same second.
+STAMP = "2026-01-01_00-00-00"
+
+
+def start(cwd: Path, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "rnnlab.train", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(process: subprocess.Popen) -> None:
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err[-3000:]
+
+
+def test_run_name_tells_processes_and_repeated_runs_apart():
+    first, second = run_name("stamp"), run_name("stamp")
+    host_pid = first.removeprefix("stamp_")
+    assert host_pid.endswith(f"-{os.getpid()}") and host_pid.replace("-", "").isalnum()
+    assert second == f"{first}-2"
+
+
+def test_four_runs_started_in_the_same_second_get_four_complete_run_directories(tmp_path):
+    run_dir = f"hydra.run.dir=logs/train/runs/${{run_name:{STAMP}}}"
+    processes = [start(tmp_path, *TINY, "data.length=2000", run_dir) for _ in range(4)]
+    for process in processes:
+        finish(process)
+    runs = sorted((tmp_path / "logs" / "train" / "runs").iterdir())
+    assert len(runs) == 4
+    assert all(r.name.startswith(f"{STAMP}_") for r in runs)
+    pids = {str(p.pid) for p in processes}
+    assert {r.name.rsplit("-", 1)[1] for r in runs} == pids
+    for r in runs:
+        metrics = json.loads((r / "metrics.json").read_text())
+        assert "test/mse" in metrics
+        assert (r / "checkpoints" / "last.ckpt").is_file()
+        assert (r / ".hydra" / "config.yaml").is_file() and (r / "train.log").is_file()
+        assert len(list((r / "tensorboard").glob("events.out.tfevents.*"))) >= 1
+
+
+def test_two_sweeps_started_in_the_same_second_keep_apart(tmp_path):
+    sweep_dir = f"hydra.sweep.dir=logs/train/multiruns/${{run_name:{STAMP}}}"
+    sweeps = [
+        start(tmp_path, "-m", *TINY, "data.length=2000", "model=rnn,gru", sweep_dir)
+        for _ in range(2)
+    ]
+    for sweep in sweeps:
+        finish(sweep)
+    roots = sorted((tmp_path / "logs" / "train" / "multiruns").iterdir())
+    assert len(roots) == 2
+    for root in roots:
+        jobs = [root / str(n) for n in range(2)]
+        assert all((job / "metrics.json").is_file() for job in jobs)
+        models = {
+            (job / ".hydra" / "overrides.yaml").read_text().count("model=gru") for job in jobs
+        }
+        assert models == {0, 1}  # each sweep's own two jobs, one per model
+
+
+def test_runs_of_one_process_in_the_same_second_get_their_own_directories(tmp_path):
+    run_dir = f"hydra.run.dir={tmp_path}/runs/${{run_name:{STAMP}}}"
+    for _ in range(2):
+        run([*TINY, "data.length=2000", run_dir])
+    names = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert len(names) == 2 and names[1] == f"{names[0]}-2"
+
+
+def test_a_refused_run_writes_nothing(tmp_path):
+    result = run_cli("rnnlab.train", *TINY, "data.window=0", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: data.window=0 must be at least 1."
+    assert not (tmp_path / "logs" / "train" / "runs").exists() or not any(
+        (tmp_path / "logs" / "train" / "runs").iterdir()
+    )
+
+
+def test_a_refused_run_leaves_an_existing_run_directory_as_it_was(tmp_path):
+    existing = tmp_path / "run"
+    run([*TINY, "data.length=2000", f"hydra.run.dir={existing}"])
+    before = {p: p.read_bytes() for p in existing.rglob("*") if p.is_file()}
+    with pytest.raises(ConfigError, match="data.window=0"):
+        run([*TINY, "data.window=0", f"hydra.run.dir={existing}"])
+    after = {p: p.read_bytes() for p in existing.rglob("*") if p.is_file()}
+    assert after == before
+
+
+def test_a_refused_run_keeps_an_empty_folder_the_user_named(tmp_path):
+    named = tmp_path / "mine"
+    named.mkdir()
+    result = run_main(
+        "rnnlab.train", *TINY, "data.window=0", f"hydra.run.dir={named}", cwd=tmp_path
+    )
+    assert result.returncode == 2
+    assert named.is_dir() and not any(named.iterdir())
