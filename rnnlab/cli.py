@@ -4,7 +4,6 @@ same run started from Python."""
 from __future__ import annotations
 
 import collections
-import contextlib
 import copy
 import functools
 import logging
@@ -75,8 +74,10 @@ if not OmegaConf.has_resolver("run_name"):
 
 
 def available(group: str, config_dir: Path = CONFIG_DIR) -> list[str]:
-    """The config names rnnlab itself offers in ``group``."""
-    return sorted(p.stem for p in (config_dir / group).glob("*.yaml"))
+    """The config names rnnlab itself offers in ``group``, those in its subfolders as
+    ``folder/name`` (``experiment=long_range/adding``)."""
+    folder = config_dir / group
+    return sorted(p.relative_to(folder).with_suffix("").as_posix() for p in folder.rglob("*.yaml"))
 
 
 def check_choices(args: Sequence[str], config_name: str = "train") -> None:
@@ -99,9 +100,17 @@ def check_choices(args: Sequence[str], config_name: str = "train") -> None:
             if not options:
                 continue  # not a config group: a plain key
             for value in match["values"].split(","):
-                if value not in options and value != "null":
+                # A config in a subfolder of the group (experiment=long_range/adding).
+                sub = value.rpartition("/")[0]
+                offered = options
+                if sub:
+                    nested = loader.get_group_options(
+                        f"{group}/{sub}", config_name=config_name, overrides=extra
+                    )
+                    offered = [f"{sub}/{n}" for n in nested]
+                if value not in offered and value != "null":
                     raise ConfigError(
-                        f"{group}={value} is not available; choose one of: {', '.join(options)}."
+                        f"{group}={value} is not available; choose one of: {', '.join(offered)}."
                     )
 
 
@@ -159,11 +168,21 @@ def exit_on_config_error(fn: Callable[..., Any]) -> Callable[..., Any]:
 def _remove_empty_run_dir() -> None:
     """Take back the run directory Hydra made for a run refused before it wrote anything: one
     named by :func:`run_name` in this process, so new, never a folder the user named."""
-    if HydraConfig.initialized():
-        path = Path(HydraConfig.get().runtime.output_dir)
-        if path.name in _issued:
-            with contextlib.suppress(OSError):  # not empty, or gone: leave it
-                path.rmdir()
+    if not HydraConfig.initialized():
+        return
+    path = Path(HydraConfig.get().runtime.output_dir).absolute()
+    if path.name not in _issued:
+        return
+    here = Path.cwd().absolute()
+    # The run directory, then the folders above it that Hydra made along with it (`logs/`,
+    # `logs/<task_name>/`, ...): those that are empty, up to the working directory.
+    for folder in (path, *path.parents):
+        if folder == here or here not in folder.parents:
+            break
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (or gone): it holds something of its own
+            break
 
 
 def open_run_dir(cfg: DictConfig) -> Path:

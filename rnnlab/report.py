@@ -6,6 +6,13 @@ The table has a column per override that differs between runs (the ones they sha
 ``common:`` line), then the final metrics; the best run by ``metric`` is marked. It is printed
 and written as ``report.md`` and ``report.csv``, and the ``curve`` scalar of every run, read from
 its TensorBoard event files, is drawn in ``curves.png``.
+
+Where the finished runs differ in ``length_key`` (``data.length``: a long-range memory sweep such
+as ``experiment=long_range/adding``), the memory-versus-length figure ``memory_vs_length.png``
+draws a final metric against it, one line per setting of the other overrides that differ (the
+model), runs that differ only in ``seed`` averaged (mean, with one standard deviation as bars),
+and the data's chance level (``data/chance_acc``, ``data/chance_mse``, ``data/chance_loss``)
+dashed where the runs report it.
 """
 
 from __future__ import annotations
@@ -72,9 +79,12 @@ def report(
     mode: str | None = None,
     output: str | os.PathLike | None = None,
     curve: str = "val/loss",
+    length_key: str | None = "data.length",
 ) -> list[dict[str, Any]]:
     """Compare the runs under ``dir``: print the table, write ``report.md``, ``report.csv`` and
-    ``curves.png`` into ``output`` (default: ``dir``) and return the table's rows.
+    ``curves.png`` into ``output`` (default: ``dir``) and return the table's rows; where the
+    runs differ in ``length_key``, write ``memory_vs_length.png`` too (:func:`length_metric`
+    names what it draws; ``length_key=None`` never draws it).
 
     Each row maps ``run`` (its path relative to ``dir``), ``best`` (bool), ``status`` (``ok``,
     ``no metrics``, or an Optuna trial's ``pruned`` or ``failed``), each differing override key
@@ -112,6 +122,12 @@ def report(
         print(
             f"note: no run logged {curve} to TensorBoard; curves.png not written.", file=sys.stderr
         )
+    if length_key and len({_run_value(r, length_key) for r in runs if r.metrics} - {None}) > 1:
+        shown = length_metric(runs, metric)
+        figure = out / "memory_vs_length.png"
+        with atomic_path(figure) as partial:
+            plot_memory(length_series(runs, shown, length_key), shown, length_key, partial)
+        written.append(figure)
     for path in written:
         print(f"wrote {path}")
     return rows
@@ -317,6 +333,111 @@ def plot_curves(
     figure.savefig(path, format="png", dpi=100, bbox_inches="tight")
 
 
+def length_metric(runs: Sequence[Run], metric: str | None) -> str:
+    """What the memory-versus-length figure draws: ``metric`` where given, else the first of
+    ``test/acc``, ``test/mse`` and ``test/loss`` that every finished run has (accuracy for a
+    classification task, the MSE for a regression such as the adding problem)."""
+    finished = [r.metrics for r in runs if r.metrics is not None]
+    if metric is not None:
+        return metric
+    for key in ("test/acc", "test/mse", "test/loss"):
+        if all(key in m for m in finished):
+            return key
+    return "val/loss_best"
+
+
+@dataclass
+class LengthSeries:
+    """The memory-versus-length figure's data: ``lines`` maps each line's label to
+    ``{length: [value of each seed]}``; ``chance`` maps lengths to the data's chance level."""
+
+    lines: dict[str, dict[float, list[float]]]
+    chance: dict[float, float]
+
+
+def length_series(runs: Sequence[Run], metric: str, length_key: str) -> LengthSeries:
+    """Each finished run's ``metric`` by its ``length_key`` (an override, else the value in its
+    ``.hydra/config.yaml``), one line per setting of the other differing overrides but ``seed``."""
+    finished = [r for r in runs if r.metrics is not None and _is_number(r.metrics.get(metric))]
+    _, differing = split_overrides(finished)
+    keys = [k for k in differing if k not in (length_key, "seed")]
+    lines: dict[str, dict[float, list[float]]] = {}
+    chances: dict[float, list[float]] = {}
+    fact = "data/chance_" + metric.rpartition("/")[2]  # test/acc -> data/chance_acc
+    for r in finished:
+        length = _run_value(r, length_key)
+        if length is None:
+            continue
+        length = float(length)
+        line = lines.setdefault(r.label(keys) if keys else "runs", {})
+        line.setdefault(length, []).append(float(r.metrics[metric]))
+        if _is_number(r.metrics.get(fact)):
+            chances.setdefault(length, []).append(float(r.metrics[fact]))
+    chance = {length: sum(v) / len(v) for length, v in chances.items()}
+    return LengthSeries(lines, chance)
+
+
+def plot_memory(series: LengthSeries, metric: str, length_key: str, path: Path) -> None:
+    """Draw ``metric`` against ``length_key`` as PNG: a line per label, the mean over seeds with
+    one standard deviation as error bars, and the chance level dashed."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(7, 4.5))
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    lengths: set[float] = set()
+    for label, by_length in series.lines.items():
+        xs = sorted(by_length)
+        means = [_mean(by_length[x]) for x in xs]
+        spreads = [_std(by_length[x]) for x in xs]
+        seeds = max(len(v) for v in by_length.values())
+        text = textwrap.fill(label, 40) + (f" ({seeds} seeds)" if seeds > 1 else "")
+        axes.errorbar(xs, means, yerr=spreads, marker="o", capsize=3, label=text)
+        lengths.update(xs)
+    if series.chance:
+        xs = sorted(series.chance)
+        chance = [series.chance[x] for x in xs]
+        axes.plot(xs, chance, linestyle="--", color="grey", label="chance")
+    if lengths and max(lengths) >= 8 * min(lengths) > 0:
+        axes.set_xscale("log")  # lengths such as 50, 200, 500 spread evenly
+    axes.set_xticks(sorted(lengths), [f"{x:g}" for x in sorted(lengths)])
+    axes.minorticks_off()
+    axes.set_xlabel(length_key)
+    axes.set_ylabel(metric)
+    axes.set_title(f"{metric} against {length_key}")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1))
+    figure.savefig(path, format="png", dpi=100, bbox_inches="tight")
+
+
+def _run_value(run: Run, key: str) -> Any:
+    """``key``'s number in the run: its override, else its saved ``.hydra/config.yaml``; None
+    where neither has a number there."""
+    path = run.path / ".hydra" / "config.yaml"
+    if key in run.overrides:
+        value = yaml.safe_load(run.overrides[key] or "null")
+    elif path.is_file():
+        value = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+    else:
+        return None
+    return value if _is_number(value) else None
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values)
+
+
+def _std(values: Sequence[float]) -> float:
+    """The sample standard deviation; 0 for a single value."""
+    if len(values) < 2:
+        return 0.0
+    mean = _mean(values)
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
 def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
     """``rows`` as a Markdown table; the best row's cells in bold."""
     columns = list(rows[0])
@@ -393,7 +514,7 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _main(cfg: DictConfig) -> None:
-    report(str(cfg.dir), cfg.metric, cfg.mode, cfg.output, str(cfg.curve))
+    report(str(cfg.dir), cfg.metric, cfg.mode, cfg.output, str(cfg.curve), cfg.length_key)
 
 
 def _positional_dir(args: Sequence[str]) -> list[str]:

@@ -143,7 +143,7 @@ def kill_while_checkpointing(
     def temporaries() -> set[Path]:
         return set(staging.iterdir()) if staging else set(folder.glob(PARTIAL_GLOB))
 
-    failures = []
+    failures, pid = [], None
     try:
         writer = expect(server, "@writer")  # once everything is built
         for kill in range(1, kills + 1):
@@ -174,6 +174,8 @@ def kill_while_checkpointing(
             if failures:
                 break  # the next run could not resume
     finally:
+        if pid is not None and alive(pid):  # a failed check leaves its training child running
+            os.kill(pid, signal.SIGKILL)
         server.stdin.close()
         server.kill()
         server.wait()

@@ -182,9 +182,14 @@ def test_a_run_stopped_mid_epoch_resumes_to_the_uninterrupted_result(
     last = run_dir / "checkpoints" / "last.ckpt"
 
     process = start_training(args, tmp_path)
-    wait_for_checkpoint(last, process)
-    process.send_signal(getattr(signal, kill))
-    stdout, stderr = process.communicate(timeout=240)
+    try:
+        wait_for_checkpoint(last, process)
+        process.send_signal(getattr(signal, kill))
+        stdout, stderr = process.communicate(timeout=240)
+    finally:
+        if process.poll() is None:  # a failed wait leaves no training process behind
+            process.kill()
+            process.wait()
     if kill == "SIGTERM":  # a checkpoint at the current step, and the status that says so
         assert process.returncode == PREEMPTED_EXIT_CODE, stderr[-2000:]
         assert "SIGTERM: stopped at epoch" in stdout + stderr

@@ -5,8 +5,9 @@ import json
 import shutil
 
 import pytest
+import yaml
 
-from rnnlab.report import read_curve, report
+from rnnlab.report import find_runs, length_metric, length_series, read_curve, report
 from tests.conftest import TINY, run_cli
 
 # Two epochs, so every run's val/loss curve has two points.
@@ -156,3 +157,73 @@ def test_mistakes_end_with_one_line_and_exit_status_2(sweep, tmp_path, args, mes
     if "metric=" in message:
         assert "choose one of: " in result.stderr and "test/loss" in result.stderr
     assert not list(tmp_path.glob("report.*"))
+
+
+@pytest.fixture(scope="module")
+def length_sweep(tmp_path_factory):
+    """A real tiny long-range sweep: experiment=long_range/parity, 2 models x 2 lengths."""
+    root = tmp_path_factory.mktemp("length_sweep")
+    result = run_cli(
+        "rnnlab.train",
+        "-m",
+        "experiment=long_range/parity",
+        "model=rnn,gru",
+        "data.length=4,8",
+        *("data.num_train=64", "data.num_val=32", "data.num_test=32", "trainer=cpu"),
+        *("trainer.max_epochs=1", "~callbacks.rich_progress_bar", "~callbacks.rich_model_summary"),
+        f"hydra.sweep.dir={root}",
+        cwd=root,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return root
+
+
+def test_a_length_sweep_draws_its_metric_against_length_a_line_per_model(length_sweep, tmp_path):
+    report(length_sweep, output=tmp_path)
+    png = (tmp_path / "memory_vs_length.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1024
+    runs = find_runs(length_sweep)
+    assert length_metric(runs, None) == "test/acc"  # a classification sweep: accuracy
+    series = length_series(runs, "test/acc", "data.length")
+    expected = {}
+    for job in sorted(length_sweep.glob("[0-9]")):
+        given = dict(
+            line.split("=", 1)
+            for line in yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text())
+        )
+        line = expected.setdefault(f"model={given['model']}", {})
+        line[float(given["data.length"])] = [metrics(job)["test/acc"]]
+    assert series.lines == expected and set(expected) == {"model=rnn", "model=gru"}
+    assert series.chance == {4.0: 0.5, 8.0: 0.5}  # parity's data/chance_acc, from metrics.json
+
+
+def test_seeds_are_averaged_and_the_length_may_come_from_the_saved_config(length_sweep, tmp_path):
+    root = tmp_path / "sweep"
+    shutil.copytree(length_sweep, root, ignore=shutil.ignore_patterns("checkpoints"))
+    for job in sorted(root.glob("[0-9]")):  # a second seed of every job, 0.25 more accurate
+        twin = root / f"{job.name}_seed2"
+        shutil.copytree(job, twin)
+        overrides = twin / ".hydra" / "overrides.yaml"
+        overrides.write_text(overrides.read_text() + "- seed=2\n")
+        saved = metrics(twin)
+        (twin / "metrics.json").write_text(
+            json.dumps({**saved, "test/acc": saved["test/acc"] + 0.25})
+        )
+    for overrides in root.glob("*/.hydra/overrides.yaml"):  # data.length only in config.yaml
+        kept = [line for line in overrides.read_text().splitlines() if "data.length" not in line]
+        overrides.write_text("\n".join(kept) + "\n")
+    series = length_series(find_runs(root), "test/acc", "data.length")
+    assert set(series.lines) == {"model=rnn", "model=gru"}  # seed makes no line of its own
+    for line in series.lines.values():
+        assert sorted(line) == [4.0, 8.0]
+        for values in line.values():
+            assert len(values) == 2 and values[1] - values[0] == pytest.approx(0.25)
+    report(root, output=tmp_path / "out", metric="test/loss")
+    assert (tmp_path / "out" / "memory_vs_length.png").is_file()
+
+
+def test_no_length_figure_where_the_runs_share_one_length(sweep, length_sweep, tmp_path):
+    report(sweep, output=tmp_path / "same")  # model=rnn,gru at one length
+    assert not (tmp_path / "same" / "memory_vs_length.png").exists()
+    report(length_sweep, output=tmp_path / "off", length_key=None)
+    assert not (tmp_path / "off" / "memory_vs_length.png").exists()

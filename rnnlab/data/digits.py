@@ -19,13 +19,19 @@ class DigitsDataModule(InMemoryDataModule):
     """The 1,797 digits of ``sklearn.datasets.load_digits`` as sequences, split by class.
 
     ``rows`` reads each image top to bottom, 8 steps of 8 pixels; ``pixels`` reads it one pixel
-    at a time, 64 steps of 1, a much longer memory. Pixel values are scaled to ``[0, 1]``.
+    at a time, 64 steps of 1, a much longer memory; with ``permute`` the pixels are read in one
+    fixed random order, the same for every image and split (the permuted-sequential benchmark:
+    neighbouring steps are no longer neighbouring pixels, so the net must remember across the
+    whole sequence). Pixel values are scaled to ``[0, 1]``.
     The plain baseline beside the model (:meth:`baselines`) is one-nearest-neighbour under the
     Euclidean distance between whole images, fitted on the training split.
     Needs scikit-learn (``pip install -e ".[datasets]"``); it ships the data, nothing is fetched.
 
     Args:
         steps: ``rows`` (8 x 8) or ``pixels`` (64 x 1).
+        permute: read the pixels in a fixed random order (``steps=pixels`` only).
+        permute_seed: seed of that order; ``None`` uses ``seed``, so that one seed fixes both
+            the split and the order.
         splits: fractions of each class for train, validation and test.
         batch_size: sequences per batch.
         num_workers: ``DataLoader`` workers; batches are gathered in memory, so 0 is fastest.
@@ -35,6 +41,8 @@ class DigitsDataModule(InMemoryDataModule):
     def __init__(
         self,
         steps: Steps = "rows",
+        permute: bool = False,
+        permute_seed: int | None = None,
         splits: tuple[float, float, float] = (0.7, 0.1, 0.2),
         batch_size: int = 64,
         num_workers: int = 0,
@@ -42,9 +50,19 @@ class DigitsDataModule(InMemoryDataModule):
     ):
         super().__init__(batch_size, num_workers, seed)
         check(steps in ("rows", "pixels"), f"data.steps={steps!r} is not one of 'rows', 'pixels'.")
+        check(
+            not permute or steps == "pixels",
+            f"data.permute=true reorders pixels, and data.steps={steps!r}; use data.steps=pixels.",
+        )
         check_splits(splits)
         self.steps = steps
         self.splits = tuple(splits)
+        self.permutation: torch.Tensor | None = None  # (64,) pixel read at each step
+        if permute:
+            order_seed = seed if permute_seed is None else permute_seed
+            self.permutation = torch.randperm(
+                64, generator=torch.Generator().manual_seed(order_seed)
+            )
 
     @property
     def spec(self) -> ClassesSpec:
@@ -63,6 +81,8 @@ class DigitsDataModule(InMemoryDataModule):
         digits = load_digits()
         images = torch.as_tensor(digits.images, dtype=torch.float32) / 16  # (N, 8, 8)
         x = images if self.steps == "rows" else images.reshape(len(images), 64, 1)
+        if self.permutation is not None:
+            x = x[:, self.permutation]  # (N, 64, 1), before the split: every split alike
         labels = torch.as_tensor(digits.target, dtype=torch.long)
         lengths = torch.full((len(x),), x.shape[1], dtype=torch.long)
         parts = stratified_split(labels, self.splits, self.seed)

@@ -132,6 +132,8 @@ class ForecastSpec(Spec):
         time_step: the series' time step in words (``1 day``), where it has timestamps.
         noise_floor: the variance of the noise on the targets, where the data knows it: the
             lowest MSE any forecaster can reach.
+        chance_mse: the MSE of always predicting the targets' mean, where the data knows it:
+            the score of a model that learned nothing of the inputs.
     """
 
     horizon: int = 1
@@ -145,6 +147,7 @@ class ForecastSpec(Spec):
     mase_scale: tuple[float, ...] | None = None
     time_step: str | None = None
     noise_floor: float | None = None
+    chance_mse: float | None = None
 
     description = "a series to forecast"
 
@@ -153,7 +156,8 @@ class ForecastSpec(Spec):
         return len(self.target_names)
 
     def facts(self) -> dict[str, float]:
-        return {} if self.noise_floor is None else {"data/noise_floor": self.noise_floor}
+        known = {"data/noise_floor": self.noise_floor, "data/chance_mse": self.chance_mse}
+        return {key: value for key, value in known.items() if value is not None}
 
 
 @dataclass(frozen=True)
@@ -163,12 +167,18 @@ class ClassesSpec(Spec):
     Attributes:
         class_names: the name of each class (tag); targets are their indices.
         aligned: one target per step rather than per sequence.
+        chance_acc: the accuracy of guessing without reading the inputs, where the data knows
+            it (0.5 for balanced binary labels).
     """
 
     class_names: tuple[str, ...] = ()
     aligned: bool = False
+    chance_acc: float | None = None
 
     description = "labelled sequences"
+
+    def facts(self) -> dict[str, float]:
+        return {} if self.chance_acc is None else {"data/chance_acc": self.chance_acc}
 
     @property
     def num_classes(self) -> int:

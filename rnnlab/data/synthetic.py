@@ -26,7 +26,12 @@ class SyntheticSequences(InMemoryDataModule, ABC):
         batch_size: sequences per batch.
         num_workers: ``DataLoader`` workers; batches are gathered in memory, so 0 is fastest.
         seed: seed of the generator.
+        test_length: the length of every test sequence, to test length generalisation (a net
+            trained on ``length`` tested on longer sequences); ``None``: the test split is drawn
+            as the others are.
     """
+
+    aligned = False  # one target per step (a subclass whose targets are per step sets it)
 
     def __init__(
         self,
@@ -38,6 +43,7 @@ class SyntheticSequences(InMemoryDataModule, ABC):
         batch_size: int = 128,
         num_workers: int = 0,
         seed: int = 0,
+        test_length: int | None = None,
     ):
         super().__init__(batch_size, num_workers, seed)
         check(length >= 1, f"data.length={length} must be at least 1.")
@@ -47,7 +53,12 @@ class SyntheticSequences(InMemoryDataModule, ABC):
         )
         for name, n in (("num_train", num_train), ("num_val", num_val), ("num_test", num_test)):
             check(n >= 1, f"data.{name}={n} must be at least 1.")
+        check(
+            test_length is None or test_length >= 1,
+            f"data.test_length={test_length} must be at least 1 (or null: test at data.length).",
+        )
         self.length = length
+        self.test_length = test_length
         self.min_length = min_length if min_length is not None else length
         self.sizes = {"train": num_train, "val": num_val, "test": num_test}
 
@@ -64,8 +75,17 @@ class SyntheticSequences(InMemoryDataModule, ABC):
             return
         generator = torch.Generator().manual_seed(self.seed)
         for split, n in self.sizes.items():
-            lengths = torch.randint(self.min_length, self.length + 1, (n,), generator=generator)
-            self.datasets[split] = SequenceDataset(*self.generate(lengths, generator))
+            if split == "test" and self.test_length is not None:
+                lengths = torch.full((n,), self.test_length)
+            else:
+                lengths = torch.randint(self.min_length, self.length + 1, (n,), generator=generator)
+            generated = self.generate(lengths, generator)
+            self.datasets[split] = SequenceDataset(*generated, aligned=self.aligned)
+
+    def steps(self, lengths: torch.Tensor) -> int:
+        """Steps of the padded tensor that holds sequences of ``lengths``: ``length``, or
+        more for a longer test split."""
+        return max(self.length, int(lengths.max()))
 
 
 def _valid(lengths: torch.Tensor, steps: int) -> torch.Tensor:
@@ -92,7 +112,7 @@ class CountDataModule(SyntheticSequences):
         return ClassesSpec(Inputs(features=1), class_names=("0", "1"))
 
     def generate(self, lengths: torch.Tensor, generator: torch.Generator) -> Generated:
-        bits = _random_bits(lengths, self.length, generator)  # (N, T)
+        bits = _random_bits(lengths, self.steps(lengths), generator)  # (N, T)
         labels = (2 * bits.sum(1) > lengths).long()  # (N,)
         return bits.float().unsqueeze(-1), lengths, labels
 
@@ -101,7 +121,8 @@ class ParityDataModule(SyntheticSequences):
     """Random 0/1 sequences labelled with the parity of their number of ones.
 
     Every step flips the answer, so the net must carry one bit exactly across the whole
-    sequence: a long-range memory test that gets harder with ``length``.
+    sequence: a long-range memory test that gets harder with ``length``. The two labels are
+    equally likely at every length, so chance accuracy is 0.5 (``data/chance_acc``).
     """
 
     def __init__(self, length: int = 12, **kwargs):
@@ -109,10 +130,11 @@ class ParityDataModule(SyntheticSequences):
 
     @property
     def spec(self) -> ClassesSpec:
-        return ClassesSpec(Inputs(features=1), class_names=("0", "1"))
+        # The last bit alone decides the parity and is a fair coin: labels are balanced.
+        return ClassesSpec(Inputs(features=1), class_names=("0", "1"), chance_acc=0.5)
 
     def generate(self, lengths: torch.Tensor, generator: torch.Generator) -> Generated:
-        bits = _random_bits(lengths, self.length, generator)  # (N, T)
+        bits = _random_bits(lengths, self.steps(lengths), generator)  # (N, T)
         return bits.float().unsqueeze(-1), lengths, bits.sum(1) % 2
 
 
@@ -121,8 +143,9 @@ class AddingDataModule(SyntheticSequences):
 
     Each step carries a value from U(0, 1) and a marker; one marker falls in the first half
     of the sequence and one in the second, and the target is the sum of the two marked
-    values. Predicting the mean scores an MSE of 1/6, about 0.167. The target is a single
-    number, so the data names the forecasting task's regression path (horizon 1).
+    values. Predicting the mean scores an MSE of 1/6, about 0.167, at every length
+    (``data/chance_mse``). The target is a single number, so the data names the forecasting
+    task's regression path (horizon 1).
     """
 
     def __init__(self, length: int = 100, **kwargs):
@@ -131,15 +154,18 @@ class AddingDataModule(SyntheticSequences):
 
     @property
     def spec(self) -> ForecastSpec:
-        return ForecastSpec(Inputs(features=2), horizon=1)
+        # The marked steps are two distinct valid steps, each U(0, 1) and independent, so the
+        # target's mean is 1 and predicting it scores the target's variance, 2 x 1/12.
+        return ForecastSpec(Inputs(features=2), horizon=1, chance_mse=1 / 6)
 
     def generate(self, lengths: torch.Tensor, generator: torch.Generator) -> Generated:
         n = len(lengths)
-        values = torch.rand(n, self.length, generator=generator) * _valid(lengths, self.length)
+        steps = self.steps(lengths)
+        values = torch.rand(n, steps, generator=generator) * _valid(lengths, steps)
         half = lengths // 2  # (N,)
         first = (torch.rand(n, generator=generator) * half).long()  # in [0, half)
         second = half + (torch.rand(n, generator=generator) * (lengths - half)).long()
-        markers = torch.zeros(n, self.length)
+        markers = torch.zeros(n, steps)
         rows = torch.arange(n)
         markers[rows, first] = 1.0
         markers[rows, second] = 1.0

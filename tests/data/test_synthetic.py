@@ -52,3 +52,22 @@ def test_bad_sizes_are_refused():
         CountDataModule(length=20, min_length=30)
     with pytest.raises(ConfigError, match="data.num_test=0 must be at least 1"):
         ParityDataModule(num_test=0)
+
+
+def test_adding_chance_mse_is_the_mse_of_predicting_the_mean_at_any_length():
+    # Mixed lengths, some as short as 2: the derivation (two distinct U(0, 1) steps, variance
+    # 2/12) holds for every length, so the measured MSE of the constant 1 must match it.
+    dm = AddingDataModule(length=40, min_length=2, num_train=20_000, num_val=1, num_test=1)
+    batch = everything(dm)
+    measured = ((batch.y - 1.0) ** 2).mean().item()
+    assert dm.spec.facts() == {"data/chance_mse": pytest.approx(1 / 6)}
+    assert measured == pytest.approx(dm.spec.chance_mse, rel=0.04)
+    assert batch.y.mean().item() == pytest.approx(1.0, abs=0.01)
+
+
+def test_parity_chance_accuracy_is_one_half():
+    dm = ParityDataModule(length=30, min_length=1, num_train=20_000, num_val=1, num_test=1)
+    batch = everything(dm)
+    majority = max(batch.y.float().mean().item(), 1 - batch.y.float().mean().item())
+    assert dm.spec.facts() == {"data/chance_acc": 0.5}
+    assert majority == pytest.approx(dm.spec.chance_acc, abs=0.015)
