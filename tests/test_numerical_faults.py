@@ -200,6 +200,18 @@ def test_nan_scores_earn_no_credit(tmp_path, overrides, worst):
         assert metrics[f"test/{name}"] == 0.0, name
 
 
+def test_the_confusion_matrix_puts_a_nan_prediction_off_the_diagonal(tmp_path):
+    cfg = compose_config("train", ["data=parity", "data.num_train=64", *QUIET], tmp_path)
+    datamodule, _, task = build_system(cfg)
+    datamodule.setup("test")
+    batch = next(iter(datamodule.test_dataloader()))
+    logits = torch.full((len(batch.y), 2), float("nan"))
+    task.log_dict = lambda *args, **kwargs: None  # no trainer to log to: only the update counts
+    task.update_metrics("test", logits, batch)
+    confusion = task.confusion["test"].compute()
+    assert confusion.sum() == len(batch.y) and confusion.diagonal().sum() == 0  # argmax said 0
+
+
 def test_a_nan_language_model_scores_nan(tmp_path):
     metrics = nan_model_metrics(tmp_path, "data=text", "data.seq_len=32", "data.batch_size=8")
     for name in ("loss", "bpc", "ppl"):

@@ -123,4 +123,4 @@ class ClassificationTask(SupervisedTask):
         predicted = count_as_wrong(logits.argmax(-1), batch.y, bad, logits.shape[-1])
         self.metrics[stage].update(predicted, batch.y)
         self.log_dict(self.metrics[stage], on_epoch=True, prog_bar=stage == "val")
-        self.confusion[stage].update(logits, batch.y)
+        self.confusion[stage].update(predicted, batch.y)  # the same predictions as acc and f1
