@@ -110,9 +110,9 @@ def weights_problem(task: torch.nn.Module, saved: dict[str, Any]) -> str | None:
     return None
 
 
-def resolve_ckpt_path(cfg: DictConfig) -> str | None:
-    """The checkpoint a training run resumes from, checked to be a readable rnnlab checkpoint;
-    ``None`` for a fresh run.
+def resolve_ckpt_path(cfg: DictConfig) -> tuple[str, dict[str, Any]] | None:
+    """The checkpoint a training run resumes from, and its content (a readable rnnlab
+    checkpoint); ``None`` for a fresh run.
 
     ``ckpt_path=last`` and ``resume=true`` mean the run's own ``checkpoints/last.ckpt``, in
     ``cfg.paths.output_dir`` (``hydra.run.dir=<the run>``); any other ``ckpt_path`` is a file.
@@ -134,14 +134,19 @@ def resolve_ckpt_path(cfg: DictConfig) -> str | None:
         ckpt_path = str(last)
     if ckpt_path is None:
         return None
-    load_checkpoint(ckpt_path)
-    return str(ckpt_path)
+    return str(ckpt_path), load_checkpoint(ckpt_path)
 
 
-def check_resume(ckpt_path: str, cfg: DictConfig, task: torch.nn.Module, spec: Spec) -> None:
+def check_resume(
+    ckpt_path: str,
+    checkpoint: dict[str, Any],
+    cfg: DictConfig,
+    task: torch.nn.Module,
+    spec: Spec,
+) -> None:
     """Refuse, in one sentence, to resume the run ``cfg`` (whose ``task`` reads data of
-    ``spec``) from a checkpoint of another task or data, or whose weights do not fit."""
-    checkpoint = load_checkpoint(ckpt_path)
+    ``spec``) from the checkpoint ``ckpt_path`` (its content ``checkpoint``) of another task
+    or data, or whose weights do not fit."""
     where = f"ckpt_path={ckpt_path}"
     saved = checkpoint[CHECKPOINT_KEY]
     trained = OmegaConf.select(OmegaConf.create(saved), "task._target_", default=None)

@@ -49,10 +49,13 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
 
     # Everything the settings and the data can get wrong is found before the run directory is
     # written: a refused run leaves no trace, and an existing run directory stays as it was.
-    ckpt_path = resolve_ckpt_path(cfg)  # resume=true, ckpt_path=last or a file: found, readable
+    resumed = resolve_ckpt_path(cfg)  # resume=true, ckpt_path=last or a file: found, readable
     datamodule, net, task = build_system(cfg)
-    if ckpt_path is not None:  # the same task and data, and weights that fit the net
-        check_resume(ckpt_path, cfg, task, datamodule.spec)
+    ckpt_path = None
+    if resumed is not None:  # the same task and data, and weights that fit the net
+        ckpt_path, checkpoint = resumed
+        check_resume(ckpt_path, checkpoint, cfg, task, datamodule.spec)
+        del checkpoint  # Lightning reads the file itself when fitting
     finite = FiniteGuard(cfg.get("nonfinite", "stop"))  # a NaN or inf loss or gradient
 
     config = OmegaConf.to_container(cfg, resolve=True)

@@ -75,19 +75,36 @@ def train_config(tmp_path: Path) -> Callable[..., DictConfig]:
     return make
 
 
+def _cli_env() -> dict[str, str]:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    env.pop("HYDRA_FULL_ERROR", None)
+    return env
+
+
 def run_cli(
     module: str, *args: str, cwd: Path, timeout: float = 300
 ) -> subprocess.CompletedProcess:
     """Run ``python -m <module> <args>`` as a user would, capturing its output."""
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    env.pop("HYDRA_FULL_ERROR", None)
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         cwd=cwd,
-        env=env,
+        env=_cli_env(),
         capture_output=True,
         text=True,
         timeout=timeout,
+    )
+
+
+def start_cli(module: str, *args: str, cwd: Path) -> subprocess.Popen:
+    """Start ``python -m <module> <args>`` as :func:`run_cli` runs it, without waiting; its
+    output is piped."""
+    return subprocess.Popen(
+        [sys.executable, "-m", module, *args],
+        cwd=cwd,
+        env=_cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 

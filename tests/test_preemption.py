@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from functools import partial
 from pathlib import Path
@@ -24,7 +23,7 @@ from rnnlab.data.text import TextDataModule
 from rnnlab.nets import RecurrentEncoder
 from rnnlab.tasks.language_model import CARRIED_STATE_KEY, LanguageModelTask
 from rnnlab.train import run, train
-from tests.conftest import compose_config, run_cli
+from tests.conftest import compose_config, run_cli, start_cli
 
 QUIET = ["~callbacks.rich_progress_bar", "~callbacks.rich_model_summary"]
 
@@ -139,18 +138,6 @@ def language_model_reference(tmp_path_factory):
 # From the command line: a real signal from outside, at a moment the test does not choose.
 
 
-def start_training(args: list[str], cwd: Path) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "rnnlab.train", *args],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def wait_for_checkpoint(path: Path, process: subprocess.Popen, timeout: float = 240) -> None:
     """Wait until ``path`` holds a complete checkpoint (the first step checkpoint)."""
     deadline = time.monotonic() + timeout
@@ -181,7 +168,7 @@ def test_a_run_stopped_mid_epoch_resumes_to_the_uninterrupted_result(
     args = [*config, f"hydra.run.dir={run_dir}"]
     last = run_dir / "checkpoints" / "last.ckpt"
 
-    process = start_training(args, tmp_path)
+    process = start_cli("rnnlab.train", *args, cwd=tmp_path)
     try:
         wait_for_checkpoint(last, process)
         process.send_signal(getattr(signal, kill))

@@ -6,30 +6,16 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from rnnlab.cli import run_name
 from rnnlab.train import run
 from rnnlab.utils.errors import ConfigError
-from tests.conftest import TINY, run_cli, run_main
+from tests.conftest import TINY, run_cli, run_main, start_cli
 
 # One stamp for every run: as if all were started in the same second.
 STAMP = "2026-01-01_00-00-00"
-
-
-def start(cwd: Path, *args: str) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "rnnlab.train", *args],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def finish(process: subprocess.Popen) -> None:
@@ -46,7 +32,10 @@ def test_run_name_tells_processes_and_repeated_runs_apart():
 
 def test_four_runs_started_in_the_same_second_get_four_complete_run_directories(tmp_path):
     run_dir = f"hydra.run.dir=logs/train/runs/${{run_name:{STAMP}}}"
-    processes = [start(tmp_path, *TINY, "data.length=2000", run_dir) for _ in range(4)]
+    processes = [
+        start_cli("rnnlab.train", *TINY, "data.length=2000", run_dir, cwd=tmp_path)
+        for _ in range(4)
+    ]
     for process in processes:
         finish(process)
     runs = sorted((tmp_path / "logs" / "train" / "runs").iterdir())
@@ -65,7 +54,15 @@ def test_four_runs_started_in_the_same_second_get_four_complete_run_directories(
 def test_two_sweeps_started_in_the_same_second_keep_apart(tmp_path):
     sweep_dir = f"hydra.sweep.dir=logs/train/multiruns/${{run_name:{STAMP}}}"
     sweeps = [
-        start(tmp_path, "-m", *TINY, "data.length=2000", "model=rnn,gru", sweep_dir)
+        start_cli(
+            "rnnlab.train",
+            "-m",
+            *TINY,
+            "data.length=2000",
+            "model=rnn,gru",
+            sweep_dir,
+            cwd=tmp_path,
+        )
         for _ in range(2)
     ]
     for sweep in sweeps:

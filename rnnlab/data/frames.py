@@ -42,7 +42,9 @@ Frames = np.ndarray | list[Path]  # an (N, T, C, H, W) array, or one .npy path p
 # What numpy raises on a damaged .npy: a bad header (ValueError, SyntaxError, TokenError), a
 # short file (EOFError), a shape the file cannot hold (ValueError, OSError, OverflowError).
 _NPY_ERRORS = (ValueError, EOFError, OSError, SyntaxError, OverflowError, tokenize.TokenError)
-# What zipfile adds on a damaged .npz: a bad archive or member, a broken compressed stream.
+# What zipfile adds on a damaged .npz: a bad archive or member (BadZipFile, struct.error), a
+# broken compressed stream (zlib.error), a compression method it lacks (zipfile raises
+# NotImplementedError for that, as for a damaged method field).
 _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, NotImplementedError, struct.error)
 
 

@@ -133,7 +133,27 @@ class MemoryTask(SyntheticSequences):
         ``(N, T)``, a class index on each answered step and IGNORE elsewhere."""
 
 
-class CopyingDataModule(MemoryTask):
+class SymbolsToRecall(MemoryTask):
+    """A memory task whose answers are ``symbols`` letters of an ``alphabet``, given once and
+    asked back after a marker (copying and selective copying): their classes, and the input
+    vocabulary of padding, the blank, the marker and the letters."""
+
+    def __init__(self, length: int, symbols: int, alphabet: int, **kwargs):
+        super().__init__(length, **kwargs)
+        check(symbols >= 1, f"data.symbols={symbols} must be at least 1.")
+        check(alphabet >= 2, f"data.alphabet={alphabet} must be at least 2.")
+        self.symbols, self.alphabet = symbols, alphabet
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return _names("s", self.alphabet)
+
+    @property
+    def vocab(self) -> tuple[str, ...]:
+        return (PAD, BLANK, MARKER, *self.classes)
+
+
+class CopyingDataModule(SymbolsToRecall):
     """The copying problem (Arjovsky, Shah and Bengio 2016): remember ``symbols`` tokens
     across ``length`` steps and write them out again.
 
@@ -155,18 +175,7 @@ class CopyingDataModule(MemoryTask):
     """
 
     def __init__(self, length: int = 20, symbols: int = 10, alphabet: int = 8, **kwargs):
-        super().__init__(length, **kwargs)
-        check(symbols >= 1, f"data.symbols={symbols} must be at least 1.")
-        check(alphabet >= 2, f"data.alphabet={alphabet} must be at least 2.")
-        self.symbols, self.alphabet = symbols, alphabet
-
-    @property
-    def classes(self) -> tuple[str, ...]:
-        return _names("s", self.alphabet)
-
-    @property
-    def vocab(self) -> tuple[str, ...]:
-        return (PAD, BLANK, MARKER, *self.classes)
+        super().__init__(length, symbols, alphabet, **kwargs)
 
     @property
     def spec(self) -> MemorySpec:
@@ -188,7 +197,7 @@ class CopyingDataModule(MemoryTask):
         return x, y
 
 
-class SelectiveCopyingDataModule(MemoryTask):
+class SelectiveCopyingDataModule(SymbolsToRecall):
     """Selective copying (as in the Mamba paper, Gu and Dao 2023): ``symbols`` tokens lie at
     random places among ``length`` steps of noise; after the marker, write them out in order.
 
@@ -206,24 +215,13 @@ class SelectiveCopyingDataModule(MemoryTask):
     """
 
     def __init__(self, length: int = 32, symbols: int = 4, alphabet: int = 8, **kwargs):
-        super().__init__(length, **kwargs)
-        check(symbols >= 1, f"data.symbols={symbols} must be at least 1.")
-        check(alphabet >= 2, f"data.alphabet={alphabet} must be at least 2.")
+        super().__init__(length, symbols, alphabet, **kwargs)
         for name, value in (("length", length), ("test_length", self.test_length)):
             check(
                 value is None or value >= symbols,
                 f"data.{name}={value} must be at least data.symbols={symbols}: the symbols "
                 "need a step each.",
             )
-        self.symbols, self.alphabet = symbols, alphabet
-
-    @property
-    def classes(self) -> tuple[str, ...]:
-        return _names("s", self.alphabet)
-
-    @property
-    def vocab(self) -> tuple[str, ...]:
-        return (PAD, BLANK, MARKER, *self.classes)
 
     def sequences(
         self, n: int, length: int, generator: torch.Generator
