@@ -102,6 +102,11 @@ def report(
         mode = mode or {"minimize": "min", "maximize": "max"}.get(study.get("direction"))
 
     rows, notes = build_table(runs, metric, mode)
+    series = None
+    if length_key and len({_run_value(r, length_key) for r in runs if r.metrics} - {None}) > 1:
+        shown = length_metric(runs, metric)
+        series = length_series(runs, shown, length_key)
+        notes.append(length_table(series, shown, length_key))
     markdown = "\n\n".join([*notes, markdown_table(rows)]) + "\n"
 
     best = next((r for r, row in zip(runs, rows, strict=True) if row["best"]), None)
@@ -122,11 +127,10 @@ def report(
         print(
             f"note: no run logged {curve} to TensorBoard; curves.png not written.", file=sys.stderr
         )
-    if length_key and len({_run_value(r, length_key) for r in runs if r.metrics} - {None}) > 1:
-        shown = length_metric(runs, metric)
+    if series is not None:
         figure = out / "memory_vs_length.png"
         with atomic_path(figure) as partial:
-            plot_memory(length_series(runs, shown, length_key), shown, length_key, partial)
+            plot_memory(series, shown, length_key, partial)
         written.append(figure)
     for path in written:
         print(f"wrote {path}")
@@ -375,6 +379,24 @@ def length_series(runs: Sequence[Run], metric: str, length_key: str) -> LengthSe
             chances.setdefault(length, []).append(float(r.metrics[fact]))
     chance = {length: sum(v) / len(v) for length, v in chances.items()}
     return LengthSeries(lines, chance)
+
+
+def length_table(series: LengthSeries, metric: str, length_key: str) -> str:
+    """The figure's numbers as Markdown: a row per line, a column per length, each cell the
+    mean over seeds with one standard deviation and the number of seeds, and a chance row."""
+    lengths = sorted({x for by_length in series.lines.values() for x in by_length})
+    header = [f"{metric} by {length_key}", *(f"{x:g}" for x in lengths)]
+    rows = [_md_row(header), _md_row(["---"] * len(header))]
+    for label, by_length in series.lines.items():
+        cells = [label]
+        for x in lengths:
+            values = by_length.get(x, [])
+            spread = f" ± {_std(values):.3g}" if len(values) > 1 else ""
+            cells.append(f"{_mean(values):.4g}{spread} ({len(values)})" if values else "")
+        rows.append(_md_row(cells))
+    if series.chance:
+        rows.append(_md_row(["chance", *(_cell(series.chance.get(x)) for x in lengths)]))
+    return "\n".join(rows)
 
 
 def plot_memory(series: LengthSeries, metric: str, length_key: str, path: Path) -> None:

@@ -103,6 +103,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
                 weights_only=True,
             )
             metrics |= scalar_metrics(trainer.callback_metrics, ("test/",))
+            metrics |= test_variants(trainer, task, datamodule)
             scores, headings = score_baselines(task, datamodule)
             metrics |= scores
             baselines |= headings
@@ -138,6 +139,38 @@ def stop_pruned(trainer: L.Trainer, pruning: OptunaPruning) -> None:
 
         epoch, value = pruning.pruned["epoch"], pruning.pruned["value"]
         raise optuna.TrialPruned(f"pruned after epoch {epoch}: {pruning.monitor}={value:.6g}")
+
+
+def test_variants(trainer: L.Trainer, task: L.LightningModule, datamodule) -> dict[str, float]:
+    """Score the tested weights on each of the datamodule's further test sets
+    (``test_variants``, a test set at each of several lengths): ``test/<metric>@<name>``.
+
+    Each set is scored by a trainer of its own that logs nothing, so that the run's logs hold
+    one ``test/`` value of each metric; these scores reach TensorBoard's HPARAMS tab and
+    ``metrics.json`` with the others. Under DDP every rank scores every set whole (their
+    metrics' states, synchronised, are equal copies, so means are unchanged).
+    """
+    variants = datamodule.test_variants() if hasattr(datamodule, "test_variants") else {}
+    scores: dict[str, float] = {}
+    if not variants:
+        return scores
+    device = trainer.strategy.root_device
+    evaluator = L.Trainer(
+        accelerator="gpu" if device.type == "cuda" else "cpu",
+        devices=[device.index or 0] if device.type == "cuda" else 1,
+        precision=trainer.precision,
+        limit_test_batches=trainer.limit_test_batches,
+        logger=False,
+        callbacks=[],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    for name, loader in variants.items():
+        evaluator.test(task, dataloaders=loader, verbose=False)
+        tested = scalar_metrics(evaluator.callback_metrics, ("test/",))
+        scores |= {f"{key}@{name}": value for key, value in tested.items()}
+    return scores
 
 
 def hparams(cfg: DictConfig) -> dict[str, Any]:

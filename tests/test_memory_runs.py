@@ -7,6 +7,7 @@ A new net's YAML is picked up here with no edit to this file."""
 import json
 
 import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from rnnlab.build import build_model
 from rnnlab.cli import available
@@ -72,3 +73,24 @@ def test_a_run_tested_at_a_longer_length_reports_its_accuracy_there(tmp_path):
     saved = json.loads((tmp_path / "metrics.json").read_text())
     # The paper's all-steps baseline is the one at the tested length: 3 ln 4 / (9 + 6).
     assert saved["data/chance_loss_all_steps"] == pytest.approx(3 * 1.3862943611198906 / 15)
+
+
+def test_a_run_tested_at_several_lengths_scores_each_with_the_same_weights(tmp_path):
+    overrides = ["model=gru", "data=copying", *SIZES["copying"], *FAST, "model.hidden_size=8"]
+    metrics, objects = run([*overrides, "data.test_length=[9,18]", f"hydra.run.dir={tmp_path}"])
+    assert objects["datamodule"].datasets["test"].values.shape[1] == 9 + 2 * 3
+    # The first length is the test split; each length has its own scores.
+    for name in ("acc", "loss"):
+        assert metrics[f"test/{name}@9"] == pytest.approx(metrics[f"test/{name}"])
+        assert f"test/{name}@18" in metrics
+    assert metrics["test/loss@18"] != metrics["test/loss"]
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["test/acc@18"] == pytest.approx(metrics["test/acc@18"])
+    modes = json.loads((tmp_path / "metric_modes.json").read_text())
+    assert modes["test/acc@18"] == "max" and modes["test/loss@18"] == "min"
+    # The longer lengths' scores do not reach the logs as test/ values of their own.
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    logged = [e.value for e in events.Scalars("test/loss")]
+    assert logged == pytest.approx([metrics["test/loss"]] * len(logged))
+    assert events.Scalars("test/acc@18")[-1].value == pytest.approx(metrics["test/acc@18"])

@@ -3,6 +3,7 @@
 import csv
 import json
 import shutil
+import statistics
 
 import pytest
 import yaml
@@ -220,6 +221,17 @@ def test_seeds_are_averaged_and_the_length_may_come_from_the_saved_config(length
             assert len(values) == 2 and values[1] - values[0] == pytest.approx(0.25)
     report(root, output=tmp_path / "out", metric="test/loss")
     assert (tmp_path / "out" / "memory_vs_length.png").is_file()
+
+    # report.md gives the figure's numbers: mean ± standard deviation (seeds) per length.
+    report(root, output=tmp_path / "acc")
+    text = (tmp_path / "acc" / "report.md").read_text()
+    assert "| test/acc by data.length | 4 | 8 |" in text
+    for label, line in series.lines.items():
+        cells = [
+            f"{statistics.mean(line[x]):.4g} ± {statistics.stdev(line[x]):.3g} (2)" for x in (4, 8)
+        ]
+        assert f"| {label} | {cells[0]} | {cells[1]} |" in text
+    assert "| chance | 0.5 | 0.5 |" in text
 
 
 def test_no_length_figure_where_the_runs_share_one_length(sweep, length_sweep, tmp_path):

@@ -346,6 +346,17 @@ class InMemoryDataModule(L.LightningDataModule):
     def predict_dataloader(self) -> DataLoader:
         return self._loader("test", self.eval_batch_size())
 
+    def test_variants(self) -> dict[str, DataLoader]:
+        """Further test sets, each scored as the test split is, by the same weights, and
+        reported as ``test/<metric>@<name>`` (``test/acc@200``): none here. A subclass offers
+        them where one trained net is worth testing on several versions of the test data
+        (synthetic sets tested at several lengths, ``data.test_length=[50,100,200]``)."""
+        return {}
+
+    def loader(self, data: Dataset) -> DataLoader:
+        """An evaluation loader of ``data``: in order, at the evaluation batch size."""
+        return batch_loader(data, self.eval_batch_size(), False, False, self.seed, self.num_workers)
+
     def _loader(self, split: str, batch_size: int, shuffle: bool = False) -> DataLoader:
         drop_last = shuffle and self.drop_last_train
         return batch_loader(

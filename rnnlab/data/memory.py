@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from abc import abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import torch
@@ -68,7 +69,8 @@ class MemoryTask(SyntheticSequences):
     Args:
         length: the task's length (what each task says it is); the sequences are longer by
             the steps that hold the data and the answers.
-        test_length: the test split's task length; ``None``: ``length``.
+        test_length: the test split's task length; ``None``: ``length``; a list: a test set
+            at each, scored as ``test/<metric>@<length>`` (the test split is at the first).
         num_train, num_val, num_test, batch_size, num_workers, seed: as for
             :class:`~rnnlab.data.synthetic.SyntheticSequences`.
     """
@@ -78,7 +80,7 @@ class MemoryTask(SyntheticSequences):
     def __init__(
         self,
         length: int,
-        test_length: int | None = None,
+        test_length: int | Sequence[int] | None = None,
         num_train: int = 10_000,
         num_val: int = 1_000,
         num_test: int = 2_000,
@@ -216,9 +218,9 @@ class SelectiveCopyingDataModule(SymbolsToRecall):
 
     def __init__(self, length: int = 32, symbols: int = 4, alphabet: int = 8, **kwargs):
         super().__init__(length, symbols, alphabet, **kwargs)
-        for name, value in (("length", length), ("test_length", self.test_length)):
+        for name, value in [("length", length), *(("test_length", n) for n in self.test_lengths)]:
             check(
-                value is None or value >= symbols,
+                value >= symbols,
                 f"data.{name}={value} must be at least data.symbols={symbols}: the symbols "
                 "need a step each.",
             )
@@ -278,9 +280,9 @@ class AssociativeRecallDataModule(MemoryTask):
             1 <= queries <= num_pairs,
             f"data.num_queries={num_queries} must be between 1 and data.num_pairs={num_pairs}.",
         )
-        for name, value in (("length", length), ("test_length", self.test_length)):
+        for name, value in [("length", length), *(("test_length", n) for n in self.test_lengths)]:
             check(
-                value is None or value >= queries,
+                value >= queries,
                 f"data.{name}={value} must be at least the {queries} queries (a step each).",
             )
         self.num_pairs, self.num_queries = num_pairs, queries

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 
 import torch
+from torch.utils.data import DataLoader
 
 from rnnlab.data.batch import InMemoryDataModule, SequenceDataset
 from rnnlab.data.specs import ClassesSpec, ForecastSpec, Inputs, Spec
@@ -28,7 +30,9 @@ class SyntheticSequences(InMemoryDataModule, ABC):
         seed: seed of the generator.
         test_length: the length of every test sequence, to test length generalisation (a net
             trained on ``length`` tested on longer sequences); ``None``: the test split is drawn
-            as the others are.
+            as the others are. A list of lengths tests at each: the test split is drawn at the
+            first, and every listed length gets a test set of its own, scored by the same
+            weights as ``test/<metric>@<length>`` (:meth:`test_variants`).
     """
 
     aligned = False  # one target per step (a subclass whose targets are per step sets it)
@@ -43,7 +47,7 @@ class SyntheticSequences(InMemoryDataModule, ABC):
         batch_size: int = 128,
         num_workers: int = 0,
         seed: int = 0,
-        test_length: int | None = None,
+        test_length: int | Sequence[int] | None = None,
     ):
         super().__init__(batch_size, num_workers, seed)
         check(length >= 1, f"data.length={length} must be at least 1.")
@@ -53,12 +57,9 @@ class SyntheticSequences(InMemoryDataModule, ABC):
         )
         for name, n in (("num_train", num_train), ("num_val", num_val), ("num_test", num_test)):
             check(n >= 1, f"data.{name}={n} must be at least 1.")
-        check(
-            test_length is None or test_length >= 1,
-            f"data.test_length={test_length} must be at least 1 (or null: test at data.length).",
-        )
+        self.test_lengths = _test_lengths(test_length)
+        self.test_length = self.test_lengths[0] if self.test_lengths else None  # the test split's
         self.length = length
-        self.test_length = test_length
         self.min_length = min_length if min_length is not None else length
         self.sizes = {"train": num_train, "val": num_val, "test": num_test}
 
@@ -81,11 +82,41 @@ class SyntheticSequences(InMemoryDataModule, ABC):
                 lengths = torch.randint(self.min_length, self.length + 1, (n,), generator=generator)
             generated = self.generate(lengths, generator)
             self.datasets[split] = SequenceDataset(*generated, aligned=self.aligned)
+        # Drawn after the splits, so that listing more lengths leaves the splits as they were.
+        self.length_tests = {}
+        for length in self.test_lengths[1:] if len(self.test_lengths) > 1 else ():
+            generated = self.generate(torch.full((self.sizes["test"],), length), generator)
+            self.length_tests[length] = SequenceDataset(*generated, aligned=self.aligned)
+
+    def test_variants(self) -> dict[str, DataLoader]:
+        """With several ``test_length``: a test set at each, named by its length (the first
+        is the test split itself)."""
+        if len(self.test_lengths) < 2:
+            return {}
+        sets = {self.test_lengths[0]: self.datasets["test"], **self.length_tests}
+        return {str(length): self.loader(data) for length, data in sets.items()}
 
     def steps(self, lengths: torch.Tensor) -> int:
         """Steps of the padded tensor that holds sequences of ``lengths``: ``length``, or
         more for a longer test split."""
         return max(self.length, int(lengths.max()))
+
+
+def _test_lengths(test_length: int | Sequence[int] | None) -> tuple[int, ...]:
+    """``data.test_length`` as a tuple of distinct lengths (empty for ``None``)."""
+    if test_length is None:
+        return ()
+    lengths = (test_length,) if isinstance(test_length, int) else tuple(test_length)
+    check(
+        len(lengths) >= 1 and all(isinstance(n, int) and n >= 1 for n in lengths),
+        f"data.test_length={test_length} must be at least 1, a list of such lengths, or null "
+        "(test at data.length).",
+    )
+    check(
+        len(set(lengths)) == len(lengths),
+        f"data.test_length={list(lengths)} lists a length twice.",
+    )
+    return lengths
 
 
 def _valid(lengths: torch.Tensor, steps: int) -> torch.Tensor:

@@ -118,9 +118,10 @@ class SupervisedTask(L.LightningModule, ABC):
     @classmethod
     def metric_mode(cls, key: str) -> Mode:
         """``max`` where a higher value of metric ``key`` (``val/acc``, ``val/acc_best``,
-        ``test/nearest_neighbour_acc``) is better, else ``min``: a baseline's metric is named
-        ``<baseline>_<metric>``."""
-        name = key.rsplit("/", 1)[-1].removesuffix("_best")
+        ``test/nearest_neighbour_acc``, ``test/acc@200``) is better, else ``min``: a
+        baseline's metric is named ``<baseline>_<metric>``, and a further test set's
+        ``<metric>@<set>``."""
+        name = key.rsplit("/", 1)[-1].split("@", 1)[0].removesuffix("_best")
         higher = cls.higher_is_better
         return "max" if name in higher or any(name.endswith(f"_{m}") for m in higher) else "min"
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -118,7 +119,7 @@ def print_metrics(metrics: Mapping[str, float], baselines: Mapping[str, str] | N
         table.add_column("× noise floor", justify="right")
     for heading in baselines.values():
         table.add_column(heading, justify="right")
-    for key, value in sorted(own.items()):
+    for key, value in sorted(own.items(), key=lambda item: _numbers_in_order(item[0])):
         row = [key, f"{value:.6g}"]
         if has_floor:
             row.append(f"{value / noise_floor:.3f}" if key.endswith("/mse") else "")
@@ -132,3 +133,9 @@ def print_metrics(metrics: Mapping[str, float], baselines: Mapping[str, str] | N
             "data/noise_floor", f"{noise_floor:.6g}", *(["1.000"] if has_floor else []), *pad
         )
     Console().print(table)
+
+
+def _numbers_in_order(key: str) -> list[str | int]:
+    """A sort key that puts ``test/acc@50`` before ``test/acc@200``: the digits of ``key``
+    compare as numbers."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", key)]

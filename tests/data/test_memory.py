@@ -125,6 +125,25 @@ def test_parity_tests_at_its_test_length():
     assert torch.equal(split(plain).x, train.x)  # training data does not change
 
 
+def test_several_test_lengths_give_a_test_set_each_and_leave_the_splits_alone():
+    one = CopyingDataModule(length=5, symbols=3, test_length=7, num_train=64, num_test=20)
+    several = CopyingDataModule(
+        length=5, symbols=3, test_length=[7, 12, 30], num_train=64, num_test=20
+    )
+    for name in ("train", "val", "test"):  # the splits are those of the first length alone
+        assert torch.equal(split(one, name).x, split(several, name).x)
+    variants = several.test_variants()
+    assert list(variants) == ["7", "12", "30"]
+    first, *longer = [next(iter(loader)) for loader in variants.values()]
+    assert torch.equal(first.x, split(several, "test").x[: len(first.x)])  # the test split
+    for batch, length in zip(longer, (12, 30), strict=True):
+        assert batch.x.shape[1] == length + 2 * 3
+        answers = batch.y[:, -3:]  # the copied symbols, recomputed from the input
+        assert torch.equal(answers, batch.x[:, :3] - 3)
+    assert sum(len(b) for b in variants["30"]) == 20  # num_test sequences at every length
+    assert one.test_variants() == {} and CopyingDataModule().test_variants() == {}
+
+
 def test_chance_levels():
     dm = CopyingDataModule()  # the default: 10 symbols of 8, T = 20
     facts = dm.spec.facts()
@@ -172,6 +191,12 @@ def test_bad_sizes_are_refused():
         AssociativeRecallDataModule(length=2, num_pairs=4)
     with pytest.raises(ConfigError, match="data.test_length=0 must be at least 1"):
         ParityDataModule(test_length=0)
+    with pytest.raises(ConfigError, match=r"data.test_length=\[10, 3.5\] must be at least 1"):
+        ParityDataModule(test_length=[10, 3.5])
+    with pytest.raises(ConfigError, match=r"data.test_length=\[8, 8\] lists a length twice"):
+        ParityDataModule(test_length=[8, 8])
+    with pytest.raises(ConfigError, match="data.test_length=3 must be at least data.symbols=4"):
+        SelectiveCopyingDataModule(length=10, symbols=4, test_length=[12, 3])
 
 
 def test_the_spec_survives_a_checkpoint():
