@@ -78,7 +78,7 @@ ROWS = [
     row(
         "unknown-model",
         "train model=lstn",
-        "model=lstn is not available; choose one of: cnn_avg, cnn_gru, cnn_lstm, gru, lstm,",
+        "model=lstn is not available; choose one of: cnn_avg, cnn_gru, cnn_lstm, gru, lru, lstm,",
     ),
     row("unknown-data", "train data=sin", "data=sin is not available; choose one of: adding,"),
     row(

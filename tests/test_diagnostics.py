@@ -54,3 +54,23 @@ def test_a_run_with_diagnostics_logs_the_figure_and_the_norms(tmp_path):
     ratio = events.Scalars("diagnostics/state_grad_ratio")
     assert len(ratio) == 3 and all(r.value > 0 for r in ratio)
     assert any(tag.startswith("diagnostics/grad_norm/net.rnn.") for tag in events.Tags()["scalars"])
+
+
+@pytest.mark.parametrize("model", ["mingru", "lru", "s4d", "s6"])
+@pytest.mark.parametrize("data", ["adding", "copying"])
+def test_state_gradients_through_nets_whose_outputs_are_read_out_of_their_state(
+    model, data, tmp_path
+):
+    # Their state is no output (LRU and S4D: complex pairs; S6: the state and the convolution's
+    # inputs), so the cut step keeps its own output; the gradient reaches the state through the
+    # later steps, for a task that reads the last step (adding) and one that reads every step.
+    from rnnlab.build import build_system
+
+    overrides = [f"model={model}", f"data={data}", "data.length=6", "model.hidden_size=8"]
+    cfg = compose_config("train", [*overrides, "data.num_train=8"], tmp_path)
+    datamodule, net, task = build_system(cfg)
+    datamodule.setup()
+    batch = next(iter(datamodule.train_dataloader()))
+    norms = state_gradient_norms(task, batch)
+    assert norms.shape == (batch.x.shape[1] - 1,)
+    assert torch.isfinite(norms).all() and (norms[:-1] > 0).all()

@@ -1,6 +1,7 @@
 """Every net in ``conf/model/`` trains on every memory task (copying, selective copying,
-associative recall) through ``rnnlab.train.run``, or says in one sentence why it cannot read
-them; and a run tested at a longer length reports its accuracy there.
+associative recall) and on the pixel sets (MNIST-1D, permuted digits) through
+``rnnlab.train.run``, or says in one sentence why it cannot read them; and a run tested at
+longer lengths reports its accuracy there.
 
 A new net's YAML is picked up here with no edit to this file."""
 
@@ -23,10 +24,8 @@ SIZES = {
     "selective_copying": ["data.length=6", "data.symbols=3", "data.alphabet=4"],
     "associative_recall": ["data.length=5", "data.num_pairs=3", "data.keys=6", "data.values=5"],
 }
+SPLITS = ["data.num_train=32", "data.num_val=16", "data.num_test=16"]
 FAST = [
-    "data.num_train=32",
-    "data.num_val=16",
-    "data.num_test=16",
     "data.batch_size=16",
     "trainer=cpu",
     "trainer.max_steps=2",
@@ -46,7 +45,14 @@ def small(model: str, tmp_path) -> list[str]:
 @pytest.mark.parametrize("data", sorted(SIZES))
 @pytest.mark.parametrize("model", available("model"))
 def test_every_net_trains_on_every_memory_task(model, data, tmp_path):
-    overrides = [f"model={model}", f"data={data}", *SIZES[data], *FAST, *small(model, tmp_path)]
+    overrides = [
+        f"model={model}",
+        f"data={data}",
+        *SIZES[data],
+        *SPLITS,
+        *FAST,
+        *small(model, tmp_path),
+    ]
     cfg = compose_config("train", overrides, tmp_path / "probe")
     try:  # the checks a run makes before training: the task reads the data, the net fits
         build_model(cfg, instantiate(cfg.data, "data").spec)
@@ -62,8 +68,39 @@ def test_every_net_trains_on_every_memory_task(model, data, tmp_path):
     assert saved["data/chance_loss"] == pytest.approx(facts["data/chance_loss"])
 
 
+# The two pixel sets of the suite: features, one value a step, ten classes.
+PIXELS = {
+    "mnist1d": ("mnist1d", ["data=mnist1d", "data.num_samples=200"]),
+    "permuted_digits": ("sklearn", ["data=digits", "data.steps=pixels", "data.permute=true"]),
+}
+
+
+@pytest.mark.parametrize("pixels", sorted(PIXELS))
+@pytest.mark.parametrize("model", available("model"))
+def test_every_net_trains_on_the_pixel_sets(model, pixels, tmp_path):
+    package, data = PIXELS[pixels]
+    pytest.importorskip(package)
+    overrides = [f"model={model}", *data, *FAST, *small(model, tmp_path)]
+    cfg = compose_config("train", overrides, tmp_path / "probe")
+    try:
+        build_model(cfg, instantiate(cfg.data, "data").spec)
+    except ConfigError as error:
+        pytest.skip(f"model={model} cannot be trained on {pixels}: {error}")
+    metrics, objects = run([*overrides, f"hydra.run.dir={tmp_path / 'run'}"])
+    assert objects["trainer"].global_step == 2
+    assert 0 <= metrics["test/acc"] <= 1 and metrics["test/loss"] > 0
+    assert objects["datamodule"].spec.num_classes == 10
+
+
 def test_a_run_tested_at_a_longer_length_reports_its_accuracy_there(tmp_path):
-    overrides = ["model=gru", "data=copying", *SIZES["copying"], *FAST, "model.hidden_size=8"]
+    overrides = [
+        "model=gru",
+        "data=copying",
+        *SIZES["copying"],
+        *SPLITS,
+        *FAST,
+        "model.hidden_size=8",
+    ]
     metrics, objects = run([*overrides, "data.test_length=9", f"hydra.run.dir={tmp_path}"])
     datasets = objects["datamodule"].datasets
     assert datasets["train"].values.shape[1] == 4 + 2 * 3
@@ -76,7 +113,14 @@ def test_a_run_tested_at_a_longer_length_reports_its_accuracy_there(tmp_path):
 
 
 def test_a_run_tested_at_several_lengths_scores_each_with_the_same_weights(tmp_path):
-    overrides = ["model=gru", "data=copying", *SIZES["copying"], *FAST, "model.hidden_size=8"]
+    overrides = [
+        "model=gru",
+        "data=copying",
+        *SIZES["copying"],
+        *SPLITS,
+        *FAST,
+        "model.hidden_size=8",
+    ]
     metrics, objects = run([*overrides, "data.test_length=[9,18]", f"hydra.run.dir={tmp_path}"])
     assert objects["datamodule"].datasets["test"].values.shape[1] == 9 + 2 * 3
     # The first length is the test split; each length has its own scores.

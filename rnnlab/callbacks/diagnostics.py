@@ -54,11 +54,18 @@ class _CutAt(nn.Module):
 
     def forward(self, x, lengths=None, state=None) -> Encoded:
         first = self.net(x[:, : self.t], state=state)
-        lstm = isinstance(first.state, tuple)
-        h = (first.state[0] if lstm else first.state).detach().requires_grad_(True)
+        pair = isinstance(first.state, tuple)  # an LSTM's (h, c), a layer's (state, conv inputs)
+        h = (first.state[0] if pair else first.state).detach().requires_grad_(True)
         self.leaf = h
-        rest = self.net(x[:, self.t :], state=(h, first.state[1].detach()) if lstm else h)
-        outputs = torch.cat([first.outputs[:, :-1], h[-1][:, None], rest.outputs], 1)
+        rest = self.net(x[:, self.t :], state=(h, first.state[1].detach()) if pair else h)
+        # Where the output at step t is the top layer's state (the classic stacks), the leaf
+        # stands in for it, so that the loss at step t counts too. Elsewhere (residual blocks,
+        # state-space layers, whose outputs are read out of the state) that output stays as the
+        # first part computed it, and the gradient is what reaches h_t through the later steps.
+        last = first.outputs[:, -1]  # (B, D*H)
+        if h.dim() == 3 and h.shape[-1] == last.shape[-1] and torch.equal(h[-1].detach(), last):
+            last = h[-1]
+        outputs = torch.cat([first.outputs[:, :-1], last[:, None], rest.outputs], 1)
         return Encoded(outputs, rest.last, rest.state)
 
 

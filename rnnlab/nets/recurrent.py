@@ -1,4 +1,10 @@
-"""The recurrent encoder behind ``model=rnn``, ``model=lstm`` and ``model=gru``."""
+"""The recurrent encoder behind ``model=rnn``, ``model=lstm`` and ``model=gru``.
+
+With ``block="plain"`` the cells are stacked as torch stacks them; with ``block="residual"``
+each layer is one cell in the pre-norm residual block of the modern nets
+(:class:`~rnnlab.nets.minimal.PreNormResidualBlock`), so a comparison puts every cell in the
+same backbone.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +15,24 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from rnnlab.nets.base import Encoded, State, check_dropout, check_sizes, token_embedding
+from rnnlab.nets.base import (
+    Encoded,
+    State,
+    check_dropout,
+    check_sizes,
+    encoded_outputs,
+    token_embedding,
+)
 from rnnlab.nets.cells import LayerNormLSTM, ScratchGRU, ScratchLSTM, ScratchRNN
 from rnnlab.nets.chars import CHAR_ENCODERS, CharEncoderName
+from rnnlab.nets.minimal import PreNormResidualBlock
 from rnnlab.nets.protocol import Capabilities
+from rnnlab.utils.errors import check
 
 Cell = Literal["rnn", "lstm", "gru"]
 Impl = Literal["fused", "scratch", "scratch_ln"]
+Block = Literal["plain", "residual"]
+BLOCKS = ("plain", "residual")
 
 _CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 # Per implementation, the cells it offers; all take the constructor arguments of _CELLS.
@@ -49,9 +66,11 @@ class RecurrentEncoder(nn.Module):
         freeze_embedding: keep the embedding as it started (pretrained vectors stay as they
             are; with ``vocab_size``).
         cell: ``rnn`` (Elman), ``lstm`` or ``gru``.
-        hidden_size: units per layer and direction.
-        num_layers: stacked layers.
-        dropout: dropout between stacked layers.
+        hidden_size: units per layer and direction (``plain``); the residual stream
+            (``residual``), which a bidirectional layer's two directions share half and half.
+        num_layers: stacked layers (``plain``) or residual blocks (``residual``).
+        dropout: dropout between stacked layers (``plain``); on each block's recurrence and MLP
+            outputs, before they are added (``residual``).
         bidirectional: also run a backward direction and concatenate it.
         nonlinearity: ``tanh`` or ``relu``; used by the ``rnn`` cell only.
         impl: ``fused`` (torch's cuDNN/MKL kernels), ``scratch`` (the cells written from their
@@ -63,6 +82,14 @@ class RecurrentEncoder(nn.Module):
         char_embedding_dim: size of each character's embedding (with ``char_encoder``).
         char_hidden_size: size of each word's character representation (CNN filters, or the
             character BiLSTM's two directions together).
+        block: ``plain`` stacks the cells as torch does, outputs ``(B, T, D*H)``; ``residual``
+            projects the inputs to ``hidden_size`` and stacks ``num_layers`` pre-norm residual
+            blocks, each one single-layer cell and a gated MLP, then a final LayerNorm (outputs
+            ``(B, T, H)``). Bidirectional blocks give each direction ``hidden_size / 2`` units,
+            so that their concatenation is the stream; ``last`` is then the mean of the outputs
+            at the first and at the last valid step, where one direction has read everything.
+        mlp_expansion: hidden units of each residual block's gated MLP per feature; 0 for no
+            MLP (``residual`` only).
     """
 
     def __init__(
@@ -85,6 +112,8 @@ class RecurrentEncoder(nn.Module):
         char_hidden_size: int = 50,
         embedding_dropout: float = 0.0,
         freeze_embedding: bool = False,
+        block: Block = "plain",
+        mlp_expansion: int = 2,
     ):
         super().__init__()
         # torch checks these later, or not at all, in words that name no setting.
@@ -102,6 +131,19 @@ class RecurrentEncoder(nn.Module):
             raise ValueError(
                 f"impl={impl!r} has only the {', '.join(_IMPLS[impl])} cell, not cell={cell!r}; "
                 "use impl='scratch' or impl='fused' for it."
+            )
+        check(block in BLOCKS, f"model.block={block!r} is not one of {', '.join(BLOCKS)}.")
+        residual = block == "residual"
+        if residual:
+            check(
+                isinstance(mlp_expansion, int) and mlp_expansion >= 0,
+                f"model.mlp_expansion={mlp_expansion} must be a whole number of at least 0 "
+                "(0: no MLP).",
+            )
+            check(
+                not bidirectional or hidden_size % 2 == 0,
+                f"model.hidden_size={hidden_size} must be even with model.bidirectional=true and "
+                "model.block=residual: each direction has half the residual stream.",
             )
         self.embedding = token_embedding(
             input_size, vocab_size, embedding_dim, pad_index, embedding_weights
@@ -129,23 +171,53 @@ class RecurrentEncoder(nn.Module):
             )
             input_size += char_hidden_size
         extra = {"nonlinearity": nonlinearity} if cell == "rnn" else {}
-        self.rnn = _IMPLS[impl][cell](
-            input_size,
-            hidden_size,
-            num_layers=num_layers,
-            dropout=dropout if num_layers > 1 else 0.0,  # between layers: none to apply
-            bidirectional=bidirectional,
-            batch_first=True,
-            **extra,
-        )
         self.num_directions = 2 if bidirectional else 1
         self.bidirectional = bidirectional
         self.impl = impl
+        self.num_layers = num_layers
+        self.rnn: nn.Module | None = None
+        self.blocks: nn.ModuleList | None = None
+        if not residual:
+            self.rnn = _IMPLS[impl][cell](
+                input_size,
+                hidden_size,
+                num_layers=num_layers,
+                dropout=dropout if num_layers > 1 else 0.0,  # between layers: none to apply
+                bidirectional=bidirectional,
+                batch_first=True,
+                **extra,
+            )
+            self.state_size = hidden_size  # H of the state (L*D, B, H)
+            self._output_size = hidden_size * self.num_directions
+            return
+        self.state_size = hidden_size // self.num_directions
+        self.project = nn.Linear(input_size, hidden_size)  # to the residual stream
+        self.blocks = nn.ModuleList(
+            PreNormResidualBlock(
+                RecurrentMixer(
+                    _IMPLS[impl][cell](
+                        hidden_size,
+                        self.state_size,
+                        bidirectional=bidirectional,
+                        batch_first=True,
+                        **extra,
+                    ),
+                    fused=impl == "fused",
+                ),
+                hidden_size,
+                mlp_expansion,
+                dropout,
+            )
+            for _ in range(num_layers)
+        )
+        self.norm = nn.LayerNorm(hidden_size)
+        self._output_size = hidden_size
 
     @property
     def output_size(self) -> int:
-        """Features per step of ``outputs`` and of ``last``: ``D * H``."""
-        return self.rnn.hidden_size * self.num_directions
+        """Features per step of ``outputs`` and of ``last``: ``D * H`` (``plain``), or
+        ``hidden_size`` (``residual``)."""
+        return self._output_size
 
     @property
     def capabilities(self) -> Capabilities:
@@ -175,16 +247,100 @@ class RecurrentEncoder(nn.Module):
                 x = torch.cat([x, self.char_encoder(chars).to(x.dtype)], -1)  # (B, T, E + C)
         elif self.embedding is not None:
             x = self.embedding_dropout(self.embedding(x))  # (B, T, E)
-        total = x.shape[1]
-        if self.impl != "fused":
-            outputs, state = self.rnn(x, state, lengths=lengths)  # (B, T, D*H), masks padding
-        elif lengths is not None and bool((lengths < total).any()):
-            packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-            packed_out, state = self.rnn(packed, state)
-            outputs, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=total)
-        else:
-            outputs, state = self.rnn(x, state)  # (B, T, D*H)
+        if self.blocks is not None:
+            return self._residual(x, lengths, state)
+        outputs, state = _recur(self.rnn, x, lengths, state, self.impl == "fused")  # (B, T, D*H)
         h = state[0] if isinstance(state, tuple) else state  # (L*D, B, H)
         # The top layer: forward direction at the last step, backward direction at the first.
         last = h[-1] if self.num_directions == 1 else torch.cat([h[-2], h[-1]], -1)  # (B, D*H)
         return Encoded(outputs, last, state)
+
+    def _residual(
+        self, x: torch.Tensor, lengths: torch.Tensor | None, state: State | None
+    ) -> Encoded:
+        """The residual stack over inputs ``x`` ``(B, T, F)``; the state is laid out as the
+        plain stack's, ``(L*D, B, H/D)`` (LSTM: ``(h, c)``), layer by layer."""
+        h = self.project(x)  # (B, T, H)
+        valid = None
+        if lengths is not None:
+            steps = torch.arange(h.shape[1], device=h.device)
+            valid = steps[None] < lengths.to(h.device)[:, None]  # (B, T)
+        layers = self.num_directions
+        if state is None:
+            states: list[State | None] = [None] * self.num_layers
+        else:
+            self._check_state(state, h.shape[0])
+            states = [
+                tuple(s[i : i + layers] for s in state)
+                if isinstance(state, tuple)
+                else state[i : i + layers]  # (D, B, H/D)
+                for i in range(0, self.num_layers * layers, layers)
+            ]
+        finals = []
+        for block, layer_state in zip(self.blocks, states, strict=True):
+            h, final = block(h, valid, layer_state)  # (B, T, H)
+            finals.append(final)
+        if isinstance(finals[0], tuple):
+            state = tuple(torch.cat(parts) for parts in zip(*finals, strict=True))  # (L*D, B, H/D)
+        else:
+            state = torch.cat(finals)  # (L*D, B, H/D)
+        outputs, last, _ = encoded_outputs(self.norm(h), lengths)  # zero on padded steps
+        if self.bidirectional:
+            # The forward direction has read the whole row at its last valid step, the backward
+            # one at its first step: the plain stack joins those two, the stream averages them.
+            last = (outputs[:, 0] + last) / 2  # (B, H)
+        return Encoded(outputs, last, state)
+
+    def _check_state(self, state: State, batch: int) -> None:
+        expected = (self.num_layers * self.num_directions, batch, self.state_size)
+        parts = state if isinstance(state, tuple) else (state,)
+        check(
+            all(tuple(part.shape) == expected for part in parts),
+            f"the state is {[tuple(part.shape) for part in parts]}, not "
+            f"(num_layers * directions, B, hidden_size / directions) = {expected}; carry the "
+            "state this net returned.",
+        )
+
+
+class RecurrentMixer(nn.Module):
+    """A one-layer torch (or scratch) RNN, LSTM or GRU as the sequence mixer of a
+    :class:`~rnnlab.nets.minimal.PreNormResidualBlock`.
+
+    Args:
+        rnn: the single-layer cell, batch-first, its directions' outputs concatenated to the
+            block's size.
+        fused: ``rnn`` is a torch kernel, fed packed sequences (otherwise a scratch cell, fed
+            lengths).
+    """
+
+    def __init__(self, rnn: nn.Module, fused: bool):
+        super().__init__()
+        self.rnn, self.fused = rnn, fused
+
+    def forward(
+        self, x: torch.Tensor, valid: torch.Tensor | None = None, state: State | None = None
+    ) -> tuple[torch.Tensor, State]:
+        """``x`` ``(B, T, H)`` to outputs ``(B, T, H)`` (zero where ``valid`` ``(B, T)`` is
+        false) and the final state ``(D, B, H/D)`` (LSTM: ``(h, c)``), from ``state``."""
+        lengths = None if valid is None else valid.sum(1)  # valid steps are each row's first
+        return _recur(self.rnn, x, lengths, state, self.fused)
+
+
+def _recur(
+    rnn: nn.Module,
+    x: torch.Tensor,
+    lengths: torch.Tensor | None,
+    state: State | None,
+    fused: bool,
+) -> tuple[torch.Tensor, State]:
+    """Run ``rnn`` over ``x`` ``(B, T, F)`` with ``lengths`` ``(B,)``: outputs ``(B, T, D*H)``,
+    zero on padded steps, and the state at each row's last valid step."""
+    total = x.shape[1]
+    if not fused:
+        return rnn(x, state, lengths=lengths)  # the scratch cells mask padding themselves
+    if lengths is not None and bool((lengths < total).any()):
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        packed_out, state = rnn(packed, state)
+        outputs, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=total)
+        return outputs, state
+    return rnn(x, state)  # (B, T, D*H)

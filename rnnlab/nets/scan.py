@@ -1,0 +1,247 @@
+"""The linear recurrence ``h_t = a_t * h_{t-1} + b_t``, computed several ways.
+
+Every gated linear recurrence (minGRU, minLSTM, and the diagonal state-space layers) reduces to
+this elementwise recurrence once its gates are computed, because the gates read the input only,
+never the previous state: all the matrix work is done for every step at once, and what is left
+along time is this cheap scan. Shapes are batch-first, ``a`` and ``b`` ``(B, T, H)``, with an
+initial state ``h0`` ``(B, H)`` (zeros when ``None``); each form returns every state
+``(B, T, H)`` and the final one ``(B, H)``. A step with ``a = 1, b = 0`` is the identity, so a
+padded step leaves the state as it was and the final state is each row's own.
+
+The forms (``form=`` of :func:`linear_scan`), all with the same results:
+
+- ``sequential``: a Python loop that autograd records step by step; the reference.
+- ``loop``: the same loop over time, but inside one :class:`torch.autograd.Function` that runs
+  it in place on time-major tensors without building a graph, and whose backward is the reverse
+  recurrence ``g_{t-1} = a_t g_t + dL/dh_{t-1}`` run as a second loop. One small kernel per step
+  and direction, and nothing stored but ``a`` and the states: the fastest form on CPU, where a
+  kernel launch costs microseconds and there is little parallelism to win (see
+  ``scripts/bench/scan_speed.py``).
+- ``parallel``: a log-depth scan (Hillis and Steele's doubling): ``log2 T`` vectorised rounds,
+  each combining every step with the one ``2^k`` before it. ``O(T log T)`` work; it pays where
+  the hardware is wide (a GPU), not on two CPU cores.
+- ``chunked``: the doubling scan inside chunks of ``chunk_size`` steps, all chunks at once, and
+  the state carried from chunk to chunk by a loop over the chunks. ``O(T log C)`` work, for long
+  sequences.
+
+The last three share one backward (the reverse recurrence, run by the same form).
+:func:`log_linear_scan` is the textbook log-space form for positive ``a`` and ``b`` (Heinsen,
+2023), through :func:`torch.logcumsumexp`, as minGRU and minLSTM were published with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+import torch
+
+from rnnlab.utils.errors import check
+
+ScanForm = Literal["sequential", "loop", "parallel", "chunked"]
+# A kernel: time-major a, b (T, B, H) and h0 (B, H) to every state (T, B, H), run without
+# autograd. With `reverse=True` it runs the backward's recurrence instead, from the last step to
+# the first with each step's coefficient taken from the step after: G_t = a_{t+1} G_{t+1} + b_t.
+Kernel = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None, bool, int], torch.Tensor]
+
+
+def linear_scan(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    h0: torch.Tensor | None = None,
+    form: ScanForm = "loop",
+    chunk_size: int = 64,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every state of ``h_t = a_t * h_{t-1} + b_t`` and the final one.
+
+    Args:
+        a: the decay of each step, ``(B, T, H)``.
+        b: the input of each step, ``(B, T, H)``.
+        h0: the state before the first step, ``(B, H)``; zeros when ``None``.
+        form: ``sequential`` (the reference), ``loop`` (the fast CPU form), ``parallel`` or
+            ``chunked``: see the module's docstring.
+        chunk_size: steps per chunk of the ``chunked`` form.
+
+    Returns:
+        ``h`` ``(B, T, H)`` and the final state ``h[:, -1]`` ``(B, H)``.
+    """
+    check(form in _FORMS, f"scan={form!r} is not one of {', '.join(_FORMS)}.")
+    check(
+        isinstance(chunk_size, int) and chunk_size >= 1,
+        f"chunk_size={chunk_size} must be a whole number of at least 1.",
+    )
+    check(
+        a.shape == b.shape and a.dim() == 3,
+        f"a {tuple(a.shape)} and b {tuple(b.shape)} must both be (B, T, H).",
+    )
+    if h0 is None:
+        h0 = b.new_zeros(b.shape[0], b.shape[2])
+    check(
+        h0.shape == (b.shape[0], b.shape[2]),
+        f"the initial state is {tuple(h0.shape)}, not (B, H) = ({b.shape[0]}, {b.shape[2]}).",
+    )
+    if form == "sequential":
+        h = _sequential(a, b, h0)
+    else:
+        h = _Scan.apply(a, b, h0, _FORMS[form], chunk_size)
+    return h, h[:, -1]
+
+
+def log_linear_scan(
+    log_a: torch.Tensor, log_b: torch.Tensor, h0: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`linear_scan` of ``a = exp(log_a)``, ``b = exp(log_b)`` in log space.
+
+    ``h_t = A_t (h0 + sum_{s <= t} b_s / A_s)`` with ``A_t = a_1 ... a_t``, the sum taken as
+    ``logcumsumexp(log_b - log A)`` so that neither the products nor their inverses leave the
+    floating-point range. ``h0`` (any sign) is added as ``A_t h0``. A ``log_b`` of ``-inf`` is
+    ``b = 0`` (a padded step, with ``log_a = 0``).
+
+    Args:
+        log_a: ``(B, T, H)``, at most 0 for a decaying state.
+        log_b: ``(B, T, H)``; ``-inf`` where ``b`` is 0.
+        h0: ``(B, H)``; zeros when ``None``.
+
+    Returns:
+        ``h`` ``(B, T, H)`` and the final state ``(B, H)``.
+    """
+    log_decay = log_a.cumsum(1)  # (B, T, H): log A_t
+    # Where b = 0 the term is -inf whatever A is: written so, the NaN that logcumsumexp's
+    # backward gives at a leading -inf stops here instead of reaching log_a.
+    terms = torch.where(log_b == -torch.inf, -torch.inf, log_b - log_decay)  # (B, T, H)
+    summed = torch.logcumsumexp(terms, 1)  # (B, T, H): log sum_s b_s / A_s
+    # Before any input (steps of padding only) the sum is -inf and the state is h0 alone.
+    finite = torch.isfinite(summed)
+    h = torch.exp(log_decay + torch.where(finite, summed, 0.0)) * finite
+    if h0 is not None:
+        h = h + torch.exp(log_decay) * h0[:, None]  # (B, T, H)
+    return h, h[:, -1]
+
+
+def _sequential(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
+    """The reference: one step at a time, recorded by autograd."""
+    states, h = [], h0
+    # unbind, not a[:, t]: the backward of T selections would write T zero-filled (B, T, H).
+    for a_step, b_step in zip(a.unbind(1), b.unbind(1), strict=True):
+        h = a_step * h + b_step  # (B, H)
+        states.append(h)
+    return torch.stack(states, 1)  # (B, T, H)
+
+
+class _Scan(torch.autograd.Function):
+    """The scan by a forward kernel, with the reverse recurrence as its backward.
+
+    With ``G_t = dL/dh_t`` through every later step, ``G_t = a_{t+1} G_{t+1} + dL/dh_t`` (the
+    same recurrence run backwards, with ``a`` shifted by one step), and then
+    ``dL/db_t = G_t``, ``dL/da_t = G_t h_{t-1}`` and ``dL/dh0 = a_1 G_1``.
+    """
+
+    @staticmethod
+    def forward(ctx, a, b, h0, kernel: Kernel, chunk_size: int):
+        dtype = torch.promote_types(torch.promote_types(a.dtype, b.dtype), h0.dtype)
+        # Time-major and contiguous: each step's (B, H) slice is one block of memory.
+        a_t = a.transpose(0, 1).to(dtype).contiguous()  # (T, B, H)
+        b_t = b.transpose(0, 1).to(dtype).contiguous()  # (T, B, H)
+        h = kernel(a_t, b_t, h0.to(dtype), False, chunk_size)  # (T, B, H)
+        ctx.save_for_backward(a_t, h, h0)
+        ctx.kernel, ctx.chunk_size = kernel, chunk_size
+        return h.transpose(0, 1)  # (B, T, H)
+
+    @staticmethod
+    def backward(ctx, grad_h):
+        a_t, h, h0 = ctx.saved_tensors
+        grad = grad_h.transpose(0, 1).to(h.dtype).contiguous()  # (T, B, H)
+        g = ctx.kernel(a_t, grad, None, True, ctx.chunk_size)  # (T, B, H): G_t
+        grad_a = grad_b = grad_h0 = None
+        if ctx.needs_input_grad[0]:
+            grad_a = torch.empty_like(g)  # (T, B, H): G_t h_{t-1}, without joining h0 to h
+            torch.mul(g[0], h0.to(h.dtype), out=grad_a[0])
+            torch.mul(g[1:], h[:-1], out=grad_a[1:])
+            grad_a = grad_a.transpose(0, 1)
+        if ctx.needs_input_grad[1]:
+            grad_b = g.transpose(0, 1)
+        if ctx.needs_input_grad[2]:
+            grad_h0 = (a_t[0] * g[0]).to(h0.dtype)
+        return grad_a, grad_b, grad_h0, None, None
+
+
+def _loop(
+    a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None, reverse: bool, chunk_size: int
+) -> torch.Tensor:
+    """One fused multiply-add per step, written in place into the result."""
+    h = torch.empty_like(b)  # (T, B, H)
+    a_steps, b_steps, h_steps = a.unbind(0), b.unbind(0), h.unbind(0)
+    if reverse:  # G_t = a_{t+1} G_{t+1} + b_t from G_T = b_T
+        h_steps[-1].copy_(b_steps[-1])
+        for t in range(len(h_steps) - 2, -1, -1):
+            torch.addcmul(b_steps[t], a_steps[t + 1], h_steps[t + 1], out=h_steps[t])
+        return h
+    state = h0
+    for a_step, b_step, h_step in zip(a_steps, b_steps, h_steps, strict=True):
+        torch.addcmul(b_step, a_step, state, out=h_step)  # (B, H): b + a * state
+        state = h_step
+    return h
+
+
+def _doubling(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inclusive scan along dim 0 from a zero state: the products ``A`` of ``a`` up to each
+    step, and the states ``h``. Round ``k`` folds into each step the one ``2^k`` before it."""
+    a, b = a.clone(), b.clone()
+    steps, shift = a.shape[0], 1
+    while shift < steps:
+        # Step t takes (a_t, b_t) after (a_{t-s}, b_{t-s}): (a_t a_{t-s}, a_t b_{t-s} + b_t).
+        b[shift:] = torch.addcmul(b[shift:], a[shift:], b[:-shift])
+        a[shift:] = a[shift:] * a[:-shift]
+        shift *= 2
+    return a, b
+
+
+def _reversed(kernel: Kernel, a: torch.Tensor, b: torch.Tensor, chunk_size: int) -> torch.Tensor:
+    """``G_t = a_{t+1} G_{t+1} + b_t`` from ``G_T = b_T`` by a forward kernel: the steps taken
+    last to first, each with the next step's ``a``."""
+    a_next = torch.cat([a[1:], a.new_ones(1, *a.shape[1:])])  # (T, B, H): a_{t+1}
+    zeros = b.new_zeros(b.shape[1:])
+    return kernel(a_next.flip(0), b.flip(0), zeros, False, chunk_size).flip(0)
+
+
+def _parallel(
+    a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None, reverse: bool, chunk_size: int
+) -> torch.Tensor:
+    """The doubling scan over the whole sequence, ``h0`` folded into the first input."""
+    if reverse:
+        return _reversed(_parallel, a, b, chunk_size)
+    b = torch.cat([torch.addcmul(b[:1], a[:1], h0[None]), b[1:]])  # b_1 + a_1 h0
+    return _doubling(a, b)[1]
+
+
+def _chunked(
+    a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None, reverse: bool, chunk_size: int
+) -> torch.Tensor:
+    """The doubling scan inside each chunk, all chunks at once; then the state each chunk
+    starts from, carried from one chunk to the next; then each chunk's states corrected by it."""
+    if reverse:
+        return _reversed(_chunked, a, b, chunk_size)
+    steps = a.shape[0]
+    chunks = -(-steps // chunk_size)
+    pad = chunks * chunk_size - steps  # identity steps (a = 1, b = 0) to fill the last chunk
+    if pad:
+        a = torch.cat([a, a.new_ones(pad, *a.shape[1:])])
+        b = torch.cat([b, b.new_zeros(pad, *b.shape[1:])])
+    shape = (chunks, chunk_size, *a.shape[1:])
+    decay, local = _doubling(a.reshape(shape).transpose(0, 1), b.reshape(shape).transpose(0, 1))
+    # decay, local: (C, N, B, H), each chunk's products and states from a zero state
+    starts = torch.empty_like(local[0])  # (N, B, H): the state before each chunk
+    state = h0
+    for n in range(chunks):
+        starts[n] = state
+        state = torch.addcmul(local[-1, n], decay[-1, n], state)  # (B, H)
+    h = torch.addcmul(local, decay, starts[None])  # (C, N, B, H)
+    return h.transpose(0, 1).reshape(chunks * chunk_size, *a.shape[1:])[:steps]
+
+
+_FORMS: dict[str, Kernel | None] = {
+    "sequential": None,  # autograd records the Python loop; no kernel
+    "loop": _loop,
+    "parallel": _parallel,
+    "chunked": _chunked,
+}

@@ -1,0 +1,218 @@
+"""Training speed of minGRU and minLSTM against the fused LSTM and GRU, by sequence length.
+
+For each length ``T`` (128 to 4096) every net takes its turn at one training step (forward and
+backward of a squared-output loss on a ``(B, T, F)`` batch), round after round, so that every
+net sees the same moments of a machine whose speed drifts; each net's time is the median of
+its rounds. The nets:
+
+- ``mingru``, ``minlstm``: :class:`~rnnlab.nets.minimal.MinimalRNN` in its default, parallel
+  training form (the gates of every step in one matmul, then the ``loop`` scan);
+- ``mingru log``: the same net with the textbook ``logcumsumexp`` scan (``scan=log``);
+- ``mingru step``, ``minlstm step``: the same nets read one step at a time through
+  :meth:`~rnnlab.nets.minimal.MinimalRNN.step`, as a cell without a parallel form must be;
+- ``lstm``, ``gru``: ``torch.nn.LSTM`` and ``torch.nn.GRU`` (the fused MKL kernels), with the
+  hidden size that gives them about the minGRU net's parameter count (printed).
+
+The default sizes are those of ``conf/model/mingru.yaml`` (hidden 64, 2 layers) at batch 16.
+Throughput is tokens per second (``B * T`` over the step's time); each ratio is the minGRU
+net's throughput over the other's. A second table times the scan forms of
+:func:`~rnnlab.nets.scan.linear_scan` alone (forward and backward).
+
+Peak memory is measured in a fresh process per net and length: the growth of the resident set
+(``VmHWM`` after the step, less ``VmRSS`` before it, with the high-water mark reset through
+``/proc/self/clear_refs``) over the first training step. It is what the process took from the
+kernel, so the allocator's caching is in it; Linux only, ``--no-memory`` leaves it out.
+
+    OMP_NUM_THREADS=2 python scripts/bench/scan_speed.py [--quick] [--hidden 64] [--layers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from rnnlab.nets.minimal import MinimalRNN
+from rnnlab.nets.scan import linear_scan, log_linear_scan
+
+LENGTHS = (128, 256, 512, 1024, 2048, 4096)
+QUICK_LENGTHS = (128, 1024)
+NETS = ("mingru", "minlstm", "mingru log", "lstm", "gru", "mingru step", "minlstm step")
+SCAN_FORMS = ("loop", "chunked", "parallel", "log", "sequential")
+
+
+def parameters(net: nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters())
+
+
+def fused_size(gates: int, features: int, layers: int, target: int) -> int:
+    """The hidden size at which a fused cell of ``gates`` gate blocks (LSTM 4, GRU 3) has the
+    parameter count nearest ``target``: per layer, ``gates * h * (inputs + h + 2)``."""
+
+    def count(h: int) -> int:
+        return gates * h * (features + h + 2) + (layers - 1) * gates * h * (2 * h + 2)
+
+    return min(range(1, 8192), key=lambda h: abs(count(h) - target))
+
+
+def build(name: str, args: argparse.Namespace) -> tuple[nn.Module, Callable]:
+    """The net ``name`` and its training-step loss on a batch ``x`` ``(B, T, F)``."""
+    torch.manual_seed(0)
+    cell, _, form = name.partition(" ")
+    minimal = {"scan": "log"} if form == "log" else {}
+    reference = MinimalRNN(args.features, "mingru", args.hidden, args.layers)
+    if cell in ("mingru", "minlstm"):
+        net = MinimalRNN(args.features, cell, args.hidden, args.layers, **minimal)
+        if form == "step":
+            return net, lambda x: stepwise(net, x).square().mean()
+        return net, lambda x: net(x).outputs.square().mean()
+    fused, gates = {"lstm": (nn.LSTM, 4), "gru": (nn.GRU, 3)}[cell]
+    size = fused_size(gates, args.features, args.layers, parameters(reference))
+    net = fused(args.features, size, args.layers, batch_first=True)
+    return net, lambda x: net(x)[0].square().mean()
+
+
+def stepwise(net: MinimalRNN, x: torch.Tensor) -> torch.Tensor:
+    """The net read one step at a time through its one-step form: ``(B, T, F)`` to
+    ``(B, T, H)``."""
+    outputs, state = [], None
+    for step in x.unbind(1):
+        output, state = net.step(step, state)  # (B, H)
+        outputs.append(output)
+    return torch.stack(outputs, 1)
+
+
+def train_step(net: nn.Module, loss: Callable, x: torch.Tensor) -> float:
+    """Seconds for one forward and backward pass."""
+    net.zero_grad(set_to_none=True)
+    start = time.perf_counter()
+    loss(x).backward()
+    return time.perf_counter() - start
+
+
+def time_nets(length: int, args: argparse.Namespace) -> dict[str, float]:
+    """The median seconds per training step of each net at ``length``, taking turns."""
+    x = torch.randn(args.batch, length, args.features)
+    built = {name: build(name, args) for name in NETS}
+    times: dict[str, list[float]] = {name: [] for name in NETS}
+    for round_ in range(args.rounds + 1):
+        for name, (net, loss) in built.items():
+            seconds = train_step(net, loss, x)
+            if round_:  # the first round warms up
+                times[name].append(seconds)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def time_scans(length: int, args: argparse.Namespace) -> dict[str, float]:
+    """The median seconds of each scan form's forward and backward on ``(B, T, H)``."""
+    shape = (args.batch, length, args.hidden)
+    log_a = -torch.rand(shape) * 3
+    log_b = torch.randn(shape)
+    times: dict[str, list[float]] = {form: [] for form in SCAN_FORMS}
+    for round_ in range(args.rounds + 1):
+        for form in SCAN_FORMS:
+            inputs = [t.clone().requires_grad_(True) for t in (log_a, log_b)]
+            start = time.perf_counter()
+            if form == "log":
+                h, _ = log_linear_scan(*inputs)
+            else:
+                h, _ = linear_scan(inputs[0].exp(), inputs[1].exp(), None, form, 64)
+            h.sum().backward()
+            if round_:
+                times[form].append(time.perf_counter() - start)
+    return {form: statistics.median(t) for form, t in times.items()}
+
+
+def _status(key: str) -> int:
+    """A ``/proc/self/status`` figure in KiB."""
+    return int(re.search(rf"{key}:\s+(\d+)", Path("/proc/self/status").read_text()).group(1))
+
+
+def peak_memory_child(name: str, length: int, args: argparse.Namespace) -> None:
+    """Print the resident-set growth (MiB) over one training step of ``name`` at ``length``."""
+    net, loss = build(name, args)
+    x = torch.randn(args.batch, length, args.features)
+    Path("/proc/self/clear_refs").write_text("5")  # the high-water mark starts again here
+    before = _status("VmRSS")
+    loss(x).backward()
+    print((_status("VmHWM") - before) / 1024)
+
+
+def peak_memory(name: str, length: int, args: argparse.Namespace) -> str:
+    """:func:`peak_memory_child` in a fresh process, as text for the table."""
+    command = [sys.executable, __file__, "--memory-of", name, "--lengths", str(length)]
+    for key in ("batch", "hidden", "layers", "features"):
+        command += [f"--{key}", str(getattr(args, key))]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode:
+        return "n/a"
+    return f"{float(done.stdout.split()[-1]):.0f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--quick", action="store_true", help="lengths 128 and 1024 only")
+    parser.add_argument("--lengths", type=int, nargs="+", default=None)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--hidden", type=int, default=64)
+    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--features", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds after a warm-up")
+    parser.add_argument("--no-memory", action="store_true", help="time only")
+    parser.add_argument("--memory-of", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    lengths = args.lengths or (QUICK_LENGTHS if args.quick else LENGTHS)
+    if args.memory_of:
+        peak_memory_child(args.memory_of, lengths[0], args)
+        return
+
+    print(
+        f"batch {args.batch}, {args.features} features, {args.layers} layers, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"median of {args.rounds} rounds"
+    )
+    for name in NETS:
+        net, _ = build(name, args)
+        sizes = net.hidden_size
+        print(f"  {name:<13} hidden {sizes:>4}  {parameters(net):>8,} parameters")
+    memory = not args.no_memory and Path("/proc/self/clear_refs").exists()
+
+    print("\ntraining step (forward + backward): tokens/s, and mingru's speed over each net")
+    print(f"{'T':>5}  " + "  ".join(f"{name:>21}" for name in NETS))
+    for length in lengths:
+        seconds = time_nets(length, args)
+        tokens = args.batch * length
+        cells = [
+            f"{tokens / seconds[n]:>10,.0f} ({seconds[n] / seconds['mingru']:>6.2f}x)" for n in NETS
+        ]
+        print(f"{length:>5}  " + "  ".join(f"{c:>21}" for c in cells), flush=True)
+
+    if memory:
+        print("\npeak memory of one training step, MiB (resident-set growth, a fresh process each)")
+        print(f"{'T':>5}  " + "  ".join(f"{name:>13}" for name in NETS))
+        for length in lengths:
+            cells = [peak_memory(name, length, args) for name in NETS]
+            print(f"{length:>5}  " + "  ".join(f"{c:>13}" for c in cells), flush=True)
+    else:
+        print("\npeak memory: not measured (--no-memory, or no /proc/self/clear_refs)")
+
+    print(f"\nthe scan alone on ({args.batch}, T, {args.hidden}), forward + backward: ms")
+    print(f"{'T':>5}  " + "  ".join(f"{form:>10}" for form in SCAN_FORMS))
+    for length in lengths:
+        seconds = time_scans(length, args)
+        print(
+            f"{length:>5}  " + "  ".join(f"{seconds[f] * 1e3:>10.1f}" for f in SCAN_FORMS),
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,208 @@
+"""minGRU and minLSTM: the gates are the paper's equations, every scan form and the one-step
+form give the same outputs, padding and carried state change nothing, bad settings are refused."""
+
+import pytest
+import torch
+
+from rnnlab.nets.minimal import SCANS, MinGRUCell, MinimalRNN, MinLSTMCell, log_g
+from rnnlab.nets.protocol import SequenceEncoder
+from rnnlab.utils.errors import ConfigError
+
+CELLS = ["mingru", "minlstm"]
+TOL = {"atol": 1e-10, "rtol": 1e-10}
+
+
+def net64(cell: str, scan: str = "loop", **kwargs) -> MinimalRNN:
+    torch.manual_seed(0)
+    return MinimalRNN(3, cell, hidden_size=6, num_layers=2, scan=scan, chunk_size=4, **kwargs)
+
+
+def g(v: torch.Tensor) -> torch.Tensor:
+    return torch.where(v >= 0, v + 0.5, torch.sigmoid(v))
+
+
+def test_log_g_is_the_log_of_g():
+    v = torch.linspace(-30, 30, 601, dtype=torch.float64)
+    torch.testing.assert_close(log_g(v), g(v).log(), **TOL)
+
+
+def test_the_mingru_gates_are_the_papers_equations():
+    torch.manual_seed(0)
+    cell = MinGRUCell(3, 4).double()
+    x, h = torch.randn(5, 3, dtype=torch.float64), torch.randn(5, 4, dtype=torch.float64)
+    w_z, w_h = cell.linear.weight.chunk(2)
+    b_z, b_h = cell.linear.bias.chunk(2)
+    z, candidate = torch.sigmoid(x @ w_z.T + b_z), g(x @ w_h.T + b_h)
+    expected = (1 - z) * h + z * candidate
+    a, b = cell(x)
+    log_a, log_b = cell.log_gates(x)
+    torch.testing.assert_close(a * h + b, expected, **TOL)
+    torch.testing.assert_close(log_a.exp() * h + log_b.exp(), expected, **TOL)
+
+
+def test_the_minlstm_gates_are_the_papers_equations():
+    torch.manual_seed(0)
+    cell = MinLSTMCell(3, 4).double()
+    x, h = torch.randn(5, 3, dtype=torch.float64), torch.randn(5, 4, dtype=torch.float64)
+    (w_f, w_i, w_h), (b_f, b_i, b_h) = cell.linear.weight.chunk(3), cell.linear.bias.chunk(3)
+    f, i = torch.sigmoid(x @ w_f.T + b_f), torch.sigmoid(x @ w_i.T + b_i)
+    candidate = g(x @ w_h.T + b_h)
+    expected = f / (f + i) * h + i / (f + i) * candidate
+    a, b = cell(x)
+    log_a, log_b = cell.log_gates(x)
+    torch.testing.assert_close(a * h + b, expected, **TOL)
+    torch.testing.assert_close(log_a.exp() * h + log_b.exp(), expected, **TOL)
+
+
+@pytest.mark.parametrize("cell", [MinGRUCell, MinLSTMCell])
+def test_saturated_gates_stay_finite(cell):
+    torch.manual_seed(0)
+    cell = cell(1, 2)
+    x = torch.tensor([[1e4], [-1e4]])  # f and i both 0 in float32 for one of them
+    for gates in (cell(x), cell.log_gates(x)):
+        assert all(torch.isfinite(t).all() for t in gates)
+    a, b = cell(x)
+    assert ((a >= 0) & (a <= 1)).all() and (b >= 0).all()
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_every_scan_form_gives_the_same_outputs_and_gradients(cell):
+    x = torch.randn(3, 9, 3, dtype=torch.float64)
+    lengths = torch.tensor([9, 5, 2])
+    results = {}
+    for scan in SCANS:
+        net = net64(cell, scan).double()
+        encoded = net(x, lengths)
+        loss = encoded.outputs.square().sum() + encoded.state.square().sum()
+        grads = torch.autograd.grad(loss, list(net.parameters()))
+        results[scan] = (encoded.outputs, encoded.last, encoded.state, *grads)
+    for scan in SCANS:
+        for got, expected in zip(results[scan], results["sequential"], strict=True):
+            torch.testing.assert_close(got, expected, **TOL, msg=f"scan={scan} differs")
+
+
+@pytest.mark.parametrize("scan", SCANS)
+@pytest.mark.parametrize("cell", CELLS)
+def test_the_one_step_form_reproduces_the_outputs_token_by_token(cell, scan):
+    net = net64(cell, scan).double().eval()
+    x = torch.randn(2, 7, 3, dtype=torch.float64)
+    state = torch.randn(2, 2, 6, dtype=torch.float64).abs()  # a carried state, (L, B, H)
+    encoded = net(x, state=state)
+    for t in range(x.shape[1]):
+        output, state = net.step(x[:, t], state)
+        torch.testing.assert_close(output, encoded.outputs[:, t], **TOL)
+    torch.testing.assert_close(state, encoded.state, **TOL)
+
+
+@pytest.mark.parametrize("scan", ["loop", "chunked", "log"])
+@pytest.mark.parametrize("cell", CELLS)
+def test_a_padded_batch_equals_the_unpadded_sequences(cell, scan):
+    net = net64(cell, scan).double()
+    x = torch.randn(3, 8, 3, dtype=torch.float64)
+    x[1, 5:], x[2, 1:] = 9.0, -9.0  # junk in the padding
+    lengths = torch.tensor([8, 5, 1])
+    encoded = net(x, lengths)
+    for row, n in enumerate(lengths.tolist()):
+        alone = net(x[row : row + 1, :n])
+        torch.testing.assert_close(encoded.outputs[row, :n], alone.outputs[0], **TOL)
+        torch.testing.assert_close(encoded.last[row], alone.last[0], **TOL)
+        torch.testing.assert_close(encoded.state[:, row], alone.state[:, 0], **TOL)
+        assert not encoded.outputs[row, n:].any(), "padded steps must be zero"
+
+
+@pytest.mark.parametrize("scan", ["loop", "parallel", "log"])
+@pytest.mark.parametrize("cell", CELLS)
+def test_two_chunks_with_the_state_carried_equal_one_pass(cell, scan):
+    net = net64(cell, scan).double()
+    x = torch.randn(2, 10, 3, dtype=torch.float64)
+    whole = net(x)
+    first = net(x[:, :4])
+    rest = net(x[:, 4:], state=first.state)
+    assert first.state.shape == (2, 2, 6)  # (L, B, H), as torch.nn.GRU's h
+    torch.testing.assert_close(torch.cat([first.outputs, rest.outputs], 1), whole.outputs, **TOL)
+    torch.testing.assert_close(rest.state, whole.state, **TOL)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_token_ids_are_embedded_and_read_one_at_a_time_too(cell):
+    torch.manual_seed(0)
+    net = MinimalRNN(cell=cell, hidden_size=8, vocab_size=11, embedding_dim=5, pad_index=0)
+    assert isinstance(net, SequenceEncoder) and net.capabilities.reads == "tokens"
+    assert net.capabilities.causal and net.capabilities.carries_state
+    ids = torch.randint(1, 11, (3, 6))
+    encoded = net(ids)
+    assert encoded.outputs.shape == (3, 6, 8) and encoded.last.shape == (3, 8)
+    assert encoded.state.shape == (2, 3, 8) and net.output_size == 8
+    state = None
+    for t in range(6):
+        output, state = net.step(ids[:, t], state)
+    torch.testing.assert_close(output, encoded.outputs[:, -1], atol=1e-5, rtol=1e-4)
+
+
+def test_pretrained_embedding_rows_are_used():
+    weights = torch.randn(4, 5)
+    net = MinimalRNN(vocab_size=4, embedding_dim=5, pad_index=0, embedding_weights=weights)
+    assert torch.equal(net.embedding.weight.detach(), weights)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_gradients_reach_every_parameter(cell):
+    net = MinimalRNN(2, cell, hidden_size=4, num_layers=2, dropout=0.1)
+    net(torch.randn(3, 5, 2), torch.tensor([5, 3, 1])).outputs.sum().backward()
+    for name, p in net.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_no_mlp_leaves_the_blocks_without_one():
+    net = MinimalRNN(2, mlp_expansion=0, hidden_size=4, num_layers=1)
+    assert net.blocks[0].mlp is None
+    projection, gates, norms = 2 * 4 + 4, 2 * (4 * 4 + 4), 2 * (2 * 4)  # the block's and last
+    assert sum(p.numel() for p in net.parameters()) == projection + gates + norms
+
+
+def test_a_chunk_of_one_step_through_forward_continues_the_state():
+    # What rnnlab.generate does: a prompt through forward, then one token at a time.
+    torch.manual_seed(0)
+    net = MinimalRNN(2, "minlstm", hidden_size=5).eval()
+    x = torch.randn(1, 6, 2)
+    whole = net(x)
+    state = net(x[:, :3]).state
+    for t in range(3, 6):
+        encoded = net(x[:, t : t + 1], state=state)
+        state = encoded.state
+    torch.testing.assert_close(encoded.outputs[:, 0], whole.outputs[:, -1])
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"cell": "gru"}, "model.cell='gru' is not one of mingru, minlstm."),
+        ({"scan": "fast"}, "model.scan='fast' is not one of loop, parallel, chunked, log"),
+        ({"hidden_size": 0}, "model.hidden_size=0 must be a whole number of at least 1."),
+        ({"num_layers": 0}, "model.num_layers=0 must be a whole number of at least 1."),
+        ({"chunk_size": 0}, "model.chunk_size=0 must be a whole number of at least 1."),
+        ({"dropout": 1.0}, r"model.dropout=1.0 must be in \[0, 1\)"),
+        ({"mlp_expansion": -1}, "model.mlp_expansion=-1 must be a whole number of at least 0"),
+    ],
+)
+def test_bad_settings_are_refused_in_one_sentence(settings, message):
+    with pytest.raises(ConfigError, match=message):
+        MinimalRNN(3, **settings)
+
+
+def test_a_state_of_another_shape_is_refused():
+    net = MinimalRNN(3, hidden_size=4, num_layers=2)
+    with pytest.raises(ConfigError, match=r"the state is \(1, 2, 4\), not \(num_layers, B, "):
+        net(torch.randn(2, 3, 3), state=torch.zeros(1, 2, 4))
+    with pytest.raises(ConfigError, match="the state is tuple, not"):
+        net.step(torch.randn(2, 3), (torch.zeros(2, 2, 4), torch.zeros(2, 2, 4)))
+
+
+def test_half_precision_inputs_are_scanned_in_float32():
+    torch.manual_seed(0)
+    net = MinimalRNN(3, hidden_size=4)
+    x = torch.randn(2, 5, 3)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        encoded = net(x)
+    assert encoded.state.dtype == torch.float32
+    torch.testing.assert_close(encoded.outputs.float(), net(x).outputs, atol=0.1, rtol=0.1)
