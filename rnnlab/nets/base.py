@@ -74,12 +74,20 @@ def token_embedding(
     return embedding
 
 
+def valid_steps(lengths: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor | None:
+    """Which steps of batch-first ``x`` ``(B, T, ...)`` are real, ``(B, T)``, for rows valid
+    for ``lengths`` steps; ``None`` without lengths (every step is)."""
+    if lengths is None:
+        return None
+    steps = torch.arange(x.shape[1], device=x.device)
+    return steps[None] < lengths.to(x.device)[:, None]  # (B, T)
+
+
 def encoded_outputs(outputs: torch.Tensor, lengths: torch.Tensor | None) -> Encoded:
     """Outputs zeroed on padded steps, and the output at each sequence's last valid step."""
     if lengths is None:
         return Encoded(outputs, outputs[:, -1], None)
     lengths = lengths.to(outputs.device)
-    valid = torch.arange(outputs.shape[1], device=outputs.device)[None] < lengths[:, None]
-    outputs = outputs * valid.unsqueeze(-1)
+    outputs = outputs * valid_steps(lengths, outputs).unsqueeze(-1)
     last = outputs[torch.arange(outputs.shape[0], device=outputs.device), lengths - 1]
     return Encoded(outputs, last, None)

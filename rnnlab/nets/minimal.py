@@ -29,7 +29,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnlab.nets.base import Encoded, check_dropout, check_sizes, encoded_outputs, token_embedding
+from rnnlab.nets.base import (
+    Encoded,
+    check_dropout,
+    check_sizes,
+    encoded_outputs,
+    token_embedding,
+    valid_steps,
+)
 from rnnlab.nets.protocol import Capabilities
 from rnnlab.nets.scan import linear_scan, log_linear_scan
 from rnnlab.utils.errors import check
@@ -290,10 +297,7 @@ class MinimalRNN(nn.Module):
         ``(B, H)`` and each layer's state at each row's end ``(L, B, H)``."""
         h = self._embed(x)  # (B, T, H)
         self._check_state(state, h.shape[0])
-        valid = None
-        if lengths is not None:
-            steps = torch.arange(h.shape[1], device=h.device)
-            valid = steps[None] < lengths.to(h.device)[:, None]  # (B, T)
+        valid = valid_steps(lengths, h)  # (B, T), or None
         states = []
         for layer, block in enumerate(self.blocks):
             h, last = block(h, valid, None if state is None else state[layer])

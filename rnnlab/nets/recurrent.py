@@ -22,6 +22,7 @@ from rnnlab.nets.base import (
     check_sizes,
     encoded_outputs,
     token_embedding,
+    valid_steps,
 )
 from rnnlab.nets.cells import LayerNormLSTM, ScratchGRU, ScratchLSTM, ScratchRNN
 from rnnlab.nets.chars import CHAR_ENCODERS, CharEncoderName
@@ -261,10 +262,7 @@ class RecurrentEncoder(nn.Module):
         """The residual stack over inputs ``x`` ``(B, T, F)``; the state is laid out as the
         plain stack's, ``(L*D, B, H/D)`` (LSTM: ``(h, c)``), layer by layer."""
         h = self.project(x)  # (B, T, H)
-        valid = None
-        if lengths is not None:
-            steps = torch.arange(h.shape[1], device=h.device)
-            valid = steps[None] < lengths.to(h.device)[:, None]  # (B, T)
+        valid = valid_steps(lengths, h)  # (B, T), or None
         layers = self.num_directions
         if state is None:
             states: list[State | None] = [None] * self.num_layers

@@ -36,7 +36,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnlab.nets.base import Encoded, check_dropout, check_sizes, encoded_outputs, token_embedding
+from rnnlab.nets.base import (
+    Encoded,
+    check_dropout,
+    check_sizes,
+    encoded_outputs,
+    token_embedding,
+    valid_steps,
+)
 from rnnlab.nets.minimal import PreNormResidualBlock
 from rnnlab.nets.protocol import Capabilities
 from rnnlab.nets.scan import ScanForm, linear_scan
@@ -534,10 +541,7 @@ class StateSpaceModel(nn.Module):
         valid step ``(B, H)`` and the state at each row's end."""
         h = self._embed(x)  # (B, T, H)
         layers = self._layer_states(state, h.shape[0])
-        valid = None
-        if lengths is not None:
-            steps = torch.arange(h.shape[1], device=h.device)
-            valid = steps[None] < lengths.to(h.device)[:, None]  # (B, T)
+        valid = valid_steps(lengths, h)  # (B, T), or None
         states = []
         for block, layer_state in zip(self.blocks, layers, strict=True):
             h, last = block(h, valid, layer_state)
