@@ -204,7 +204,56 @@ class PreNormResidualBlock(nn.Module):
         return x + self.drop(self.mlp(self.mlp_norm(x)))
 
 
-class MinimalRNN(nn.Module):
+def check_mlp_expansion(mlp_expansion: int) -> None:
+    """Refuse, in one sentence, a gated MLP width that is not a whole number of at least 0."""
+    check(
+        isinstance(mlp_expansion, int) and mlp_expansion >= 0,
+        f"model.mlp_expansion={mlp_expansion} must be a whole number of at least 0 (0: no MLP).",
+    )
+
+
+class ResidualStack(nn.Module):
+    """What the nets of stacked residual blocks share (:class:`MinimalRNN`,
+    :class:`~rnnlab.nets.ssm.StateSpaceModel`): features or embedded token ids projected to
+    the residual stream, and the protocol's size and capabilities. Causal and unidirectional,
+    carrying state."""
+
+    bidirectional = False
+
+    def _stream(
+        self,
+        input_size: int | None,
+        hidden_size: int,
+        vocab_size: int | None,
+        embedding_dim: int,
+        pad_index: int | None,
+        embedding_weights: torch.Tensor | None,
+    ) -> None:
+        """Build the token embedding (for ids) and the projection to ``hidden_size``."""
+        self.embedding = token_embedding(
+            input_size, vocab_size, embedding_dim, pad_index, embedding_weights
+        )
+        size = embedding_dim if self.embedding is not None else input_size
+        self.project = nn.Linear(size, hidden_size)
+        self.hidden_size = hidden_size
+
+    @property
+    def output_size(self) -> int:
+        """Features per step of ``outputs`` and of ``last``: ``hidden_size``."""
+        return self.hidden_size
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            reads="features" if self.embedding is None else "tokens", carries_state=True
+        )
+
+    def _embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Features ``(..., F)`` or ids ``(...)`` to the residual stream ``(..., H)``."""
+        return self.project(x if self.embedding is None else self.embedding(x))
+
+
+class MinimalRNN(ResidualStack):
     """Stacked minGRU or minLSTM layers in pre-norm residual blocks.
 
     Inputs (features or token ids) are projected to ``hidden_size``, read by ``num_layers``
@@ -228,8 +277,6 @@ class MinimalRNN(nn.Module):
             as in :class:`~rnnlab.nets.recurrent.RecurrentEncoder`.
     """
 
-    bidirectional = False
-
     def __init__(
         self,
         input_size: int | None = None,
@@ -252,16 +299,10 @@ class MinimalRNN(nn.Module):
             check_sizes(embedding_dim=embedding_dim)
         check(cell in _CELLS, f"model.cell={cell!r} is not one of {', '.join(_CELLS)}.")
         check(scan in SCANS, f"model.scan={scan!r} is not one of {', '.join(SCANS)}.")
-        check(
-            isinstance(mlp_expansion, int) and mlp_expansion >= 0,
-            f"model.mlp_expansion={mlp_expansion} must be a whole number of at least 0 "
-            "(0: no MLP).",
+        check_mlp_expansion(mlp_expansion)
+        self._stream(
+            input_size, hidden_size, vocab_size, embedding_dim, pad_index, embedding_weights
         )
-        self.embedding = token_embedding(
-            input_size, vocab_size, embedding_dim, pad_index, embedding_weights
-        )
-        size = embedding_dim if self.embedding is not None else input_size
-        self.project = nn.Linear(size, hidden_size)
         self.blocks = nn.ModuleList(
             PreNormResidualBlock(
                 GatedLinearRecurrence(_CELLS[cell](hidden_size, hidden_size), scan, chunk_size),
@@ -272,18 +313,7 @@ class MinimalRNN(nn.Module):
             for _ in range(num_layers)
         )
         self.norm = nn.LayerNorm(hidden_size)
-        self.hidden_size, self.num_layers = hidden_size, num_layers
-
-    @property
-    def output_size(self) -> int:
-        """Features per step of ``outputs`` and of ``last``: ``hidden_size``."""
-        return self.hidden_size
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return Capabilities(
-            reads="features" if self.embedding is None else "tokens", carries_state=True
-        )
+        self.num_layers = num_layers
 
     def forward(
         self,
@@ -317,10 +347,6 @@ class MinimalRNN(nn.Module):
             h, last = block.step(h, None if state is None else state[layer])
             states.append(last)
         return self.norm(h), torch.stack(states)
-
-    def _embed(self, x: torch.Tensor) -> torch.Tensor:
-        """Features ``(..., F)`` or ids ``(...)`` to the residual stream ``(..., H)``."""
-        return self.project(x if self.embedding is None else self.embedding(x))
 
     def _check_state(self, state: torch.Tensor | None, batch: int) -> None:
         expected = (self.num_layers, batch, self.hidden_size)

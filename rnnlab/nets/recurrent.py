@@ -26,7 +26,7 @@ from rnnlab.nets.base import (
 )
 from rnnlab.nets.cells import LayerNormLSTM, ScratchGRU, ScratchLSTM, ScratchRNN
 from rnnlab.nets.chars import CHAR_ENCODERS, CharEncoderName
-from rnnlab.nets.minimal import PreNormResidualBlock
+from rnnlab.nets.minimal import PreNormResidualBlock, check_mlp_expansion
 from rnnlab.nets.protocol import Capabilities
 from rnnlab.utils.errors import check
 
@@ -136,11 +136,7 @@ class RecurrentEncoder(nn.Module):
         check(block in BLOCKS, f"model.block={block!r} is not one of {', '.join(BLOCKS)}.")
         residual = block == "residual"
         if residual:
-            check(
-                isinstance(mlp_expansion, int) and mlp_expansion >= 0,
-                f"model.mlp_expansion={mlp_expansion} must be a whole number of at least 0 "
-                "(0: no MLP).",
-            )
+            check_mlp_expansion(mlp_expansion)
             check(
                 not bidirectional or hidden_size % 2 == 0,
                 f"model.hidden_size={hidden_size} must be even with model.bidirectional=true and "

@@ -41,11 +41,9 @@ from rnnlab.nets.base import (
     check_dropout,
     check_sizes,
     encoded_outputs,
-    token_embedding,
     valid_steps,
 )
-from rnnlab.nets.minimal import PreNormResidualBlock
-from rnnlab.nets.protocol import Capabilities
+from rnnlab.nets.minimal import PreNormResidualBlock, ResidualStack, check_mlp_expansion
 from rnnlab.nets.scan import ScanForm, linear_scan
 from rnnlab.utils.errors import check
 
@@ -402,7 +400,7 @@ class StateSpaceBlock(PreNormResidualBlock):
 _MIXERS = ("lru", "s4d", "s6")
 
 
-class StateSpaceModel(nn.Module):
+class StateSpaceModel(ResidualStack):
     """Stacked LRU, S4D or S6 layers in pre-norm residual blocks.
 
     Inputs (features or token ids) are projected to ``hidden_size``, read by ``num_layers``
@@ -434,8 +432,6 @@ class StateSpaceModel(nn.Module):
         vocab_size, embedding_dim, pad_index, embedding_weights: token ids are embedded first,
             as in :class:`~rnnlab.nets.recurrent.RecurrentEncoder`.
     """
-
-    bidirectional = False
 
     def __init__(
         self,
@@ -477,11 +473,7 @@ class StateSpaceModel(nn.Module):
         if vocab_size is not None:
             check_sizes(embedding_dim=embedding_dim)
         check_dropout(dropout=dropout)
-        check(
-            isinstance(mlp_expansion, int) and mlp_expansion >= 0,
-            f"model.mlp_expansion={mlp_expansion} must be a whole number of at least 0 "
-            "(0: no MLP).",
-        )
+        check_mlp_expansion(mlp_expansion)
         check(
             0 <= r_min <= r_max < 1,
             f"model.r_min={r_min} and model.r_max={r_max} must satisfy 0 <= r_min <= r_max < 1: "
@@ -492,11 +484,9 @@ class StateSpaceModel(nn.Module):
             0 < dt_min <= dt_max,
             f"model.dt_min={dt_min} and model.dt_max={dt_max} must satisfy 0 < dt_min <= dt_max.",
         )
-        self.embedding = token_embedding(
-            input_size, vocab_size, embedding_dim, pad_index, embedding_weights
+        self._stream(
+            input_size, hidden_size, vocab_size, embedding_dim, pad_index, embedding_weights
         )
-        size = embedding_dim if self.embedding is not None else input_size
-        self.project = nn.Linear(size, hidden_size)
         make = {
             "lru": lambda: LRU(hidden_size, state_size, r_min, r_max, max_phase, scan, chunk_size),
             "s4d": lambda: S4D(hidden_size, state_size, dt_min, dt_max, scan, chunk_size),
@@ -516,18 +506,7 @@ class StateSpaceModel(nn.Module):
             StateSpaceBlock(make(), hidden_size, mlp_expansion, dropout) for _ in range(num_layers)
         )
         self.norm = nn.LayerNorm(hidden_size)
-        self.hidden_size, self.num_layers = hidden_size, num_layers
-
-    @property
-    def output_size(self) -> int:
-        """Features per step of ``outputs`` and of ``last``: ``hidden_size``."""
-        return self.hidden_size
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return Capabilities(
-            reads="features" if self.embedding is None else "tokens", carries_state=True
-        )
+        self.num_layers = num_layers
 
     def forward(
         self,
@@ -559,10 +538,6 @@ class StateSpaceModel(nn.Module):
             h, last = block.step(h, layer_state)
             states.append(last)
         return self.norm(h), _stacked(states)
-
-    def _embed(self, x: torch.Tensor) -> torch.Tensor:
-        """Features ``(..., F)`` or ids ``(...)`` to the residual stream ``(..., H)``."""
-        return self.project(x if self.embedding is None else self.embedding(x))
 
     def _layer_states(self, state, batch: int) -> list[LayerState | None]:
         """The carried state split into each layer's, after checking its shapes."""
