@@ -400,7 +400,70 @@ class StateSpaceBlock(PreNormResidualBlock):
 _MIXERS = ("lru", "s4d", "s6")
 
 
-class StateSpaceModel(ResidualStack):
+class MixerStack(ResidualStack):
+    """Stacked pre-norm residual blocks (:class:`StateSpaceBlock`) around sequence mixers that
+    carry a state of one or more tensors: what :class:`StateSpaceModel` and the xLSTM and
+    RG-LRU nets share.
+
+    A subclass builds ``self.blocks`` (an ``nn.ModuleList`` of :class:`StateSpaceBlock`),
+    ``self.norm`` and ``self.num_layers`` after :meth:`_stream`. Each mixer maps ``(B, T, H)``
+    inputs, a ``(B, T)`` mask of valid steps (or ``None``) and its state (a tuple of tensors,
+    or ``None``) to ``(B, T, H)`` outputs and the state at each row's last valid step; its
+    ``step(x, state)`` reads one ``(B, H)`` step; its ``state_shapes(batch)`` gives the shape
+    of each tensor of its state. The net's state is each layer's stacked, ``(L, B, ...)`` per
+    tensor: one tensor where the mixer's state is one, else a tuple, carried as an LSTM's
+    ``(h, c)`` is.
+    """
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        lengths: torch.Tensor | None = None,
+        state: torch.Tensor | tuple[torch.Tensor, ...] | None = None,
+    ) -> Encoded:
+        """Encode ``x`` ``(B, T, F)`` or ids ``(B, T)``, of which row ``b`` is valid for
+        ``lengths[b]`` steps, continuing from ``state`` (as an earlier call returned it).
+        Returns outputs ``(B, T, H)`` (zero on padded steps), the output at each row's last
+        valid step ``(B, H)`` and the state at each row's end."""
+        h = self._embed(x)  # (B, T, H)
+        layers = self._layer_states(state, h.shape[0])
+        valid = valid_steps(lengths, h)  # (B, T), or None
+        states = []
+        for block, layer_state in zip(self.blocks, layers, strict=True):
+            h, last = block(h, valid, layer_state)
+            states.append(last)
+        encoded = encoded_outputs(self.norm(h), lengths)
+        return Encoded(encoded.outputs, encoded.last, _stacked(states))
+
+    def step(self, x: torch.Tensor, state: torch.Tensor | tuple[torch.Tensor, ...] | None = None):
+        """The one-step form: the output ``(B, H)`` for one step ``x`` (features ``(B, F)``
+        or ids ``(B,)``) and the state after it, from ``state``."""
+        h = self._embed(x)  # (B, H)
+        layers = self._layer_states(state, h.shape[0])
+        states = []
+        for block, layer_state in zip(self.blocks, layers, strict=True):
+            h, last = block.step(h, layer_state)
+            states.append(last)
+        return self.norm(h), _stacked(states)
+
+    def _layer_states(self, state, batch: int) -> list[LayerState | None]:
+        """The carried state split into each layer's, after checking its shapes."""
+        if state is None:
+            return [None] * self.num_layers
+        shapes = self.blocks[0].mixer.state_shapes(batch)
+        expected = tuple((self.num_layers, *shape) for shape in shapes)
+        parts = state if isinstance(state, tuple | list) else (state,)
+        got = tuple(tuple(p.shape) if isinstance(p, torch.Tensor) else None for p in parts)
+        described = ", ".join(str(g) for g in got)
+        check(
+            got == expected,
+            f"the state is {described}, not {', '.join(str(e) for e in expected)}; carry the "
+            "state this net returned.",
+        )
+        return [tuple(p[layer] for p in parts) for layer in range(self.num_layers)]
+
+
+class StateSpaceModel(MixerStack):
     """Stacked LRU, S4D or S6 layers in pre-norm residual blocks.
 
     Inputs (features or token ids) are projected to ``hidden_size``, read by ``num_layers``
@@ -507,53 +570,6 @@ class StateSpaceModel(ResidualStack):
         )
         self.norm = nn.LayerNorm(hidden_size)
         self.num_layers = num_layers
-
-    def forward(
-        self,
-        x: torch.Tensor,
-        lengths: torch.Tensor | None = None,
-        state: torch.Tensor | tuple[torch.Tensor, ...] | None = None,
-    ) -> Encoded:
-        """Encode ``x`` ``(B, T, F)`` or ids ``(B, T)``, of which row ``b`` is valid for
-        ``lengths[b]`` steps, continuing from ``state`` (as an earlier call returned it).
-        Returns outputs ``(B, T, H)`` (zero on padded steps), the output at each row's last
-        valid step ``(B, H)`` and the state at each row's end."""
-        h = self._embed(x)  # (B, T, H)
-        layers = self._layer_states(state, h.shape[0])
-        valid = valid_steps(lengths, h)  # (B, T), or None
-        states = []
-        for block, layer_state in zip(self.blocks, layers, strict=True):
-            h, last = block(h, valid, layer_state)
-            states.append(last)
-        encoded = encoded_outputs(self.norm(h), lengths)
-        return Encoded(encoded.outputs, encoded.last, _stacked(states))
-
-    def step(self, x: torch.Tensor, state: torch.Tensor | tuple[torch.Tensor, ...] | None = None):
-        """The one-step form: the output ``(B, H)`` for one step ``x`` (features ``(B, F)``
-        or ids ``(B,)``) and the state after it, from ``state``."""
-        h = self._embed(x)  # (B, H)
-        layers = self._layer_states(state, h.shape[0])
-        states = []
-        for block, layer_state in zip(self.blocks, layers, strict=True):
-            h, last = block.step(h, layer_state)
-            states.append(last)
-        return self.norm(h), _stacked(states)
-
-    def _layer_states(self, state, batch: int) -> list[LayerState | None]:
-        """The carried state split into each layer's, after checking its shapes."""
-        if state is None:
-            return [None] * self.num_layers
-        shapes = self.blocks[0].mixer.state_shapes(batch)
-        expected = tuple((self.num_layers, *shape) for shape in shapes)
-        parts = state if isinstance(state, tuple | list) else (state,)
-        got = tuple(tuple(p.shape) if isinstance(p, torch.Tensor) else None for p in parts)
-        described = ", ".join(str(g) for g in got)
-        check(
-            got == expected,
-            f"the state is {described}, not {', '.join(str(e) for e in expected)}; carry the "
-            "state this net returned.",
-        )
-        return [tuple(p[layer] for p in parts) for layer in range(self.num_layers)]
 
 
 def _stacked(states: list[LayerState]) -> torch.Tensor | tuple[torch.Tensor, ...]:
