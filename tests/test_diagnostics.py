@@ -56,13 +56,14 @@ def test_a_run_with_diagnostics_logs_the_figure_and_the_norms(tmp_path):
     assert any(tag.startswith("diagnostics/grad_norm/net.rnn.") for tag in events.Tags()["scalars"])
 
 
-@pytest.mark.parametrize("model", ["mingru", "lru", "s4d", "s6"])
+@pytest.mark.parametrize("model", ["mingru", "lru", "s4d", "s6", "mlstm", "slstm", "rglru"])
 @pytest.mark.parametrize("data", ["adding", "copying"])
 def test_state_gradients_through_nets_whose_outputs_are_read_out_of_their_state(
     model, data, tmp_path
 ):
-    # Their state is no output (LRU and S4D: complex pairs; S6: the state and the convolution's
-    # inputs), so the cut step keeps its own output; the gradient reaches the state through the
+    # Their state is no output (LRU and S4D: complex pairs; S6 and RG-LRU: the state and the
+    # convolution's inputs; mLSTM and sLSTM: several tensors), so the cut step keeps its own
+    # output; the gradient reaches the state through the
     # later steps, for a task that reads the last step (adding) and one that reads every step.
     from rnnlab.build import build_system
 

@@ -54,10 +54,11 @@ class _CutAt(nn.Module):
 
     def forward(self, x, lengths=None, state=None) -> Encoded:
         first = self.net(x[:, : self.t], state=state)
-        pair = isinstance(first.state, tuple)  # an LSTM's (h, c), a layer's (state, conv inputs)
+        pair = isinstance(first.state, tuple)  # an LSTM's (h, c), S6's (state, conv), sLSTM's 4
         h = (first.state[0] if pair else first.state).detach().requires_grad_(True)
         self.leaf = h
-        rest = self.net(x[:, self.t :], state=(h, first.state[1].detach()) if pair else h)
+        carried = (h, *(s.detach() for s in first.state[1:])) if pair else h
+        rest = self.net(x[:, self.t :], state=carried)
         # Where the output at step t is the top layer's state (the classic stacks), the leaf
         # stands in for it, so that the loss at step t counts too. Elsewhere (residual blocks,
         # state-space layers, whose outputs are read out of the state) that output stays as the
