@@ -13,6 +13,12 @@ its rounds. The nets:
 - ``lstm``, ``gru``: ``torch.nn.LSTM`` and ``torch.nn.GRU`` (the fused MKL kernels), with the
   hidden size that gives them about the minGRU net's parameter count (printed).
 
+A second table times every other modern net (``lru``, ``s4d``, ``s6``, ``mlstm``, ``slstm``,
+``rglru``) at the hidden size (a multiple of 4) that gives it the minGRU net's parameter count,
+in its default training form and with ``scan=sequential`` (``seq``: autograd recording the
+recurrence step by step; the sLSTM has one form, a loop), as speed over the fused LSTM timed
+in the same rounds; ``--no-modern`` leaves it out.
+
 The default sizes are those of ``conf/model/mingru.yaml`` (hidden 64, 2 layers) at batch 16.
 Throughput is tokens per second (``B * T`` over the step's time); each ratio is the minGRU
 net's throughput over the other's. A second table times the scan forms of
@@ -24,6 +30,7 @@ Peak memory is measured in a fresh process per net and length: the growth of the
 kernel, so the allocator's caching is in it; Linux only, ``--no-memory`` leaves it out.
 
     OMP_NUM_THREADS=2 python scripts/bench/scan_speed.py [--quick] [--hidden 64] [--layers 2]
+        [--no-memory] [--no-modern]
 """
 
 from __future__ import annotations
@@ -41,12 +48,27 @@ import torch
 from torch import nn
 
 from rnnlab.nets.minimal import MinimalRNN
+from rnnlab.nets.mlstm import MLSTMNet
+from rnnlab.nets.rglru import RGLRUNet
 from rnnlab.nets.scan import linear_scan, log_linear_scan
+from rnnlab.nets.slstm import SLSTMNet
+from rnnlab.nets.ssm import StateSpaceModel
 
 LENGTHS = (128, 256, 512, 1024, 2048, 4096)
 QUICK_LENGTHS = (128, 1024)
 NETS = ("mingru", "minlstm", "mingru log", "lstm", "gru", "mingru step", "minlstm step")
 SCAN_FORMS = ("loop", "chunked", "parallel", "log", "sequential")
+# Every other modern net: its class and fixed arguments. Each is timed in its default training
+# form and with scan=sequential (autograd recording the recurrence step by step); the sLSTM has
+# one form only, a loop, its gates reading the state.
+MODERN: dict[str, tuple[type[nn.Module], dict]] = {
+    "lru": (StateSpaceModel, {"mixer": "lru"}),
+    "s4d": (StateSpaceModel, {"mixer": "s4d"}),
+    "s6": (StateSpaceModel, {"mixer": "s6", "mlp_expansion": 0}),
+    "mlstm": (MLSTMNet, {}),
+    "slstm": (SLSTMNet, {}),
+    "rglru": (RGLRUNet, {}),
+}
 
 
 def parameters(net: nn.Module) -> int:
@@ -78,6 +100,43 @@ def build(name: str, args: argparse.Namespace) -> tuple[nn.Module, Callable]:
     size = fused_size(gates, args.features, args.layers, parameters(reference))
     net = fused(args.features, size, args.layers, batch_first=True)
     return net, lambda x: net(x)[0].square().mean()
+
+
+def modern(name: str, args: argparse.Namespace, sequential: bool) -> nn.Module:
+    """The modern net ``name`` with the hidden size (a multiple of 4) whose parameter count is
+    the nearest to the minGRU net's, in its default form or with ``scan=sequential``."""
+    cls, fixed = MODERN[name]
+    target = parameters(MinimalRNN(args.features, "mingru", args.hidden, args.layers))
+    form = {"scan": "sequential"} if sequential else {}
+
+    def make(hidden: int) -> nn.Module:
+        torch.manual_seed(0)
+        return cls(args.features, hidden_size=hidden, num_layers=args.layers, **fixed, **form)
+
+    sizes = range(4, 4 * args.hidden + 1, 4)
+    return make(min(sizes, key=lambda h: abs(parameters(make(h)) - target)))
+
+
+def time_modern(length: int, args: argparse.Namespace) -> dict[str, float]:
+    """The median seconds per training step of each modern net (``name`` and ``name seq``)
+    and of the fused LSTM at ``length``, taking turns."""
+    x = torch.randn(args.batch, length, args.features)
+    built = {"lstm": build("lstm", args)}
+    for name in MODERN:
+        forms = (False,) if name == "slstm" else (False, True)
+        for sequential in forms:
+            net = modern(name, args, sequential)
+            built[f"{name} seq" if sequential else name] = (
+                net,
+                lambda x, net=net: net(x).outputs.square().mean(),
+            )
+    times: dict[str, list[float]] = {name: [] for name in built}
+    for round_ in range(args.rounds + 1):
+        for name, (net, loss) in built.items():
+            seconds = train_step(net, loss, x)
+            if round_:
+                times[name].append(seconds)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def stepwise(net: MinimalRNN, x: torch.Tensor) -> torch.Tensor:
@@ -167,6 +226,7 @@ def main() -> None:
     parser.add_argument("--features", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds after a warm-up")
     parser.add_argument("--no-memory", action="store_true", help="time only")
+    parser.add_argument("--no-modern", action="store_true", help="minGRU and minLSTM only")
     parser.add_argument("--memory-of", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     lengths = args.lengths or (QUICK_LENGTHS if args.quick else LENGTHS)
@@ -194,6 +254,28 @@ def main() -> None:
             f"{tokens / seconds[n]:>10,.0f} ({seconds[n] / seconds['mingru']:>6.2f}x)" for n in NETS
         ]
         print(f"{length:>5}  " + "  ".join(f"{c:>21}" for c in cells), flush=True)
+
+    if not args.no_modern:
+        print("\nevery modern net at the minGRU net's parameter count (hidden size, parameters):")
+        for name in MODERN:
+            net = modern(name, args, False)
+            print(f"  {name:<13} hidden {net.hidden_size:>4}  {parameters(net):>8,} parameters")
+        print(
+            "training step: tokens/s and, in brackets, the speed over the fused lstm; 'seq': "
+            "scan=sequential (slstm has one form, a loop)"
+        )
+        names = None
+        for length in lengths:
+            seconds = time_modern(length, args)
+            names = names or list(seconds)
+            if length == lengths[0]:
+                print(f"{'T':>5}  " + "  ".join(f"{name:>20}" for name in names))
+            tokens = args.batch * length
+            cells = [
+                f"{tokens / seconds[n]:>9,.0f} ({seconds['lstm'] / seconds[n]:>6.2f}x)"
+                for n in names
+            ]
+            print(f"{length:>5}  " + "  ".join(f"{c:>20}" for c in cells), flush=True)
 
     if memory:
         print("\npeak memory of one training step, MiB (resident-set growth, a fresh process each)")
