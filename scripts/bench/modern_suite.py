@@ -65,7 +65,7 @@ TASKS: dict[str, Task] = {
         ("data=selective_copying", "data.length=32", "data.symbols=8", "optimizer.lr=0.005"),
         "test/acc",
         False,
-        10,
+        20,
         "chance 0.125",
     ),
     "adding": Task(
