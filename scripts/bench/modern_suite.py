@@ -210,6 +210,7 @@ def main() -> None:
                     results.append(
                         {"task": task_name, "net": net, "seed": seed, "hidden_size": hidden}
                         | {"parameters": count, task.metric: score, "seconds": wall}
+                        | {"epochs": epochs, "overrides": args.overrides}
                     )
                     print(f"{task_name} {net} seed {seed}: {task.metric} {score:.4f}, {wall:.0f} s")
                     if args.out:
