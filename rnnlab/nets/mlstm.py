@@ -49,9 +49,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnlab.nets.base import check_dropout, check_sizes
-from rnnlab.nets.minimal import check_mlp_expansion
-from rnnlab.nets.ssm import LayerState, MixerStack, StateSpaceBlock
+from rnnlab.nets.base import check_sizes
+from rnnlab.nets.ssm import LayerState, MixerStack
 from rnnlab.utils.errors import check
 
 CellForm = Literal["sequential", "parallel", "chunked"]
@@ -406,27 +405,21 @@ class MLSTMNet(MixerStack):
             conv_kernel=conv_kernel,
             chunk_size=chunk_size,
         )
-        if vocab_size is not None:
-            check_sizes(embedding_dim=embedding_dim)
-        check_dropout(dropout=dropout)
-        check_mlp_expansion(mlp_expansion)
         inner = expansion * hidden_size
         check(
             inner % num_heads == 0,
             f"model.num_heads={num_heads} must divide model.expansion * model.hidden_size = "
             f"{inner}: each head takes an equal share of the inner channels.",
         )
-        self._stream(
-            input_size, hidden_size, vocab_size, embedding_dim, pad_index, embedding_weights
+        self._build(
+            lambda: MLSTM(hidden_size, num_heads, expansion, conv_kernel, scan, chunk_size),
+            input_size,
+            hidden_size,
+            num_layers,
+            dropout,
+            mlp_expansion,
+            vocab_size,
+            embedding_dim,
+            pad_index,
+            embedding_weights,
         )
-        self.blocks = nn.ModuleList(
-            StateSpaceBlock(
-                MLSTM(hidden_size, num_heads, expansion, conv_kernel, scan, chunk_size),
-                hidden_size,
-                mlp_expansion,
-                dropout,
-            )
-            for _ in range(num_layers)
-        )
-        self.norm = nn.LayerNorm(hidden_size)
-        self.num_layers = num_layers

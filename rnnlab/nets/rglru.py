@@ -31,10 +31,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnlab.nets.base import check_dropout, check_sizes
-from rnnlab.nets.minimal import check_mlp_expansion
+from rnnlab.nets.base import check_sizes
 from rnnlab.nets.scan import ScanForm, linear_scan
-from rnnlab.nets.ssm import SCANS, LayerState, MixerStack, StateSpaceBlock
+from rnnlab.nets.ssm import SCANS, LayerState, MixerStack
 from rnnlab.utils.errors import check
 
 # The derivative of sqrt(v) is 1 / (2 sqrt(v)): unbounded where a_t reaches 1, which a
@@ -248,10 +247,6 @@ class RGLRUNet(MixerStack):
             expansion=expansion,
             conv_kernel=conv_kernel,
         )
-        if vocab_size is not None:
-            check_sizes(embedding_dim=embedding_dim)
-        check_dropout(dropout=dropout)
-        check_mlp_expansion(mlp_expansion)
         check(
             isinstance(c, int | float) and math.isfinite(c) and c > 0,
             f"model.c={c} must be a number above 0: the power of the RG-LRU's decay.",
@@ -263,17 +258,17 @@ class RGLRUNet(MixerStack):
             f"model.a_min={a_min} and model.a_max={a_max} must satisfy 0 < a_min <= a_max < 1: "
             "the range the RG-LRU's decay sigmoid(Lambda) starts in.",
         )
-        self._stream(
-            input_size, hidden_size, vocab_size, embedding_dim, pad_index, embedding_weights
+        self._build(
+            lambda: RGLRUMixer(
+                hidden_size, expansion, conv_kernel, c, a_min, a_max, scan, chunk_size
+            ),
+            input_size,
+            hidden_size,
+            num_layers,
+            dropout,
+            mlp_expansion,
+            vocab_size,
+            embedding_dim,
+            pad_index,
+            embedding_weights,
         )
-        self.blocks = nn.ModuleList(
-            StateSpaceBlock(
-                RGLRUMixer(hidden_size, expansion, conv_kernel, c, a_min, a_max, scan, chunk_size),
-                hidden_size,
-                mlp_expansion,
-                dropout,
-            )
-            for _ in range(num_layers)
-        )
-        self.norm = nn.LayerNorm(hidden_size)
-        self.num_layers = num_layers

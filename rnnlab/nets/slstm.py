@@ -50,9 +50,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnlab.nets.base import check_dropout, check_sizes
-from rnnlab.nets.minimal import check_mlp_expansion
-from rnnlab.nets.ssm import MixerStack, StateSpaceBlock
+from rnnlab.nets.base import check_sizes
+from rnnlab.nets.ssm import MixerStack
 from rnnlab.utils.errors import check
 
 ForgetGate = Literal["sigmoid", "exp"]
@@ -255,21 +254,18 @@ class SLSTMNet(MixerStack):
             forget_gate in _LOG_FORGET,
             f"model.forget_gate={forget_gate!r} is not one of {', '.join(_LOG_FORGET)}.",
         )
-        if vocab_size is not None:
-            check_sizes(embedding_dim=embedding_dim)
-        check_dropout(dropout=dropout)
-        check_mlp_expansion(mlp_expansion)
-        self._stream(
-            input_size, hidden_size, vocab_size, embedding_dim, pad_index, embedding_weights
+        self._build(
+            lambda: SLSTM(hidden_size, num_heads, forget_gate),
+            input_size,
+            hidden_size,
+            num_layers,
+            dropout,
+            mlp_expansion,
+            vocab_size,
+            embedding_dim,
+            pad_index,
+            embedding_weights,
         )
-        self.blocks = nn.ModuleList(
-            StateSpaceBlock(
-                SLSTM(hidden_size, num_heads, forget_gate), hidden_size, mlp_expansion, dropout
-            )
-            for _ in range(num_layers)
-        )
-        self.norm = nn.LayerNorm(hidden_size)
-        self.num_layers = num_layers
 
 
 class _SLSTMLoop(torch.autograd.Function):

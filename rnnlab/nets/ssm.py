@@ -30,6 +30,7 @@ whole.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -405,8 +406,8 @@ class MixerStack(ResidualStack):
     carry a state of one or more tensors: what :class:`StateSpaceModel` and the xLSTM and
     RG-LRU nets share.
 
-    A subclass builds ``self.blocks`` (an ``nn.ModuleList`` of :class:`StateSpaceBlock`),
-    ``self.norm`` and ``self.num_layers`` after :meth:`_stream`. Each mixer maps ``(B, T, H)``
+    A subclass checks its own settings and calls :meth:`_build` with a factory of its mixer,
+    which builds the input stream, the blocks and the final norm. Each mixer maps ``(B, T, H)``
     inputs, a ``(B, T)`` mask of valid steps (or ``None``) and its state (a tuple of tensors,
     or ``None``) to ``(B, T, H)`` outputs and the state at each row's last valid step; its
     ``step(x, state)`` reads one ``(B, H)`` step; its ``state_shapes(batch)`` gives the shape
@@ -414,6 +415,35 @@ class MixerStack(ResidualStack):
     tensor: one tensor where the mixer's state is one, else a tuple, carried as an LSTM's
     ``(h, c)`` is.
     """
+
+    def _build(
+        self,
+        mixer: Callable[[], nn.Module],
+        input_size: int | None,
+        hidden_size: int,
+        num_layers: int,
+        dropout: float,
+        mlp_expansion: int,
+        vocab_size: int | None,
+        embedding_dim: int,
+        pad_index: int | None,
+        embedding_weights: torch.Tensor | None,
+    ) -> None:
+        """Check the settings every stack shares, then build the input stream, ``num_layers``
+        :class:`StateSpaceBlock` s each around a new ``mixer()``, and the final norm."""
+        check_sizes(hidden_size=hidden_size, num_layers=num_layers)
+        if vocab_size is not None:
+            check_sizes(embedding_dim=embedding_dim)
+        check_dropout(dropout=dropout)
+        check_mlp_expansion(mlp_expansion)
+        self._stream(
+            input_size, hidden_size, vocab_size, embedding_dim, pad_index, embedding_weights
+        )
+        self.blocks = nn.ModuleList(
+            StateSpaceBlock(mixer(), hidden_size, mlp_expansion, dropout) for _ in range(num_layers)
+        )
+        self.norm = nn.LayerNorm(hidden_size)
+        self.num_layers = num_layers
 
     def forward(
         self,
@@ -524,8 +554,6 @@ class StateSpaceModel(MixerStack):
         check(mixer in _MIXERS, f"model.mixer={mixer!r} is not one of {', '.join(_MIXERS)}.")
         check(scan in SCANS, f"model.scan={scan!r} is not one of {', '.join(SCANS)}.")
         check_sizes(
-            hidden_size=hidden_size,
-            num_layers=num_layers,
             chunk_size=chunk_size,
             state_size=state_size,
             expansion=expansion,
@@ -533,10 +561,6 @@ class StateSpaceModel(MixerStack):
         )
         if dt_rank is not None:
             check_sizes(dt_rank=dt_rank)
-        if vocab_size is not None:
-            check_sizes(embedding_dim=embedding_dim)
-        check_dropout(dropout=dropout)
-        check_mlp_expansion(mlp_expansion)
         check(
             0 <= r_min <= r_max < 1,
             f"model.r_min={r_min} and model.r_max={r_max} must satisfy 0 <= r_min <= r_max < 1: "
@@ -546,9 +570,6 @@ class StateSpaceModel(MixerStack):
         check(
             0 < dt_min <= dt_max,
             f"model.dt_min={dt_min} and model.dt_max={dt_max} must satisfy 0 < dt_min <= dt_max.",
-        )
-        self._stream(
-            input_size, hidden_size, vocab_size, embedding_dim, pad_index, embedding_weights
         )
         make = {
             "lru": lambda: LRU(hidden_size, state_size, r_min, r_max, max_phase, scan, chunk_size),
@@ -565,11 +586,18 @@ class StateSpaceModel(MixerStack):
                 chunk_size,
             ),
         }[mixer]
-        self.blocks = nn.ModuleList(
-            StateSpaceBlock(make(), hidden_size, mlp_expansion, dropout) for _ in range(num_layers)
+        self._build(
+            make,
+            input_size,
+            hidden_size,
+            num_layers,
+            dropout,
+            mlp_expansion,
+            vocab_size,
+            embedding_dim,
+            pad_index,
+            embedding_weights,
         )
-        self.norm = nn.LayerNorm(hidden_size)
-        self.num_layers = num_layers
 
 
 def _stacked(states: list[LayerState]) -> torch.Tensor | tuple[torch.Tensor, ...]:
