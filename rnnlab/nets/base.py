@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from rnnlab.utils.errors import check
@@ -91,3 +92,46 @@ def encoded_outputs(outputs: torch.Tensor, lengths: torch.Tensor | None) -> Enco
     outputs = outputs * valid_steps(lengths, outputs).unsqueeze(-1)
     last = outputs[torch.arange(outputs.shape[0], device=outputs.device), lengths - 1]
     return Encoded(outputs, last, None)
+
+
+def accumulation_dtype(t: torch.Tensor) -> torch.dtype:
+    """The dtype a recurrence accumulates in: float32 at least, never half precision, since its
+    sums run over every step."""
+    return torch.promote_types(t.dtype, torch.float32)
+
+
+class CausalDepthwiseConv(nn.Conv1d):
+    """A depthwise convolution over time in which each step reads itself and the
+    ``kernel_size - 1`` steps before it, those before the first taken from a carried state: the
+    last ``kernel_size - 1`` inputs of the previous chunk (zeros at the start), so reading a
+    sequence in chunks, or one step at a time, equals reading it whole."""
+
+    def __init__(self, channels: int, kernel_size: int):
+        super().__init__(channels, channels, kernel_size, groups=channels)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        valid: torch.Tensor | None = None,
+        before: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x`` ``(B, T, C)`` to ``(B, T, C)``, and each row's last ``K-1`` inputs up to its
+        last valid step ``(B, K-1, C)`` (``valid`` ``(B, T)``; all steps when ``None``)."""
+        batch, steps, channels = x.shape
+        carried = self.kernel_size[0] - 1
+        if before is None:
+            before = x.new_zeros(batch, carried, channels)
+        window = torch.cat([before.to(x), x], 1)  # (B, K-1+T, C)
+        y = F.conv1d(window.transpose(1, 2), self.weight, self.bias, groups=channels)
+        ends = torch.full((batch,), steps, device=x.device) if valid is None else valid.sum(1)
+        taken = ends[:, None] + torch.arange(carried, device=x.device)  # (B, K-1)
+        return y.transpose(1, 2), window.gather(1, taken[..., None].expand(-1, -1, channels))
+
+    def step(
+        self, x: torch.Tensor, before: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step ``x`` ``(B, C)`` to ``(B, C)`` and the last ``K-1`` inputs after it."""
+        if before is None:
+            before = x.new_zeros(x.shape[0], self.kernel_size[0] - 1, x.shape[1])
+        window = torch.cat([before.to(x), x[:, None]], 1)  # (B, K, C)
+        return (window * self.weight[:, 0].T).sum(1) + self.bias, window[:, 1:]

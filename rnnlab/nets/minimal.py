@@ -31,6 +31,7 @@ from torch import nn
 
 from rnnlab.nets.base import (
     Encoded,
+    accumulation_dtype,
     check_dropout,
     check_sizes,
     encoded_outputs,
@@ -127,24 +128,21 @@ class GatedLinearRecurrence(nn.Module):
         (``a = 1``, ``b = 0``), so the final state is each row's own."""
         padded = None if valid is None else ~valid[..., None]  # (B, T, 1)
         if self.scan == "log":
-            log_a, log_b = (t.to(_scan_dtype(t)) for t in self.cell.log_gates(x))  # (B, T, H)
+            log_a, log_b = (
+                t.to(accumulation_dtype(t)) for t in self.cell.log_gates(x)
+            )  # (B, T, H)
             if padded is not None:
                 log_a, log_b = log_a.masked_fill(padded, 0.0), log_b.masked_fill(padded, -torch.inf)
             return log_linear_scan(log_a, log_b, h0)
-        a, b = (t.to(_scan_dtype(t)) for t in self.cell(x))  # (B, T, H) each
+        a, b = (t.to(accumulation_dtype(t)) for t in self.cell(x))  # (B, T, H) each
         if padded is not None:
             a, b = a.masked_fill(padded, 1.0), b.masked_fill(padded, 0.0)
         return linear_scan(a, b, h0, self.scan, self.chunk_size)
 
     def step(self, x: torch.Tensor, h: torch.Tensor | None = None) -> torch.Tensor:
         """The one-step form: the state after ``x`` ``(B, H)`` from ``h`` ``(B, H)``."""
-        a, b = (t.to(_scan_dtype(t)) for t in self.cell(x))  # (B, H) each
+        a, b = (t.to(accumulation_dtype(t)) for t in self.cell(x))  # (B, H) each
         return b if h is None else torch.addcmul(b, a, h)
-
-
-def _scan_dtype(t: torch.Tensor) -> torch.dtype:
-    """The scan accumulates over every step: in float32 at least, never in half precision."""
-    return torch.promote_types(t.dtype, torch.float32)
 
 
 class GatedMLP(nn.Module):

@@ -49,7 +49,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnlab.nets.base import check_sizes
+from rnnlab.nets.base import CausalDepthwiseConv, accumulation_dtype, check_sizes
 from rnnlab.nets.ssm import LayerState, MixerStack
 from rnnlab.utils.errors import check
 
@@ -231,11 +231,6 @@ def mlstm_cell(
 _FORMS = {"sequential": _sequential, "parallel": _parallel, "chunked": _chunked}
 
 
-def _cell_dtype(t: torch.Tensor) -> torch.dtype:
-    """The cell sums over every step: in float32 at least, never in half precision."""
-    return torch.promote_types(t.dtype, torch.float32)
-
-
 class MLSTM(nn.Module):
     """xLSTM's mLSTM block as a sequence mixer (see the module's docstring).
 
@@ -260,7 +255,7 @@ class MLSTM(nn.Module):
         super().__init__()
         inner = expansion * size
         self.up = nn.Linear(size, 2 * inner, bias=False)  # x and z stacked
-        self.conv = nn.Conv1d(inner, inner, conv_kernel, groups=inner)  # depthwise
+        self.conv = CausalDepthwiseConv(inner, conv_kernel)
         self.qk = nn.Linear(inner, 2 * inner, bias=False)  # from the convolved x
         self.v = nn.Linear(inner, inner, bias=False)  # from x before the convolution
         self.o = nn.Linear(inner, inner)  # the output gate, per channel
@@ -290,7 +285,7 @@ class MLSTM(nn.Module):
         q, k = self.qk(xc).chunk(2, -1)  # (..., E*H) each
         v = self.v(x)
         log_i, f = self.gates(torch.cat([xc, x], -1)).chunk(2, -1)  # (..., NH) each
-        dtype = _cell_dtype(q)
+        dtype = accumulation_dtype(q)
         q, k, v = (t.unflatten(-1, (self.heads, self.head_size)).to(dtype) for t in (q, k, v))
         return q, k / math.sqrt(self.head_size), v, F.logsigmoid(f.to(dtype)), log_i.to(dtype)
 
@@ -308,14 +303,9 @@ class MLSTM(nn.Module):
         """Outputs ``(B, T, H)`` for ``u`` ``(B, T, H)``, and the final state: ``C``
         ``(B, NH, d, d)``, ``n`` ``(B, NH, d)``, ``m`` ``(B, NH)`` and the convolution's last
         inputs ``(B, K-1, E*H)``."""
-        batch, steps, _ = u.shape
         x, z = self.up(u).chunk(2, -1)  # (B, T, E*H) each
-        before = (
-            x.new_zeros(batch, self.kernel - 1, self.inner) if state is None else state[3].to(x)
-        )
-        window = torch.cat([before, x], 1)  # (B, K-1+T, E*H)
-        xc = F.conv1d(window.transpose(1, 2), self.conv.weight, self.conv.bias, groups=self.inner)
-        xc = F.silu(xc.transpose(1, 2))  # (B, T, E*H): causal, each step reads K-1 before
+        xc, conv_state = self.conv(x, valid, None if state is None else state[3])
+        xc = F.silu(xc)  # (B, T, E*H): causal, each step reads K-1 before
         q, k, v, log_f, log_i = self._inputs(xc, x)
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # (B, NH, T, d)
         log_f, log_i = log_f.transpose(1, 2), log_i.transpose(1, 2)  # (B, NH, T)
@@ -325,10 +315,6 @@ class MLSTM(nn.Module):
             h, (c, n, m) = mlstm_cell(
                 q, k, v, log_f, log_i, valid, cell_state, self.form, self.chunk_size
             )
-        # The convolution's last K-1 inputs of each row's own: up to its last valid step.
-        ends = torch.full((batch,), steps, device=u.device) if valid is None else valid.sum(1)
-        taken = ends[:, None] + torch.arange(self.kernel - 1, device=u.device)  # (B, K-1)
-        conv_state = window.gather(1, taken[..., None].expand(-1, -1, self.inner))
         y = self._out(h.transpose(1, 2), x, xc, z)  # (B, T, H)
         return y, (c, n, m, conv_state.to(q.dtype))
 
@@ -336,17 +322,14 @@ class MLSTM(nn.Module):
         self, u: torch.Tensor, state: LayerState | None = None
     ) -> tuple[torch.Tensor, LayerState]:
         """One step ``u`` ``(B, H)`` to its output ``(B, H)`` and the state after it."""
-        batch = u.shape[0]
         x, z = self.up(u).chunk(2, -1)  # (B, E*H) each
-        before = x.new_zeros(batch, self.kernel - 1, self.inner) if state is None else state[3]
-        window = torch.cat([before.to(x), x[:, None]], 1)  # (B, K, E*H)
-        weight = self.conv.weight[:, 0].T  # (K, E*H)
-        xc = F.silu((window * weight).sum(1) + self.conv.bias)  # (B, E*H)
+        xc, conv_state = self.conv.step(x, None if state is None else state[3])
+        xc = F.silu(xc)  # (B, E*H)
         q, k, v, log_f, log_i = self._inputs(xc, x)
         cell_state = zero_state(q) if state is None else tuple(s.to(q.dtype) for s in state[:3])
         with torch.autocast(u.device.type, enabled=False):
             h, (c, n, m) = mlstm_step(q, k, v, log_f, log_i, cell_state)
-        return self._out(h, x, xc, z), (c, n, m, window[:, 1:].to(q.dtype))
+        return self._out(h, x, xc, z), (c, n, m, conv_state.to(q.dtype))
 
 
 class MLSTMNet(MixerStack):

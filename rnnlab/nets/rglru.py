@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnlab.nets.base import check_sizes
+from rnnlab.nets.base import CausalDepthwiseConv, accumulation_dtype, check_sizes
 from rnnlab.nets.scan import ScanForm, linear_scan
 from rnnlab.nets.ssm import SCANS, LayerState, MixerStack
 from rnnlab.utils.errors import check
@@ -54,11 +54,6 @@ class _SqrtWithBoundedGrad(torch.autograd.Function):
     def backward(ctx, grad):
         (root,) = ctx.saved_tensors
         return grad / (2 * root).clamp_min(1 / SQRT_GRAD_LIMIT)
-
-
-def _scan_dtype(t: torch.Tensor) -> torch.dtype:
-    """The scan accumulates over every step: in float32 at least, never in half precision."""
-    return torch.promote_types(t.dtype, torch.float32)
 
 
 class RGLRU(nn.Module):
@@ -92,7 +87,7 @@ class RGLRU(nn.Module):
     def coefficients(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``a_t`` and ``b_t = sqrt(1 - a_t^2) i_t x_t`` for inputs ``x`` ``(..., W)``, each
         ``(..., W)``, in float32 at least."""
-        dtype = _scan_dtype(x)
+        dtype = accumulation_dtype(x)
         r, i = torch.sigmoid(self.gates(x).to(dtype)).chunk(2, -1)  # (..., W) each
         log_a = -self.c * r * F.softplus(-self.lam.to(dtype))  # log sigmoid(Lambda)^(c r)
         # 1 - a^2 as -expm1(2 log a): exact where a is near 1, where 1 - a*a cancels.
@@ -144,7 +139,7 @@ class RGLRUMixer(nn.Module):
         super().__init__()
         width = expansion * size
         self.in_proj = nn.Linear(size, 2 * width)  # W_x and W_g stacked
-        self.conv = nn.Conv1d(width, width, conv_kernel, groups=width)  # depthwise
+        self.conv = CausalDepthwiseConv(width, conv_kernel)
         self.rglru = RGLRU(width, c, a_min, a_max, scan, chunk_size)
         self.out_proj = nn.Linear(width, size)
         self.width, self.kernel = width, conv_kernel
@@ -157,19 +152,10 @@ class RGLRUMixer(nn.Module):
     ) -> tuple[torch.Tensor, LayerState]:
         """Outputs ``(B, T, H)`` for ``u`` ``(B, T, H)``, and the final state: the RG-LRU's
         ``(B, W)`` and the convolution's last inputs ``(B, K-1, W)``."""
-        batch, steps, _ = u.shape
         x, g = self.in_proj(u).chunk(2, -1)  # (B, T, W) each
-        before = (
-            x.new_zeros(batch, self.kernel - 1, self.width) if state is None else state[1].to(x)
-        )
-        window = torch.cat([before, x], 1)  # (B, K-1+T, W)
-        x = F.conv1d(window.transpose(1, 2), self.conv.weight, self.conv.bias, groups=self.width)
-        x = x.transpose(1, 2)  # (B, T, W): causal, each step reads itself and K-1 before
+        # (B, T, W): causal, each step reads itself and K-1 before
+        x, conv_state = self.conv(x, valid, None if state is None else state[1])
         h, last = self.rglru(x, valid, None if state is None else state[0])  # (B, T, W), (B, W)
-        # The convolution's last K-1 inputs of each row's own: up to its last valid step.
-        ends = torch.full((batch,), steps, device=u.device) if valid is None else valid.sum(1)
-        taken = ends[:, None] + torch.arange(self.kernel - 1, device=u.device)  # (B, K-1)
-        conv_state = window.gather(1, taken[..., None].expand(-1, -1, self.width))
         return self._out(h, g), (last, conv_state.to(h.dtype))
 
     def step(
@@ -177,12 +163,9 @@ class RGLRUMixer(nn.Module):
     ) -> tuple[torch.Tensor, LayerState]:
         """One step ``u`` ``(B, H)`` to its output ``(B, H)`` and the state after it."""
         x, g = self.in_proj(u).chunk(2, -1)  # (B, W) each
-        before = x.new_zeros(u.shape[0], self.kernel - 1, self.width) if state is None else state[1]
-        window = torch.cat([before.to(x), x[:, None]], 1)  # (B, K, W)
-        weight = self.conv.weight[:, 0].T  # (K, W)
-        x = (window * weight).sum(1) + self.conv.bias  # (B, W)
+        x, conv_state = self.conv.step(x, None if state is None else state[1])  # (B, W)
         h = self.rglru.step(x, None if state is None else state[0])  # (B, W)
-        return self._out(h, g), (h, window[:, 1:].to(h.dtype))
+        return self._out(h, g), (h, conv_state.to(h.dtype))
 
     def _out(self, h: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         """The recurrent branch gated by ``GeLU(g)`` and projected back: ``(..., W)`` to

@@ -50,7 +50,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnlab.nets.base import check_sizes
+from rnnlab.nets.base import accumulation_dtype, check_sizes
 from rnnlab.nets.ssm import MixerStack
 from rnnlab.utils.errors import check
 
@@ -59,11 +59,6 @@ ForgetGate = Literal["sigmoid", "exp"]
 _LOG_FORGET = {"sigmoid": F.logsigmoid, "exp": lambda f: f}
 # One layer's state: h, c, n, m, each (B, H).
 CellState = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
-
-
-def _cell_dtype(t: torch.Tensor) -> torch.dtype:
-    """The recurrence accumulates over every step: in float32 at least, never in half."""
-    return torch.promote_types(t.dtype, torch.float32)
 
 
 class SLSTMCell(nn.Module):
@@ -105,7 +100,7 @@ class SLSTMCell(nn.Module):
         """Every ``h_t`` ``(B, T, H)`` for ``x`` ``(B, T, H)``, and the state after each row's
         last valid step. Where ``valid`` ``(B, T)`` is false the state is left as it was."""
         batch, steps, _ = x.shape
-        dtype = _cell_dtype(x)
+        dtype = accumulation_dtype(x)
         # The input part of every step at once, laid out (T, heads, B, 4D): each step's slice
         # is contiguous and ready for one batched matmul over the heads.
         inputs = self.input(x).to(dtype).unflatten(-1, (self.num_heads, -1))  # (B, T, heads, 4D)
@@ -125,7 +120,7 @@ class SLSTMCell(nn.Module):
         self, x: torch.Tensor, state: CellState | None = None
     ) -> tuple[torch.Tensor, CellState]:
         """One step ``x`` ``(B, H)`` to ``h`` ``(B, H)`` and the state after it."""
-        dtype = _cell_dtype(x)
+        dtype = accumulation_dtype(x)
         inputs = self.input(x).to(dtype).unflatten(-1, (self.num_heads, -1))  # (B, heads, 4D)
         inputs = inputs.transpose(0, 1)  # (heads, B, 4D)
         with torch.autocast(x.device.type, enabled=False):

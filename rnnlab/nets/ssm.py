@@ -38,7 +38,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnlab.nets.base import (
+    CausalDepthwiseConv,
     Encoded,
+    accumulation_dtype,
     check_dropout,
     check_sizes,
     encoded_outputs,
@@ -94,11 +96,6 @@ class _ComplexScan(torch.autograd.Function):
         g = g.flip(1)  # (B, T, N): G_t
         before = torch.cat([h0[:, None], h[:, :-1]], 1)  # (B, T, N): h_{t-1}
         return g * before.conj(), g, a[:, 0].conj() * g[:, 0], None, None
-
-
-def _scan_dtype(t: torch.Tensor) -> torch.dtype:
-    """The scan accumulates over every step: in float32 at least, never in half precision."""
-    return torch.promote_types(t.dtype, torch.float32)
 
 
 def _split(state: torch.Tensor) -> torch.Tensor:
@@ -171,7 +168,7 @@ class LRU(nn.Module):
 
     def _input(self, x: torch.Tensor) -> torch.Tensor:
         """``gamma * (B x)``: ``(..., H)`` to complex ``(..., N)``."""
-        x = x.to(_scan_dtype(x))
+        x = x.to(accumulation_dtype(x))
         gamma = self.gamma_log.exp()
         return torch.complex(self.b_real(x) * gamma, self.b_imag(x) * gamma)
 
@@ -253,7 +250,7 @@ class S4D(nn.Module):
         self, x: torch.Tensor, valid: torch.Tensor | None = None, state: LayerState | None = None
     ) -> tuple[torch.Tensor, LayerState]:
         """Outputs ``(B, T, H)`` for ``x`` ``(B, T, H)``, and the final state ``((B, 2HN),)``."""
-        x = x.to(_scan_dtype(x))
+        x = x.to(accumulation_dtype(x))
         a_bar, b_bar = self._discretised()
         batch, steps, size = x.shape
         b = (x[..., None] * b_bar).flatten(2)  # (B, T, H*N)
@@ -268,7 +265,7 @@ class S4D(nn.Module):
         self, x: torch.Tensor, state: LayerState | None = None
     ) -> tuple[torch.Tensor, LayerState]:
         """One step ``x`` ``(B, H)`` to its output ``(B, H)`` and the state after it."""
-        x = x.to(_scan_dtype(x))
+        x = x.to(accumulation_dtype(x))
         a_bar, b_bar = self._discretised()
         h = x[..., None] * b_bar  # (B, H, N)
         if state is not None:
@@ -305,7 +302,7 @@ class S6(nn.Module):
         super().__init__()
         inner, rank = expansion * size, dt_rank or math.ceil(size / 16)
         self.in_proj = nn.Linear(size, 2 * inner, bias=False)  # x and z stacked
-        self.conv = nn.Conv1d(inner, inner, conv_kernel, groups=inner)  # depthwise
+        self.conv = CausalDepthwiseConv(inner, conv_kernel)
         self.x_proj = nn.Linear(inner, rank + 2 * state_size, bias=False)  # Delta's, B, C
         self.dt_proj = nn.Linear(rank, inner)
         dt = torch.exp(torch.rand(inner) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min))
@@ -330,7 +327,11 @@ class S6(nn.Module):
         dt = F.softplus(self.dt_proj(dt_low))  # (..., E*H)
         if valid is not None:  # Delta = 0: A_bar = 1 and B_bar x = 0, the identity
             dt = dt * valid[..., None]
-        return dt.to(_scan_dtype(dt)), b.to(_scan_dtype(b)), c.to(_scan_dtype(c))
+        return (
+            dt.to(accumulation_dtype(dt)),
+            b.to(accumulation_dtype(b)),
+            c.to(accumulation_dtype(c)),
+        )
 
     def _gates(self, dt: torch.Tensor, b: torch.Tensor, x: torch.Tensor):
         """``A_bar = exp(Delta A)`` and ``B_bar x = Delta B x``, each ``(..., E*H, N)``."""
@@ -342,16 +343,9 @@ class S6(nn.Module):
     ) -> tuple[torch.Tensor, LayerState]:
         """Outputs ``(B, T, H)`` for ``u`` ``(B, T, H)``, and the final state: the SSM's
         ``(B, E*H*N)`` and the convolution's last inputs ``(B, K-1, E*H)``."""
-        batch, steps, _ = u.shape
         x, z = self.in_proj(u).chunk(2, -1)  # (B, T, E*H) each
-        before = (
-            x.new_zeros(batch, self.kernel - 1, self.inner) if state is None else state[1].to(x)
-        )
-        window = torch.cat([before, x], 1)  # (B, K-1+T, E*H)
-        x = F.silu(
-            F.conv1d(window.transpose(1, 2), self.conv.weight, self.conv.bias, groups=self.inner)
-        )
-        x = x.transpose(1, 2)  # (B, T, E*H): causal, each step reads itself and K-1 before
+        x, conv_state = self.conv(x, valid, None if state is None else state[1])
+        x = F.silu(x)  # (B, T, E*H): causal, each step reads itself and K-1 before
         dt, b, c = self._selection(x, valid)
         x = x.to(dt.dtype)
         a_bar, bx = self._gates(dt, b, x)  # (B, T, E*H, N) each
@@ -360,10 +354,6 @@ class S6(nn.Module):
             a_bar.flatten(2), bx.flatten(2), h0, self.scan, self.chunk_size
         )  # (B, T, E*H*N), (B, E*H*N)
         y = (h.view_as(a_bar) * c[..., None, :]).sum(-1) + self.d * x  # (B, T, E*H)
-        # The convolution's last K-1 inputs of each row's own: up to its last valid step.
-        ends = torch.full((batch,), steps, device=u.device) if valid is None else valid.sum(1)
-        taken = ends[:, None] + torch.arange(self.kernel - 1, device=u.device)  # (B, K-1)
-        conv_state = window.gather(1, taken[..., None].expand(-1, -1, self.inner))
         return self._out(y, z), (last, conv_state.to(dt.dtype))
 
     def step(
@@ -371,16 +361,14 @@ class S6(nn.Module):
     ) -> tuple[torch.Tensor, LayerState]:
         """One step ``u`` ``(B, H)`` to its output ``(B, H)`` and the state after it."""
         x, z = self.in_proj(u).chunk(2, -1)  # (B, E*H) each
-        before = x.new_zeros(u.shape[0], self.kernel - 1, self.inner) if state is None else state[1]
-        window = torch.cat([before.to(x), x[:, None]], 1)  # (B, K, E*H)
-        weight = self.conv.weight[:, 0].T  # (K, E*H)
-        x = F.silu((window * weight).sum(1) + self.conv.bias)  # (B, E*H)
+        x, conv_state = self.conv.step(x, None if state is None else state[1])
+        x = F.silu(x)  # (B, E*H)
         dt, b, c = self._selection(x, None)
         x = x.to(dt.dtype)
         a_bar, bx = self._gates(dt, b, x)  # (B, E*H, N) each
         h = bx if state is None else a_bar * state[0].view_as(a_bar) + bx
         y = (h * c[..., None, :]).sum(-1) + self.d * x  # (B, E*H)
-        return self._out(y, z), (h.flatten(1), window[:, 1:].to(dt.dtype))
+        return self._out(y, z), (h.flatten(1), conv_state.to(dt.dtype))
 
     def _out(self, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """Gated by ``silu(z)`` and projected back: ``(..., E*H)`` to ``(..., H)``."""
