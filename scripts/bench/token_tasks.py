@@ -5,7 +5,8 @@
   them) against TF-IDF of word 1- and 2-grams with logistic regression (scikit-learn), which
   the run itself fits on its training split and scores on its test split
   (``test/tfidf_logreg_acc`` in its metrics), on a labelled text file such as the movie-review
-  snippets that ``scripts/prepare_token_sets.py polarity`` writes.
+  snippets that ``scripts/prepare_token_sets.py polarity`` writes; one run per split (five
+  by default, ``--splits``), each row on its own split, and the mean over them.
 - ``pos``: ``experiment=pos_bilstm`` (words only) against the same tagger reading each word's
   characters too (``data.chars=true model.char_encoder=cnn``) and ``experiment=tagger_crf``
   (characters and a CRF), token accuracy overall and on the test words seen and unseen in
@@ -42,19 +43,35 @@ def run_experiment(name: str, path: str, extra: list[str]) -> tuple[dict, dict, 
         return metrics, objects, time.perf_counter() - start
 
 
-def sentiment(path: str, extra: list[str]) -> None:
-    metrics, objects, seconds = run_experiment("sentiment_bilstm", path, extra)
-    data = objects["datamodule"]
-    if "test/tfidf_logreg_acc" not in metrics:
-        raise SystemExit("the run scored no TF-IDF baseline: install scikit-learn")
-    model, baseline = metrics["test/acc"], metrics["test/tfidf_logreg_acc"]
+def sentiment(path: str, extra: list[str], splits: list[int]) -> None:
+    """One run per split: each draws its own 80/10/10 split (``data.seed``) and initialisation
+    (``seed``), and fits and scores its own TF-IDF baseline on that split, so every row compares
+    the two on the same sentences; the last lines give the mean over the splits."""
+    rows = []
+    for split in splits:
+        split_extra = [*extra, f"data.seed={split}", f"seed={split}"]
+        metrics, objects, seconds = run_experiment("sentiment_bilstm", path, split_extra)
+        if "test/tfidf_logreg_acc" not in metrics:
+            raise SystemExit("the run scored no TF-IDF baseline: install scikit-learn")
+        rows.append((split, metrics["test/acc"], metrics["test/tfidf_logreg_acc"], seconds))
+        data = objects["datamodule"]
+        print(f"split {split} done in {seconds:.0f} s", flush=True)
     sizes = {s: len(data.texts[s]) for s in ("train", "val", "test")}
     vectors = f"data.vectors={data.vectors}" if data.vectors else "no pretrained vectors"
-    print(f"\nsentiment on {path}: {sizes}; {vectors}; overrides: {' '.join(extra) or 'none'}")
-    print(f"rnnlab (experiment=sentiment_bilstm)    test acc {model:.4f}  "
-          f"({seconds:.0f} s, train + test + baseline)")  # fmt: skip
-    print(f"TF-IDF 1-2 grams + logistic regression  test acc {baseline:.4f}  (same run's metrics)")
-    print(f"ratio rnnlab / TF-IDF: {model / baseline:.3f}x")
+    print(f"\nsentiment on {path}: {sizes} per split; {vectors}; "
+          f"overrides: {' '.join(extra) or 'none'}")  # fmt: skip
+    print("split  rnnlab (sentiment_bilstm)  TF-IDF 1-2 grams + LR  difference  time (train+test)")
+    for split, model, baseline, seconds in rows:
+        print(f"{split:>5}  {model:>24.4f}  {baseline:>21.4f}  {model - baseline:>+10.4f}  "
+              f"{seconds:>6.0f} s")  # fmt: skip
+    model = torch.tensor([r[1] for r in rows], dtype=torch.float64)
+    baseline = torch.tensor([r[2] for r in rows], dtype=torch.float64)
+    spread = (lambda x: x.std().item()) if len(rows) > 1 else (lambda x: 0.0)
+    print(f" mean  {model.mean():>17.4f} ± {spread(model):.4f}  {baseline.mean():>14.4f} ± "
+          f"{spread(baseline):.4f}  {(model - baseline).mean():>+10.4f}")  # fmt: skip
+    ahead = int((model >= baseline).sum())
+    print(f"ratio of means rnnlab / TF-IDF: {model.mean() / baseline.mean():.3f}x; "
+          f"rnnlab at or above on {ahead} of {len(rows)} splits")  # fmt: skip
 
 
 def tagged_accuracy(objects: dict) -> tuple[float, float, float]:
@@ -150,10 +167,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("task", choices=["sentiment", "pos", "chunk", "ner"])
     parser.add_argument("--path", required=True, help="the labelled file to train and test on")
+    parser.add_argument("--splits", type=int, nargs="+", default=[0, 1, 2, 3, 4],
+                        help="sentiment: the data.seed (and seed) of each run")  # fmt: skip
     args, overrides = parser.parse_known_args()  # the rest: rnnlab overrides, key=value
-    {"sentiment": sentiment, "pos": pos, "chunk": chunk, "ner": chunk}[args.task](
-        args.path, overrides
-    )
+    if args.task == "sentiment":
+        sentiment(args.path, overrides, args.splits)
+    else:
+        {"pos": pos, "chunk": chunk, "ner": chunk}[args.task](args.path, overrides)
 
 
 if __name__ == "__main__":
