@@ -43,6 +43,7 @@ class _ScratchRecurrent(nn.Module, ABC):
 
     gates: int = 1
     state_tensors: int = 1
+    reads_lengths = True  # fed padded batches with their lengths, never packed sequences
 
     def __init__(
         self,

@@ -26,6 +26,7 @@ from rnnlab.nets.base import (
 )
 from rnnlab.nets.cells import LayerNormLSTM, ScratchGRU, ScratchLSTM, ScratchRNN
 from rnnlab.nets.chars import CHAR_ENCODERS, CharEncoderName
+from rnnlab.nets.gru import GRU
 from rnnlab.nets.minimal import PreNormResidualBlock, check_mlp_expansion
 from rnnlab.nets.protocol import Capabilities
 from rnnlab.utils.errors import check
@@ -35,10 +36,12 @@ Impl = Literal["fused", "scratch", "scratch_ln"]
 Block = Literal["plain", "residual"]
 BLOCKS = ("plain", "residual")
 
-_CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+# torch's modules: cuDNN on a GPU, oneDNN/MKL on CPU. torch has no fused GRU training kernel
+# on CPU, so rnnlab's GRU (torch's, with its own CPU training loop) stands in for it.
+_CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": GRU}
 # Per implementation, the cells it offers; all take the constructor arguments of _CELLS.
 _IMPLS: dict[str, Mapping[str, type[nn.Module]]] = {
-    "fused": _CELLS,  # torch's cuDNN/MKL kernels, fed packed sequences
+    "fused": _CELLS,  # fed packed sequences, or lengths where they read them
     "scratch": {"rnn": ScratchRNN, "lstm": ScratchLSTM, "gru": ScratchGRU},  # fed lengths
     "scratch_ln": {"lstm": LayerNormLSTM},
 }
@@ -47,8 +50,9 @@ _IMPLS: dict[str, Mapping[str, type[nn.Module]]] = {
 class RecurrentEncoder(nn.Module):
     """A stacked, optionally bidirectional RNN, LSTM or GRU over batch-first sequences.
 
-    Padding never changes an output or the final state: the fused kernels read padded batches
-    packed, the scratch cells (:mod:`rnnlab.nets.cells`) read them with their lengths. Token
+    Padding never changes an output or the final state: torch's kernels read padded batches
+    packed, the scratch cells (:mod:`rnnlab.nets.cells`) and the GRU (:mod:`rnnlab.nets.gru`)
+    read them with their lengths. Token
     data (``vocab_size`` given) is read as ids ``(B, T)`` and embedded before the recurrence.
     Token data that spells its words (``char_vocab_size`` given) is read as ``(B, T, 1 + W)``:
     each word's id, then the ids of its characters (0-padded); with a ``char_encoder``, each
@@ -74,8 +78,10 @@ class RecurrentEncoder(nn.Module):
             outputs, before they are added (``residual``).
         bidirectional: also run a backward direction and concatenate it.
         nonlinearity: ``tanh`` or ``relu``; used by the ``rnn`` cell only.
-        impl: ``fused`` (torch's cuDNN/MKL kernels), ``scratch`` (the cells written from their
-            equations, same parameters and results) or ``scratch_ln`` (layer-normalised LSTM).
+        impl: ``fused`` (torch's cuDNN/MKL kernels; on CPU the GRU trains through rnnlab's own
+            loop, :mod:`rnnlab.nets.gru`, as torch has no fused CPU GRU kernel), ``scratch``
+            (the cells written from their equations, same parameters and results) or
+            ``scratch_ln`` (layer-normalised LSTM).
         char_vocab_size: characters in the character vocabulary of token data that spells its
             words (from the data).
         char_encoder: ``cnn`` or ``lstm`` to read each word's characters (needs
@@ -198,8 +204,7 @@ class RecurrentEncoder(nn.Module):
                         bidirectional=bidirectional,
                         batch_first=True,
                         **extra,
-                    ),
-                    fused=impl == "fused",
+                    )
                 ),
                 hidden_size,
                 mlp_expansion,
@@ -246,7 +251,7 @@ class RecurrentEncoder(nn.Module):
             x = self.embedding_dropout(self.embedding(x))  # (B, T, E)
         if self.blocks is not None:
             return self._residual(x, lengths, state)
-        outputs, state = _recur(self.rnn, x, lengths, state, self.impl == "fused")  # (B, T, D*H)
+        outputs, state = _recur(self.rnn, x, lengths, state)  # (B, T, D*H)
         h = state[0] if isinstance(state, tuple) else state  # (L*D, B, H)
         # The top layer: forward direction at the last step, backward direction at the first.
         last = h[-1] if self.num_directions == 1 else torch.cat([h[-2], h[-1]], -1)  # (B, D*H)
@@ -303,13 +308,11 @@ class RecurrentMixer(nn.Module):
     Args:
         rnn: the single-layer cell, batch-first, its directions' outputs concatenated to the
             block's size.
-        fused: ``rnn`` is a torch kernel, fed packed sequences (otherwise a scratch cell, fed
-            lengths).
     """
 
-    def __init__(self, rnn: nn.Module, fused: bool):
+    def __init__(self, rnn: nn.Module):
         super().__init__()
-        self.rnn, self.fused = rnn, fused
+        self.rnn = rnn
 
     def forward(
         self, x: torch.Tensor, valid: torch.Tensor | None = None, state: State | None = None
@@ -317,7 +320,7 @@ class RecurrentMixer(nn.Module):
         """``x`` ``(B, T, H)`` to outputs ``(B, T, H)`` (zero where ``valid`` ``(B, T)`` is
         false) and the final state ``(D, B, H/D)`` (LSTM: ``(h, c)``), from ``state``."""
         lengths = None if valid is None else valid.sum(1)  # valid steps are each row's first
-        return _recur(self.rnn, x, lengths, state, self.fused)
+        return _recur(self.rnn, x, lengths, state)
 
 
 def _recur(
@@ -325,13 +328,12 @@ def _recur(
     x: torch.Tensor,
     lengths: torch.Tensor | None,
     state: State | None,
-    fused: bool,
 ) -> tuple[torch.Tensor, State]:
     """Run ``rnn`` over ``x`` ``(B, T, F)`` with ``lengths`` ``(B,)``: outputs ``(B, T, D*H)``,
     zero on padded steps, and the state at each row's last valid step."""
     total = x.shape[1]
-    if not fused:
-        return rnn(x, state, lengths=lengths)  # the scratch cells mask padding themselves
+    if getattr(rnn, "reads_lengths", False):
+        return rnn(x, state, lengths=lengths)  # the scratch cells and the GRU mask padding
     if lengths is not None and bool((lengths < total).any()):
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         packed_out, state = rnn(packed, state)
