@@ -13,10 +13,11 @@ results) whose forward, when it trains on CPU, runs the recurrence as rnnlab's o
   does not depend on the incoming gradient computed for all steps at once after the forward
   loop, and the gradients of ``W_hh`` and ``b_hh`` taken as one product over all steps.
 
-On a GPU (cuDNN), and without gradients (evaluation, generation, export), the forward is
-torch's own. Padding is read through ``lengths`` (as the scratch cells read it): a row keeps
-its state after its last valid step, its outputs there are zero, and its backward direction
-starts at that step, exactly as a packed sequence gives.
+On a GPU (cuDNN), without gradients (evaluation, generation, export) and for one-step inputs
+(a decoder fed a token at a time), the forward is torch's own. Padding is read through
+``lengths`` (as the scratch cells read it): a row keeps its state after its last valid step,
+its outputs there are zero, and its backward direction starts at that step, exactly as a
+packed sequence gives.
 """
 
 from __future__ import annotations
@@ -54,14 +55,21 @@ class GRU(nn.GRU):
         """
         steps = x.shape[1]
         padded = lengths is not None and bool((lengths < steps).any())
-        if x.device.type != "cpu" or not (torch.is_grad_enabled() and self._needs_grad(x, hx)):
+        # torch's own kernel on a GPU, without gradients, and for a single step (a decoder
+        # fed one token at a time), where the loop has nothing to batch over time.
+        own_loop = x.device.type == "cpu" and steps > 1
+        if not (own_loop and torch.is_grad_enabled() and self._needs_grad(x, hx)):
             if not padded:
                 return super().forward(x, hx)
             packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
             out, h_n = super().forward(packed, hx)
             out, _ = pad_packed_sequence(out, batch_first=True, total_length=steps)
             return out, h_n
-        return self._train_on_cpu(x, hx, lengths if padded else None)
+        # Under CPU autocast torch's GRU runs in the parameters' precision; so does this one.
+        with torch.autocast("cpu", enabled=False):
+            dtype = self.weight_hh_l0.dtype
+            hx = hx if hx is None else hx.to(dtype)
+            return self._train_on_cpu(x.to(dtype), hx, lengths if padded else None)
 
     def _needs_grad(self, x: torch.Tensor, hx: torch.Tensor | None) -> bool:
         return (

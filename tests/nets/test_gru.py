@@ -124,3 +124,30 @@ def test_the_encoders_gru_trains_through_rnnlabs_loop_plain_and_residual():
         net = RecurrentEncoder(input_size=3, cell="gru", hidden_size=8, num_layers=2, block=block)
         out = net(torch.randn(2, 5, 3), lengths=torch.tensor([5, 2])).outputs
         assert "_GRULoopBackward" in graph_nodes(out), block
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_cpu_autocast_trains_in_the_parameters_precision(dtype):
+    """Lightning's ``bf16-mixed``/``16-mixed`` on CPU: the loop runs in float32 (torch's own GRU
+    returns float32 there too, from products it takes in the lower precision)."""
+    torch.manual_seed(3)
+    gru = GRU(3, 8, batch_first=True)
+    x = torch.randn(2, 5, 3)
+    reference = torch_gru(gru, x, None, None)[0]
+    with torch.autocast("cpu", dtype=dtype):
+        out, h_n = gru(x)
+        autocast_out, _ = reference(x)
+    assert out.dtype == autocast_out.dtype == torch.float32
+    assert "_GRULoopBackward" in graph_nodes(out)
+    assert torch.allclose(out, reference(x)[0], atol=1e-6)  # float32's result
+    assert torch.allclose(out, autocast_out, atol=2e-2)
+    out.sum().backward()
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in gru.parameters())
+
+
+def test_a_single_step_runs_torchs_kernel():
+    """A decoder fed one token at a time gains nothing from the loop: torch's GRU runs it."""
+    gru = GRU(3, 4, batch_first=True)
+    out, _ = gru(torch.randn(2, 1, 3))
+    assert "_GRULoopBackward" not in graph_nodes(out)
+    assert "_GRULoopBackward" in graph_nodes(gru(torch.randn(2, 2, 3))[0])
