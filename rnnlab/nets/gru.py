@@ -1,7 +1,8 @@
 """``torch.nn.GRU`` with a fast training path on CPU.
 
 On CPU, torch trains its LSTM through oneDNN's fused kernel but has no such path for its GRU,
-which trains at about half the LSTM's speed at equal size (``scripts/bench/gru_speed.py``).
+which trains at a half to two thirds of the LSTM's speed at equal size
+(``scripts/bench/gru_speed.py``).
 :class:`GRU` is ``torch.nn.GRU`` itself (same parameters, state dict, initialisation and
 results) whose forward, when it trains on CPU, runs the recurrence as rnnlab's own loop:
 
@@ -9,9 +10,9 @@ results) whose forward, when it trains on CPU, runs the recurrence as rnnlab's o
 - the time loop runs inside one :class:`torch.autograd.Function` (:class:`_GRULoop`), so
   autograd records one node per layer and direction rather than a dozen per step, and each
   step is one ``addmm`` and a few in-place element-wise kernels;
-- the backward pass is the chain rule written out as a second loop, with every factor that
-  does not depend on the incoming gradient computed for all steps at once after the forward
-  loop, and the gradients of ``W_hh`` and ``b_hh`` taken as one product over all steps.
+- the backward pass is the chain rule written out as a second loop, against factors (the
+  gates' derivatives) that each forward step computes while its values are in cache, and the
+  gradients of ``W_hh`` and ``b_hh`` are taken as one product over all steps.
 
 On a GPU (cuDNN), without gradients (evaluation, generation, export) and for one-step inputs
 (a decoder fed a token at a time), the forward is torch's own. Padding is read through
