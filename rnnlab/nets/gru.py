@@ -2,9 +2,9 @@
 
 On CPU, torch trains its LSTM through oneDNN's fused kernel but has no such path for its GRU,
 which trains at a half to two thirds of the LSTM's speed at equal size
-(``scripts/bench/gru_speed.py``).
-:class:`GRU` is ``torch.nn.GRU`` itself (same parameters, state dict, initialisation and
-results) whose forward, when it trains on CPU, runs the recurrence as rnnlab's own loop:
+(``scripts/bench/gru_speed.py``). :class:`GRU` is ``torch.nn.GRU`` itself (same parameters,
+state dict, initialisation and results) whose forward, when it trains on CPU, runs the
+recurrence as rnnlab's own loop:
 
 - the input side of every step, ``W_ih x_t + b_ih``, is one matrix product over the sequence;
 - the time loop runs inside one :class:`torch.autograd.Function` (:class:`_GRULoop`), so
