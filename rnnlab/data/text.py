@@ -119,11 +119,14 @@ def encode_text(
         return EncodedText(ids, vocab, bounds)
     stem.parent.mkdir(parents=True, exist_ok=True)
     # The array first, its metadata last: a cache entry counts only once both are complete.
-    with atomic_path(stem.with_suffix(".npy")) as partial:
-        ids = np.lib.format.open_memmap(partial, mode="w+", dtype=dtype, shape=(bounds[-1],))
-        _encode_into(ids, path, lookup, unknown)
-        ids.flush()
-        del ids  # closes the map before the file is synced and renamed
+    # Written block by block through the file, not through a map, whose written pages would
+    # stay resident in this process until it ends.
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False,
+              "shape": (bounds[-1],)}  # fmt: skip
+    with atomic_path(stem.with_suffix(".npy")) as partial, open(partial, "wb") as file:
+        np.lib.format.write_array_header_1_0(file, header)
+        for block in _encoded_blocks(path, lookup, unknown):
+            file.write(block.astype(dtype).tobytes())
     meta = {"vocab": list(vocab), "bounds": list(bounds)}
     atomic_write_text(stem.with_suffix(".json"), json.dumps(meta))
     return _load_cached(stem)
@@ -132,12 +135,18 @@ def encode_text(
 def _encode_into(ids: np.ndarray, path: Path, lookup: np.ndarray, unknown: int) -> None:
     """Fill ``ids`` with the token id of each character of ``path``, by code point."""
     at = 0
+    for block in _encoded_blocks(path, lookup, unknown):
+        ids[at : at + len(block)] = block
+        at += len(block)
+
+
+def _encoded_blocks(path: Path, lookup: np.ndarray, unknown: int) -> Iterator[np.ndarray]:
+    """The token ids of ``path``'s characters, a block at a time."""
     for codes in _blocks(path):
         inside = codes < len(lookup)
         block = np.full(len(codes), unknown, dtype=np.int64)
         block[inside] = lookup[codes[inside]]
-        ids[at : at + len(codes)] = block
-        at += len(codes)
+        yield block
 
 
 def _load_cached(stem: Path) -> EncodedText | None:
@@ -194,11 +203,47 @@ class TextStreams(IterableDataset):
         return self._chunks(self.first_batch * self.seq_len)
 
     def _chunks(self, first: int) -> Iterator[Batch]:
-        for offset in range(first, self.lane - 1, self.seq_len):
-            steps = min(self.seq_len, self.lane - 1 - offset)
-            index = self.starts[:, None] + offset + np.arange(steps + 1)  # (S, T+1)
-            chunk = torch.from_numpy(self.ids[index].astype(np.int64))
-            yield Batch(x=chunk[:, :-1], y=chunk[:, 1:])
+        with _LaneReader(self.ids) as read:
+            for offset in range(first, self.lane - 1, self.seq_len):
+                steps = min(self.seq_len, self.lane - 1 - offset)
+                chunk = torch.from_numpy(read(self.starts + offset, steps + 1))  # (S, T+1)
+                yield Batch(x=chunk[:, :-1], y=chunk[:, 1:])
+
+
+class _LaneReader:
+    """Reads ``count`` ids from each of several positions of ``ids``, as ``(S, count)`` int64.
+
+    An array in memory is indexed. A memory-mapped one (a large file's encoding) is read
+    through its file instead, lane by lane: every page a map has touched stays in the
+    process' resident set while it is mapped, so an epoch over a map would make the process
+    as large as the file, where reads through the file leave the pages to the kernel's cache.
+    """
+
+    def __init__(self, ids: np.ndarray):
+        self.ids = ids
+        self.file = None
+
+    def __enter__(self) -> _LaneReader:
+        ids = self.ids
+        # Only a map of a whole file (np.load's): a slice of one keeps the file's offset.
+        if isinstance(ids, np.memmap) and ids.offset + ids.nbytes == os.path.getsize(ids.filename):
+            self.file = open(ids.filename, "rb", buffering=0)  # noqa: SIM115
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.file is not None:
+            self.file.close()
+
+    def __call__(self, starts: np.ndarray, count: int) -> np.ndarray:
+        if self.file is None:
+            return self.ids[starts[:, None] + np.arange(count)].astype(np.int64)
+        size, base, fd = self.ids.dtype.itemsize, self.ids.offset, self.file.fileno()
+        lanes = [os.pread(fd, count * size, base + int(start) * size) for start in starts]
+        return (
+            np.frombuffer(b"".join(lanes), dtype=self.ids.dtype)
+            .reshape(len(starts), count)
+            .astype(np.int64)
+        )
 
 
 class TextDataModule(L.LightningDataModule):

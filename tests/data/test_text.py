@@ -57,6 +57,24 @@ def test_a_large_file_is_encoded_once_into_a_memory_map(tmp_path):
     np.testing.assert_array_equal(np.asarray(again.ids), in_memory.ids)
 
 
+def test_a_memory_mapped_text_streams_the_same_batches_read_through_its_file(tmp_path):
+    """A large file's ids are read lane by lane through the file (so an epoch does not leave
+    the whole map resident), and give exactly the batches of the same ids in memory."""
+    path = write(tmp_path, "".join(chr(97 + (i * 7) % 26) for i in range(5000)) + "\u00e9")
+    mapped = encode_text(path, SPLITS, tmp_path / "cache", max_in_memory_mb=0)
+    in_memory = encode_text(path, SPLITS)
+    assert isinstance(mapped.ids, np.memmap) and mapped.ids.dtype == np.uint8
+    for ids in (mapped.ids, in_memory.ids):
+        assert len(ids) == 5001
+    a, b = mapped.bounds[:2]
+    streamed = list(TextStreams(mapped.ids, a, b, streams=5, seq_len=16))
+    expected = list(TextStreams(in_memory.ids, a, b, streams=5, seq_len=16))
+    assert len(streamed) == len(expected) > 1
+    for got, want in zip(streamed, expected, strict=True):
+        assert got.x.dtype == torch.int64
+        assert torch.equal(got.x, want.x) and torch.equal(got.y, want.y)
+
+
 def test_each_batch_continues_the_previous_one_lane_by_lane(tmp_path):
     content = "".join(chr(ord("a") + i % 26) for i in range(1000))
     dm = TextDataModule(str(write(tmp_path, content)), seq_len=7, batch_size=4, splits=SPLITS)
