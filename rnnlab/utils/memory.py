@@ -11,9 +11,13 @@ and not others, with the same code.
 
 ``reuse`` fixes both thresholds at the values glibc's adaptive rule settles at for its largest
 block (32 MiB served from the heap, 64 MiB of free heap kept), so freed memory is reused from
-the first step. Tensors larger than 32 MiB still come from the system and go back to it. The
-same remedy is what PyTorch's CPU tuning guide reaches for with jemalloc or tcmalloc; this
-needs no preloaded library. Other C libraries (macOS, musl) are left as they are.
+the first step. Tensors larger than 32 MiB, glibc's ceiling for that threshold, still come
+from the system and go back to it: long sequences, whose activations pass that size, fault
+their pages in again at every step (``docs/performance.md``). ``heap`` serves every block from
+the heap and never hands free heap back, so those are reused too; the process then keeps the
+largest heap it ever needed until it ends. The same remedy is what PyTorch's CPU tuning guide
+reaches for with jemalloc or tcmalloc; this needs no preloaded library. Other C libraries
+(macOS, musl) are left as they are.
 """
 
 from __future__ import annotations
@@ -24,11 +28,13 @@ from typing import Literal
 
 from rnnlab.utils.errors import ConfigError
 
-CpuMemory = Literal["reuse", "system"]
+CpuMemory = Literal["reuse", "heap", "system"]
+POLICIES = ("reuse", "heap", "system")
 
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameters, from glibc's malloc.h
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4  # mallopt's, from malloc.h
 MMAP_THRESHOLD = 32 * 2**20  # glibc's ceiling for its adaptive mmap threshold on 64-bit
 TRIM_THRESHOLD = 2 * MMAP_THRESHOLD  # glibc keeps the trim threshold at twice the mmap one
+NEVER_TRIM = 2**31 - 1  # the largest trim threshold mallopt takes: free heap is never returned
 
 
 def set_cpu_memory(policy: CpuMemory) -> bool:
@@ -39,10 +45,14 @@ def set_cpu_memory(policy: CpuMemory) -> bool:
     points apply it (``python -m rnnlab.train``, before training): ``rnnlab.train.train`` called
     from a notebook leaves the notebook's allocator alone.
     """
-    if policy not in ("reuse", "system"):
-        raise ConfigError(f"cpu_memory={policy} is not available; choose one of: reuse, system.")
+    if policy not in POLICIES:
+        raise ConfigError(
+            f"cpu_memory={policy} is not available; choose one of: {', '.join(POLICIES)}."
+        )
     if policy == "system" or not _glibc():
         return False
+    if policy == "heap":
+        return _mallopt(_M_MMAP_MAX, 0) and _mallopt(_M_TRIM_THRESHOLD, NEVER_TRIM)
     return _mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) and _mallopt(
         _M_TRIM_THRESHOLD, TRIM_THRESHOLD
     )

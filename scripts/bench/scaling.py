@@ -23,7 +23,7 @@ lengths above ``--max-attention-length`` are skipped for it (``n/a``), its atten
 outgrowing the machine's memory.
 
     OMP_NUM_THREADS=1 python scripts/bench/scaling.py [--nets lstm gru transformer mingru ...]
-        [--rounds 3] [--no-memory] [--axes length batch hidden]
+        [--rounds 3] [--no-memory] [--axes length batch hidden] [--cpu-memory reuse|heap]
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from torch import nn
 
 from rnnlab.cli import CONFIG_DIR
 from rnnlab.utils.instantiate import instantiate
-from rnnlab.utils.memory import set_cpu_memory
+from rnnlab.utils.memory import POLICIES, set_cpu_memory
 
 NETS = ("lstm", "gru", "transformer", "mingru", "lru", "rglru", "mlstm")
 AXES = {"length": "lengths", "batch": "batches", "hidden": "hiddens"}
@@ -103,10 +103,10 @@ def memory_child(name: str, length: int, batch: int, hidden: int, features: int)
     print((_status("VmHWM") - before) / 1024)
 
 
-def peak_memory(name: str, length: int, batch: int, hidden: int, features: int) -> str:
+def peak_memory(name: str, length: int, batch: int, hidden: int, features: int, policy: str) -> str:
     """:func:`memory_child` in a fresh process, as text for the table."""
     command = [sys.executable, __file__, "--memory-of", name, str(length), str(batch),
-               str(hidden), "--features", str(features)]  # fmt: skip
+               str(hidden), "--features", str(features), "--cpu-memory", policy]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     return "n/a" if done.returncode else f"{float(done.stdout.split()[-1]):.0f}"
 
@@ -137,7 +137,8 @@ def sweep(axis: str, args: argparse.Namespace) -> None:
             memory = (
                 ""
                 if args.no_memory
-                else " / " + peak_memory(name, length, batch, hidden, args.features)
+                else " / "
+                + peak_memory(name, length, batch, hidden, args.features, args.cpu_memory)
             )
             cells.append(f"{measured[name] * 1e3:.1f}{memory}")
         print(f"| {value} | " + " | ".join(cells) + " |", flush=True)
@@ -168,15 +169,18 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--max-attention-length", type=int, default=2048)
     parser.add_argument("--no-memory", action="store_true", help="time only")
+    parser.add_argument("--cpu-memory", default="reuse", choices=POLICIES,
+                        help="the allocator policy, as rnnlab.train's cpu_memory")  # fmt: skip
     parser.add_argument("--memory-of", nargs=4, metavar=("NET", "T", "B", "H"),
                         help=argparse.SUPPRESS)  # fmt: skip
     args = parser.parse_args()
-    set_cpu_memory("reuse")  # as rnnlab.train sets it
+    set_cpu_memory(args.cpu_memory)  # as rnnlab.train sets it (default: reuse)
     if args.memory_of:
         name, *sizes = args.memory_of
         memory_child(name, *map(int, sizes), args.features)
         return
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; 2 layers per net; "
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"cpu_memory={args.cpu_memory}; 2 layers per net; "
           f"parameters at hidden {args.hidden}: "
           f"{parameter_counts(args.nets, args.hidden, args.features)}")  # fmt: skip
     for axis in args.axes:
