@@ -50,7 +50,7 @@ between budgets) over the peer's time, and rnnlab's best MSE among its runs whos
 time is at most the peer's.
 
     python scripts/bench/peers.py [--python-peers /path/to/python] [--threads 2]
-        [--rnnlab-epochs 5 10 40] [--darts-epochs 5 20] [--neuralforecast-epochs 5 20]
+        [--rnnlab-epochs 3 5 10 40] [--darts-epochs 5 20] [--neuralforecast-epochs 5 20]
         [--rnnlab-overrides task=forecasting ...]
 
 An empty list of epochs (``--darts-epochs`` alone) leaves that tool out.
@@ -379,7 +379,7 @@ def main(args: argparse.Namespace) -> None:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rnnlab-epochs", type=int, nargs="*", default=[5, 10, 40])
+    parser.add_argument("--rnnlab-epochs", type=int, nargs="*", default=[3, 5, 10, 40])
     parser.add_argument("--darts-epochs", type=int, nargs="*", default=[5, 20])
     parser.add_argument("--neuralforecast-epochs", type=int, nargs="*", default=[5, 20])
     parser.add_argument(
