@@ -2,8 +2,8 @@
 
 The file is read once to find its characters and once more to encode them into token ids.
 Both passes stream the file in blocks, and a file larger than ``max_in_memory_mb`` is encoded
-into a memory-mapped array in a cache folder (reused while the file is unchanged), so a text
-larger than memory trains as well as a small one.
+into an array file in a cache folder (reused while the file is unchanged) that training reads
+batch by batch, so a text larger than memory trains in bounded memory.
 
 The stream is cut into contiguous train, validation and test spans. The vocabulary is the set
 of characters of the training span, in code-point order; a character seen only in the other
@@ -226,7 +226,9 @@ class _LaneReader:
     def __enter__(self) -> _LaneReader:
         ids = self.ids
         # Only a map of a whole file (np.load's): a slice of one keeps the file's offset.
-        if isinstance(ids, np.memmap) and ids.offset + ids.nbytes == os.path.getsize(ids.filename):
+        # (Without os.pread, as on Windows, the map is indexed.)
+        whole = isinstance(ids, np.memmap) and hasattr(os, "pread")
+        if whole and ids.offset + ids.nbytes == os.path.getsize(ids.filename):
             self.file = open(ids.filename, "rb", buffering=0)  # noqa: SIM115
         return self
 
