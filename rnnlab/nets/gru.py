@@ -88,11 +88,11 @@ class GRU(nn.GRU):
             hx = x.new_zeros(self.num_layers * directions, batch, self.hidden_size)
         keep = reverse_index = None
         if lengths is not None:
-            time = torch.arange(steps)
-            valid = time < lengths.cpu()[:, None]  # (B, T)
+            time, lengths = torch.arange(steps), lengths.cpu()[:, None]  # (T,), (B, 1)
+            valid = time < lengths  # (B, T)
             keep = valid.T[..., None].to(x.dtype)  # (T, B, 1): 1 on valid steps
             # Row b read backwards within its length: lengths[b]-1, ..., 0, then the padding.
-            reverse_index = torch.where(valid, lengths.cpu()[:, None] - 1 - time, time)
+            reverse_index = torch.where(valid, lengths - 1 - time, time)
         layer_input = x.transpose(0, 1)  # (T, B, F): one step's rows are contiguous
         finals = []
         for layer in range(self.num_layers):

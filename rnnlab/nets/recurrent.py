@@ -176,7 +176,6 @@ class RecurrentEncoder(nn.Module):
         extra = {"nonlinearity": nonlinearity} if cell == "rnn" else {}
         self.num_directions = 2 if bidirectional else 1
         self.bidirectional = bidirectional
-        self.impl = impl
         self.num_layers = num_layers
         self.rnn: nn.Module | None = None
         self.blocks: nn.ModuleList | None = None

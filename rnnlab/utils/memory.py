@@ -24,12 +24,15 @@ from __future__ import annotations
 
 import ctypes
 import os
-from typing import Literal
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal, get_args
 
 from rnnlab.utils.errors import ConfigError
 
 CpuMemory = Literal["reuse", "heap", "system"]
-POLICIES = ("reuse", "heap", "system")
+POLICIES: tuple[str, ...] = get_args(CpuMemory)
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4  # mallopt's, from malloc.h
 MMAP_THRESHOLD = 32 * 2**20  # glibc's ceiling for its adaptive mmap threshold on 64-bit
@@ -70,3 +73,19 @@ def _glibc() -> bool:
         return os.confstr("CS_GNU_LIBC_VERSION").startswith("glibc")
     except (ValueError, OSError, AttributeError):  # no such name here: not glibc
         return False
+
+
+def resident_growth_mib(work: Callable[[], object]) -> float:
+    """How far the resident set rose above its level before ``work()`` while it ran, in MiB:
+    ``VmHWM`` after it less ``VmRSS`` before, the high-water mark reset first through
+    ``/proc/self/clear_refs``. What the process took from the kernel, the allocator's caching
+    included; Linux only (the benchmarks' peak-memory columns)."""
+    Path("/proc/self/clear_refs").write_text("5")  # the high-water mark starts again here
+    before = _status_kib("VmRSS")
+    work()
+    return (_status_kib("VmHWM") - before) / 1024
+
+
+def _status_kib(key: str) -> int:
+    """A ``/proc/self/status`` figure in KiB."""
+    return int(re.search(rf"{key}:\s+(\d+)", Path("/proc/self/status").read_text()).group(1))

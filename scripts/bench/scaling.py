@@ -30,12 +30,10 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import torch
 from hydra import compose, initialize_config_dir
@@ -43,7 +41,7 @@ from torch import nn
 
 from rnnlab.cli import CONFIG_DIR
 from rnnlab.utils.instantiate import instantiate
-from rnnlab.utils.memory import POLICIES, set_cpu_memory
+from rnnlab.utils.memory import POLICIES, resident_growth_mib, set_cpu_memory
 
 NETS = ("lstm", "gru", "transformer", "mingru", "lru", "rglru", "mlstm")
 AXES = {"length": "lengths", "batch": "batches", "hidden": "hiddens"}
@@ -88,19 +86,11 @@ def time_point(nets: list[str], length: int, batch: int, hidden: int, rounds: in
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def _status(key: str) -> int:
-    """A ``/proc/self/status`` figure in KiB."""
-    return int(re.search(rf"{key}:\s+(\d+)", Path("/proc/self/status").read_text()).group(1))
-
-
 def memory_child(name: str, length: int, batch: int, hidden: int, features: int) -> None:
     """Print the resident-set growth (MiB) over one training step."""
     net = build(name, hidden, features)
     x = torch.randn(batch, length, features)
-    Path("/proc/self/clear_refs").write_text("5")  # the high-water mark starts again here
-    before = _status("VmRSS")
-    train_step(net, x)
-    print((_status("VmHWM") - before) / 1024)
+    print(resident_growth_mib(lambda: train_step(net, x)))
 
 
 def peak_memory(name: str, length: int, batch: int, hidden: int, features: int, policy: str) -> str:

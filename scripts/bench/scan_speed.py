@@ -36,7 +36,6 @@ kernel, so the allocator's caching is in it; Linux only, ``--no-memory`` leaves 
 from __future__ import annotations
 
 import argparse
-import re
 import statistics
 import subprocess
 import sys
@@ -53,6 +52,7 @@ from rnnlab.nets.rglru import RGLRUNet
 from rnnlab.nets.scan import linear_scan, log_linear_scan
 from rnnlab.nets.slstm import SLSTMNet
 from rnnlab.nets.ssm import StateSpaceModel
+from rnnlab.utils.memory import resident_growth_mib
 
 LENGTHS = (128, 256, 512, 1024, 2048, 4096)
 QUICK_LENGTHS = (128, 1024)
@@ -190,19 +190,11 @@ def time_scans(length: int, args: argparse.Namespace) -> dict[str, float]:
     return {form: statistics.median(t) for form, t in times.items()}
 
 
-def _status(key: str) -> int:
-    """A ``/proc/self/status`` figure in KiB."""
-    return int(re.search(rf"{key}:\s+(\d+)", Path("/proc/self/status").read_text()).group(1))
-
-
 def peak_memory_child(name: str, length: int, args: argparse.Namespace) -> None:
     """Print the resident-set growth (MiB) over one training step of ``name`` at ``length``."""
     net, loss = build(name, args)
     x = torch.randn(args.batch, length, args.features)
-    Path("/proc/self/clear_refs").write_text("5")  # the high-water mark starts again here
-    before = _status("VmRSS")
-    loss(x).backward()
-    print((_status("VmHWM") - before) / 1024)
+    print(resident_growth_mib(lambda: loss(x).backward()))
 
 
 def peak_memory(name: str, length: int, args: argparse.Namespace) -> str:

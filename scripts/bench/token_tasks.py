@@ -26,6 +26,7 @@
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 
@@ -64,14 +65,18 @@ def sentiment(path: str, extra: list[str], splits: list[int]) -> None:
     for split, model, baseline, seconds in rows:
         print(f"{split:>5}  {model:>24.4f}  {baseline:>21.4f}  {model - baseline:>+10.4f}  "
               f"{seconds:>6.0f} s")  # fmt: skip
-    model = torch.tensor([r[1] for r in rows], dtype=torch.float64)
-    baseline = torch.tensor([r[2] for r in rows], dtype=torch.float64)
-    spread = (lambda x: x.std().item()) if len(rows) > 1 else (lambda x: 0.0)
-    print(f" mean  {model.mean():>17.4f} ± {spread(model):.4f}  {baseline.mean():>14.4f} ± "
-          f"{spread(baseline):.4f}  {(model - baseline).mean():>+10.4f}")  # fmt: skip
-    ahead = int((model >= baseline).sum())
-    print(f"ratio of means rnnlab / TF-IDF: {model.mean() / baseline.mean():.3f}x; "
+    model, baseline = [r[1] for r in rows], [r[2] for r in rows]
+    mean_model, mean_baseline = statistics.mean(model), statistics.mean(baseline)
+    print(f" mean  {mean_model:>17.4f} ± {_spread(model):.4f}  {mean_baseline:>14.4f} ± "
+          f"{_spread(baseline):.4f}  {mean_model - mean_baseline:>+10.4f}")  # fmt: skip
+    ahead = sum(m >= b for m, b in zip(model, baseline, strict=True))
+    print(f"ratio of means rnnlab / TF-IDF: {mean_model / mean_baseline:.3f}x; "
           f"rnnlab at or above on {ahead} of {len(rows)} splits")  # fmt: skip
+
+
+def _spread(values: list[float]) -> float:
+    """The sample standard deviation; 0 for a single value."""
+    return statistics.stdev(values) if len(values) > 1 else 0.0
 
 
 def tagged_accuracy(objects: dict) -> tuple[float, float, float]:
