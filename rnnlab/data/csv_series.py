@@ -27,7 +27,7 @@ import torch
 from rnnlab.data.batch import InMemoryDataModule, WindowDataset
 from rnnlab.data.specs import ForecastSpec, Inputs
 from rnnlab.data.splits import check_splits
-from rnnlab.data.text_cls import read_table
+from rnnlab.data.text_cls import iter_table
 from rnnlab.utils import log
 from rnnlab.utils.errors import ConfigError, check
 
@@ -63,7 +63,7 @@ def read_series(
     columns: Sequence[str],
     time_column: str | None = None,
     missing: Missing = "error",
-) -> tuple[np.ndarray, list[str], list[int]]:
+) -> tuple[np.ndarray, Sequence[str], np.ndarray]:
     """The numeric ``columns`` of a CSV file with a header, in time order.
 
     With ``time_column`` the rows are sorted by it (ISO dates/times or integer steps) and a
@@ -72,41 +72,124 @@ def read_series(
     linearly in the row (``interpolate``; the ends take the nearest value) or set to 0
     (``zero``). A cell that is not a number is always refused, named by its line.
 
+    The file is streamed: its rows are parsed a block at a time into one array sized by the
+    file's line count, so a series of tens of millions of steps costs its values (8 bytes a
+    cell) and line numbers (4 bytes a row), not Python objects per cell. Only a time column
+    keeps each row's time as text.
+
     Returns:
         values: ``(N, len(columns))`` float64; timestamps: each row's time as written (its
-        row number 0..N-1 without a time column); lines: each row's line in the file.
+        row number 0..N-1 without a time column, as :class:`RowNumbers`); lines: each row's
+        line in the file, ``(N,)``.
     """
     path = Path(path)
     check(
         missing in MISSING_MODES,
         f"data.missing={missing!r} is not one of {', '.join(map(repr, MISSING_MODES))}.",
     )
-    rows, lines = read_table(path, [*columns, *([time_column] if time_column else [])])
-    values = np.array(
-        [
-            [_number(row[j], name, line, path, missing) for j, name in enumerate(columns)]
-            for row, line in zip(rows, lines, strict=True)
-        ],
-        dtype=np.float64,
-    ).reshape(len(rows), len(columns))  # (N, C)
+    bound = _count_lines(path)  # at least the number of rows
+    values = np.empty((bound, len(columns)))  # (bound, C)
+    lines = np.empty(bound, dtype=np.int32 if bound < 2**31 else np.int64)
+    texts: list[str] = []
+    n = 0
+    block: list[list[str]] = []
+    block_lines: list[int] = []
+    wanted = [*columns, *([time_column] if time_column else [])]
+    for row, line in iter_table(path, wanted):
+        block.append(row)
+        block_lines.append(line)
+        if len(block) == _BLOCK:
+            n = _store(block, block_lines, values, lines, n, columns, path, missing, time_column)
+            texts += [row[-1].strip() for row in block] if time_column else []
+            block, block_lines = [], []
+    n = _store(block, block_lines, values, lines, n, columns, path, missing, time_column)
+    texts += [row[-1].strip() for row in block] if time_column else []
+    check(n > 0, f"{path} holds a header but no rows.")
+    values, lines = values[:n], lines[:n]
     if time_column is None:
-        timestamps = [str(i) for i in range(len(rows))]
+        timestamps: Sequence[str] = RowNumbers(n)
     else:
-        texts = [row[-1].strip() for row in rows]
         times = _parse_times(texts, lines, path, time_column)
-        order = sorted(range(len(rows)), key=times.__getitem__)  # stable: ties keep file order
+        order = sorted(range(n), key=times.__getitem__)  # stable: ties keep file order
         for a, b in zip(order[:-1], order[1:], strict=True):
             check(
                 times[a] != times[b],
                 f"{path}: time {texts[a]!r} appears twice, on line {lines[a]} and line "
                 f"{lines[b]}; each time may appear once.",
             )
-        values = values[order]
+        values, lines = values[order], lines[order]
         timestamps = [texts[i] for i in order]
-        lines = [lines[i] for i in order]
     for j, name in enumerate(columns):
         values[:, j] = _fill(values[:, j], name, lines, path, missing)
     return values, timestamps, lines
+
+
+_BLOCK = 1 << 14  # rows parsed at a time
+
+
+class RowNumbers(Sequence[str]):
+    """The timestamps of a series without a time column, ``"0"`` to ``str(n - 1)``, made when
+    asked for instead of held."""
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [str(k) for k in range(*i.indices(self.n))]
+        if not -self.n <= i < self.n:
+            raise IndexError(f"row {i} of {self.n}")
+        return str(i % self.n)
+
+    def __eq__(self, other) -> bool:
+        return list(self) == list(other) if isinstance(other, Sequence) else NotImplemented
+
+
+def _count_lines(path: Path) -> int:
+    """The number of line breaks in the file, plus one: at least its number of rows."""
+    count = 1
+    with path.open("rb") as file:
+        while chunk := file.read(1 << 20):
+            count += chunk.count(b"\n") + chunk.count(b"\r")  # a lone CR ends a line too
+    return count
+
+
+def _store(
+    block: list[list[str]],
+    block_lines: list[int],
+    values: np.ndarray,
+    lines: np.ndarray,
+    n: int,
+    columns: Sequence[str],
+    path: Path,
+    missing: str,
+    time_column: str | None,
+) -> int:
+    """Parse ``block``'s value cells into ``values[n:]`` and its lines into ``lines[n:]``; the
+    new number of rows."""
+    if not block:
+        return n
+    end = n + len(block)
+    cells = [row[: len(columns)] for row in block] if time_column else block
+    try:  # NumPy's parser, where every cell is a finite number
+        parsed = np.array(cells, dtype=np.str_).astype(np.float64).reshape(len(block), -1)
+        fast = bool(np.isfinite(parsed).all())
+    except ValueError:
+        fast = False
+    if not fast:  # a cell to fill, or a mistake to name by its line
+        parsed = np.array(
+            [
+                [_number(row[j], name, line, path, missing) for j, name in enumerate(columns)]
+                for row, line in zip(block, block_lines, strict=True)
+            ],
+            dtype=np.float64,
+        ).reshape(len(block), len(columns))
+    values[n:end] = parsed
+    lines[n:end] = block_lines
+    return end
 
 
 def _number(cell: str, column: str, line: int, path: Path, missing: str) -> float:
@@ -333,8 +416,8 @@ class CsvSeriesDataModule(InMemoryDataModule):
         self.split_dates = None if split_dates is None else [str(d) for d in split_dates]
         self.missing, self.scale = missing, scale
         self.series: torch.Tensor | None = None  # (N, F), scaled
-        self.timestamps: list[str] = []
-        self.lines: list[int] = []
+        self.timestamps: Sequence[str] = []
+        self.lines: np.ndarray = np.zeros(0, dtype=np.int32)
         self.starts: dict[str, torch.Tensor] = {}
         self.bounds: list[int] = []  # span edges: train | val | test
         self.time_step = "1 row"
@@ -394,8 +477,10 @@ class CsvSeriesDataModule(InMemoryDataModule):
         else:
             self.scaler_mean, self.scaler_std = np.zeros(len(columns)), np.ones(len(columns))
         self.mase_scale = self._mase_scale(train[:, : len(self.target_names)])
-        scaled = (values - self.scaler_mean) / self.scaler_std  # (N, F)
-        self.series = torch.from_numpy(scaled.astype(np.float32))
+        values -= self.scaler_mean  # in place: a long series is not copied in float64
+        values /= self.scaler_std
+        self.series = torch.from_numpy(values.astype(np.float32))  # (N, F)
+        del values, train
         c, k = len(self.target_names), len(self.future_covariates)
         self.datasets = {
             split: WindowDataset(self.series, starts, w, h, num_targets=c, num_future=k)

@@ -12,6 +12,7 @@ tokens, and padded per batch.
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -33,6 +34,19 @@ def read_table(
     """The named ``columns`` of a CSV (``.csv``) or TSV (any other suffix) file with a header,
     followed by those ``optional`` columns the header has, and the line number of each row; a
     wrong field count or a missing column is the file's mistake, named by line."""
+    rows, lines = [], []
+    for row, line in iter_table(path, columns, optional):
+        rows.append(row)
+        lines.append(line)
+    check(rows, f"{path} holds a header but no rows.")
+    return rows, lines
+
+
+def iter_table(
+    path: Path, columns: list[str], optional: tuple[str, ...] = ()
+) -> Iterator[tuple[list[str], int]]:
+    """:func:`read_table`'s rows one at a time, each with its line number, for files too large
+    to hold as Python lists; the header is checked before the first row."""
     delimiter = "," if path.suffix.lower() == ".csv" else "\t"
     try:
         # utf-8-sig: a byte-order mark (as spreadsheets save CSV) is not part of the header.
@@ -50,7 +64,6 @@ def read_table(
                     f"{', ...' if len(header) > 20 else ''}."
                 )
             where = [header.index(c) for c in [*columns, *optional] if c in header]
-            rows, lines = [], []
             for fields in reader:
                 if not fields:
                     continue  # a blank line
@@ -59,14 +72,11 @@ def read_table(
                     f"{path}, line {reader.line_num}: {len(fields)} fields where the header "
                     f"has {len(header)}.",
                 )
-                rows.append([fields[i] for i in where])
-                lines.append(reader.line_num)
+                yield [fields[i] for i in where], reader.line_num
     except UnicodeDecodeError as error:
         raise ConfigError(f"{path} is not UTF-8 text ({error.reason}); convert it first.") from None
     except csv.Error as error:
         raise ConfigError(f"{path} is not a readable table ({error}).") from None
-    check(rows, f"{path} holds a header but no rows.")
-    return rows, lines
 
 
 def read_folder(path: Path) -> tuple[list[str], list[str]]:

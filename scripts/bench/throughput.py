@@ -1,157 +1,191 @@
-"""Training throughput: rnnlab against a plain PyTorch loop, side by side, on the same data.
+"""Training throughput: ``rnnlab.train`` against a hand-written PyTorch loop, task by task.
 
-The model is the classic course-tutorial forecaster (LSTM 2 x 64, window 20, batch 32,
-Adam 1e-3) on the default sine series' training span. Two plain loops stand for what the
-tutorials write, a hand-written step over a ``DataLoader`` with the default collate:
+Four tasks, each with its default net (``model=lstm``; the tagger's is bidirectional):
 
-- tutorial loop: ``__getitem__`` copies one window out of a NumPy series into new tensors;
-- lean loop: ``__getitem__`` returns views into a tensor, the cheapest per-sample dataset.
+- ``forecaster``: ``data=sine``, windows of 20, one step ahead;
+- ``char_lm``: ``data=text``, 128 characters per lane, the state carried between batches;
+- ``classifier``: ``data=text_cls``, padded word sequences of labelled reviews;
+- ``tagger``: ``data=conll``, padded sentences tagged word by word.
 
-rnnlab runs its real training command (Lightning loop, default callbacks with the progress bar,
-TensorBoard logging, checkpointing, the fused Adam kernel it picks by default) with validation,
-testing and gradient clipping switched off so every side does the same work. Its allocator
-setting (``cpu_memory=reuse``, which spares each step its page faults) holds for the whole
-process, so the plain loops, which run inside it, have it too: the ratio is not flattered by it.
+The corpora that ship with rnnlab are repeated into files large enough that the measured steps
+fit in one epoch (an epoch's end, with its checkpoint, is not a step's cost). Content does not
+change a step's cost: only the shapes do, and those are the built-in sets'.
+
+The hand-written loop is the strictest plain loop there is: it trains a second copy of the same
+model (the task's own forward and loss, the same optimizer class and settings that rnnlab's run
+built) over a list of batch tensors that rnnlab's own data module built before training, so it
+loads no data at all. Each step is ``loss = ...; zero_grad(); backward(); step()``, and the
+language model's loop carries its state between batches, detached, as rnnlab's does. The ratio
+is therefore what Lightning's loop, rnnlab's callbacks and logging, and data loading cost. rnnlab
+runs its real training command (Lightning loop, default callbacks with the progress bar,
+TensorBoard logging, checkpointing) with validation, testing, the LR schedule and gradient
+clipping switched off, so that both sides do the same arithmetic.
 
 This machine's speed drifts by up to half between states that last seconds, so the sides take
-turns in short chunks inside one rnnlab run: every ``--chunk`` rnnlab steps, each plain loop
-runs ``--chunk`` steps of its own (their time is kept out of rnnlab's), and every side sees
-the same moments of the machine. Every step is timed, from one batch's start to the next's;
-the first chunk of each side is a warm-up and is not counted.
+turns in short chunks inside one rnnlab run: every ``--chunk`` rnnlab steps, the plain loop runs
+``--chunk`` steps of its own (its time is kept out of rnnlab's), and both sides see the same
+moments of the machine. Every step is timed, from one batch's start to the next's; the first
+chunk of each side is a warm-up and is not counted. The headline is the ratio of samples per
+second over all counted steps; the spread of the chunks' ratios shows how steady it was.
 
-With ``--device cuda`` every side trains on the GPU (rnnlab with ``trainer=gpu``; the plain loops
-move each batch there, as the tutorials do). Steps are queued without waiting, so each side
-waits for the GPU at the end of its turn, and only the overall rate compares finished work.
-
-The headline is samples per second over all counted steps (total samples over total time).
-The ratio of each side's fast steps (10th percentile, as ``timeit`` takes the minimum) is
-printed beside it, and the spread of the chunks' ratios shows how steady the comparison was.
-
-    python scripts/bench/throughput.py [--steps 2400] [--chunk 100] [--batch 32] [--device cpu]
+    python scripts/bench/throughput.py [--tasks forecaster char_lm classifier tagger]
+        [--batches 32 256] [--seconds 40] [--device cpu]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
-import numpy as np
 import torch
 from hydra import compose, initialize_config_dir
-from omegaconf import open_dict
-from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from omegaconf import DictConfig, open_dict
 
+from rnnlab.build import build_model
 from rnnlab.cli import CONFIG_DIR
-from rnnlab.data.sine import sine_series
+from rnnlab.data.batch import Batch
+from rnnlab.data.conll import TAGGED
+from rnnlab.data.text import CORPUS
+from rnnlab.data.text_cls import REVIEWS
+from rnnlab.tasks.base import SupervisedTask
+from rnnlab.tasks.language_model import detach_state
 from rnnlab.train import train
 
-WINDOW, HIDDEN, LAYERS, LR = 20, 64, 2, 1e-3
-TRAIN_SPAN = 84_000  # the default sine data's training span: 70 % of 120,000 points
+PREBUILT = 32  # distinct batches the plain loop cycles through
 
 
-class TutorialWindows(Dataset):
-    """The course tutorial's dataset: each item copies one window out of a NumPy series."""
+@dataclass(frozen=True)
+class TaskBench:
+    """One task: its overrides, given a data file of at least ``samples`` training samples."""
 
-    def __init__(self, series: np.ndarray, window: int):
-        self.series, self.window = series, window
-
-    def __len__(self) -> int:
-        return len(self.series) - self.window
-
-    def __getitem__(self, i: int):
-        x = torch.tensor(self.series[i : i + self.window], dtype=torch.float32).unsqueeze(-1)
-        y = torch.tensor(self.series[i + self.window], dtype=torch.float32)
-        return x, y
+    overrides: Callable[[Path, int, int], list[str]]  # (folder, batch, steps) -> overrides
+    write_data: Callable[[Path, int, int], None] | None  # (folder, batch, steps) -> files
 
 
-class LeanWindows(TutorialWindows):
-    """The cheapest per-sample dataset: each item is a view into a tensor, nothing copied."""
+def _repeat_lines(source: Path, target: Path, copies: int, header: bool) -> None:
+    lines = source.read_text(encoding="utf-8").splitlines(keepends=True)
+    head, body = (lines[:1], lines[1:]) if header else ([], lines)
+    with target.open("w", encoding="utf-8") as f:
+        f.writelines(head)
+        for _ in range(copies):
+            f.writelines(body)
 
-    def __init__(self, series: np.ndarray, window: int):
-        super().__init__(torch.from_numpy(series), window)
 
-    def __getitem__(self, i: int):
-        return self.series[i : i + self.window].unsqueeze(-1), self.series[i + self.window]
+def _write_text(folder: Path, batch: int, steps: int) -> None:
+    chars = CORPUS.stat().st_size
+    needed = batch * 128 * (steps + 2) / 0.9  # lanes x seq_len per step, of the 90 % train span
+    _repeat_lines(CORPUS, folder / "text.txt", int(needed // chars) + 1, header=False)
 
 
-class TutorialLSTM(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.lstm = nn.LSTM(1, HIDDEN, LAYERS, batch_first=True)
-        self.head = nn.Linear(HIDDEN, 1)
+def _write_reviews(folder: Path, batch: int, steps: int) -> None:
+    rows = len(REVIEWS.read_text(encoding="utf-8").splitlines()) - 1
+    needed = batch * (steps + 2) / 0.8
+    _repeat_lines(REVIEWS, folder / "reviews.tsv", int(needed // rows) + 1, header=True)
 
-    def forward(self, x):
-        out, _ = self.lstm(x)  # (B, T, H)
-        return self.head(out[:, -1]).squeeze(-1)  # (B,)
+
+def _write_tagged(folder: Path, batch: int, steps: int) -> None:
+    sentences = TAGGED.read_text(encoding="utf-8").count("\n\n")
+    needed = batch * (steps + 2) / 0.8
+    _repeat_lines(TAGGED, folder / "tagged.conllu", int(needed // sentences) + 1, header=False)
+
+
+TASKS = {
+    "forecaster": TaskBench(  # the training span is 70 % of the series
+        lambda d, b, s: ["data=sine", f"data.length={int((s + 2) * b / 0.7) + 100}"], None
+    ),
+    "char_lm": TaskBench(lambda d, b, s: ["data=text", f"data.path={d / 'text.txt'}"], _write_text),
+    "classifier": TaskBench(
+        lambda d, b, s: ["data=text_cls", f"data.path={d / 'reviews.tsv'}"], _write_reviews
+    ),
+    "tagger": TaskBench(
+        lambda d, b, s: [
+            "data=conll",
+            f"data.path={d / 'tagged.conllu'}",
+            "model.bidirectional=true",
+        ],
+        _write_tagged,
+    ),
+}
 
 
 class PlainLoop:
-    """A hand-written training loop that runs a few steps at a time and times each one."""
+    """A hand-written training loop over pre-built batches, run a few steps at a time, each
+    step timed."""
 
-    def __init__(self, dataset: type[Dataset], batch: int, device: torch.device):
-        torch.manual_seed(0)
-        series = sine_series(120_000, 0.1, "tutorial", 0)[:TRAIN_SPAN]
-        self.loader = DataLoader(dataset(series, WINDOW), batch_size=batch, shuffle=True)
-        self.batches = iter(self.loader)
-        self.device = device
-        self.model = TutorialLSTM().to(device)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=LR)
+    def __init__(self, task: SupervisedTask, optimizer: torch.optim.Optimizer, batches: list):
+        self.task, self.optimizer, self.batches = task, optimizer, batches
+        self.language_model = hasattr(task, "_states")  # carries its state between batches
+        self.state = None
+        self.done = 0
         self.durations: list[float] = []
 
     def run(self, steps: int) -> None:
-        """``steps`` iterations (fetch, forward, backward, step), timed one by one."""
         stamps = [time.perf_counter()]
         for _ in range(steps):
-            x, y = next(self.batches, (None, None))
-            if x is None:  # a new epoch
-                self.batches = iter(self.loader)
-                x, y = next(self.batches)
-            x, y = x.to(self.device), y.to(self.device)
-            loss = nn.functional.mse_loss(self.model(x), y)
-            self.optimizer.zero_grad()
-            loss.backward()
-            self.optimizer.step()
+            batch = self.batches[self.done % len(self.batches)]
+            self.done += 1
+            if self.language_model:  # one optimizer step per truncated-BPTT chunk
+                length = self.task.hparams.tbptt_steps or batch.x.shape[1]
+                for x, y in zip(batch.x.split(length, 1), batch.y.split(length, 1), strict=True):
+                    loss, state = self.task.compute_loss(Batch(x=x, y=y), self.state)
+                    self.state = detach_state(state)
+                    self.optimizer.zero_grad()
+                    loss.backward()
+                    self.optimizer.step()
+            else:
+                loss, _ = self.task.compute_loss(batch)
+                self.optimizer.zero_grad()
+                loss.backward()
+                self.optimizer.step()
             stamps.append(time.perf_counter())
-        finish(self.device)
+        finish(batch.x.device)
         stamps[-1] = time.perf_counter()  # the last step ends when the GPU has done its work
         self.durations += [b - a for a, b in zip(stamps[:-1], stamps[1:], strict=True)]
 
 
 class TakeTurns(L.Callback):
-    """Times every rnnlab training batch, and every ``chunk`` batches lets each plain loop
-    run ``chunk`` steps, whose time is left out of rnnlab's."""
+    """Times every rnnlab training batch, and every ``chunk`` batches lets the plain loop run
+    ``chunk`` steps, whose time is left out of rnnlab's."""
 
-    def __init__(self, chunk: int, batch: int, device: str):
-        self.chunk, self.device = chunk, torch.device(device)
-        self.loops = {
-            "tutorial loop": PlainLoop(TutorialWindows, batch, self.device),
-            "lean loop": PlainLoop(LeanWindows, batch, self.device),
-        }
+    def __init__(self, chunk: int, overrides: list[str]):
+        self.chunk, self.overrides = chunk, overrides
+        self.loop: PlainLoop | None = None
         self.durations: list[float] = []
         self._start: float | None = None
-        self._turns = 0
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        torch.manual_seed(0)
+        _, task = build_model(compose_config(self.overrides), trainer.datamodule.spec)
+        task.to(pl_module.device).train()
+        ours = trainer.optimizers[0]
+        optimizer = type(ours)(task.parameters(), **ours.defaults)  # the same class, settings
+        batches = []
+        for batch in trainer.datamodule.train_dataloader():
+            batches.append(batch.to(pl_module.device))
+            if len(batches) == PREBUILT:
+                break
+        self.loop = PlainLoop(task, optimizer, batches)
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
         if batch_idx % self.chunk == 0:
-            finish(self.device)  # the turn's last step ends when the GPU has done its work
+            finish(pl_module.device)  # the turn's last step ends when the GPU has done its work
         now = time.perf_counter()
         if self._start is not None:  # the previous batch: its fetch, step and every hook
             self.durations.append(now - self._start)
         if batch_idx % self.chunk == 0:
-            loops = list(self.loops.values())
-            first = self._turns % len(loops)  # the plain loops take turns going first
-            for loop in loops[first:] + loops[:first]:
-                loop.run(self.chunk)
-            self._turns += 1
+            self.loop.run(self.chunk)
         self._start = time.perf_counter()
 
     def on_train_end(self, trainer, pl_module) -> None:
-        finish(self.device)
+        finish(pl_module.device)
         self.durations.append(time.perf_counter() - self._start)
 
 
@@ -161,78 +195,109 @@ def finish(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def run(steps: int, chunk: int, batch: int, device: str, out: Path) -> dict[str, list[float]]:
-    """Every side's step durations, the plain loops taking turns inside one rnnlab run."""
-    overrides = [
-        "model=lstm", f"model.hidden_size={HIDDEN}", f"model.num_layers={LAYERS}",
-        "data=sine", f"data.window={WINDOW}", f"data.batch_size={batch}",
-        f"optimizer.lr={LR}", "scheduler=none",
-        "trainer.gradient_clip_val=null",  # the tutorial loop does not clip
+def overrides_for(
+    name: str, batch: int, steps: int, device: str, folder: Path, extra: list[str]
+) -> list[str]:
+    return [
+        "model=lstm", *TASKS[name].overrides(folder, batch, steps), f"data.batch_size={batch}",
+        "scheduler=none", "trainer.gradient_clip_val=null",
         f"trainer.max_steps={steps}", "trainer.limit_val_batches=0", "test=false",
-        "trainer=gpu" if device == "cuda" else "trainer=cpu",
+        "trainer=gpu" if device == "cuda" else "trainer=cpu", *extra,
     ]  # fmt: skip
+
+
+def compose_config(overrides: list[str]) -> DictConfig:
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=overrides)
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(out)
-        turns = {
-            "_target_": f"{__name__}.TakeTurns",
-            "chunk": chunk,
-            "batch": batch,
-            "device": device,
-        }
-        cfg.callbacks.take_turns = turns
-    _, objects = train(cfg)
-    turns = next(cb for cb in objects["trainer"].callbacks if isinstance(cb, TakeTurns))
-    durations = {side: loop.durations for side, loop in turns.loops.items()}
-    durations["rnnlab.train"] = turns.durations
-    return {side: values[chunk:] for side, values in durations.items()}  # less the warm-up
+        return compose(config_name="train", overrides=overrides)
+
+
+def optimizer_steps_per_batch(cfg: DictConfig) -> int:
+    """A language model takes one optimizer step per truncated-BPTT chunk of a batch, and
+    ``trainer.max_steps`` counts optimizer steps."""
+    chunk = cfg.task.get("tbptt_steps")
+    return -(-cfg.data.seq_len // chunk) if chunk else 1
+
+
+def measure(
+    name: str, batch: int, steps: int, chunk: int, device: str, extra: list[str]
+) -> dict[str, list]:
+    """Both sides' step durations, the plain loop taking turns inside one rnnlab run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        if TASKS[name].write_data is not None:
+            TASKS[name].write_data(folder, batch, steps)
+        overrides = overrides_for(name, batch, steps, device, folder, extra)
+        cfg = compose_config(overrides)
+        with open_dict(cfg):
+            cfg.paths.output_dir = str(folder / "run")
+            cfg.trainer.max_steps = steps * optimizer_steps_per_batch(cfg)
+            turns = {"_target_": f"{__name__}.TakeTurns", "chunk": chunk, "overrides": overrides}
+            cfg.callbacks.take_turns = turns
+        with open(os.devnull, "w") as quiet, redirect_stdout(quiet), redirect_stderr(quiet):
+            _, objects = train(cfg)  # its tables and progress bar would bury the results
+        trainer = objects["trainer"]
+        if trainer.num_training_batches < steps:
+            raise RuntimeError(f"{name} at batch {batch} crossed an epoch: enlarge its data.")
+    turns = next(cb for cb in trainer.callbacks if isinstance(cb, TakeTurns))
+    return {"plain loop": turns.loop.durations[chunk:], "rnnlab.train": turns.durations[chunk:]}
+
+
+def probe_steps(
+    name: str, batch: int, device: str, seconds: float, chunk: int, extra: list[str]
+) -> int:
+    """Steps per side that take about ``seconds`` of this side's time, in whole turns."""
+    durations = measure(name, batch, 3 * chunk, chunk, device, extra)["plain loop"]
+    per_step = statistics.median(durations)
+    turns = max(3, round(seconds / (per_step * chunk)))
+    return turns * chunk
+
+
+def report(name: str, batch: int, chunk: int, durations: dict[str, list]) -> float:
+    ours, theirs = durations["rnnlab.train"], durations["plain loop"]
+    counted = min(len(ours), len(theirs))
+    ours, theirs = ours[:counted], theirs[:counted]
+    chunks = [
+        sum(theirs[i : i + chunk]) / sum(ours[i : i + chunk])
+        for i in range(0, counted - chunk + 1, chunk)
+    ]
+    low, mid, high = statistics.quantiles(chunks, n=4) if len(chunks) > 1 else chunks * 3
+    ratio = sum(theirs) / sum(ours)
+    print(
+        f"{name:<11} {batch:>5} {counted:>7} {batch * counted / sum(theirs):>12,.0f} "
+        f"{batch * counted / sum(ours):>12,.0f} {ratio:>8.3f}x   "
+        f"{low:.2f} / {mid:.2f} / {high:.2f}",
+        flush=True,
+    )
+    return ratio
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=2400, help="rnnlab training steps")
-    parser.add_argument("--chunk", type=int, default=100, help="steps per side per turn")
-    parser.add_argument("--batch", type=int, default=32, help="batch size (the tutorial's is 32)")
+    parser.add_argument("--tasks", nargs="+", choices=tuple(TASKS), default=list(TASKS))
+    parser.add_argument("--batches", nargs="+", type=int, default=[32, 256])
+    parser.add_argument("--seconds", type=float, default=40.0, help="plain-loop time per row")
+    parser.add_argument("--chunk", type=int, default=20, help="steps per side per turn")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to train")
+    parser.add_argument("overrides", nargs="*", help="further overrides for both sides (key=value)")
     args = parser.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda needs a CUDA GPU, and this torch sees none.")
-    epoch = (TRAIN_SPAN - WINDOW) // args.batch  # steps stay within one epoch: no epoch ends
-    steps = min(args.steps, epoch - epoch % args.chunk)
-    if steps < 3 * args.chunk:
-        parser.error(
-            f"--steps {steps} leave fewer than two turns of {args.chunk} after the warm-up."
-        )
-    with tempfile.TemporaryDirectory() as tmp:
-        durations = run(steps, args.chunk, args.batch, args.device, Path(tmp))
-    counted = len(durations["rnnlab.train"])
+    if args.chunk < 1 or args.seconds <= 0 or min(args.batches) < 1:
+        parser.error("--chunk, --seconds and every --batches value must be positive.")
     where = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
+    print(f"{where}, threads {torch.get_num_threads()}, turns of {args.chunk} steps per side")
     print(
-        f"{where}, batch {args.batch}, threads {torch.get_num_threads()}, {counted} steps per side "
-        f"in turns of {args.chunk} (after one warm-up turn)"
+        f"{'task':<11} {'batch':>5} {'batches':>7} {'plain loop/s':>12} {'rnnlab/s':>12} "
+        f"{'ratio':>9}   turns' ratios (quartiles)"
     )
-    print(f"{'samples/s':<16} {'overall':>10} {'p10 step':>10} {'median step':>12}")
-    for side, values in durations.items():
-        rates = (
-            args.batch * len(values) / sum(values),
-            args.batch / statistics.quantiles(values, n=10)[0],
-            args.batch / statistics.median(values),
-        )
-        print(f"{side:<16} {rates[0]:>10,.0f} {rates[1]:>10,.0f} {rates[2]:>12,.0f}")
-    ours = durations["rnnlab.train"]
-    for side in ("tutorial loop", "lean loop"):
-        theirs = durations[side]
-        chunks = [
-            sum(theirs[i : i + args.chunk]) / sum(ours[i : i + args.chunk])
-            for i in range(0, counted - args.chunk + 1, args.chunk)
-        ]
-        low, mid, high = statistics.quantiles(chunks, n=4)
-        print(
-            f"ratio rnnlab / {side}: {sum(theirs) / sum(ours):.3f}x samples/s overall, "
-            f"{statistics.quantiles(theirs, n=10)[0] / statistics.quantiles(ours, n=10)[0]:.3f}x "
-            f"at p10 steps; turns' ratios {low:.2f} / {mid:.2f} / {high:.2f} (quartiles)"
-        )
+    print(" " * 36 + "samples per second")
+    for name in args.tasks:
+        for batch in args.batches:
+            steps = probe_steps(name, batch, args.device, args.seconds, args.chunk, args.overrides)
+            durations = measure(
+                name, batch, steps + args.chunk, args.chunk, args.device, args.overrides
+            )
+            report(name, batch, args.chunk, durations)
 
 
 if __name__ == "__main__":
