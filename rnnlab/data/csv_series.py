@@ -417,7 +417,6 @@ class CsvSeriesDataModule(InMemoryDataModule):
         self.missing, self.scale = missing, scale
         self.series: torch.Tensor | None = None  # (N, F), scaled
         self.timestamps: Sequence[str] = []
-        self.lines: np.ndarray = np.zeros(0, dtype=np.int32)
         self.starts: dict[str, torch.Tensor] = {}
         self.bounds: list[int] = []  # span edges: train | val | test
         self.time_step = "1 row"
@@ -444,7 +443,7 @@ class CsvSeriesDataModule(InMemoryDataModule):
         if self.datasets:
             return
         columns = [*self.target_names, *self.past_covariates, *self.future_covariates]
-        values, self.timestamps, self.lines = read_series(
+        values, self.timestamps, lines = read_series(
             self.path, columns, self.time_column, self.missing
         )  # (N, F)
         n, w, h = len(values), self.window, self.horizon
@@ -457,12 +456,13 @@ class CsvSeriesDataModule(InMemoryDataModule):
         if times is not None:
             self.time_step, gap = infer_step(times)
             if gap is not None and not self.allow_gaps:
-                ts, lines = self.timestamps, self.lines
+                ts = self.timestamps
                 raise ConfigError(
                     f"{self.path}: the time goes from {ts[gap]!r} (line {lines[gap]}) to "
                     f"{ts[gap + 1]!r} (line {lines[gap + 1]}), not the usual step of "
                     f"{self.time_step}; fill in the missing times, or set data.allow_gaps=true."
                 )
+        del lines  # read only by that sentence: a long series' lines are not kept
         if self.infer_season:
             self.season = self._usual_season()
         self.bounds = self._bounds(times, n)
@@ -540,7 +540,8 @@ class CsvSeriesDataModule(InMemoryDataModule):
             f"data.window={self.window} inputs and data.horizon={self.horizon} targets; change "
             f"{'data.split_dates' if self.split_dates else 'data.splits'} or use a shorter window.",
         )
-        return torch.arange(first, end)
+        # 32-bit where they fit: the starts of a long series are 4 bytes a step, not 8.
+        return torch.arange(first, end, dtype=torch.int32 if end < 2**31 else torch.int64)
 
     def _mase_scale(self, train: np.ndarray) -> np.ndarray:
         """Each target's mean ``|y_t - y_{t-m}|`` over the training span ``(T, C)``, in

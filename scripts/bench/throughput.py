@@ -3,33 +3,36 @@
 Four tasks, each with its default net (``model=lstm``; the tagger's is bidirectional):
 
 - ``forecaster``: ``data=sine``, windows of 20, one step ahead;
-- ``char_lm``: ``data=text``, 128 characters per lane, the state carried between batches;
+- ``char_lm``: ``data=text``, 128 characters per lane, two truncated-BPTT chunks of 64 per
+  batch (an optimizer step each), the state carried from chunk to chunk;
 - ``classifier``: ``data=text_cls``, padded word sequences of labelled reviews;
 - ``tagger``: ``data=conll``, padded sentences tagged word by word.
 
-The corpora that ship with rnnlab are repeated into files large enough that the measured steps
-fit in one epoch (an epoch's end, with its checkpoint, is not a step's cost). Content does not
-change a step's cost: only the shapes do, and those are the built-in sets'.
+The corpora that ship with rnnlab are repeated into files large enough that the measured batches
+fit in one epoch (an epoch's end, with its checkpoint, is not a batch's cost). Content does not
+change a batch's cost: only the shapes do, and those are the built-in sets'.
 
 The hand-written loop is the strictest plain loop there is: it trains a second copy of the same
-model (the task's own forward and loss, the same optimizer class and settings that rnnlab's run
-built) over a list of batch tensors that rnnlab's own data module built before training, so it
-loads no data at all. Each step is ``loss = ...; zero_grad(); backward(); step()``, and the
-language model's loop carries its state between batches, detached, as rnnlab's does. The ratio
-is therefore what Lightning's loop, rnnlab's callbacks and logging, and data loading cost. rnnlab
-runs its real training command (Lightning loop, default callbacks with the progress bar,
-TensorBoard logging, checkpointing) with validation, testing, the LR schedule and gradient
-clipping switched off, so that both sides do the same arithmetic.
+model (the task's own forward and loss, the optimizer class and settings that rnnlab's run
+built) over a list of batches that rnnlab's own data module built before training, so it loads
+no data at all. Each optimizer step is ``loss = ...; zero_grad(); backward(); step()``; the
+language model's loop splits each batch into the same chunks and carries its state, detached.
+The ratio is therefore what Lightning's loop, rnnlab's callbacks and logging, and data loading
+cost. rnnlab runs its real training command (Lightning loop, default callbacks with the progress
+bar, TensorBoard logging, checkpointing) with validation, testing, the LR schedule and gradient
+clipping switched off, so that both sides do the same arithmetic. ``--bare`` runs the same task
+and data in a ``Trainer`` with nothing but Lightning's loop instead: Lightning's own share.
 
 This machine's speed drifts by up to half between states that last seconds, so the sides take
-turns in short chunks inside one rnnlab run: every ``--chunk`` rnnlab steps, the plain loop runs
-``--chunk`` steps of its own (its time is kept out of rnnlab's), and both sides see the same
-moments of the machine. Every step is timed, from one batch's start to the next's; the first
-chunk of each side is a warm-up and is not counted. The headline is the ratio of samples per
-second over all counted steps; the spread of the chunks' ratios shows how steady it was.
+turns inside one run: every ``--chunk`` batches, the plain loop trains ``--chunk`` batches of its
+own (its time is kept out of the harness'), and both sides see the same moments of the machine.
+Every batch is timed, from one batch's start to the next's; the first turn of each side is a
+warm-up and is not counted. A short probe sizes each row to about ``--seconds`` of the plain
+loop's time. The headline is the ratio of samples per second over all counted batches; the
+spread of the turns' ratios shows how steady it was.
 
     python scripts/bench/throughput.py [--tasks forecaster char_lm classifier tagger]
-        [--batches 32 256] [--seconds 40] [--device cpu]
+        [--batches 256 32] [--seconds 40] [--chunk 20] [--bare] [--device cpu] [overrides]
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
-from rnnlab.build import build_model
+from rnnlab.build import build_model, build_system
 from rnnlab.cli import CONFIG_DIR
 from rnnlab.data.batch import Batch
 from rnnlab.data.conll import TAGGED
@@ -219,9 +222,10 @@ def optimizer_steps_per_batch(cfg: DictConfig) -> int:
 
 
 def measure(
-    name: str, batch: int, steps: int, chunk: int, device: str, extra: list[str]
+    name: str, batch: int, steps: int, chunk: int, device: str, extra: list[str], bare: bool
 ) -> dict[str, list]:
-    """Both sides' step durations, the plain loop taking turns inside one rnnlab run."""
+    """Both sides' step durations, the plain loop taking turns inside one rnnlab run (or,
+    ``bare``, inside a bare Lightning ``Trainer``'s fit of the same task and data)."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         if TASKS[name].write_data is not None:
@@ -234,26 +238,48 @@ def measure(
             turns = {"_target_": f"{__name__}.TakeTurns", "chunk": chunk, "overrides": overrides}
             cfg.callbacks.take_turns = turns
         with open(os.devnull, "w") as quiet, redirect_stdout(quiet), redirect_stderr(quiet):
-            _, objects = train(cfg)  # its tables and progress bar would bury the results
-        trainer = objects["trainer"]
+            if bare:
+                trainer = fit_bare(cfg, TakeTurns(chunk, overrides))
+            else:
+                _, objects = train(cfg)  # its tables and progress bar would bury the results
+                trainer = objects["trainer"]
         if trainer.num_training_batches < steps:
             raise RuntimeError(f"{name} at batch {batch} crossed an epoch: enlarge its data.")
     turns = next(cb for cb in trainer.callbacks if isinstance(cb, TakeTurns))
-    return {"plain loop": turns.loop.durations[chunk:], "rnnlab.train": turns.durations[chunk:]}
+    return {"plain loop": turns.loop.durations[chunk:], "harness": turns.durations[chunk:]}
+
+
+def fit_bare(cfg: DictConfig, turns: TakeTurns) -> L.Trainer:
+    """Fit the task and data of ``cfg`` with a ``Trainer`` that has nothing but Lightning's loop:
+    no callbacks, logger, checkpoints, progress bar or rnnlab run around it."""
+    datamodule, _, task = build_system(cfg)
+    trainer = L.Trainer(
+        accelerator=cfg.trainer.accelerator,
+        devices=1,
+        max_steps=cfg.trainer.max_steps,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[turns],
+    )
+    trainer.fit(task, datamodule=datamodule)
+    return trainer
 
 
 def probe_steps(
     name: str, batch: int, device: str, seconds: float, chunk: int, extra: list[str]
 ) -> int:
     """Steps per side that take about ``seconds`` of this side's time, in whole turns."""
-    durations = measure(name, batch, 3 * chunk, chunk, device, extra)["plain loop"]
+    durations = measure(name, batch, 3 * chunk, chunk, device, extra, bare=True)["plain loop"]
     per_step = statistics.median(durations)
     turns = max(3, round(seconds / (per_step * chunk)))
     return turns * chunk
 
 
 def report(name: str, batch: int, chunk: int, durations: dict[str, list]) -> float:
-    ours, theirs = durations["rnnlab.train"], durations["plain loop"]
+    ours, theirs = durations["harness"], durations["plain loop"]
     counted = min(len(ours), len(theirs))
     ours, theirs = ours[:counted], theirs[:counted]
     chunks = [
@@ -274,9 +300,9 @@ def report(name: str, batch: int, chunk: int, durations: dict[str, list]) -> flo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", nargs="+", choices=tuple(TASKS), default=list(TASKS))
-    parser.add_argument("--batches", nargs="+", type=int, default=[32, 256])
+    parser.add_argument("--batches", nargs="+", type=int, default=[256, 32])
     parser.add_argument("--seconds", type=float, default=40.0, help="plain-loop time per row")
-    parser.add_argument("--chunk", type=int, default=20, help="steps per side per turn")
+    parser.add_argument("--chunk", type=int, default=20, help="batches per side per turn")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to train")
     parser.add_argument("overrides", nargs="*", help="further overrides for both sides (key=value)")
     args = parser.parse_args()
@@ -285,9 +311,13 @@ def main() -> None:
     if args.chunk < 1 or args.seconds <= 0 or min(args.batches) < 1:
         parser.error("--chunk, --seconds and every --batches value must be positive.")
     where = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
-    print(f"{where}, threads {torch.get_num_threads()}, turns of {args.chunk} steps per side")
+    harness = "bare Lightning Trainer" if args.bare else "python -m rnnlab.train"
     print(
-        f"{'task':<11} {'batch':>5} {'batches':>7} {'plain loop/s':>12} {'rnnlab/s':>12} "
+        f"{where}, threads {torch.get_num_threads()}, turns of {args.chunk} batches per side; "
+        f"harness: {harness}; ratio: harness / plain loop"
+    )
+    print(
+        f"{'task':<11} {'batch':>5} {'batches':>7} {'plain loop/s':>12} {'harness/s':>12} "
         f"{'ratio':>9}   turns' ratios (quartiles)"
     )
     print(" " * 36 + "samples per second")
@@ -295,7 +325,7 @@ def main() -> None:
         for batch in args.batches:
             steps = probe_steps(name, batch, args.device, args.seconds, args.chunk, args.overrides)
             durations = measure(
-                name, batch, steps + args.chunk, args.chunk, args.device, args.overrides
+                name, batch, steps + args.chunk, args.chunk, args.device, args.overrides, args.bare
             )
             report(name, batch, args.chunk, durations)
 

@@ -46,7 +46,7 @@ def test_shuffled_daily_rows_are_sorted_and_windows_line_up_with_the_file(tmp_pa
     targets = set()
     for split in ("train", "val", "test"):
         batch, starts = all_windows(dm, split), dm.starts[split]
-        assert torch.equal(dm.datasets[split].starts, starts) and starts.dtype == torch.long
+        assert torch.equal(dm.datasets[split].starts, starts) and starts.dtype == torch.int32
         past = (starts[:, None] + torch.arange(-5, 0)).float()  # (S, W)
         ahead = (starts[:, None] + torch.arange(3)).float()  # (S, H)
         assert batch.x.shape == (len(starts), 5, 3)  # [target | past | future]
