@@ -304,6 +304,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=40.0, help="plain-loop time per row")
     parser.add_argument("--chunk", type=int, default=20, help="batches per side per turn")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to train")
+    parser.add_argument(
+        "--bare",
+        action="store_true",
+        help="run the task in a bare Lightning Trainer instead of rnnlab.train: Lightning's share",
+    )
     parser.add_argument("overrides", nargs="*", help="further overrides for both sides (key=value)")
     args = parser.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
