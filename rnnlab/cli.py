@@ -71,6 +71,9 @@ _run_names: collections.Counter[str] = collections.Counter()
 _issued: set[str] = set()  # names this process gave: the directories it created itself
 if not OmegaConf.has_resolver("run_name"):
     OmegaConf.register_new_resolver("run_name", run_name, use_cache=True)
+if not OmegaConf.has_resolver("abspath"):
+    # ${abspath:logs}: a path made absolute from where the command runs (an MLflow store's URI).
+    OmegaConf.register_new_resolver("abspath", lambda path: str(Path(path).expanduser().resolve()))
 
 
 def available(group: str, config_dir: Path = CONFIG_DIR) -> list[str]:

@@ -7,6 +7,11 @@ The table has a column per override that differs between runs (the ones they sha
 and written as ``report.md`` and ``report.csv``, and the ``curve`` scalar of every run, read from
 its TensorBoard event files, is drawn in ``curves.png``.
 
+Where the runs differ in ``seed`` (``seed=1,2,3`` in a multirun), the runs that differ in
+nothing else are one setting: a second table gives each setting's metrics as the mean ± the
+standard deviation over its seeds, with their count (``report_seeds.csv`` holds the numbers),
+and ``curves.png`` draws a setting as its mean curve in a band of one standard deviation.
+
 Where the finished runs differ in ``length_key`` (``data.length``: a long-range memory sweep such
 as ``experiment=long_range/adding``), the memory-versus-length figure ``memory_vs_length.png``
 draws a final metric against it, one line per setting of the other overrides that differ (the
@@ -102,6 +107,10 @@ def report(
         mode = mode or {"minimize": "min", "maximize": "max"}.get(study.get("direction"))
 
     rows, notes = build_table(runs, metric, mode)
+    ranked = _ranked_metric(runs, metric)
+    seeds = seed_table(runs, rows, ranked, mode or recorded_mode(runs, ranked))
+    if seeds:
+        notes.append(seeds_markdown(seeds))
     series = None
     if length_key and len({_run_value(r, length_key) for r in runs if r.metrics} - {None}) > 1:
         shown = length_metric(runs, metric)
@@ -117,6 +126,9 @@ def report(
     written = [out / "report.md", out / "report.csv"]
     write_output(markdown, str(written[0]))
     write_output(csv_table(rows), str(written[1]))
+    if seeds:
+        written.append(out / "report_seeds.csv")
+        write_output(seeds_csv(seeds), str(written[-1]))
     print(markdown)
     if any(curves.values()):
         figure = out / "curves.png"
@@ -143,8 +155,7 @@ def build_table(
     """The table's rows (see :func:`report`) and the lines above it: the overrides every run
     shares, and which run is best by ``metric`` (defaults resolved as in ``conf/report.yaml``)."""
     finished = [r.metrics for r in runs if r.metrics is not None]
-    if metric is None:
-        metric = "test/loss" if all("test/loss" in m for m in finished) else "val/loss_best"
+    metric = _ranked_metric(runs, metric)
     available = sorted({key for m in finished for key in m})
     check(
         not finished or metric in available,
@@ -173,6 +184,92 @@ def build_table(
     if best is not None:
         notes.append(f"best: {best.name} by {metric} ({mode})")
     return rows, notes
+
+
+def _ranked_metric(runs: Sequence[Run], metric: str | None) -> str:
+    """``metric``, or by default ``test/loss`` where every finished run has it, else
+    ``val/loss_best``."""
+    if metric is not None:
+        return metric
+    finished = [r.metrics for r in runs if r.metrics is not None]
+    return "test/loss" if all("test/loss" in m for m in finished) else "val/loss_best"
+
+
+@dataclass
+class SeedGroup:
+    """The finished runs of one setting (their overrides but ``seed``) and each metric's
+    values over them; ``best`` where the mean of the ranking metric is the best."""
+
+    setting: dict[str, str | None]
+    runs: list[str]
+    values: dict[str, list[float]]
+    best: bool = False
+
+
+def seed_table(
+    runs: Sequence[Run], rows: Sequence[dict[str, Any]], metric: str, mode: str
+) -> list[SeedGroup]:
+    """The table's finished rows grouped by every differing override but ``seed``, in the
+    order of their first run, the best by the mean of ``metric`` marked; empty where the runs
+    do not differ in ``seed``."""
+    _, differing = split_overrides(runs)
+    if "seed" not in differing:
+        return []
+    keys = [k for k in differing if k != "seed"]
+    metrics = [k for k in rows[0] if k not in ("run", "best", "status", *differing)]
+    groups: dict[tuple, SeedGroup] = {}
+    for row in rows:
+        if row["status"] != "ok":
+            continue
+        setting = tuple(row[k] for k in keys)
+        group = groups.setdefault(setting, SeedGroup(dict(zip(keys, setting, strict=True)), [], {}))
+        group.runs.append(row["run"])
+        for key in metrics:
+            if _is_number(row[key]) and math.isfinite(row[key]):
+                group.values.setdefault(key, []).append(float(row[key]))
+    ranked = [g for g in groups.values() if g.values.get(metric)]
+    if ranked:
+        pick = min if mode == "min" else max
+        pick(ranked, key=lambda g: _mean(g.values[metric])).best = True
+    return list(groups.values())
+
+
+def seeds_markdown(groups: Sequence[SeedGroup]) -> str:
+    """The seed table as Markdown: a row per setting, its number of seeds, and each metric's
+    mean ± standard deviation over them; the best setting in bold."""
+    metrics = list(dict.fromkeys(key for g in groups for key in g.values))
+    keys = list(groups[0].setting)
+    header = [*(keys or ["setting"]), "seeds", *metrics]
+    lines = [_md_row(header), _md_row(["---"] * len(header))]
+    for g in groups:
+        cells = [_cell(g.setting[k]) for k in keys] or ["all runs"]
+        cells.append(str(len(g.runs)))
+        for key in metrics:
+            values = g.values.get(key, [])
+            spread = f" ± {_std(values):.3g}" if len(values) > 1 else ""
+            cells.append(f"{_mean(values):.4g}{spread}" if values else "")
+        if g.best:
+            cells = [f"**{cell}**" if cell else cell for cell in cells]
+        lines.append(_md_row(cells))
+    return "over seeds (mean ± standard deviation):\n\n" + "\n".join(lines)
+
+
+def seeds_csv(groups: Sequence[SeedGroup]) -> str:
+    """The seed table as CSV: per metric its mean, standard deviation and number of values."""
+    metrics = list(dict.fromkeys(key for g in groups for key in g.values))
+    keys = list(groups[0].setting)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    parts = ("mean", "std", "n")
+    writer.writerow([*keys, "best", "seeds", *(f"{m}_{part}" for m in metrics for part in parts)])
+    for g in groups:
+        cells: list[Any] = ["" if g.setting[k] is None else g.setting[k] for k in keys]
+        cells += ["*" if g.best else "", len(g.runs)]
+        for key in metrics:
+            values = g.values.get(key, [])
+            cells += [_mean(values), _std(values), len(values)] if values else ["", "", 0]
+        writer.writerow(cells)
+    return buffer.getvalue()
 
 
 def recorded_mode(runs: Sequence[Run], metric: str) -> str:
@@ -305,32 +402,47 @@ def plot_curves(
     path: Path,
 ) -> None:
     """Draw each run's curve as PNG, labelled by the overrides that differ between the runs
-    drawn, the best run's line on top and thicker."""
+    drawn, the best run's line on top and thicker. Runs that differ only in ``seed`` are one
+    line, their mean at the steps they all logged, in a band of one standard deviation."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     drawn = [r for r in runs if curves[r.name]]
     _, keys = split_overrides(drawn)
+    settings = [k for k in keys if k != "seed"]
+    lines: dict[str, list[Run]] = {}
+    for r in drawn:
+        label = (r.label(settings) if settings else "all runs") if "seed" in keys else r.label(keys)
+        lines.setdefault(label, []).append(r)
     figure = Figure(figsize=(8, 5))
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
-    for r in drawn:
-        steps, values = zip(*curves[r.name], strict=True)
-        is_best = r is best
-        label = textwrap.fill(r.label(keys), 40) + (" (best)" if is_best else "")
-        axes.plot(
+    for label, members in lines.items():
+        is_best = best in members
+        steps = sorted(set.intersection(*({s for s, _ in curves[r.name]} for r in members)))
+        by_step = [dict(curves[r.name]) for r in members]
+        values = [[run[step] for run in by_step] for step in steps]  # (steps, seeds)
+        means = [_mean(v) for v in values]
+        text = textwrap.fill(label, 40)
+        text += f" ({len(members)} seeds)" if len(members) > 1 else ""
+        (line,) = axes.plot(
             steps,
-            values,
+            means,
             marker="o" if len(steps) < 30 else None,
             markersize=3,
             linewidth=2.5 if is_best else 1.2,
             alpha=1.0 if is_best else 0.6,
             zorder=3 if is_best else 2,
-            label=label,
+            label=text + (" (best)" if is_best else ""),
         )
+        if len(members) > 1:
+            spreads = [_std(v) for v in values]
+            low = [m - d for m, d in zip(means, spreads, strict=True)]
+            high = [m + d for m, d in zip(means, spreads, strict=True)]
+            axes.fill_between(steps, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
     axes.set_xlabel("step")
     axes.set_ylabel(tag)
-    axes.set_title(f"{tag} per run")
+    axes.set_title(f"{tag} per run" if "seed" not in keys else f"{tag}: mean over seeds ± 1 sd")
     axes.grid(alpha=0.3)
     # Beside the axes, so that many runs or long labels never cover the curves.
     axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1))

@@ -239,3 +239,65 @@ def test_no_length_figure_where_the_runs_share_one_length(sweep, length_sweep, t
     assert not (tmp_path / "same" / "memory_vs_length.png").exists()
     report(length_sweep, output=tmp_path / "off", length_key=None)
     assert not (tmp_path / "off" / "memory_vs_length.png").exists()
+
+
+@pytest.fixture(scope="module")
+def seed_sweep(tmp_path_factory):
+    """A real multirun of two models over three seeds: model=rnn,gru seed=1,2,3."""
+    root = tmp_path_factory.mktemp("seed_sweep")
+    result = run_cli(
+        "rnnlab.train",
+        "-m",
+        "model=rnn,gru",
+        "seed=1,2,3",
+        "data=sine",
+        *FAST,
+        f"hydra.sweep.dir={root}",
+        cwd=root,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return root
+
+
+def test_runs_that_differ_only_in_seed_are_one_row_with_mean_and_spread(seed_sweep, tmp_path):
+    rows = report(seed_sweep, output=tmp_path)
+    assert len(rows) == 6  # the table of runs keeps every run
+    by_model: dict[str, list[float]] = {}
+    for row in rows:
+        by_model.setdefault(row["model"], []).append(metrics(seed_sweep / row["run"])["test/mse"])
+    text = (tmp_path / "report.md").read_text()
+    assert "over seeds (mean ± standard deviation):" in text
+    header = text.split("over seeds (mean ± standard deviation):\n\n", 1)[1].splitlines()[0]
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    assert columns[:2] == ["model", "seeds"] and "test/mse" in columns
+    where = columns.index("test/mse")
+    for model, values in by_model.items():
+        assert len(values) == 3
+        line = next(
+            row
+            for row in text.splitlines()
+            if row.startswith(f"| {model} |") or row.startswith(f"| **{model}** |")
+        )
+        cells = [c.strip().strip("*") for c in line.strip("|").split("|")]
+        assert cells[1] == "3"
+        expected = f"{statistics.mean(values):.4g} ± {statistics.stdev(values):.3g}"
+        assert cells[where] == expected
+
+    with (tmp_path / "report_seeds.csv").open() as f:
+        table = {row["model"]: row for row in csv.DictReader(f)}
+    assert set(table) == {"rnn", "gru"}
+    for model, values in by_model.items():
+        assert float(table[model]["test/mse_mean"]) == pytest.approx(statistics.mean(values))
+        assert float(table[model]["test/mse_std"]) == pytest.approx(statistics.stdev(values))
+        assert table[model]["seeds"] == table[model]["test/mse_n"] == "3"
+    losses = {m: statistics.mean(v) for m, v in by_model.items()}  # test/loss is the MSE here
+    best = min(losses, key=losses.get)
+    assert [m for m, row in table.items() if row["best"] == "*"] == [best]
+    png = (tmp_path / "curves.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1024
+
+
+def test_a_sweep_without_seeds_has_no_seed_table(sweep, tmp_path):
+    report(sweep, output=tmp_path)
+    assert "over seeds" not in (tmp_path / "report.md").read_text()
+    assert not (tmp_path / "report_seeds.csv").exists()

@@ -1,5 +1,5 @@
-"""What a finished run leaves behind: ``metrics.json`` and ``metric_modes.json``, hparams in
-TensorBoard, a printed table."""
+"""What a finished run leaves behind: ``metrics.json`` and ``metric_modes.json``, its config and
+final metrics in every logger (TensorBoard, CSV, MLflow, W&B), a printed table."""
 
 from __future__ import annotations
 
@@ -79,19 +79,34 @@ def finish_run(
 
 
 def log_hparams(trainer: L.Trainer, hparams: Mapping[str, Any], metrics: Mapping[str, float]):
-    """Fill TensorBoard's HPARAMS tab with the run's config and its real final metrics."""
+    """Give every logger the run's config and its real final metrics: TensorBoard's HPARAMS
+    tab; the parameters and final metrics (at the last step) of any other logger, such as
+    CSV's ``hparams.yaml`` and ``metrics.csv``, an MLflow run or a W&B run."""
     finite = {k: v for k, v in metrics.items() if math.isfinite(v)}
-    for logger in tensorboard_loggers(trainer):
-        logger.log_hyperparams(dict(hparams), metrics=finite)
-        logger.experiment.flush()
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            logger.log_hyperparams(dict(hparams), metrics=finite)
+            logger.experiment.flush()
+        else:
+            logger.log_hyperparams(dict(hparams))
+            logger.log_metrics(finite, step=trainer.global_step)
+            logger.save()  # Lightning saved and finalised it after testing; this comes later
+            if type(logger).__name__ == "WandbLogger":  # imported only where W&B is used
+                # Written out now: a later run of this process (a sweep, `rnnlab.train.run`
+                # called twice) would otherwise log into this W&B run.
+                logger.experiment.finish()
 
 
 def log_config_text(trainer: L.Trainer, config_yaml: str) -> None:
-    """Show the resolved config in TensorBoard's TEXT tab."""
+    """Show the resolved config in TensorBoard's TEXT tab, and keep it as ``config.yaml`` among
+    an MLflow run's artifacts."""
     # Markdown would reflow YAML; four leading spaces keep it a code block.
     text = "\n".join("    " + line for line in config_yaml.splitlines())
     for logger in tensorboard_loggers(trainer):
         logger.experiment.add_text("config", text, global_step=0)
+    for logger in trainer.loggers:
+        if type(logger).__name__ == "MLFlowLogger":  # imported only where MLflow is used
+            logger.experiment.log_text(logger.run_id, config_yaml, "config.yaml")
 
 
 def print_metrics(metrics: Mapping[str, float], baselines: Mapping[str, str] | None = None) -> None:
