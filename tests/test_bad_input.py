@@ -10,6 +10,7 @@ checkpoint files. Each row is checked against a digest of all of them.
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from rnnlab import cli
 from rnnlab.callbacks.run_config import CHECKPOINT_KEY, SPEC_KEY
@@ -27,6 +29,7 @@ from rnnlab.predict import predict
 from rnnlab.train import run
 from rnnlab.translate import translate
 from rnnlab.utils.errors import ConfigError
+from rnnlab.utils.instantiate import instantiate
 from tests.conftest import run_cli, run_main, tree_digest
 from tests.test_checkpoint_safety import Payload
 
@@ -354,3 +357,12 @@ def test_a_separate_process_refusing_a_checkpoint_exits_2(paths: dict[str, Path]
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {filled(r.says, paths)}"), lines
     assert tree_digest(paths["root"]) == before
+
+
+def test_a_logger_whose_package_is_missing_is_one_sentence():
+    # Comet's logger is Lightning's own, and comet_ml is in none of rnnlab's extras.
+    if importlib.util.find_spec("comet_ml") is not None:
+        pytest.skip("comet_ml is installed here")
+    node = OmegaConf.create({"_target_": "lightning.pytorch.loggers.CometLogger"})
+    with pytest.raises(ConfigError, match=r"^logger.comet needs a package that is not installed: "):
+        instantiate(node, "logger.comet")

@@ -24,6 +24,8 @@ def instantiate(node: DictConfig, what: str, **kwargs: Any) -> Any:
             raise cause from None
         if isinstance(cause, (ValueError, TypeError)):
             raise ConfigError(f"{what}: {cause}") from error
+        if isinstance(cause, ImportError):  # an optional package (logger=mlflow without MLflow)
+            raise ConfigError(f"{what} needs a package that is not installed: {cause}") from error
         raise
 
 
