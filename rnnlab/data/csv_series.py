@@ -149,11 +149,12 @@ class RowNumbers(Sequence[str]):
 
 
 def _count_lines(path: Path) -> int:
-    """The number of line breaks in the file, plus one: at least its number of rows."""
+    """The number of line ends in the file (LF, CRLF or a lone CR), plus one: at least its
+    number of rows. A CRLF split across two reads counts twice, which only over-counts."""
     count = 1
     with path.open("rb") as file:
         while chunk := file.read(1 << 20):
-            count += chunk.count(b"\n") + chunk.count(b"\r")  # a lone CR ends a line too
+            count += chunk.count(b"\n") + chunk.count(b"\r") - chunk.count(b"\r\n")
     return count
 
 

@@ -312,3 +312,16 @@ def test_a_long_file_costs_its_values_not_python_rows(tmp_path):
     # Values and lines take 12 bytes a row (1.8 MB), one block of parsed strings a few more:
     # 6 MB in all. Rows held as Python lists of strings take 29 MB.
     assert values.shape == (LONG, 1) and peak < 12e6, f"peak {peak / 1e6:.1f} MB"
+
+
+@pytest.mark.parametrize("end", ["\n", "\r\n", "\r", "mixed"])
+def test_every_line_ending_reads_the_same_rows(tmp_path, end):
+    rows = ["y", *map(str, range(1, 8))]
+    if end == "mixed":  # a file edited on several systems
+        text = "".join(row + ("\r\n", "\n", "\r")[i % 3] for i, row in enumerate(rows))
+    else:
+        text = end.join(rows) + end
+    path = tmp_path / "s.csv"
+    path.write_bytes(text.encode())
+    values, _, lines = read_series(path, ["y"])
+    assert values[:, 0].tolist() == list(range(1, 8)) and lines.tolist() == list(range(2, 9))
