@@ -88,8 +88,10 @@ def report(
 ) -> list[dict[str, Any]]:
     """Compare the runs under ``dir``: print the table, write ``report.md``, ``report.csv`` and
     ``curves.png`` into ``output`` (default: ``dir``) and return the table's rows; where the
-    runs differ in ``length_key``, write ``memory_vs_length.png`` too (:func:`length_metric`
-    names what it draws; ``length_key=None`` never draws it).
+    runs differ in ``seed``, the table over seeds goes into ``report.md`` and
+    ``report_seeds.csv`` too (:func:`seed_table`); where they differ in ``length_key``, write
+    ``memory_vs_length.png`` too (:func:`length_metric` names what it draws; ``length_key=None``
+    never draws it).
 
     Each row maps ``run`` (its path relative to ``dir``), ``best`` (bool), ``status`` (``ok``,
     ``no metrics``, or an Optuna trial's ``pruned`` or ``failed``), each differing override key

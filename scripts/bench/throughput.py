@@ -59,7 +59,7 @@ from rnnlab.data.conll import TAGGED
 from rnnlab.data.text import CORPUS
 from rnnlab.data.text_cls import REVIEWS
 from rnnlab.tasks.base import SupervisedTask
-from rnnlab.tasks.language_model import detach_state
+from rnnlab.tasks.language_model import LanguageModelTask, detach_state
 from rnnlab.train import train
 
 PREBUILT = 32  # distinct batches the plain loop cycles through
@@ -120,19 +120,19 @@ TASKS = {
 
 
 class PlainLoop:
-    """A hand-written training loop over pre-built batches, run a few steps at a time, each
-    step timed."""
+    """A hand-written training loop over pre-built batches, run a few batches at a time, each
+    batch timed."""
 
     def __init__(self, task: SupervisedTask, optimizer: torch.optim.Optimizer, batches: list):
         self.task, self.optimizer, self.batches = task, optimizer, batches
-        self.language_model = hasattr(task, "_states")  # carries its state between batches
+        self.language_model = isinstance(task, LanguageModelTask)  # chunks, a carried state
         self.state = None
         self.done = 0
         self.durations: list[float] = []
 
-    def run(self, steps: int) -> None:
+    def run(self, batches: int) -> None:
         stamps = [time.perf_counter()]
-        for _ in range(steps):
+        for _ in range(batches):
             batch = self.batches[self.done % len(self.batches)]
             self.done += 1
             if self.language_model:  # one optimizer step per truncated-BPTT chunk
