@@ -39,7 +39,7 @@ from rnnlab.sweeps.trial import pruning_callback
 from rnnlab.utils.console import quiet_console
 from rnnlab.utils.ddp import ddp_job
 from rnnlab.utils.memory import set_cpu_memory
-from rnnlab.utils.run_output import finish_run, log_config_text, scalar_metrics
+from rnnlab.utils.run_output import finish_run, log_config_text, log_layout, scalar_metrics
 
 
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
@@ -77,6 +77,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     trainer: L.Trainer = build_trainer(cfg.trainer, task, callbacks=callbacks, logger=loggers)
     cli.open_run_dir(cfg)  # the trainer's settings are checked too
     log_config_text(trainer, OmegaConf.to_yaml(cfg, resolve=True))
+    log_layout(trainer, task.headline)
     objects = {"datamodule": datamodule, "net": net, "task": task, "trainer": trainer}
 
     with ddp_job(entry="rnnlab.train"):  # a DDP job of a multirun starts its own ranks

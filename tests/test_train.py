@@ -46,11 +46,23 @@ def test_event_files_hold_curves_figures_config_and_real_hparams(train_config, t
 
     experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"])
     metric_tags = {m.name.tag for m in experiment.experiment.metric_infos}
-    assert {"test/mse", "val/loss_best", "data/noise_floor"} <= metric_tags
+    assert {"test/mse", "val/loss_best"} <= metric_tags
     start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
     hparams = start.session_start_info.hparams
     assert hparams["model/cell"].string_value == "lstm"
     assert hparams["model/hidden_size"].number_value == 64
+    # The data's facts are settings there, not metrics: no chart of one point leads the tab.
+    assert hparams["data/noise_floor"].number_value == pytest.approx(metrics["data/noise_floor"])
+    assert "data/noise_floor" not in metric_tags | scalars
+
+    # CUSTOM SCALARS: training and validation loss in one chart, the task's headline in another.
+    from tensorboard.plugins.custom_scalar import layout_pb2
+
+    (layout_tag,) = [t for t in events.Tags()["tensors"] if t.startswith("custom_scalars")]
+    raw = events.Tensors(layout_tag)[-1].tensor_proto.string_val[0]
+    (category,) = layout_pb2.Layout.FromString(raw).category
+    charts = {chart.title: list(chart.multiline.tag) for chart in category.chart}
+    assert charts == {"loss": ["^train/loss$", "^val/loss$"], "mse": ["^val/mse$", "^test/mse$"]}
 
 
 def test_eval_rebuilds_the_run_from_its_checkpoint(train_config, tmp_path):

@@ -34,6 +34,8 @@ class SupervisedTask(L.LightningModule, ABC):
       parameters);
     - ``higher_is_better``: its metrics that are maximised; every other metric it logs is
       minimised (:meth:`metric_mode`, used by best-value tracking, sweeps and reports);
+    - ``headline``: the metric that TensorBoard's custom-scalars layout charts for validation
+      and test beside the loss (``None``: the loss alone);
     - ``baselines``: reference forecasters it scores beside the model, as
       ``test/<baseline>_<metric>``, with their headings; baselines that the data fits
       (:mod:`rnnlab.data.baselines`) are scored by a task that also implements
@@ -55,6 +57,7 @@ class SupervisedTask(L.LightningModule, ABC):
 
     spec_type: ClassVar[type[Spec]] = Spec
     higher_is_better: ClassVar[frozenset[str]] = frozenset()
+    headline: ClassVar[str | None] = None  # the metric to watch beside the loss (TensorBoard)
     baselines: ClassVar[dict[str, str]] = {}
 
     def __init__(

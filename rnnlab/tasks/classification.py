@@ -47,6 +47,7 @@ class ClassificationTask(SupervisedTask):
 
     spec_type = ClassesSpec
     higher_is_better = frozenset({"acc", "f1"})
+    headline = "acc"
 
     @classmethod
     def spec_problem(cls, spec) -> str | None:

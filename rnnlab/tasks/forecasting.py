@@ -122,6 +122,7 @@ class ForecastingTask(SupervisedTask):
     """
 
     spec_type = ForecastSpec
+    headline = "mse"
     baselines = {"naive": "naive", "seasonal_naive": "seasonal naive"}
 
     def __init__(

@@ -64,6 +64,7 @@ class LanguageModelTask(SupervisedTask):
     """
 
     spec_type = StreamSpec
+    headline = "bpc"
 
     @classmethod
     def net_arguments(cls, spec: StreamSpec) -> dict:

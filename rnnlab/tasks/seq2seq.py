@@ -74,6 +74,7 @@ class Seq2SeqTask(SupervisedTask):
 
     spec_type = PairsSpec
     higher_is_better = frozenset({"acc", "exact_match", "bleu", "chrf"})
+    headline = "bleu"
 
     @classmethod
     def net_problem(cls, net: nn.Module) -> str | None:

@@ -127,6 +127,7 @@ class TaggingTask(SupervisedTask):
 
     spec_type = ClassesSpec
     higher_is_better = frozenset({"acc", "entity_precision", "entity_recall", "entity_f1"})
+    headline = "acc"
 
     @classmethod
     def spec_problem(cls, spec) -> str | None:

@@ -81,11 +81,17 @@ def finish_run(
 def log_hparams(trainer: L.Trainer, hparams: Mapping[str, Any], metrics: Mapping[str, float]):
     """Give every logger the run's config and its real final metrics: TensorBoard's HPARAMS
     tab; the parameters and final metrics (at the last step) of any other logger, such as
-    CSV's ``hparams.yaml`` and ``metrics.csv``, an MLflow run or a W&B run."""
+    CSV's ``hparams.yaml`` and ``metrics.csv``, an MLflow run or a W&B run.
+
+    In TensorBoard the data's facts (``data/noise_floor``, ``data/chance_acc``) are columns of
+    the settings, not metrics: a metric of the HPARAMS tab is also a scalar chart, and a fact
+    would be a chart of one point at the head of the time-series tab."""
     finite = {k: v for k, v in metrics.items() if math.isfinite(v)}
+    facts = {k: v for k, v in finite.items() if k.startswith("data/")}
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
-            logger.log_hyperparams(dict(hparams), metrics=finite)
+            results = {k: v for k, v in finite.items() if k not in facts}
+            logger.log_hyperparams({**hparams, **facts}, metrics=results)
             logger.experiment.flush()
         else:
             logger.log_hyperparams(dict(hparams))
@@ -95,6 +101,17 @@ def log_hparams(trainer: L.Trainer, hparams: Mapping[str, Any], metrics: Mapping
                 # Written out now: a later run of this process (a sweep, `rnnlab.train.run`
                 # called twice) would otherwise log into this W&B run.
                 logger.experiment.finish()
+
+
+def log_layout(trainer: L.Trainer, headline: str | None) -> None:
+    """TensorBoard's CUSTOM SCALARS tab: the training and validation loss in one chart, and
+    the task's ``headline`` metric (``acc``, ``mse``, ``bpc``) of validation and test in
+    another."""
+    charts = {"loss": ["Multiline", [r"^train/loss$", r"^val/loss$"]]}
+    if headline:
+        charts[headline] = ["Multiline", [rf"^val/{headline}$", rf"^test/{headline}$"]]
+    for logger in tensorboard_loggers(trainer):
+        logger.experiment.add_custom_scalars({"rnnlab": charts})
 
 
 def log_config_text(trainer: L.Trainer, config_yaml: str) -> None:
