@@ -144,6 +144,21 @@ def test_trials_run_two_at_a_time_through_joblib(parallel_sweep):
     assert second.datetime_start < first.datetime_complete  # they overlapped
 
 
+def test_each_completed_trial_prints_one_status_line(parallel_sweep):
+    root, result = parallel_sweep
+    study = trials(root)
+    lines = [line for line in result.stderr.splitlines() if " complete: " in line]
+    complete = [t for t in study if t.state == TrialState.COMPLETE]
+    assert len(lines) == len(complete) >= 2
+    best = None
+    for line, trial in zip(lines, complete, strict=True):  # told in trial order within a batch
+        if best is None or trial.value < best.value:
+            best = trial
+        assert line.startswith(f"[rnnlab] trial {trial.number} complete: val/loss_best=")
+        assert f"={trial.value:.4g}; best {best.value:.4g} (trial {best.number}); " in line
+        assert line.endswith(" of n_trials=4 finished")
+
+
 def test_a_slow_trial_is_pruned_and_shows_as_pruned(parallel_sweep):
     root, result = parallel_sweep
     study = trials(root)

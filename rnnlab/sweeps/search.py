@@ -217,9 +217,24 @@ class OptunaSearch:
             print(f"[rnnlab] trial {trial.number} {reason}", file=sys.stderr)
         elif state == TrialState.FAIL:
             print(f"[rnnlab] trial {trial.number} failed: {reason}", file=sys.stderr)
+        else:
+            print(self._status(study, frozen), file=sys.stderr)
         if job_dir and job_dir.is_dir():
             record.write(job_dir / TRIAL_FILE, self.study_name, self.storage, self.objective)
         return record
+
+    def _status(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> str:
+        """One line for a completed trial: its value, the best so far and the study's count."""
+        value = "not finite" if trial.value is None else f"{trial.value:.4g}"
+        line = f"[rnnlab] trial {trial.number} complete: {self.objective}={value}"
+        complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        scored = [t for t in complete if t.value is not None]
+        if scored:
+            pick = min if self.direction == "minimize" else max
+            best = pick(scored, key=lambda t: t.value)
+            line += f"; best {best.value:.4g} (trial {best.number})"
+        finished = study.get_trials(deepcopy=False, states=_FINISHED)
+        return f"{line}; {len(finished)} of n_trials={self.n_trials} finished"
 
     def _outcome(self, ret: JobReturn | None) -> tuple[TrialState, float | None, str | None]:
         """The trial's state, objective value and, where it did not complete, why."""
