@@ -22,21 +22,18 @@ FAST = [
 ]
 
 
+def multirun(tmp_path_factory, name: str, *overrides: str):
+    """The folder of a real ``python -m rnnlab.train -m <overrides>``."""
+    root = tmp_path_factory.mktemp(name)
+    result = run_cli("rnnlab.train", "-m", *overrides, f"hydra.sweep.dir={root}", cwd=root)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return root
+
+
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
     """A real two-job multirun (model=rnn,gru on sine), shared by every test here."""
-    root = tmp_path_factory.mktemp("sweep")
-    result = run_cli(
-        "rnnlab.train",
-        "-m",
-        "model=rnn,gru",
-        "data=sine",
-        *FAST,
-        f"hydra.sweep.dir={root}",
-        cwd=root,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    return root
+    return multirun(tmp_path_factory, "sweep", "model=rnn,gru", "data=sine", *FAST)
 
 
 def metrics(run_dir):
@@ -163,20 +160,15 @@ def test_mistakes_end_with_one_line_and_exit_status_2(sweep, tmp_path, args, mes
 @pytest.fixture(scope="module")
 def length_sweep(tmp_path_factory):
     """A real tiny long-range sweep: experiment=long_range/parity, 2 models x 2 lengths."""
-    root = tmp_path_factory.mktemp("length_sweep")
-    result = run_cli(
-        "rnnlab.train",
-        "-m",
+    return multirun(
+        tmp_path_factory,
+        "length_sweep",
         "experiment=long_range/parity",
         "model=rnn,gru",
         "data.length=4,8",
         *("data.num_train=64", "data.num_val=32", "data.num_test=32", "trainer=cpu"),
         *("trainer.max_epochs=1", "~callbacks.rich_progress_bar", "~callbacks.rich_model_summary"),
-        f"hydra.sweep.dir={root}",
-        cwd=root,
     )
-    assert result.returncode == 0, result.stderr[-2000:]
-    return root
 
 
 def test_a_length_sweep_draws_its_metric_against_length_a_line_per_model(length_sweep, tmp_path):
@@ -244,19 +236,8 @@ def test_no_length_figure_where_the_runs_share_one_length(sweep, length_sweep, t
 @pytest.fixture(scope="module")
 def seed_sweep(tmp_path_factory):
     """A real multirun of two models over three seeds: model=rnn,gru seed=1,2,3."""
-    root = tmp_path_factory.mktemp("seed_sweep")
-    result = run_cli(
-        "rnnlab.train",
-        "-m",
-        "model=rnn,gru",
-        "seed=1,2,3",
-        "data=sine",
-        *FAST,
-        f"hydra.sweep.dir={root}",
-        cwd=root,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    return root
+    overrides = ("model=rnn,gru", "seed=1,2,3", "data=sine", *FAST)
+    return multirun(tmp_path_factory, "seed_sweep", *overrides)
 
 
 def test_runs_that_differ_only_in_seed_are_one_row_with_mean_and_spread(seed_sweep, tmp_path):
