@@ -13,7 +13,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger, WandbLogger
 from rich.console import Console
 from rich.table import Table
 
@@ -97,7 +97,7 @@ def log_hparams(trainer: L.Trainer, hparams: Mapping[str, Any], metrics: Mapping
             logger.log_hyperparams(dict(hparams))
             logger.log_metrics(finite, step=trainer.global_step)
             logger.save()  # Lightning saved and finalised it after testing; this comes later
-            if type(logger).__name__ == "WandbLogger":  # imported only where W&B is used
+            if isinstance(logger, WandbLogger):
                 # Written out now: a later run of this process (a sweep, `rnnlab.train.run`
                 # called twice) would otherwise log into this W&B run.
                 logger.experiment.finish()
@@ -122,7 +122,7 @@ def log_config_text(trainer: L.Trainer, config_yaml: str) -> None:
     for logger in tensorboard_loggers(trainer):
         logger.experiment.add_text("config", text, global_step=0)
     for logger in trainer.loggers:
-        if type(logger).__name__ == "MLFlowLogger":  # imported only where MLflow is used
+        if isinstance(logger, MLFlowLogger):
             logger.experiment.log_text(logger.run_id, config_yaml, "config.yaml")
 
 
