@@ -4,9 +4,12 @@ use exists."""
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import run_main
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -70,3 +73,22 @@ def test_every_config_name_the_docs_use_exists(page):
 
 def test_the_readme_is_a_quickstart_and_a_map():
     assert len((ROOT / "README.md").read_text().splitlines()) <= 200
+
+
+def readme_training_commands() -> list[str]:
+    """The ``python -m rnnlab.train ...`` lines of the README's shell blocks."""
+    blocks = re.findall(r"^```bash\n(.*?)^```", (ROOT / "README.md").read_text(), re.M | re.S)
+    lines = [line.split("#", 1)[0] for block in blocks for line in block.splitlines()]
+    commands = [part.strip() for line in lines for part in line.split("&&")]
+    return [command for command in commands if command.startswith("python -m rnnlab.train")]
+
+
+@pytest.mark.parametrize("command", readme_training_commands())
+def test_the_readmes_training_commands_run(command, tmp_path):
+    """Each runs as written, shortened to one batch of each stage (``debug=fdr``)."""
+    args = shlex.split(command)[3:]
+    where = "hydra.sweep.dir" if "-m" in args else "hydra.run.dir"
+    result = run_main(
+        "rnnlab.train", *args, "debug=fdr", f"{where}={tmp_path / 'run'}", cwd=tmp_path
+    )
+    assert result.returncode == 0, f"{command}: {result.stderr[-2000:]}"
