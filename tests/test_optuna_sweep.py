@@ -251,3 +251,54 @@ def test_ddp_sim_trials_write_each_metrics_json_once_and_prune_together(tmp_path
     assert sorted(tmp_path.rglob("metrics.json")) == [jobs[0] / "metrics.json"]
     assert result.stdout.count("test metrics") == 1
     assert not (tmp_path / "logs").exists()  # no rank wrote outside its job
+
+
+def test_two_workers_share_one_study_and_neither_waits_for_the_other(tmp_path):
+    """Two sweeps of one study through Optuna's journal file, started together: a fast worker
+    (one epoch a trial) and a slow one (forty). Each takes the study's next trial as soon as its
+    own ends, so the fast one runs trial after trial while the slow one is still on its first."""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
+    env.pop("HYDRA_FULL_ERROR", None)
+    store = f"journal:{tmp_path / 'study.journal'}"
+    common = [
+        *SEARCH,
+        f"hydra.sweeper.storage={store}",
+        "hydra.sweeper.n_trials=6",
+        "hydra.sweeper.pruner.n_warmup_steps=10",  # no trial is pruned: the timeline is plain
+    ]
+    workers = {
+        name: subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "rnnlab.train",
+                *common,
+                f"trainer.max_epochs={epochs}",
+                f"hydra.sweep.dir={tmp_path / name}",
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for name, epochs in (("fast", 1), ("slow", 40))
+    }
+    for name, worker in workers.items():
+        _, err = worker.communicate(timeout=600)
+        assert worker.returncode == 0, f"{name}: {err[-3000:]}"
+    from rnnlab.sweeps.trial import open_storage
+
+    study = optuna.load_study(study_name=STUDY, storage=open_storage(store)).trials
+    assert all(t.state == TrialState.COMPLETE for t in study)
+    assert 6 <= len(study) <= 7  # two workers may both take the last trial, as Optuna's own do
+    pid = {name: worker.pid for name, worker in workers.items()}
+    by = {name: [t for t in study if t.user_attrs["sweeper_pid"] == pid[name]] for name in pid}
+    assert by["fast"] and by["slow"] and len(by["fast"]) + len(by["slow"]) == len(study)
+    slow = by["slow"][0]
+    inside = [
+        t
+        for t in by["fast"]
+        if slow.datetime_start < t.datetime_start and t.datetime_complete < slow.datetime_complete
+    ]
+    assert len(inside) >= 2, [(t.number, t.datetime_start, t.datetime_complete) for t in study]

@@ -33,7 +33,7 @@ from optuna.trial import TrialState
 
 from rnnlab.sweeps.space import SearchSpace, override_value, parse_space
 from rnnlab.sweeps.summary import STATES, TrialRecord, report_sweep
-from rnnlab.sweeps.trial import TRIAL_FILE, TrialRef, live_trial, open_storage
+from rnnlab.sweeps.trial import JOURNAL, TRIAL_FILE, TrialRef, live_trial, open_storage
 from rnnlab.utils.atomic import atomic_write_text
 from rnnlab.utils.errors import ConfigError, NumericalFault, check
 from rnnlab.utils.run_files import METRICS_FILE, NONFINITE_KEY
@@ -107,12 +107,22 @@ class OptunaSearch:
         self._announce(states, elsewhere, todo, resumed)
 
         records: list[TrialRecord] = []
-        while todo > 0:
-            size = min(self.batch_size, todo)
-            batch = [resumed.pop(0) if resumed else self._ask(study, space) for _ in range(size)]
+        # What is left is read from the study before every batch: other sweeps of the same
+        # command (workers on this or other machines) take trials from it too, each as soon
+        # as its own last batch ends.
+        while resumed or (todo := self._unclaimed(study)) > 0:
+            if resumed:
+                batch, resumed = resumed[: self.batch_size], resumed[self.batch_size :]
+            else:
+                batch = [self._ask(study, space) for _ in range(min(self.batch_size, todo))]
             records += self._launch(study, space, batch)
-            todo -= size
         return report_sweep(study, records, self.sweep_dir, self.objective, self.storage)
+
+    def _unclaimed(self, study: optuna.Study) -> int:
+        """Trials still to start: ``n_trials`` less those finished or running anywhere."""
+        states = [t.state for t in study.get_trials(deepcopy=False)]
+        finished = sum(state in _FINISHED for state in states)
+        return self.n_trials - finished - states.count(TrialState.RUNNING)
 
     def _open_study(self) -> optuna.Study:
         self._storage = open_storage(self.storage)
@@ -313,14 +323,14 @@ def default_monitor(objective: str) -> str:
 
 
 def absolute_storage(url: str) -> str:
-    """``url`` with a relative SQLite path made absolute, its folder created, so that every job
-    finds the same file wherever it runs."""
-    prefix = "sqlite:///"
-    if not url.startswith(prefix) or url.startswith(prefix + "/") or url == "sqlite:///:memory:":
-        return url
-    path = Path(url.removeprefix(prefix)).resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return prefix + str(path)
+    """``url`` with a relative SQLite or journal path made absolute, its folder created, so that
+    every job and every worker finds the same file wherever it runs."""
+    for prefix in ("sqlite:///", JOURNAL):
+        if url.startswith(prefix) and url != "sqlite:///:memory:":
+            path = Path(url.removeprefix(prefix)).expanduser().resolve()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return prefix + str(path)
+    return url
 
 
 def batch_size(n_jobs: int | None, launcher: DictConfig | None) -> int:

@@ -24,6 +24,7 @@ MONITOR_ENV = "RNNLAB_OPTUNA_MONITOR"
 
 # Written into each trial's job directory: its number, state, value and parameters.
 TRIAL_FILE = "optuna_trial.json"
+JOURNAL = "journal:"  # a storage URL of Optuna's journal file: journal:logs/optuna.journal
 
 
 @dataclass(frozen=True)
@@ -92,9 +93,15 @@ def sweep_pruner() -> optuna.pruners.BasePruner:
 
 def open_storage(url: str) -> optuna.storages.BaseStorage:
     """The Optuna storage at ``url``. SQLite waits up to a minute for a lock instead of failing
-    at once, since parallel trials write to the same file."""
+    at once, since parallel trials write to the same file. ``journal:<path>`` is Optuna's
+    journal file, appended to under a file lock: for a file system shared by several machines,
+    where SQLite's locking is unsafe."""
     import optuna
 
+    if url.startswith(JOURNAL):
+        from optuna.storages.journal import JournalFileBackend
+
+        return optuna.storages.JournalStorage(JournalFileBackend(url.removeprefix(JOURNAL)))
     if url.startswith("sqlite:"):
         engine_kwargs = {"connect_args": {"timeout": 60}}
         return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
