@@ -6,7 +6,8 @@ it: finished trials count towards ``n_trials``, and a trial left running by a sw
 stopped (its process gone) is run again with its parameters. A trial that raises (a run whose
 training diverged raises :class:`~rnnlab.utils.errors.NumericalFault`), or whose objective is
 missing or not finite, is marked failed and the study goes on; one whose pruner stops it is
-marked pruned.
+marked pruned. Several sweeps of the same command share the study as workers: each reads from
+it, before every batch, how many trials are still to start.
 """
 
 from __future__ import annotations
