@@ -108,9 +108,10 @@ def report(
         metric = study.get("objective")
         mode = mode or {"minimize": "min", "maximize": "max"}.get(study.get("direction"))
 
-    rows, notes = build_table(runs, metric, mode)
-    ranked = _ranked_metric(runs, metric)
-    seeds = seed_table(runs, rows, ranked, mode or recorded_mode(runs, ranked))
+    ranked = _ranked_metric(runs, metric)  # `metric` stays as given: the length figure's default
+    mode = mode or recorded_mode(runs, ranked)
+    rows, notes = build_table(runs, ranked, mode)
+    seeds = seed_table(runs, rows, ranked, mode)
     if seeds:
         notes.append(seeds_markdown(seeds))
     series = None

@@ -21,7 +21,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-TABS = {"timeseries": "timeseries", "custom_scalars": "custom_scalars", "hparams": "hparams"}
+TABS = ("timeseries", "custom_scalars", "hparams")  # the tabs' names in the URL and the files
 
 
 def train_run(folder: Path) -> Path:
@@ -75,8 +75,8 @@ def main() -> None:
         port = free_port()
         board = serve(logdir, port)
         try:
-            for name, tab in TABS.items():
-                shot = args.out.resolve() / f"{name}.png"
+            for tab in TABS:
+                shot = args.out.resolve() / f"{tab}.png"
                 subprocess.run(
                     [args.browser, "--headless", "--no-sandbox", "--disable-gpu",
                      "--hide-scrollbars", f"--window-size={args.size}",

@@ -16,7 +16,7 @@ import bisect
 import calendar
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -92,18 +92,14 @@ def read_series(
     lines = np.empty(bound, dtype=np.int32 if bound < 2**31 else np.int64)
     texts: list[str] = []
     n = 0
-    block: list[list[str]] = []
-    block_lines: list[int] = []
     wanted = [*columns, *([time_column] if time_column else [])]
-    for row, line in iter_table(path, wanted):
-        block.append(row)
-        block_lines.append(line)
-        if len(block) == _BLOCK:
-            n = _store(block, block_lines, values, lines, n, columns, path, missing, time_column)
-            texts += [row[-1].strip() for row in block] if time_column else []
-            block, block_lines = [], []
-    n = _store(block, block_lines, values, lines, n, columns, path, missing, time_column)
-    texts += [row[-1].strip() for row in block] if time_column else []
+    for block, block_lines in _blocks(iter_table(path, wanted)):
+        end = n + len(block)
+        values[n:end] = _parse(block, block_lines, columns, path, missing)
+        lines[n:end] = block_lines
+        if time_column:
+            texts += [row[-1].strip() for row in block]
+        n = end
     check(n > 0, f"{path} holds a header but no rows.")
     values, lines = values[:n], lines[:n]
     if time_column is None:
@@ -158,39 +154,47 @@ def _count_lines(path: Path) -> int:
     return count
 
 
-def _store(
+def _blocks(
+    rows: Iterator[tuple[list[str], int]],
+) -> Iterator[tuple[list[list[str]], list[int]]]:
+    """``rows`` (each with its line) gathered ``_BLOCK`` at a time, the last block shorter."""
+    block: list[list[str]] = []
+    block_lines: list[int] = []
+    for row, line in rows:
+        block.append(row)
+        block_lines.append(line)
+        if len(block) == _BLOCK:
+            yield block, block_lines
+            block, block_lines = [], []
+    if block:
+        yield block, block_lines
+
+
+def _parse(
     block: list[list[str]],
     block_lines: list[int],
-    values: np.ndarray,
-    lines: np.ndarray,
-    n: int,
     columns: Sequence[str],
     path: Path,
     missing: str,
-    time_column: str | None,
-) -> int:
-    """Parse ``block``'s value cells into ``values[n:]`` and its lines into ``lines[n:]``; the
-    new number of rows."""
-    if not block:
-        return n
-    end = n + len(block)
-    cells = [row[: len(columns)] for row in block] if time_column else block
+) -> np.ndarray:
+    """The value cells of ``block`` (its first ``len(columns)`` cells a row) as ``(rows, C)``
+    float64, NaN where ``missing`` lets a cell be empty."""
+    width = len(columns)  # a time column, where there is one, follows the value cells
+    cells = block if len(block[0]) == width else [row[:width] for row in block]
     try:  # NumPy's parser, where every cell is a finite number
         parsed = np.array(cells, dtype=np.str_).astype(np.float64).reshape(len(block), -1)
-        fast = bool(np.isfinite(parsed).all())
+        if np.isfinite(parsed).all():
+            return parsed
     except ValueError:
-        fast = False
-    if not fast:  # a cell to fill, or a mistake to name by its line
-        parsed = np.array(
-            [
-                [_number(row[j], name, line, path, missing) for j, name in enumerate(columns)]
-                for row, line in zip(block, block_lines, strict=True)
-            ],
-            dtype=np.float64,
-        ).reshape(len(block), len(columns))
-    values[n:end] = parsed
-    lines[n:end] = block_lines
-    return end
+        pass
+    # A cell to fill, or a mistake to name by its line.
+    return np.array(
+        [
+            [_number(row[j], name, line, path, missing) for j, name in enumerate(columns)]
+            for row, line in zip(block, block_lines, strict=True)
+        ],
+        dtype=np.float64,
+    ).reshape(len(block), len(columns))
 
 
 def _number(cell: str, column: str, line: int, path: Path, missing: str) -> float:

@@ -101,11 +101,7 @@ class OptunaSearch:
         for params in self.enqueue:
             study.enqueue_trial(enqueued(space, params), skip_if_exists=True)
         resumed = self._left_running(study)
-        states = [t.state for t in study.get_trials(deepcopy=False)]
-        finished = sum(state in _FINISHED for state in states)
-        elsewhere = states.count(TrialState.RUNNING) - len(resumed)
-        todo = self.n_trials - finished - elsewhere
-        self._announce(states, elsewhere, todo, resumed)
+        self._announce(study, resumed)
 
         records: list[TrialRecord] = []
         # What is left is read from the study before every batch: other sweeps of the same
@@ -122,8 +118,7 @@ class OptunaSearch:
     def _unclaimed(self, study: optuna.Study) -> int:
         """Trials still to start: ``n_trials`` less those finished or running anywhere."""
         states = [t.state for t in study.get_trials(deepcopy=False)]
-        finished = sum(state in _FINISHED for state in states)
-        return self.n_trials - finished - states.count(TrialState.RUNNING)
+        return self.n_trials - _finished(states) - states.count(TrialState.RUNNING)
 
     def _open_study(self) -> optuna.Study:
         self._storage = open_storage(self.storage)
@@ -238,14 +233,14 @@ class OptunaSearch:
         """One line for a completed trial: its value, the best so far and the study's count."""
         value = "not finite" if trial.value is None else f"{trial.value:.4g}"
         line = f"[rnnlab] trial {trial.number} complete: {self.objective}={value}"
-        complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        scored = [t for t in complete if t.value is not None]
+        trials = study.get_trials(deepcopy=False)  # one read of the storage
+        scored = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
         if scored:
             pick = min if self.direction == "minimize" else max
             best = pick(scored, key=lambda t: t.value)
             line += f"; best {best.value:.4g} (trial {best.number})"
-        finished = study.get_trials(deepcopy=False, states=_FINISHED)
-        return f"{line}; {len(finished)} of n_trials={self.n_trials} finished"
+        finished = _finished([t.state for t in trials])
+        return f"{line}; {finished} of n_trials={self.n_trials} finished"
 
     def _outcome(self, ret: JobReturn | None) -> tuple[TrialState, float | None, str | None]:
         """The trial's state, objective value and, where it did not complete, why."""
@@ -269,15 +264,12 @@ class OptunaSearch:
             return TrialState.FAIL, None, f"{self.objective} is {spelled}"
         return TrialState.COMPLETE, float(value), None
 
-    def _announce(
-        self,
-        states: Sequence[TrialState],
-        elsewhere: int,
-        todo: int,
-        resumed: Sequence[optuna.Trial],
-    ) -> None:
+    def _announce(self, study: optuna.Study, resumed: Sequence[optuna.Trial]) -> None:
         """Print the study, its trials' states so far, and what this sweep will run."""
-        finished = sum(state in _FINISHED for state in states)
+        states = [t.state for t in study.get_trials(deepcopy=False)]
+        finished = _finished(states)
+        elsewhere = states.count(TrialState.RUNNING) - len(resumed)
+        todo = self.n_trials - finished - elsewhere
         counts = ", ".join(f"{states.count(s)} {STATES[s]}" for s in _FINISHED)
         print(f"[rnnlab] Optuna study {self.study_name!r} in {self.storage}")
         print(
@@ -287,6 +279,11 @@ class OptunaSearch:
         )
         for trial in resumed:
             print(f"[rnnlab] trial {trial.number} was left running by a stopped sweep; rerunning")
+
+
+def _finished(states: Sequence[TrialState]) -> int:
+    """How many of ``states`` are finished: complete, pruned or failed."""
+    return sum(state in _FINISHED for state in states)
 
 
 def enqueued(space: SearchSpace, params: Mapping[str, Any]) -> dict[str, Any]:

@@ -9,9 +9,9 @@ wall time and peak resident set (its own ``ru_maxrss``, from ``os.wait4``) are p
   read in blocks and the ids are memory-mapped (:mod:`rnnlab.data.text`), so the peak should
   not grow with the file.
 - ``csv``: a one-column series of ``--millions`` million steps (``data=sine``'s two sines and
-  noise, a million steps at a time), for ``model=lstm data=csv``. The file is parsed a block of rows at a time
-  into one array (:func:`rnnlab.data.csv_series.read_series`), so the peak is the series'
-  values, not Python objects per row.
+  noise, a million steps at a time), for ``model=lstm data=csv``. The file is parsed a block of
+  rows at a time into one array (:func:`rnnlab.data.csv_series.read_series`), so the peak is
+  the series' values, not Python objects per row.
 
 Each run trains ``--steps`` steps with a few validation and test batches.
 
