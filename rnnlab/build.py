@@ -16,6 +16,7 @@ import lightning as L
 import torch
 from hydra.errors import InstantiationException
 from lightning.pytorch import Callback
+from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf
@@ -160,14 +161,20 @@ def _check_trainer(node: DictConfig) -> None:
     )
 
 
-def build_callbacks(node: DictConfig | None, task: SupervisedTask | None = None) -> list[Callback]:
-    """Every callback under ``node``, skipping entries without a ``_target_`` and, given the
-    ``task``, those that declare a ``task_type`` it is not.
+def build_callbacks(
+    node: DictConfig | None, task: SupervisedTask | None = None, logged: bool = True
+) -> list[Callback]:
+    """Every callback under ``node``, skipping entries without a ``_target_``; given the
+    ``task``, those that declare a ``task_type`` it is not; and without a logger
+    (``logged=False``), the learning-rate monitor, which records into one.
 
     A figure that acts on one kind of task has nothing to do in the rest, so it stays out of
-    them (and out of the hooks Lightning calls for every callback at every step).
+    them (and out of the hooks Lightning calls for every callback at every step); the monitor
+    would stop a run with ``logger=none`` before its first step.
     """
     callbacks = instantiate_each(node, "callbacks")
+    if not logged:
+        callbacks = [cb for cb in callbacks if not isinstance(cb, LearningRateMonitor)]
     if task is None:
         return callbacks
     return [cb for cb in callbacks if isinstance(task, getattr(cb, "task_type", object))]

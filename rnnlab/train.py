@@ -62,8 +62,9 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     best_metrics = BestMetrics(task.metric_mode)  # val/<metric>_best, which sweeps optimize
     # SIGTERM or SIGUSR1: a checkpoint of the current step, then exit PREEMPTED_EXIT_CODE.
     preemption = Preemption(Path(cfg.paths.output_dir) / "checkpoints")
+    loggers = build_loggers(cfg.get("logger"))
     callbacks = [
-        *build_callbacks(cfg.get("callbacks"), task),
+        *build_callbacks(cfg.get("callbacks"), task, logged=bool(loggers)),
         RunConfig(config, datamodule.spec),
         best_metrics,
         finite,
@@ -73,7 +74,6 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     pruning = pruning_callback()  # inside an Optuna sweep: report to the trial, stop if pruned
     if pruning is not None:
         callbacks.append(pruning)
-    loggers = build_loggers(cfg.get("logger"))
     trainer: L.Trainer = build_trainer(cfg.trainer, task, callbacks=callbacks, logger=loggers)
     cli.open_run_dir(cfg)  # the trainer's settings are checked too
     log_config_text(trainer, OmegaConf.to_yaml(cfg, resolve=True))

@@ -30,6 +30,14 @@ def train(tmp_path, *overrides):
     return run_dir, json.loads((run_dir / "metrics.json").read_text())
 
 
+def test_no_logger_trains_with_the_default_callbacks(tmp_path):
+    """``logger=none`` keeps the default callbacks but the learning-rate monitor, which has
+    nowhere to record (Lightning refuses it without a logger)."""
+    run_dir, final = train(tmp_path, "logger=none")
+    assert "test/loss" in final and (run_dir / "checkpoints" / "last.ckpt").is_file()
+    assert not (run_dir / "tensorboard").exists()
+
+
 def test_csv_logger_holds_the_config_curves_and_final_metrics(tmp_path):
     run_dir, final = train(tmp_path, "logger=[tensorboard,csv]")
     with (run_dir / "csv" / "metrics.csv").open() as f:
