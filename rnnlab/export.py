@@ -50,6 +50,7 @@ import importlib.util
 import json
 import logging
 import math
+import re
 import shutil
 import tempfile
 import warnings
@@ -344,10 +345,14 @@ def _classify_program(task, spec: ClassesSpec, saved, length, batch, facts) -> P
                 * bool(width)
             ),
         )
-    else:
-        check(
-            inputs_spec.kind == "features", "export reads token or feature sequences, not frames."
+    elif inputs_spec.kind == "frames":
+        x = torch.zeros(2, length, *inputs_spec.frame_shape)
+        described = _described(
+            ["batch", length, *inputs_spec.frame_shape],
+            "float32",
+            "frames (channels, height, width) per step, scaled as in training, zero-padded",
         )
+    else:
         x = torch.zeros(2, length, inputs_spec.features)
         described = _described(
             ["batch", length, inputs_spec.features], "float32", "features per step, zero-padded"
@@ -454,11 +459,7 @@ def write(prog: Program, fmt: str, folder: Path) -> tuple[Path, torch.export.Exp
     dynamic = [prog.dynamic.get(name) for name in prog.inputs]
     if isinstance(prog.module, NextToken):  # its state arrives as one tuple, *state
         dynamic = [dynamic[0], tuple(dynamic[1:])]
-    # torch's notes on its own internals (and on torchvision's operators) are not the user's.
-    with warnings.catch_warnings(), _quiet("torch.onnx"):
-        warnings.filterwarnings("ignore", message=".*_flat_weights.*assigned during export")
-        warnings.filterwarnings("ignore", category=FutureWarning, message=".*LeafSpec")
-        warnings.filterwarnings("ignore", message="# The axis name: .* will not be used")
+    with _torch_notes_hidden():
         try:
             if fmt == "torch_export":
                 exported = torch.export.export(prog.module, args, dynamic_shapes=tuple(dynamic))
@@ -477,21 +478,36 @@ def write(prog: Program, fmt: str, folder: Path) -> tuple[Path, torch.export.Exp
             onnx_program.save(str(path), external_data=False)
             return path, onnx_program.exported_program
         except Exception as error:  # noqa: BLE001 - tracing fails in many ways; one sentence
-            lines = str(error).strip().splitlines()
+            also = " (format=torch_export writes every net torch.export traces)" * (fmt == "onnx")
             raise ConfigError(
-                f"format={fmt} cannot trace this net ({lines[0] if lines else type(error).__name__}"
-                "); torch's RNN, LSTM and GRU and rnnlab's scanned recurrences export."
+                f"format={fmt} cannot export this net: {_reason(error)}{also}."
             ) from None
 
 
+def _reason(error: BaseException) -> str:
+    """The root of a tracing failure in one line: the error a converter wraps (as ``<class
+    'RuntimeError'>: ...`` in its message) or the first line of its own message."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
+    wrapped = re.findall(r"^<class '[\w.]+'>: (.+)$", text, re.MULTILINE)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    reason = wrapped[-1] if wrapped else lines[0] if lines else type(error).__name__
+    return reason.rstrip(".")
+
+
 @contextlib.contextmanager
-def _quiet(name: str) -> Iterator[None]:
-    """The logger ``name`` shows errors only, while the block runs."""
-    logger = logging.getLogger(name)
+def _torch_notes_hidden() -> Iterator[None]:
+    """While the block runs, torch's notes on its own internals are not shown: its deprecation
+    notices, the exporter's log (operators of a torchvision that is not installed), the RNN
+    weights that tracing re-assigns. They are not the user's to act on."""
+    logger = logging.getLogger("torch.onnx")
     level = logger.level
     logger.setLevel(logging.ERROR)
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=FutureWarning)
+            warnings.filterwarnings("ignore", message=".*_flat_weights.*assigned during export")
+            warnings.filterwarnings("ignore", message="# The axis name: .* will not be used")
+            yield
     finally:
         logger.setLevel(level)
 
@@ -515,7 +531,7 @@ class Runner:
         if self.session is not None:
             feed = {name: tensor.numpy() for name, tensor in inputs.items()}
             return [torch.from_numpy(out) for out in self.session.run(None, feed)]
-        with torch.no_grad():
+        with torch.no_grad(), _torch_notes_hidden():
             return list(_parts(self.module(*inputs.values())))
 
 
@@ -628,15 +644,29 @@ def export(cfg: DictConfig) -> dict[str, Any]:
             length = longest_sequence(datamodule)
     prog = program(task, spec, saved, length)
     target = Path(cfg.output_dir) if cfg.get("output_dir") else _default_folder(cfg.ckpt_path)
+    created = not target.exists()
     target.mkdir(parents=True, exist_ok=True)
-    # Written into a fresh folder beside the target, then moved in: a failed export leaves
-    # the last good one as it was.
+    try:
+        return _export_into(target, prog, cfg, task, spec, lambda: datamodule or data_module(saved))
+    except BaseException:
+        if created and not any(target.iterdir()):  # a first export that failed leaves nothing
+            target.rmdir()
+        raise
+
+
+def _export_into(target: Path, prog: Program, cfg: DictConfig, task, spec, data) -> dict:
+    """Write ``prog`` into ``target`` as ``cfg.format`` with its ``preprocessing.json``, and
+    check it against ``task`` on the first test batch of ``data()``, as :func:`export` says.
+
+    The program is written into a fresh folder inside the target and moved into place only once
+    it has passed its check: a failed export leaves the last good one as it was.
+    """
+    fmt = cfg.format
     with tempfile.TemporaryDirectory(dir=target, prefix=".export-") as scratch:
         path, exported = write(prog, fmt, Path(scratch))
         result: dict[str, Any] = {"program": str(target / path.name)}
         if cfg.get("check", True):
-            datamodule = datamodule or data_module(saved)
-            batch = next(iter(datamodule.test_dataloader()))
+            batch = next(iter(data().test_dataloader()))
             runner = Runner(path, exported)
             worst, rows = compare(runner, prog, task, spec, batch)
             check(

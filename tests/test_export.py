@@ -217,6 +217,27 @@ def test_a_failed_export_leaves_the_last_one_as_it_was(runs):
     assert tree_digest(run_dir / "export") == before  # no stray temporary either
 
 
+def test_a_first_export_that_fails_leaves_no_folder(runs, tmp_path):
+    ckpt = f"ckpt_path={runs['classifier']}/checkpoints/last.ckpt"
+    done = run_main("rnnlab.export", ckpt, "length=2", f"output_dir={tmp_path}/out", cwd=tmp_path)
+    assert done.returncode == 2
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_cnn_rnn_over_frames_exports(tmp_path):
+    pytest.importorskip("sklearn")  # the moving digits are scikit-learn's
+    overrides = ["model=cnn_lstm", "data=moving_digits", "data.num_train=64", "data.num_val=32",
+                 "data.num_test=32", *QUICK]  # fmt: skip
+    train(compose_config("train", overrides, tmp_path))
+    result, facts = exported(tmp_path, "torch_export")
+    task, batch = trained(tmp_path)
+    theirs = run_program(result["program"], {"x": batch.x, "lengths": batch.lengths})[0]
+    with torch.no_grad():
+        ours = task(batch.x, batch.lengths, batch.mask)
+    assert torch.allclose(theirs, ours, rtol=0, atol=1e-5)
+    assert facts["inputs"]["x"]["shape"] == ["batch", 8, 1, 24, 24]
+
+
 @pytest.mark.parametrize(
     ("overrides", "says"),
     [

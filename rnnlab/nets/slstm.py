@@ -107,8 +107,14 @@ class SLSTMCell(nn.Module):
         inputs = inputs.permute(1, 2, 0, 3).contiguous()  # (T, heads, B, 4D)
         with torch.autocast(x.device.type, enabled=False):  # the loop runs in `dtype`
             start = self._start(state, batch, inputs)  # (heads, B, D) each
-            # Which steps have a padded row, read once: the others skip the masking.
-            padded = None if valid is None else (~valid).any(0).tolist()
+            # Which steps have a padded row, read once: the others skip the masking. A trace
+            # (rnnlab.export) cannot branch on the data, so it masks every step.
+            if valid is None:
+                padded = None
+            elif torch.compiler.is_exporting():
+                padded = [True] * steps
+            else:
+                padded = (~valid).any(0).tolist()
             keep = None if valid is None else valid.T[:, None, :, None]  # (T, 1, B, 1)
             hs, c, n, m = _SLSTMLoop.apply(
                 inputs, self.recurrent.to(dtype), *start, keep, padded, self.forget_gate
