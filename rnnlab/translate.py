@@ -23,6 +23,9 @@ from rnnlab.data.batch import pad_sequences
 from rnnlab.data.specs import PairsSpec
 from rnnlab.data.vocab import Subwords, Vocabulary, split_text
 from rnnlab.utils.errors import check
+from rnnlab.utils.progress import progress
+
+_BAR_FROM = 256  # sentences: that many show a bar while they are decoded
 
 
 def translate(cfg: DictConfig) -> list[str]:
@@ -53,15 +56,18 @@ def translate(cfg: DictConfig) -> list[str]:
 
     out = [""] * len(sources)
     todo = [i for i, seq in enumerate(tokens) if seq]
-    for start in range(0, len(todo), cfg.batch_size):
-        rows = todo[start : start + cfg.batch_size]
-        x, lengths = pad_sequences(
-            [torch.tensor(vocab.encode(tokens[i])) for i in rows], value=vocab.pad_index
-        )
-        with torch.no_grad():
-            decoded = task.decode(x.to(task.device), lengths.to(task.device), beam)
-        for i, ids in zip(rows, decoded, strict=True):
-            out[i] = task.to_text(ids, for_scoring=False)
+    how = "greedy decoding" if beam == 1 else f"beam search ({beam})"
+    with progress(f"{how}, sentences", len(todo), _BAR_FROM) as update:
+        for start in range(0, len(todo), cfg.batch_size):
+            rows = todo[start : start + cfg.batch_size]
+            x, lengths = pad_sequences(
+                [torch.tensor(vocab.encode(tokens[i])) for i in rows], value=vocab.pad_index
+            )
+            with torch.no_grad():
+                decoded = task.decode(x.to(task.device), lengths.to(task.device), beam)
+            for i, ids in zip(rows, decoded, strict=True):
+                out[i] = task.to_text(ids, for_scoring=False)
+            update(start + len(rows))
     return out
 
 

@@ -30,6 +30,7 @@ from rnnlab.data.splits import check_splits
 from rnnlab.data.text_cls import iter_table
 from rnnlab.utils import log
 from rnnlab.utils.errors import ConfigError, check
+from rnnlab.utils.progress import progress
 
 Missing = Literal["error", "ffill", "interpolate", "zero"]
 MISSING_MODES = ("error", "ffill", "interpolate", "zero")
@@ -93,13 +94,16 @@ def read_series(
     texts: list[str] = []
     n = 0
     wanted = [*columns, *([time_column] if time_column else [])]
-    for block, block_lines in _blocks(iter_table(path, wanted)):
-        end = n + len(block)
-        values[n:end] = _parse(block, block_lines, columns, path, missing)
-        lines[n:end] = block_lines
-        if time_column:
-            texts += [row[-1].strip() for row in block]
-        n = end
+    rows = _blocks(iter_table(path, wanted))
+    with progress(f"reading {path.name}", bound, _BAR_FROM) as update:
+        for block, block_lines in rows:
+            end = n + len(block)
+            values[n:end] = _parse(block, block_lines, columns, path, missing)
+            lines[n:end] = block_lines
+            if time_column:
+                texts += [row[-1].strip() for row in block]
+            n = end
+            update(n)
     check(n > 0, f"{path} holds a header but no rows.")
     values, lines = values[:n], lines[:n]
     if time_column is None:
@@ -121,6 +125,7 @@ def read_series(
 
 
 _BLOCK = 1 << 14  # rows parsed at a time
+_BAR_FROM = 1_000_000  # lines: a file that long shows a bar while it is read (a few seconds)
 
 
 class RowNumbers(Sequence[str]):

@@ -32,10 +32,12 @@ from rnnlab.data.batch import Batch, ResumableLoader
 from rnnlab.data.specs import Inputs, StreamSpec
 from rnnlab.utils.atomic import atomic_path, atomic_write_text
 from rnnlab.utils.errors import ConfigError, check
+from rnnlab.utils.progress import progress
 
 CORPUS = Path(__file__).with_name("corpus") / "tales.txt"
 UNKNOWN = "\ufffd"
 _BLOCK = 1 << 22  # characters read at a time
+_BAR_FROM = 32 * 2**20  # bytes: a file that large shows a bar while it is read
 
 
 @dataclass(frozen=True)
@@ -53,11 +55,17 @@ class EncodedText:
     bounds: tuple[int, int, int, int]
 
 
-def _blocks(path: Path) -> Iterator[np.ndarray]:
-    """The file's characters as code points, a block at a time (newlines read as ``\\n``)."""
+def _blocks(path: Path, step: str) -> Iterator[np.ndarray]:
+    """The file's characters as code points, a block at a time (newlines read as ``\\n``),
+    with a bar named ``step`` for a large file."""
+    size = path.stat().st_size
     try:
-        with path.open(encoding="utf-8") as file:
+        with (
+            path.open(encoding="utf-8") as file,
+            progress(f"{step} {path.name}", size, _BAR_FROM, in_bytes=True) as update,
+        ):
             while block := file.read(_BLOCK):
+                update(file.buffer.tell())
                 yield np.frombuffer(block.encode("utf-32-le"), dtype="<u4")
     except UnicodeDecodeError as error:
         raise ConfigError(
@@ -76,7 +84,7 @@ def scan_text(path: Path, splits: tuple[float, float, float]) -> tuple[tuple[str
     """The vocabulary of ``path``'s training span, and the span edges, in one streaming pass."""
     first_seen: dict[int, int] = {}  # code point -> position of its first occurrence
     total = 0
-    for codes in _blocks(path):
+    for codes in _blocks(path, "reading the vocabulary of"):
         points, first = np.unique(codes, return_index=True)
         for point, index in zip(points.tolist(), first.tolist(), strict=True):
             first_seen.setdefault(point, total + index)
@@ -142,7 +150,7 @@ def _encode_into(ids: np.ndarray, path: Path, lookup: np.ndarray, unknown: int) 
 
 def _encoded_blocks(path: Path, lookup: np.ndarray, unknown: int) -> Iterator[np.ndarray]:
     """The token ids of ``path``'s characters, a block at a time."""
-    for codes in _blocks(path):
+    for codes in _blocks(path, "encoding"):
         inside = codes < len(lookup)
         block = np.full(len(codes), unknown, dtype=np.int64)
         block[inside] = lookup[codes[inside]]
