@@ -43,6 +43,7 @@ def test_csv_logger_holds_the_config_curves_and_final_metrics(tmp_path):
     with (run_dir / "csv" / "metrics.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert any(row.get("train/loss") for row in rows)  # the curve, step by step
+    assert "epoch" in rows[0] and "trainer/epoch" not in rows[0]  # Lightning's own name here
     last = {key: float(value) for key, value in rows[-1].items() if value and key != "step"}
     for key in ("test/loss", "test/mse", "val/loss_best", "data/noise_floor"):
         assert last[key] == pytest.approx(final[key])

@@ -35,6 +35,9 @@ def test_event_files_hold_curves_figures_config_and_real_hparams(train_config, t
     scalars = set(events.Tags()["scalars"])
     assert {"train/loss", "train/loss_epoch", "val/loss", "val/mse", "val/loss_best"} <= scalars
     assert {"test/mse", "test/mae", "test/rmse", "train/lr"} <= scalars
+    # Lightning's epoch counter sits in a group after the metrics', not first as `epoch`.
+    assert "epoch" not in scalars
+    assert [e.value for e in events.Scalars("trainer/epoch")][-1] == 1
     assert "val/forecast" in events.Tags()["images"]
     assert "config/text_summary" in events.Tags()["tensors"]
     test_mse = events.Scalars("test/mse")[-1].value
