@@ -1,0 +1,234 @@
+"""The claims courses make about recurrent networks, each run as a seeded sweep and judged by
+its own numbers, into ``docs/results.md``.
+
+    python scripts/reproduce_claims.py [--claim attention] [--out logs/claims]
+
+A claim is an experiment, ``conf/experiment/claims/<name>.yaml``: a setting small enough for 2
+CPU cores, and a sweep (``hydra.sweeper.params``) over the thing the claim is about and at
+least three seeds. This script runs that sweep (``python -m rnnlab.train -m
+experiment=claims/<name>``) into a fresh folder, reads its runs through ``rnnlab.report``, and
+rewrites the claim's section of ``docs/results.md``: the claim, the setting, a table of mean ±
+standard deviation over the seeds, the validation curves with a band per setting, and a verdict
+computed from the numbers. The verdict says the claim holds where the expected setting is ahead
+by more than the two settings' standard deviations together, that the numbers contradict it
+where another setting is ahead by that much, and that they do not separate the two otherwise.
+Other claims' sections are kept; the header states the machine and every section's wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from rnnlab.report import (
+    build_table,
+    find_runs,
+    plot_curves,
+    read_curve,
+    seed_table,
+    seeds_markdown,
+    split_overrides,
+)
+from rnnlab.utils.atomic import atomic_path, atomic_write_text
+
+ROOT = Path(__file__).resolve().parents[1]
+CLAIMS_DIR = ROOT / "conf" / "experiment" / "claims"
+RESULTS = ROOT / "docs" / "results.md"
+# Overrides this script gives every run: not part of a claim's setting.
+_OWN = ("experiment", "callbacks.rich_progress_bar.refresh_rate")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a course says, and how its sweep tests it.
+
+    Attributes:
+        statement: the claim, as courses put it.
+        metric: the ``metrics.json`` key that decides it.
+        mode: ``max`` or ``min``: which way ``metric`` is better.
+        expect: the swept value the claim says wins (``model.attention=bahdanau``).
+        curve: the TensorBoard scalar drawn over steps.
+    """
+
+    statement: str
+    metric: str
+    mode: str
+    expect: str
+    curve: str = "val/loss"
+
+
+CLAIMS = {
+    "attention": Claim(
+        "Attention lifts the encoder-decoder's bottleneck: on long inputs a decoder that attends "
+        "to every encoder state beats one that reads a single fixed-size summary.",
+        metric="test/exact_match",
+        mode="max",
+        expect="model.attention=bahdanau",
+        curve="val/exact_match",
+    ),
+    "bidirectional": Claim(
+        "Bidirectional context helps tagging: a tagger that also reads the words after each one "
+        "tags better than one that reads only those before it.",
+        metric="test/acc",
+        mode="max",
+        expect="model.bidirectional=true",
+        curve="val/acc",
+    ),
+}
+
+
+def sweep_params(name: str) -> dict[str, str]:
+    """The claim's sweep: ``{key: "a,b,c"}`` from its experiment file."""
+    node = OmegaConf.load(CLAIMS_DIR / f"{name}.yaml")
+    return dict(OmegaConf.select(node, "hydra.sweeper.params") or {})
+
+
+def run_sweep(name: str, folder: Path, extra: list[str]) -> float:
+    """Run the claim's sweep into ``folder`` (replaced), with the overrides ``extra``; its wall
+    time in seconds."""
+    shutil.rmtree(folder, ignore_errors=True)
+    command = [
+        sys.executable, "-m", "rnnlab.train", "-m", f"experiment=claims/{name}",
+        f"hydra.sweep.dir={folder}", "callbacks.rich_progress_bar.refresh_rate=0", *extra,
+    ]  # fmt: skip
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit(f"error: the sweep of claim {name} failed:\n{done.stderr[-3000:]}")
+    return wall
+
+
+def verdict(claim: Claim, groups) -> str:
+    """One line: whether the numbers show the claim, with the means and spreads it rests on."""
+    key, _, value = claim.expect.partition("=")
+    by_value = {g.setting.get(key): g.values.get(claim.metric, []) for g in groups}
+    expected = by_value.get(value)
+    if not expected:
+        return f"**No verdict**: no finished run of {claim.expect}."
+    sign = 1 if claim.mode == "max" else -1
+    parts, held, contradicted = [], True, False
+    for other, values in by_value.items():
+        if other == value or not values:
+            continue
+        lead = sign * (statistics.mean(expected) - statistics.mean(values))
+        margin = _spread(expected) + _spread(values)
+        parts.append(f"{value} − {other}: {sign * lead:+.3g} (spread {margin:.2g})")
+        held &= lead > margin
+        contradicted |= lead < -margin
+    numbers = "; ".join(parts)
+    what = f"({claim.metric} over {len(expected)} seeds: {numbers})"
+    if held:
+        return (
+            f"**Holds**: {claim.expect} leads every other setting by more than the spread {what}."
+        )
+    if contradicted:
+        return f"**Contradicted**: another setting leads {claim.expect} beyond the spread {what}."
+    return f"**Not shown**: the differences are within the seeds' spread {what}."
+
+
+def _spread(values: list[float]) -> float:
+    """The sample standard deviation, as the table shows it; 0 for one value."""
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def section(name: str, claim: Claim, folder: Path, wall: float, results: Path) -> str:
+    """The claim's section of the results file ``results``; its figure is written into the
+    ``results/`` folder beside it."""
+    runs = find_runs(folder)
+    rows, _ = build_table(runs, claim.metric, claim.mode)
+    groups = seed_table(runs, rows, claim.metric, claim.mode)
+    common, _ = split_overrides(runs)
+    figure = results.parent / "results" / f"{name}.png"
+    figure.parent.mkdir(exist_ok=True)
+    curves = {r.name: read_curve(r.path, claim.curve) for r in runs}
+    with atomic_path(figure) as partial:
+        plot_curves(runs, curves, None, claim.curve, partial)
+    swept = ", ".join(f"`{k}={v}`" for k, v in sweep_params(name).items())
+    shown = {k: v for k, v in common.items() if k not in _OWN}
+    setting = ", ".join(f"`{k}={v}`" for k, v in shown.items()) or "the experiment's settings"
+    return "\n".join(
+        [
+            f"<!-- claim:{name} -->",
+            f"## {name}",
+            "",
+            f"**Claim.** {claim.statement}",
+            "",
+            f"**Run.** `python scripts/reproduce_claims.py --claim {name}`: "
+            f"`python -m rnnlab.train -m experiment=claims/{name}` sweeps {swept}. "
+            f"Every run: {setting}. Wall time: {wall:.0f} s.",
+            "",
+            seeds_markdown(groups),
+            "",
+            f"![{claim.curve} over training steps, mean and one standard deviation over seeds]"
+            f"(results/{name}.png)",
+            "",
+            verdict(claim, groups),
+            f"<!-- /claim:{name} -->",
+        ]
+    )
+
+
+def write_results(sections: dict[str, str], results: Path) -> None:
+    """Replace the named sections of the results file, keeping the others, and its header."""
+    old = results.read_text(encoding="utf-8") if results.is_file() else ""
+    marked = re.findall(r"(<!-- claim:(\w+) -->.*?<!-- /claim:\2 -->)", old, re.S)
+    found = {name: text for text, name in marked}
+    found.update(sections)
+    walls = {n: float(w) for n, s in found.items() for w in re.findall(r"Wall time: (\d+) s", s)}
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    header = [
+        "# Claims, reproduced",
+        "",
+        "Each claim a course makes about recurrent networks, run as a sweep with seeds and judged "
+        "by its own numbers; written by `python scripts/reproduce_claims.py` (see its docstring "
+        "for how a verdict is reached). A verdict reports what these small runs show on this "
+        "machine, including where they contradict the claim.",
+        "",
+        f"Machine: {platform.machine()}, {torch.get_num_threads()} threads, Python "
+        f"{platform.python_version()}, torch {torch.__version__}; commit {commit or 'unknown'}. "
+        f"Total wall time: {sum(walls.values()):.0f} s "
+        f"({', '.join(f'{n} {w:.0f} s' for n, w in walls.items())}).",
+    ]
+    body = [found[n] for n in sorted(found)]
+    atomic_write_text(results, "\n".join(header) + "\n\n" + "\n\n".join(body) + "\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--claim", choices=sorted(CLAIMS), action="append",
+                        help="a claim to run (repeatable); all of them by default")  # fmt: skip
+    parser.add_argument("--out", type=Path, default=ROOT / "logs" / "claims",
+                        help="where the sweeps write their runs")  # fmt: skip
+    parser.add_argument("--results", type=Path, default=RESULTS,
+                        help="the Markdown file of results (default: docs/results.md)")  # fmt: skip
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="an override for every run (repeatable), for a quick try of the "
+                             "pipeline; the published results use none")  # fmt: skip
+    args = parser.parse_args(argv)
+    sections = {}
+    for name in args.claim or sorted(CLAIMS):
+        folder = args.out / name
+        print(f"claim {name}: sweeping {sweep_params(name)} into {folder}", flush=True)
+        wall = run_sweep(name, folder, args.set)
+        sections[name] = section(name, CLAIMS[name], folder, wall, args.results)
+        print(sections[name].splitlines()[-2], flush=True)
+    write_results(sections, args.results)
+    print(f"wrote {args.results}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""scripts/reproduce_claims.py: each claim's sweep, its table over seeds and a verdict computed
+from the numbers, written into its own section of the results file."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from rnnlab.report import SeedGroup
+from tests.conftest import compose_config
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "reproduce_claims.py"
+_spec = importlib.util.spec_from_file_location("reproduce_claims", SCRIPT)
+claims = importlib.util.module_from_spec(_spec)
+sys.modules["reproduce_claims"] = claims  # its dataclass looks its module up there
+_spec.loader.exec_module(claims)
+
+CLAIM = claims.Claim("A beats B.", metric="test/acc", mode="max", expect="model.kind=a")
+
+
+def groups(a: list[float], b: list[float]) -> list[SeedGroup]:
+    return [
+        SeedGroup({"model.kind": "a"}, [f"a{i}" for i in range(len(a))], {"test/acc": a}),
+        SeedGroup({"model.kind": "b"}, [f"b{i}" for i in range(len(b))], {"test/acc": b}),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "word"),
+    [
+        ([0.90, 0.91, 0.92], [0.70, 0.71, 0.72], "**Holds**"),
+        ([0.70, 0.71, 0.72], [0.90, 0.91, 0.92], "**Contradicted**"),
+        ([0.80, 0.70, 0.90], [0.78, 0.88, 0.68], "**Not shown**"),  # within the spread
+    ],
+)
+def test_the_verdict_follows_the_numbers(a, b, word):
+    line = claims.verdict(CLAIM, groups(a, b))
+    assert line.startswith(word)
+    assert "over 3 seeds" in line and "a − b:" in line
+
+
+def test_a_lower_is_better_metric_turns_the_verdict_around():
+    loss = claims.Claim("A beats B.", metric="test/acc", mode="min", expect="model.kind=a")
+    assert claims.verdict(loss, groups([0.1, 0.11, 0.12], [0.5, 0.51, 0.52])).startswith("**Holds")
+
+
+@pytest.mark.parametrize("name", sorted(claims.CLAIMS))
+def test_every_claim_sweeps_three_seeds_over_what_it_names(name, tmp_path):
+    params = claims.sweep_params(name)
+    assert len(str(params["seed"]).split(",")) >= 3
+    key, _, value = claims.CLAIMS[name].expect.partition("=")
+    assert value in str(params[key]).split(",")
+    cfg = compose_config("train", [f"experiment=claims/{name}"], tmp_path)  # it composes
+    assert OmegaConf.select(cfg, key) is not None
+
+
+def test_a_claim_rewrites_its_own_section_and_keeps_the_others(tmp_path):
+    results = tmp_path / "results.md"
+    results.write_text(
+        "# old header\n\n<!-- claim:other -->\n## other\nWall time: 7 s.\n<!-- /claim:other -->\n"
+    )
+    tiny = ["data.num_train=64", "data.num_val=32", "data.num_test=32", "trainer.max_epochs=1",
+            "model.hidden_size=8", "data.min_length=3", "data.max_length=5"]  # fmt: skip
+    args = ["--claim", "attention", "--out", str(tmp_path / "runs"), "--results", str(results)]
+    claims.main([*args, *(f"--set={o}" for o in tiny)])
+    text = results.read_text()
+    assert "<!-- claim:other -->" in text and "## attention" in text
+    section = text.split("<!-- claim:attention -->")[1]
+    assert "| model.attention | seeds | " in section
+    assert re.search(r"\| (\*\*)?none(\*\*)? \| (\*\*)?3(\*\*)? \|", section)  # bold if best
+    assert any(section.count(w) for w in ("**Holds**", "**Contradicted**", "**Not shown**"))
+    assert (tmp_path / "results" / "attention.png").stat().st_size > 0
+    assert "Total wall time:" in text and "other 7 s" in text
