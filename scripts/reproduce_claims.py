@@ -113,7 +113,9 @@ def run_sweep(name: str, folder: Path, extra: list[str]) -> float:
 def verdict(claim: Claim, groups) -> str:
     """One line: whether the numbers show the claim, with the means and spreads it rests on."""
     key, _, value = claim.expect.partition("=")
-    by_value = {g.setting.get(key): g.values.get(claim.metric, []) for g in groups}
+    # Hydra records a swept `true` as `True`: values are compared as written, in lower case.
+    value = value.lower()
+    by_value = {str(g.setting.get(key)).lower(): g.values.get(claim.metric, []) for g in groups}
     expected = by_value.get(value)
     if not expected:
         return f"**No verdict**: no finished run of {claim.expect}."

@@ -76,3 +76,12 @@ def test_a_claim_rewrites_its_own_section_and_keeps_the_others(tmp_path):
     assert any(section.count(w) for w in ("**Holds**", "**Contradicted**", "**Not shown**"))
     assert (tmp_path / "results" / "attention.png").stat().st_size > 0
     assert "Total wall time:" in text and "other 7 s" in text
+
+
+def test_a_swept_boolean_is_matched_as_hydra_records_it():
+    claim = claims.Claim("Both ways help.", metric="test/acc", mode="max", expect="model.bi=true")
+    swept = [
+        SeedGroup({"model.bi": "True"}, ["t1", "t2", "t3"], {"test/acc": [0.9, 0.91, 0.92]}),
+        SeedGroup({"model.bi": "False"}, ["f1", "f2", "f3"], {"test/acc": [0.7, 0.71, 0.72]}),
+    ]
+    assert claims.verdict(claim, swept).startswith("**Holds**")
