@@ -17,11 +17,11 @@ forecaster        ``x`` ``(B, window, F)``        ``forecast`` ``(B, horizon, C)
                   horizon, K)`` scaled, with
                   known-future covariates
 classifier        ``x`` ``(B, length)`` ids (or   ``logits`` ``(B, classes)``
-                  ``(B, T, F)`` features) and
+                  features ``(B, length, F)``,
+                  or frames) and ``lengths``
+                  ``(B,)``
+tagger            ``x`` ``(B, length)`` ids and   ``scores`` ``(B, length, tags)``
                   ``lengths`` ``(B,)``
-tagger            ``x`` ``(B, length)`` ids (with ``scores`` ``(B, length, tags)``
-                  characters: ``(B, length, 1 +
-                  W)``) and ``lengths`` ``(B,)``
 language model    ``token`` ``(B, 1)`` and the    ``logits`` ``(B, vocab)`` of the next token
                   state (``state_0``, ...)        and the new state (``next_state_0``, ...)
 ================  ==============================  ============================================
@@ -250,7 +250,7 @@ def program(task: SupervisedTask, spec: Spec, saved: DictConfig, length: int | N
     batch = torch.export.Dim("batch", min=1)
     task = exportable(task)
     data = OmegaConf.to_container(saved.data, resolve=True)
-    facts: dict[str, Any] = {"task": _task_name(task, spec), "data": data}
+    facts: dict[str, Any] = {"task": _task_name(spec), "data": data}
     if isinstance(spec, ForecastSpec):
         return _forecast_program(task, spec, saved, batch, facts)
     if isinstance(spec, StreamSpec):
@@ -264,7 +264,7 @@ def program(task: SupervisedTask, spec: Spec, saved: DictConfig, length: int | N
     )
 
 
-def _task_name(task: nn.Module, spec: Spec) -> str:
+def _task_name(spec: Spec) -> str:
     if isinstance(spec, ForecastSpec):
         return "forecaster"
     if isinstance(spec, StreamSpec):
@@ -323,10 +323,14 @@ def _classify_program(task, spec: ClassesSpec, saved, length, batch, facts) -> P
     )
     length = int(length)
     facts |= {"classes": list(spec.class_names), "length": length}
+    check(
+        inputs_spec.chars is None,
+        "a tagger that spells its words (data.chars=true) does not export: its character "
+        "encoder picks out each step's word by the data, which a trace cannot follow; export one "
+        "trained with data.chars=false.",
+    )
     if inputs_spec.kind == "tokens":
-        width = 1 + 16 if inputs_spec.chars is not None else 0  # a word's id, then 16 characters
-        shape = (2, length, width) if width else (2, length)
-        x = torch.full(shape, Vocabulary.unk_index, dtype=torch.long)
+        x = torch.full((2, length), Vocabulary.unk_index, dtype=torch.long)
         if aligned:  # a sentence arrives as tokens
             tokenize = {"level": "given", "lower": bool(saved.data.get("lower", False))}
         else:
@@ -337,13 +341,9 @@ def _classify_program(task, spec: ClassesSpec, saved, length, batch, facts) -> P
             }
         facts |= _token_facts(inputs_spec, tokenize, Vocabulary.unk_index)
         described = _described(
-            ["batch", length, "1 + characters"] if width else ["batch", length],
+            ["batch", length],
             "int64",
-            "token ids from vocab (tokenised as tokenize says), padded with pad_index"
-            + (
-                "; each step a word's id, then its characters' ids from chars (0 pads)"
-                * bool(width)
-            ),
+            "token ids from vocab (tokenised as tokenize says), padded with pad_index",
         )
     elif inputs_spec.kind == "frames":
         x = torch.zeros(2, length, *inputs_spec.frame_shape)
@@ -358,8 +358,6 @@ def _classify_program(task, spec: ClassesSpec, saved, length, batch, facts) -> P
             ["batch", length, inputs_spec.features], "float32", "features per step, zero-padded"
         )
     dynamic: dict[str, dict[int, Any]] = {"x": {0: batch}, "lengths": {0: batch}}
-    if x.dim() == 3 and inputs_spec.chars is not None:
-        dynamic["x"][2] = torch.export.Dim("characters", min=2)
     output = "scores" if aligned else "logits"
     facts["inputs"] = {
         "x": described,
@@ -433,15 +431,12 @@ def _next_token_program(task, spec: StreamSpec, batch, facts) -> Program:
 
 def _token_facts(inputs, tokenize: dict[str, Any], unknown: int | None) -> dict[str, Any]:
     """The vocabulary and how text becomes its ids."""
-    facts: dict[str, Any] = {
+    return {
         "vocab": list(inputs.vocab),
         "pad_index": inputs.pad_index,
         "unk_index": unknown,
         "tokenize": tokenize,
     }
-    if inputs.chars is not None:
-        facts["chars"] = list(inputs.chars)
-    return facts
 
 
 def _described(shape: list, dtype: str, meaning: str) -> dict[str, Any]:
