@@ -574,11 +574,11 @@ def compare(
             f"the test split's first batch has {x.shape[1]} steps and the program reads "
             f"{length}; export with length={x.shape[1]} or more.",
         )
-        ours = task(x, lengths, torch.arange(x.shape[1])[None] < lengths[:, None])
+        valid = torch.arange(x.shape[1])[None] < lengths[:, None]  # (B, T)
+        ours = task(x, lengths, valid)
         padded = _pad_to(x, length, spec.inputs.pad_index or 0)
         theirs = run_program({"x": padded, "lengths": lengths})[0]
         if spec.aligned:  # only the valid steps are compared: padded ones carry no tag
-            valid = torch.arange(x.shape[1])[None] < lengths[:, None]
             return float((ours[valid] - theirs[:, : x.shape[1]][valid]).abs().max()), len(batch)
         return float((ours - theirs).abs().max()), len(batch)
 
@@ -630,13 +630,12 @@ def export(cfg: DictConfig) -> dict[str, Any]:
     _, task = build_model(saved, spec)
     load_weights(task, checkpoint, f"ckpt_path={cfg.ckpt_path}")
     task.eval()
-    datamodule = None
-    length = cfg.get("length")
-    if isinstance(spec, ClassesSpec) and length is None:
-        length = saved.data.get("max_len")
-        if length is None:
-            datamodule = data_module(saved)
-            length = longest_sequence(datamodule)
+    datamodule, length = None, cfg.get("length")
+    # A classifier or tagger reads data.max_len steps (program's default), or where the data
+    # sets none, as many as its longest sequence.
+    if isinstance(spec, ClassesSpec) and length is None and saved.data.get("max_len") is None:
+        datamodule = data_module(saved)
+        length = longest_sequence(datamodule)
     prog = program(task, spec, saved, length)
     target = Path(cfg.output_dir) if cfg.get("output_dir") else _default_folder(cfg.ckpt_path)
     created = not target.exists()
