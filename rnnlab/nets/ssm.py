@@ -52,6 +52,8 @@ from rnnlab.utils.errors import check
 
 MixerName = Literal["lru", "s4d", "s6"]
 SCANS = ("loop", "parallel", "chunked", "sequential")
+# S4D is time-invariant: a convolution too, its fastest form (see S4D).
+CONVOLVED_SCANS = ("convolution", *SCANS)
 # One layer's state: a tuple of real tensors, each (B, ...).
 LayerState = tuple[torch.Tensor, ...]
 
@@ -201,11 +203,19 @@ class S4D(nn.Module):
     """The diagonal state-space layer S4D: ``state_size`` complex modes per channel, fixed in
     time, discretised by zero-order hold.
 
+    Nothing in the recurrence reads the input, so the layer is a causal convolution of each
+    channel with the kernel ``K_l = Re(sum_n C_n A_bar_n^l B_bar_n)``; ``scan="convolution"``
+    (the default) computes it so, through the FFT, in ``O(T log T)`` per channel and without
+    the ``(B, T, H, N)`` states the scans write. A carried state enters as
+    ``Re(C A_bar^(t+1) h0)``, and the final state is a contraction of the inputs with the
+    kernel's powers taken from each row's last valid step.
+
     Args:
         size: channels in and out, ``H``.
         state_size: complex modes per channel, ``N``.
         dt_min, dt_max: each channel's step ``Delta`` starts log-uniform in this range.
-        scan: the scan form (see :func:`complex_scan`).
+        scan: ``convolution``, or a scan form of :func:`complex_scan`; all give the same
+            results.
         chunk_size: steps per chunk of the ``chunked`` scan.
     """
 
@@ -215,7 +225,7 @@ class S4D(nn.Module):
         state_size: int,
         dt_min: float = 0.001,
         dt_max: float = 0.1,
-        scan: ScanForm = "loop",
+        scan: ScanForm | Literal["convolution"] = "convolution",
         chunk_size: int = 64,
     ):
         super().__init__()
@@ -235,12 +245,12 @@ class S4D(nn.Module):
     def state_shapes(self, batch: int) -> tuple[tuple[int, ...], ...]:
         return ((batch, 2 * self.size * self.state_size),)
 
-    def _discretised(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """``A_bar`` and ``B_bar``, complex ``(H, N)``."""
+    def _discretised(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``Delta A`` (``log A_bar``), ``A_bar`` and ``B_bar``, complex ``(H, N)``."""
         a = torch.complex(-self.log_a_real.exp(), self.a_imag)  # (H, N)
         dt_a = self.log_dt.exp()[:, None] * a  # (H, N)
         a_bar = torch.exp(dt_a)
-        return a_bar, (a_bar - 1) / a * torch.complex(self.b_real, self.b_imag)
+        return dt_a, a_bar, (a_bar - 1) / a * torch.complex(self.b_real, self.b_imag)
 
     def _output(self, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """``Re(C h) + D x`` per channel: complex ``(..., H, N)``, ``(..., H)`` to ``(..., H)``."""
@@ -251,13 +261,20 @@ class S4D(nn.Module):
     ) -> tuple[torch.Tensor, LayerState]:
         """Outputs ``(B, T, H)`` for ``x`` ``(B, T, H)``, and the final state ``((B, 2HN),)``."""
         x = x.to(accumulation_dtype(x))
-        a_bar, b_bar = self._discretised()
+        h0 = None if state is None else _split(state[0]).view(-1, self.size, self.state_size)
+        if self.scan == "convolution" and _is_prefix(valid):
+            # Mixed precision stays out: the kernel's powers and the FFT need the full width.
+            with torch.autocast(x.device.type, enabled=False):
+                return self._convolve(x, valid, h0)
+        _, a_bar, b_bar = self._discretised()
         batch, steps, size = x.shape
         b = (x[..., None] * b_bar).flatten(2)  # (B, T, H*N)
         a = a_bar.flatten().expand_as(b)  # (B, T, H*N)
         a, b = _identity_where_padded(a, b, valid)
-        h0 = None if state is None else _split(state[0])
-        h, last = complex_scan(a, b, h0, self.scan, self.chunk_size)  # (B, T, H*N), (B, H*N)
+        h0 = None if h0 is None else h0.flatten(1)
+        # A mask that is not a prefix of each row (not one rnnlab's nets make) is scanned.
+        scan = "loop" if self.scan == "convolution" else self.scan
+        h, last = complex_scan(a, b, h0, scan, self.chunk_size)  # (B, T, H*N), (B, H*N)
         h = h.view(batch, steps, size, self.state_size)  # (B, T, H, N)
         return self._output(h, x), (_join(last),)
 
@@ -266,11 +283,60 @@ class S4D(nn.Module):
     ) -> tuple[torch.Tensor, LayerState]:
         """One step ``x`` ``(B, H)`` to its output ``(B, H)`` and the state after it."""
         x = x.to(accumulation_dtype(x))
-        a_bar, b_bar = self._discretised()
+        _, a_bar, b_bar = self._discretised()
         h = x[..., None] * b_bar  # (B, H, N)
         if state is not None:
             h = h + a_bar * _split(state[0]).view_as(h)
         return self._output(h, x), (_join(h.flatten(1)),)
+
+    def _convolve(
+        self, x: torch.Tensor, valid: torch.Tensor | None, h0: torch.Tensor | None
+    ) -> tuple[torch.Tensor, LayerState]:
+        """The convolution form of :meth:`forward` for ``x`` ``(B, T, H)``, rows valid for a
+        prefix of their steps (``valid`` ``(B, T)`` or ``None``), from ``h0`` complex
+        ``(B, H, N)`` or ``None``."""
+        batch, steps, _ = x.shape
+        dt_a, _, b_bar = self._discretised()
+        c = torch.complex(self.c_real, self.c_imag)  # (H, N)
+        # A_bar^l for l = 0 .. T, complex (H, N, T + 1): the Vandermonde matrix of the modes.
+        powers = torch.exp(dt_a[..., None] * torch.arange(steps + 1, device=x.device))
+        kernel = torch.einsum("hn,hnl->hl", c * b_bar, powers[..., :steps]).real  # (H, T)
+        if valid is not None:
+            x_in = x * valid[..., None]  # the padding reads nothing
+            lengths = valid.sum(1)  # (B,)
+        else:
+            x_in, lengths = x, torch.full((batch,), steps, device=x.device)
+        # Causal convolution along time: zero-padded to 2T, no step wraps onto an earlier one.
+        size = 2 * steps
+        spectrum = torch.fft.rfft(x_in, n=size, dim=1) * torch.fft.rfft(kernel, n=size).T
+        y = torch.fft.irfft(spectrum, n=size, dim=1)[:, :steps] + self.d * x  # (B, T, H)
+        # Each row's final state sum_s A_bar^(len - 1 - s) B_bar x_s: the inputs moved right so
+        # that every row ends on the last step, against the powers counted back from it.
+        shift = torch.arange(steps, device=x.device)[None] - (steps - lengths)[:, None]  # (B, T)
+        aligned = x_in.gather(1, shift.clamp(min=0)[..., None].expand_as(x_in))
+        aligned = aligned * (shift >= 0)[..., None]  # (B, T, H)
+        back = powers[..., :steps].flip(-1)  # (H, N, T): A_bar^(T - 1 - s)
+        summed = torch.complex(
+            torch.einsum("bsh,hns->bhn", aligned, back.real),
+            torch.einsum("bsh,hns->bhn", aligned, back.imag),
+        )
+        last = b_bar * summed  # (B, H, N)
+        if h0 is not None:
+            h0 = h0.to(last.dtype)
+            # Re(C A_bar^(t + 1) h0) on every step, and A_bar^len h0 in the final state.
+            y = y + torch.einsum("bhn,hnl->blh", c * h0, powers[..., 1:]).real
+            last = last + torch.exp(dt_a * lengths[:, None, None]) * h0
+        if valid is not None:  # where padded the state stays the last, as the scans keep it
+            y = torch.where(valid[..., None], y, self._output(last[:, None], x))
+        return y, (_join(last.flatten(1)),)
+
+
+def _is_prefix(valid: torch.Tensor | None) -> bool:
+    """Whether every row of ``valid`` ``(B, T)`` is valid for its first steps only."""
+    if valid is None:
+        return True
+    steps = torch.arange(valid.shape[1], device=valid.device)
+    return bool((valid == (steps[None] < valid.sum(1, keepdim=True))).all())
 
 
 class S6(nn.Module):
@@ -502,7 +568,9 @@ class StateSpaceModel(MixerStack):
         state_size: complex modes of the LRU's state; complex modes per channel of S4D; real
             modes per inner channel of S6.
         scan: how the recurrence is computed along time (the results agree): ``loop``
-            (fastest on CPU), ``parallel``, ``chunked`` or ``sequential`` (the reference).
+            (fastest on CPU), ``parallel``, ``chunked`` or ``sequential`` (the reference);
+            for ``s4d`` also ``convolution``, its FFT form; ``None``: the mixer's fastest
+            (``convolution`` for ``s4d``, ``loop`` for the others).
         chunk_size: steps per chunk of the ``chunked`` scan.
         mlp_expansion: hidden units of each block's gated MLP per feature; 0 for no MLP (S6
             gates its own output, as Mamba's blocks have no MLP).
@@ -522,7 +590,7 @@ class StateSpaceModel(MixerStack):
         num_layers: int = 2,
         dropout: float = 0.0,
         state_size: int = 16,
-        scan: ScanForm = "loop",
+        scan: ScanForm | Literal["convolution"] | None = None,
         chunk_size: int = 64,
         mlp_expansion: int = 2,
         r_min: float = 0.9,
@@ -540,7 +608,10 @@ class StateSpaceModel(MixerStack):
     ):
         super().__init__()
         check(mixer in _MIXERS, f"model.mixer={mixer!r} is not one of {', '.join(_MIXERS)}.")
-        check(scan in SCANS, f"model.scan={scan!r} is not one of {', '.join(SCANS)}.")
+        forms = CONVOLVED_SCANS if mixer == "s4d" else SCANS
+        if scan is None:
+            scan = forms[0]
+        check(scan in forms, f"model.scan={scan!r} is not one of {', '.join(forms)} for {mixer}.")
         check_sizes(
             chunk_size=chunk_size,
             state_size=state_size,

@@ -8,10 +8,21 @@ import torch
 import torch.nn.functional as F
 
 from rnnlab.nets.protocol import SequenceEncoder
-from rnnlab.nets.ssm import LRU, S4D, S6, SCANS, StateSpaceModel, complex_scan
+from rnnlab.nets.ssm import (
+    CONVOLVED_SCANS,
+    LRU,
+    S4D,
+    S6,
+    SCANS,
+    StateSpaceModel,
+    complex_scan,
+)
 from rnnlab.utils.errors import ConfigError
 
 MIXERS = ["lru", "s4d", "s6"]
+FORMS = {"lru": SCANS, "s4d": CONVOLVED_SCANS, "s6": SCANS}
+# Each test of a form below also runs S4D's convolution, where it differs from the scans most.
+S4D_CONVOLUTION = [("s4d", "convolution")]
 TOL = {"atol": 1e-10, "rtol": 1e-10}
 
 
@@ -119,7 +130,7 @@ def test_every_scan_form_gives_the_same_outputs_and_gradients(mixer):
     x = torch.randn(3, 9, 3, dtype=torch.float64)
     lengths = torch.tensor([9, 5, 2])
     results = {}
-    for scan in SCANS:
+    for scan in FORMS[mixer]:
         net = net64(mixer, scan)
         encoded = net(x, lengths)
         loss = encoded.outputs.square().sum() + sum(
@@ -127,13 +138,15 @@ def test_every_scan_form_gives_the_same_outputs_and_gradients(mixer):
         )
         grads = torch.autograd.grad(loss, list(net.parameters()))
         results[scan] = (encoded.outputs, encoded.last, *tensors(encoded.state), *grads)
-    for scan in SCANS:
+    for scan in FORMS[mixer]:
         for got, expected in zip(results[scan], results["sequential"], strict=True):
             torch.testing.assert_close(got, expected, **TOL, msg=f"scan={scan} differs")
 
 
-@pytest.mark.parametrize("scan", ["loop", "chunked"])
-@pytest.mark.parametrize("mixer", MIXERS)
+@pytest.mark.parametrize(
+    ("mixer", "scan"),
+    [(m, s) for m in MIXERS for s in ("loop", "chunked")] + S4D_CONVOLUTION,
+)
 def test_the_one_step_form_reproduces_the_outputs_token_by_token(mixer, scan):
     net = net64(mixer, scan).eval()
     x = torch.randn(2, 7, 3, dtype=torch.float64)
@@ -146,8 +159,10 @@ def test_the_one_step_form_reproduces_the_outputs_token_by_token(mixer, scan):
         torch.testing.assert_close(got, expected, **TOL)
 
 
-@pytest.mark.parametrize("scan", ["loop", "parallel"])
-@pytest.mark.parametrize("mixer", MIXERS)
+@pytest.mark.parametrize(
+    ("mixer", "scan"),
+    [(m, s) for m in MIXERS for s in ("loop", "parallel")] + S4D_CONVOLUTION,
+)
 def test_a_padded_batch_equals_the_unpadded_sequences(mixer, scan):
     net = net64(mixer, scan)
     x = torch.randn(3, 8, 3, dtype=torch.float64)
@@ -163,8 +178,10 @@ def test_a_padded_batch_equals_the_unpadded_sequences(mixer, scan):
         assert not encoded.outputs[row, n:].any(), "padded steps must be zero"
 
 
-@pytest.mark.parametrize("scan", ["loop", "chunked"])
-@pytest.mark.parametrize("mixer", MIXERS)
+@pytest.mark.parametrize(
+    ("mixer", "scan"),
+    [(m, s) for m in MIXERS for s in ("loop", "chunked")] + S4D_CONVOLUTION,
+)
 def test_two_chunks_with_the_state_carried_equal_one_pass(mixer, scan):
     net = net64(mixer, scan)
     x = torch.randn(2, 10, 3, dtype=torch.float64)
@@ -226,7 +243,14 @@ def test_the_state_shapes_are_as_documented():
     ("settings", "message"),
     [
         ({"mixer": "s5"}, "model.mixer='s5' is not one of lru, s4d, s6."),
-        ({"scan": "log"}, "model.scan='log' is not one of loop, parallel, chunked, sequential."),
+        (
+            {"scan": "log"},
+            "model.scan='log' is not one of loop, parallel, chunked, sequential for s6.",
+        ),
+        (
+            {"mixer": "lru", "scan": "convolution"},
+            "model.scan='convolution' is not one of loop, parallel, chunked, sequential for lru.",
+        ),
         ({"hidden_size": 0}, "model.hidden_size=0 must be a whole number of at least 1."),
         ({"state_size": 0}, "model.state_size=0 must be a whole number of at least 1."),
         ({"conv_kernel": 0}, "model.conv_kernel=0 must be a whole number of at least 1."),
