@@ -245,3 +245,99 @@ _FORMS: dict[str, Kernel | None] = {
     "parallel": _parallel,
     "chunked": _chunked,
 }
+
+
+def selective_scan(
+    dt: torch.Tensor,
+    a: torch.Tensor,
+    b: torch.Tensor,
+    c: torch.Tensor,
+    u: torch.Tensor,
+    h0: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The selective state space's recurrence and read-out (Mamba's S6), as one loop.
+
+    Per channel ``d`` and mode ``n``, ``h_t = exp(dt_t a) h_{t-1} + u_t b_t`` and
+    ``y_t = sum_n c_t h_t``: the loop form of :func:`linear_scan` for ``exp(dt a)`` and
+    ``u b`` (equal to it), with the decays and inputs of every step computed in one pass each,
+    the read-out as one batched matmul, and a backward written out (the reverse recurrence
+    ``G_t = exp(dt_{t+1} a) G_{t+1} + c_t dL/dy_t``, then ``dL/dc_t = sum_d dL/dy_t h_t``,
+    ``dL/db_t = sum_d u_t G_t``, ``dL/du_t = sum_n G_t b_t`` and, with
+    ``P_t = G_t exp(dt_t a) h_{t-1}``, ``dL/ddt_t = sum_n P_t a`` and ``dL/da = sum P_t dt_t``),
+    so autograd keeps no intermediate of the ``(B, T, D, N)`` states but the decays and the
+    states themselves.
+
+    Args:
+        dt: the step of each channel, ``(B, T, D)``; 0 makes a step the identity.
+        a: the diagonal state matrix, ``(D, N)``.
+        b, c: the input and output vectors of each step, ``(B, T, N)``.
+        u: each step's input, already scaled by its step (``dt * x``), ``(B, T, D)``.
+        h0: the state before the first step, ``(B, D, N)``; zeros when ``None``.
+
+    Returns:
+        ``y`` ``(B, T, D)`` and the final state ``(B, D, N)``.
+    """
+    check(
+        dt.shape == u.shape and dt.dim() == 3 and b.shape == c.shape == (*dt.shape[:2], a.shape[1]),
+        f"dt {tuple(dt.shape)}, u {tuple(u.shape)}, b {tuple(b.shape)}, c {tuple(c.shape)} and "
+        f"a {tuple(a.shape)} must be (B, T, D), (B, T, D), (B, T, N), (B, T, N) and (D, N).",
+    )
+    # Under mixed precision the read-out's matmul would run at half width: the scan is kept
+    # in the inputs' own dtype.
+    with torch.autocast(dt.device.type, enabled=False):
+        return _SelectiveScan.apply(dt, a, b, c, u, h0)
+
+
+class _SelectiveScan(torch.autograd.Function):
+    """:func:`selective_scan`: time-major ``(T, B, D, N)`` decays and states, one in-place
+    multiply-add per step along time, the rest as whole-tensor operations."""
+
+    @staticmethod
+    def forward(ctx, dt, a, b, c, u, h0):
+        steps, batch, (channels, modes) = dt.shape[1], dt.shape[0], a.shape
+        # Time-major and contiguous (so are the products): each step one block of memory.
+        dt_t, u_t, b_t, c_t = (t.transpose(0, 1).contiguous() for t in (dt, u, b, c))
+        decay = torch.mul(dt_t[..., None], a).exp_()  # (T, B, D, N): exp(dt a)
+        h = torch.mul(u_t[..., None], b_t[:, :, None, :])  # (T, B, D, N): u b, then the states
+        if h0 is not None:
+            h[0].addcmul_(decay[0], h0)
+        for t in range(1, steps):
+            h[t].addcmul_(decay[t], h[t - 1])
+        flat = (steps * batch, channels, modes)
+        y = torch.bmm(h.view(flat), c_t.view(-1, modes, 1)).view(steps, batch, channels)
+        ctx.save_for_backward(dt_t, a, b_t, c_t, u_t, h0, decay, h)
+        return y.transpose(0, 1), h[-1].clone()
+
+    @staticmethod
+    def backward(ctx, grad_y, grad_last):
+        dt_t, a, b_t, c_t, u_t, h0, decay, h = ctx.saved_tensors
+        steps, batch, channels, modes = h.shape
+        flat = (steps * batch, channels, modes)
+        grad_y = grad_y.transpose(0, 1).contiguous()  # (T, B, D)
+        g = torch.mul(grad_y[..., None], c_t[:, :, None, :])  # (T, B, D, N), then G_t
+        if grad_last is not None:
+            g[-1] += grad_last
+        for t in range(steps - 2, -1, -1):
+            g[t].addcmul_(decay[t + 1], g[t + 1])
+        grad_h0 = decay[0] * g[0] if h0 is not None and ctx.needs_input_grad[5] else None
+        grad_c = torch.bmm(grad_y.view(-1, 1, channels), h.view(flat)).view(steps, batch, modes)
+        grad_b = torch.bmm(u_t.view(-1, 1, channels), g.view(flat)).view(steps, batch, modes)
+        grad_u = torch.bmm(g.view(flat), b_t.view(-1, modes, 1)).view(steps, batch, channels)
+        # P_t = G_t exp(dt_t a) h_{t-1}, written over G (no longer needed; the saved tensors
+        # stay as they are, for a second backward through the same graph).
+        p = g.mul_(decay)
+        p[1:].mul_(h[:-1])
+        if h0 is None:
+            p[0].zero_()
+        else:
+            p[0].mul_(h0)
+        grad_a = (p * dt_t[..., None]).sum((0, 1))  # (D, N)
+        grad_dt = p.mul_(a).sum(-1)  # (T, B, D), P last needed here: scaled in place
+        return (
+            grad_dt.transpose(0, 1),
+            grad_a,
+            grad_b.transpose(0, 1),
+            grad_c.transpose(0, 1),
+            grad_u.transpose(0, 1),
+            grad_h0,
+        )

@@ -47,7 +47,7 @@ from rnnlab.nets.base import (
     valid_steps,
 )
 from rnnlab.nets.minimal import PreNormResidualBlock, ResidualStack, check_mlp_expansion
-from rnnlab.nets.scan import ScanForm, linear_scan
+from rnnlab.nets.scan import ScanForm, linear_scan, selective_scan
 from rnnlab.utils.errors import check
 
 MixerName = Literal["lru", "s4d", "s6"]
@@ -414,12 +414,19 @@ class S6(nn.Module):
         x = F.silu(x)  # (B, T, E*H): causal, each step reads itself and K-1 before
         dt, b, c = self._selection(x, valid)
         x = x.to(dt.dtype)
-        a_bar, bx = self._gates(dt, b, x)  # (B, T, E*H, N) each
         h0 = None if state is None else state[0]
-        h, last = linear_scan(
-            a_bar.flatten(2), bx.flatten(2), h0, self.scan, self.chunk_size
-        )  # (B, T, E*H*N), (B, E*H*N)
-        y = (h.view_as(a_bar) * c[..., None, :]).sum(-1) + self.d * x  # (B, T, E*H)
+        if self.scan == "loop":  # the fused loop: no (B, T, E*H, N) tensor but its states
+            shape = (x.shape[0], self.inner, self.state_size)
+            y, last = selective_scan(
+                dt, -self.a_log.exp(), b, c, dt * x, None if h0 is None else h0.view(shape)
+            )  # (B, T, E*H), (B, E*H, N)
+            y, last = y + self.d * x, last.flatten(1)
+        else:
+            a_bar, bx = self._gates(dt, b, x)  # (B, T, E*H, N) each
+            h, last = linear_scan(
+                a_bar.flatten(2), bx.flatten(2), h0, self.scan, self.chunk_size
+            )  # (B, T, E*H*N), (B, E*H*N)
+            y = (h.view_as(a_bar) * c[..., None, :]).sum(-1) + self.d * x  # (B, T, E*H)
         return self._out(y, z), (last, conv_state.to(dt.dtype))
 
     def step(
