@@ -35,6 +35,8 @@ Cell = Literal["rnn", "lstm", "gru"]
 Impl = Literal["fused", "scratch", "scratch_ln"]
 Block = Literal["plain", "residual"]
 BLOCKS = ("plain", "residual")
+RecurrentInit = Literal["default", "orthogonal", "identity"]
+RECURRENT_INITS = ("default", "orthogonal", "identity")
 
 # torch's modules: cuDNN on a GPU, oneDNN/MKL on CPU. torch has no fused GRU training kernel
 # on CPU, so rnnlab's GRU (torch's, with its own CPU training loop) stands in for it.
@@ -97,6 +99,10 @@ class RecurrentEncoder(nn.Module):
             at the first and at the last valid step, where one direction has read everything.
         mlp_expansion: hidden units of each residual block's gated MLP per feature; 0 for no
             MLP (``residual`` only).
+        recurrent_init: how each recurrent matrix (``weight_hh``, per gate) starts:
+            ``default`` (torch's uniform ``±1/sqrt(H)``), ``orthogonal`` (Saxe et al., 2014) or
+            ``identity`` (with ``nonlinearity=relu`` the IRNN of Le et al., 2015, whose state
+            neither shrinks nor grows at first; its gradients can explode).
     """
 
     def __init__(
@@ -121,6 +127,7 @@ class RecurrentEncoder(nn.Module):
         freeze_embedding: bool = False,
         block: Block = "plain",
         mlp_expansion: int = 2,
+        recurrent_init: RecurrentInit = "default",
     ):
         super().__init__()
         # torch checks these later, or not at all, in words that name no setting.
@@ -140,6 +147,10 @@ class RecurrentEncoder(nn.Module):
                 "use impl='scratch' or impl='fused' for it."
             )
         check(block in BLOCKS, f"model.block={block!r} is not one of {', '.join(BLOCKS)}.")
+        check(
+            recurrent_init in RECURRENT_INITS,
+            f"model.recurrent_init={recurrent_init!r} is not one of {', '.join(RECURRENT_INITS)}.",
+        )
         residual = block == "residual"
         if residual:
             check_mlp_expansion(mlp_expansion)
@@ -191,6 +202,7 @@ class RecurrentEncoder(nn.Module):
             )
             self.state_size = hidden_size  # H of the state (L*D, B, H)
             self._output_size = hidden_size * self.num_directions
+            init_recurrent(self.rnn, recurrent_init)
             return
         self.state_size = hidden_size // self.num_directions
         self.project = nn.Linear(input_size, hidden_size)  # to the residual stream
@@ -213,6 +225,7 @@ class RecurrentEncoder(nn.Module):
         )
         self.norm = nn.LayerNorm(hidden_size)
         self._output_size = hidden_size
+        init_recurrent(self.blocks, recurrent_init)
 
     @property
     def output_size(self) -> int:
@@ -320,6 +333,23 @@ class RecurrentMixer(nn.Module):
         false) and the final state ``(D, B, H/D)`` (LSTM: ``(h, c)``), from ``state``."""
         lengths = None if valid is None else valid.sum(1)  # valid steps are each row's first
         return _recur(self.rnn, x, lengths, state)
+
+
+def init_recurrent(module: nn.Module, how: RecurrentInit) -> None:
+    """Start every recurrent matrix ``weight_hh*`` of ``module`` as ``how`` says, gate by gate
+    (each ``(H, H)`` block of the stacked gates): ``orthogonal`` or ``identity``; ``default``
+    leaves them as built."""
+    if how == "default":
+        return
+    with torch.no_grad():
+        for name, weight in module.named_parameters():
+            if not name.split(".")[-1].startswith("weight_hh"):
+                continue
+            for gate in weight.split(weight.shape[1]):  # (H, H) views, in place
+                if how == "orthogonal":
+                    nn.init.orthogonal_(gate)
+                else:
+                    gate.copy_(torch.eye(*gate.shape))
 
 
 def _recur(

@@ -87,3 +87,28 @@ def test_embedding_dropout_acts_in_training_only_and_a_frozen_embedding_gets_no_
     frozen(x).outputs.sum().backward()
     assert frozen.embedding.weight.grad is None
     assert all(p.grad is not None for n, p in frozen.named_parameters() if n.startswith("rnn"))
+
+
+@pytest.mark.parametrize("block", ["plain", "residual"])
+@pytest.mark.parametrize("impl", ["fused", "scratch"])
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_recurrent_init_sets_every_gates_recurrent_matrix(cell, impl, block):
+    torch.manual_seed(0)
+    for how in ("identity", "orthogonal"):
+        net = RecurrentEncoder(3, cell, 8, num_layers=2, impl=impl, block=block, recurrent_init=how)
+        weights = {n: w for n, w in net.named_parameters() if "weight_hh" in n}
+        assert len(weights) == 2  # one per layer
+        for name, weight in weights.items():
+            for gate in weight.detach().split(weight.shape[1]):
+                product = gate @ gate.T if how == "orthogonal" else gate
+                torch.testing.assert_close(product, torch.eye(len(gate)), msg=f"{how} {name}")
+    default = RecurrentEncoder(3, cell, 8, num_layers=2, impl=impl, block=block)
+    weight = next(w for n, w in default.named_parameters() if "weight_hh" in n)
+    assert not torch.allclose(weight[:8], torch.eye(8))  # torch's own uniform start is kept
+
+
+def test_an_unknown_recurrent_init_is_refused_in_one_sentence():
+    from rnnlab.utils.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="model.recurrent_init='xavier' is not one of default"):
+        RecurrentEncoder(3, "rnn", 8, recurrent_init="xavier")
