@@ -69,6 +69,9 @@ class Claim:
         cheaper: costs ``expect`` must also be lower on: ``parameters``, ``fit_s``.
         data: writes the claim's data into a folder and returns the overrides that read it,
             for a claim no built-in set can test.
+        worse: the claim is that ``expect`` falls behind every other setting.
+        by: a second swept key (``data.length``): the claim is judged at each of its values
+            and decided at the largest.
     """
 
     statement: str
@@ -79,6 +82,8 @@ class Claim:
     as_good: bool = False
     cheaper: tuple[str, ...] = ()
     data: Callable[[Path], list[str]] | None = None
+    worse: bool = False
+    by: str | None = None
 
 
 def echo_stream(folder: Path, records: int = 30_000, seed: int = 0) -> list[str]:
@@ -131,6 +136,16 @@ CLAIMS = {
         expect="trainer.gradient_clip_val=1.0",
         curve="train/loss",
     ),
+    "dependency_length": Claim(
+        "Gated cells fix the vanishing gradient: as the dependency grows, a vanilla RNN falls "
+        "behind the LSTM and the GRU.",
+        metric="test/mse",
+        mode="min",
+        expect="model=rnn",
+        curve="val/mse",
+        worse=True,
+        by="data.length",
+    ),
     "gru_vs_lstm": Claim(
         "A GRU has fewer parameters than an LSTM of the same width, trains faster, and does as "
         "well.",
@@ -140,6 +155,16 @@ CLAIMS = {
         curve="val/mse",
         as_good=True,
         cheaper=("parameters", "fit_s"),
+    ),
+    "packing": Claim(
+        "Packing a padded batch skips the padding: an RNN trains faster on packed batches and "
+        "gives the same results as one run over the padded batch.",
+        metric="test/acc",
+        mode="max",
+        expect="model.pack=true",
+        curve="val/acc",
+        as_good=True,
+        cheaper=("fit_s",),
     ),
     "tbptt": Claim(
         "A longer truncated-BPTT window lets a language model learn to use longer context: "
@@ -177,14 +202,32 @@ def run_sweep(name: str, folder: Path, extra: list[str]) -> float:
 
 
 def verdict(claim: Claim, groups) -> str:
-    """One line: whether the numbers show the claim, with the means and spreads it rests on."""
+    """One line: whether the numbers show the claim, with the means and spreads it rests on.
+    A claim judged ``by`` a setting is judged at each of its values, and decided at the
+    largest."""
+    if claim.by is None:
+        word, text = _verdict(claim, groups)
+        return f"**{word}**: {text}"
+    values = sorted({g.setting.get(claim.by) for g in groups}, key=_number)
+    lines = [
+        (v, _verdict(claim, [g for g in groups if g.setting.get(claim.by) == v])) for v in values
+    ]
+    word = lines[-1][1][0]
+    each = " ".join(f"At {claim.by}={v}: {w.lower()}, {text}" for v, (w, text) in lines)
+    return f"**{word}** at {claim.by}={values[-1]}. {each}"
+
+
+def _verdict(claim: Claim, groups) -> tuple[str, str]:
+    """The verdict's word and its reasons, over ``groups`` that differ in the expected key."""
     key, _, value = claim.expect.partition("=")
     # Hydra records a swept `true` as `True`: values are compared as written, in lower case.
     value = value.lower()
     by_value = {str(g.setting.get(key)).lower(): g.values for g in groups}
     if not by_value.get(value, {}).get(claim.metric):
-        return f"**No verdict**: no finished run of {claim.expect}."
-    aspects = [(claim.metric, claim.mode, claim.as_good)]
+        return "No verdict", f"no finished run of {claim.expect}."
+    # A claim that a setting falls behind is judged as its lead in the other direction.
+    mode = {"max": "min", "min": "max"}[claim.mode] if claim.worse else claim.mode
+    aspects = [(claim.metric, mode, claim.as_good)]
     aspects += [(cost, "min", False) for cost in claim.cheaper]
     judged = [_judge(by_value, value, *aspect) for aspect in aspects]
     seeds = len(by_value[value][claim.metric])
@@ -192,13 +235,24 @@ def verdict(claim: Claim, groups) -> str:
     failed = [name for (name, *_), (state, _) in zip(aspects, judged, strict=True) if state < 0]
     if all(state > 0 for state, _ in judged):
         won = "does as well as" if claim.as_good and not claim.cheaper else "leads"
-        return f"**Holds**: {claim.expect} {won} every other setting beyond the spread {what}."
+        won = "falls behind" if claim.worse else won
+        return "Holds", f"{claim.expect} {won} every other setting beyond the spread {what}."
     if failed:
-        return (
-            f"**Contradicted**: another setting leads {claim.expect} beyond the spread on "
-            f"{', '.join(failed)} {what}."
+        which = (
+            f"{claim.expect} leads another setting"
+            if claim.worse
+            else (f"another setting leads {claim.expect}")
         )
-    return f"**Not shown**: the differences are within the seeds' spread {what}."
+        return "Contradicted", f"{which} beyond the spread on {', '.join(failed)} {what}."
+    return "Not shown", f"the differences are within the seeds' spread {what}."
+
+
+def _number(value) -> tuple:
+    """A sort key that puts numbers in numeric order, before any other value."""
+    try:
+        return (0, float(value), "")
+    except (TypeError, ValueError):
+        return (1, 0.0, str(value))
 
 
 def _judge(by_value: dict, value: str, metric: str, mode: str, as_good: bool) -> tuple[int, str]:

@@ -85,3 +85,42 @@ def test_a_swept_boolean_is_matched_as_hydra_records_it():
         SeedGroup({"model.bi": "False"}, ["f1", "f2", "f3"], {"test/acc": [0.7, 0.71, 0.72]}),
     ]
     assert claims.verdict(claim, swept).startswith("**Holds**")
+
+
+def test_a_claim_that_a_setting_falls_behind_is_judged_the_other_way():
+    behind = claims.Claim("A falls behind.", "test/acc", "max", "model.kind=a", worse=True)
+    assert claims.verdict(behind, groups([0.5, 0.51, 0.52], [0.9, 0.91, 0.92])).startswith(
+        "**Holds**: model.kind=a falls behind"
+    )
+    assert claims.verdict(behind, groups([0.9, 0.91, 0.92], [0.5, 0.51, 0.52])).startswith(
+        "**Contradicted**"
+    )
+
+
+def test_a_claim_judged_by_a_second_setting_is_decided_at_its_largest_value():
+    def at(length: int, a: list[float], b: list[float]) -> list[SeedGroup]:
+        found = groups(a, b)
+        for g in found:
+            g.setting["data.length"] = length
+        return found
+
+    by = claims.Claim("A wins on long ones.", "test/acc", "max", "model.kind=a", by="data.length")
+    # 100 sorts after 20 as a number, not as text; at 20 the two are within the spread.
+    line = claims.verdict(by, at(100, [0.9] * 3, [0.5] * 3) + at(20, [0.8, 0.7, 0.9], [0.8] * 3))
+    assert line.startswith("**Holds** at data.length=100.")
+    assert line.index("At data.length=20: not shown") < line.index("At data.length=100: holds")
+
+
+def test_as_good_holds_within_the_spread_and_costs_must_be_lower():
+    as_good = claims.Claim("A does as well.", "test/acc", "max", "model.kind=a", as_good=True)
+    assert claims.verdict(as_good, groups([0.80, 0.70, 0.90], [0.78, 0.88, 0.68])).startswith(
+        "**Holds**: model.kind=a does as well as"
+    )
+    cheaper = claims.Claim(
+        "A is as good and cheaper.", "test/acc", "max", "model.kind=a", as_good=True,
+        cheaper=("fit_s",),
+    )  # fmt: skip
+    found = groups([0.8, 0.8, 0.8], [0.8, 0.8, 0.8])
+    found[0].values["fit_s"], found[1].values["fit_s"] = [20.0, 21, 22], [10.0, 11, 12]
+    line = claims.verdict(cheaper, found)
+    assert line.startswith("**Contradicted**") and "on fit_s" in line

@@ -99,6 +99,11 @@ class RecurrentEncoder(nn.Module):
             at the first and at the last valid step, where one direction has read everything.
         mlp_expansion: hidden units of each residual block's gated MLP per feature; 0 for no
             MLP (``residual`` only).
+        pack: read a padded batch packed (``plain`` stack), so that no step of padding is
+            computed; ``False`` runs the recurrence over the padding too, as a course's
+            first version does: the outputs at valid steps and ``last`` of a unidirectional
+            net are the same, the backward direction of a bidirectional one starts in the
+            padding, and the final state is the one after the padding.
         recurrent_init: how each recurrent matrix (``weight_hh``, per gate) starts:
             ``default`` (torch's uniform ``±1/sqrt(H)``), ``orthogonal`` (Saxe et al., 2014) or
             ``identity`` (with ``nonlinearity=relu`` the IRNN of Le et al., 2015, whose state
@@ -128,6 +133,7 @@ class RecurrentEncoder(nn.Module):
         block: Block = "plain",
         mlp_expansion: int = 2,
         recurrent_init: RecurrentInit = "default",
+        pack: bool = True,
     ):
         super().__init__()
         # torch checks these later, or not at all, in words that name no setting.
@@ -152,6 +158,10 @@ class RecurrentEncoder(nn.Module):
             f"model.recurrent_init={recurrent_init!r} is not one of {', '.join(RECURRENT_INITS)}.",
         )
         residual = block == "residual"
+        check(
+            pack or not residual,
+            "model.pack=false is for model.block=plain: the residual blocks read padding masked.",
+        )
         if residual:
             check_mlp_expansion(mlp_expansion)
             check(
@@ -187,6 +197,7 @@ class RecurrentEncoder(nn.Module):
         extra = {"nonlinearity": nonlinearity} if cell == "rnn" else {}
         self.num_directions = 2 if bidirectional else 1
         self.bidirectional = bidirectional
+        self.pack = pack
         self.num_layers = num_layers
         self.rnn: nn.Module | None = None
         self.blocks: nn.ModuleList | None = None
@@ -263,11 +274,25 @@ class RecurrentEncoder(nn.Module):
             x = self.embedding_dropout(self.embedding(x))  # (B, T, E)
         if self.blocks is not None:
             return self._residual(x, lengths, state)
+        if not self.pack and lengths is not None:
+            return self._over_padding(x, lengths, state)
         outputs, state = _recur(self.rnn, x, lengths, state)  # (B, T, D*H)
         h = state[0] if isinstance(state, tuple) else state  # (L*D, B, H)
         # The top layer: forward direction at the last step, backward direction at the first.
         last = h[-1] if self.num_directions == 1 else torch.cat([h[-2], h[-1]], -1)  # (B, D*H)
         return Encoded(outputs, last, state)
+
+    def _over_padding(self, x: torch.Tensor, lengths: torch.Tensor, state: State | None) -> Encoded:
+        """``pack=False``: every step of the padded batch computed, padding included; the
+        outputs zeroed where padded, ``last`` read from them (forward direction at each row's
+        last valid step, backward direction at its first step)."""
+        outputs, state = _recur(self.rnn, x, None, state)  # (B, T, D*H)
+        encoded = encoded_outputs(outputs, lengths)  # zero on padded steps
+        last = encoded.last  # (B, D*H): both directions at the last valid step
+        if self.bidirectional:
+            size = self.state_size
+            last = torch.cat([last[:, :size], encoded.outputs[:, 0, size:]], -1)
+        return Encoded(encoded.outputs, last, state)
 
     def _residual(
         self, x: torch.Tensor, lengths: torch.Tensor | None, state: State | None

@@ -112,3 +112,38 @@ def test_an_unknown_recurrent_init_is_refused_in_one_sentence():
 
     with pytest.raises(ConfigError, match="model.recurrent_init='xavier' is not one of default"):
         RecurrentEncoder(3, "rnn", 8, recurrent_init="xavier")
+
+
+@pytest.mark.parametrize("impl", ["fused", "scratch"])
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_unpacked_a_unidirectional_net_gives_the_packed_outputs(cell, impl):
+    torch.manual_seed(0)
+    packed = RecurrentEncoder(3, cell, 8, num_layers=2, impl=impl).double()
+    unpacked = RecurrentEncoder(3, cell, 8, num_layers=2, impl=impl, pack=False).double()
+    unpacked.load_state_dict(packed.state_dict())
+    x = torch.randn(4, 9, 3, dtype=torch.float64)
+    x[1, 5:], x[2, 2:] = 7.0, -7.0  # junk in the padding
+    lengths = torch.tensor([9, 5, 2, 9])
+    one, other = packed(x, lengths), unpacked(x, lengths)
+    torch.testing.assert_close(other.outputs, one.outputs)
+    torch.testing.assert_close(other.last, one.last)
+
+
+def test_unpacked_the_backward_direction_starts_in_the_padding():
+    torch.manual_seed(0)
+    packed = RecurrentEncoder(3, "lstm", 8, bidirectional=True).double()
+    unpacked = RecurrentEncoder(3, "lstm", 8, bidirectional=True, pack=False).double()
+    unpacked.load_state_dict(packed.state_dict())
+    x = torch.randn(2, 6, 3, dtype=torch.float64)
+    lengths = torch.tensor([6, 3])
+    one, other = packed(x, lengths), unpacked(x, lengths)
+    torch.testing.assert_close(other.outputs[0], one.outputs[0])  # a row without padding
+    assert not torch.allclose(other.outputs[1, :3, 8:], one.outputs[1, :3, 8:])
+    torch.testing.assert_close(other.outputs[1, :3, :8], one.outputs[1, :3, :8])  # forward
+
+
+def test_pack_false_is_refused_for_the_residual_block():
+    from rnnlab.utils.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="model.pack=false is for model.block=plain"):
+        RecurrentEncoder(3, "lstm", 8, block="residual", pack=False)
