@@ -72,6 +72,7 @@ class Claim:
         worse: the claim is that ``expect`` falls behind every other setting.
         by: a second swept key (``data.length``): the claim is judged at each of its values
             and decided at the largest.
+        columns: costs shown in the table without being judged.
     """
 
     statement: str
@@ -84,6 +85,7 @@ class Claim:
     data: Callable[[Path], list[str]] | None = None
     worse: bool = False
     by: str | None = None
+    columns: tuple[str, ...] = ()
 
 
 def echo_stream(folder: Path, records: int = 30_000, seed: int = 0) -> list[str]:
@@ -103,6 +105,26 @@ def echo_stream(folder: Path, records: int = 30_000, seed: int = 0) -> list[str]
 
 
 CLAIMS = {
+    "architectures_forecast": Claim(
+        "On a short-window forecast a recurrent net does as well as a temporal convolutional "
+        "network and a Transformer with the same number of weights.",
+        metric="test/mse",
+        mode="min",
+        expect="model=lstm",
+        curve="val/mse",
+        as_good=True,
+        columns=("parameters",),
+    ),
+    "architectures_lm": Claim(
+        "On a character language model a temporal convolutional network beats a recurrent net "
+        "with the same number of weights (Bai et al., 2018), and so does a Transformer.",
+        metric="test/bpc",
+        mode="min",
+        expect="model=lstm",
+        curve="val/bpc",
+        worse=True,
+        columns=("parameters",),
+    ),
     "attention": Claim(
         "Attention lifts the encoder-decoder's bottleneck: on long inputs a decoder that attends "
         "to every encoder state beats one that reads a single fixed-size summary.",
@@ -313,7 +335,7 @@ def section(name: str, claim: Claim, folder: Path, wall: float, results: Path) -
     runs = find_runs(folder)
     rows, _ = build_table(runs, claim.metric, claim.mode)
     for run, row in zip(runs, rows, strict=True):
-        row.update({cost: COSTS[cost](run.path) for cost in claim.cheaper})
+        row.update({cost: COSTS[cost](run.path) for cost in (*claim.cheaper, *claim.columns)})
     groups = seed_table(runs, rows, claim.metric, claim.mode)
     common, _ = split_overrides(runs)
     figure = results.parent / "results" / f"{name}.png"
