@@ -51,6 +51,8 @@ from rnnlab.utils.atomic import atomic_path, atomic_write_text
 ROOT = Path(__file__).resolve().parents[1]
 CLAIMS_DIR = ROOT / "conf" / "experiment" / "claims"
 RESULTS = ROOT / "docs" / "results.md"
+# The sweep's wall time, kept beside its runs for --reuse.
+WALL_FILE = "wall_seconds.txt"
 # Overrides this script gives every run: not part of a claim's setting.
 _OWN = ("experiment", "callbacks.rich_progress_bar.refresh_rate")
 
@@ -220,6 +222,7 @@ def run_sweep(name: str, folder: Path, extra: list[str]) -> float:
     wall = time.perf_counter() - start
     if done.returncode != 0:
         sys.exit(f"error: the sweep of claim {name} failed:\n{done.stderr[-3000:]}")
+    atomic_write_text(folder / WALL_FILE, f"{wall:.1f}\n")
     return wall
 
 
@@ -337,6 +340,10 @@ def section(name: str, claim: Claim, folder: Path, wall: float, results: Path) -
     for run, row in zip(runs, rows, strict=True):
         row.update({cost: COSTS[cost](run.path) for cost in (*claim.cheaper, *claim.columns)})
     groups = seed_table(runs, rows, claim.metric, claim.mode)
+    for group in groups:  # the claim's metric and costs, then the other test metrics
+        shown = [claim.metric, *claim.cheaper, *claim.columns]
+        shown += [k for k in group.values if k.startswith("test/") and k not in shown]
+        group.values = {k: group.values[k] for k in shown if k in group.values}
     common, _ = split_overrides(runs)
     figure = results.parent / "results" / f"{name}.png"
     figure.parent.mkdir(exist_ok=True)
@@ -404,6 +411,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="where the sweeps write their runs")  # fmt: skip
     parser.add_argument("--results", type=Path, default=RESULTS,
                         help="the Markdown file of results (default: docs/results.md)")  # fmt: skip
+    parser.add_argument("--reuse", action="store_true",
+                        help="write the sections from the sweeps already in --out, running "
+                             "none")  # fmt: skip
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="an override for every run (repeatable), for a quick try of the "
                              "pipeline; the published results use none")  # fmt: skip
@@ -412,9 +422,14 @@ def main(argv: list[str] | None = None) -> None:
     for name in args.claim or sorted(CLAIMS):
         folder = args.out / name
         claim = CLAIMS[name]
-        data = claim.data(args.out / f"{name}_data") if claim.data else []
-        print(f"claim {name}: sweeping {sweep_params(name)} into {folder}", flush=True)
-        wall = run_sweep(name, folder, [*data, *args.set])
+        if args.reuse:
+            if not (folder / WALL_FILE).is_file():
+                sys.exit(f"error: {folder} holds no finished sweep of claim {name}; run it first.")
+            wall = float((folder / WALL_FILE).read_text())
+        else:
+            data = claim.data(args.out / f"{name}_data") if claim.data else []
+            print(f"claim {name}: sweeping {sweep_params(name)} into {folder}", flush=True)
+            wall = run_sweep(name, folder, [*data, *args.set])
         sections[name] = section(name, claim, folder, wall, args.results)
         print(sections[name].splitlines()[-2], flush=True)
     write_results(sections, args.results)
