@@ -76,6 +76,13 @@ def test_a_claim_rewrites_its_own_section_and_keeps_the_others(tmp_path):
     assert any(section.count(w) for w in ("**Holds**", "**Contradicted**", "**Not shown**"))
     assert (tmp_path / "results" / "attention.png").stat().st_size > 0
     assert "Total wall time:" in text and "other 7 s" in text
+    # --reuse writes the same section from the sweep on disk, running nothing.
+    wall = re.search(r"Wall time: (\d+) s", section).group(1)
+    results.write_text("")
+    claims.main([*args, "--reuse"])
+    assert f"Wall time: {wall} s" in results.read_text()
+    with pytest.raises(SystemExit, match="holds no finished sweep of claim bidirectional"):
+        claims.main(["--claim", "bidirectional", "--out", str(tmp_path / "runs"), "--reuse"])
 
 
 def test_a_swept_boolean_is_matched_as_hydra_records_it():
