@@ -127,6 +127,10 @@ class GatedLinearRecurrence(nn.Module):
         ``h0`` ``(B, H)``. Where ``valid`` ``(B, T)`` is false the step is the identity
         (``a = 1``, ``b = 0``), so the final state is each row's own."""
         padded = None if valid is None else ~valid[..., None]  # (B, T, 1)
+        if self.scan == "loop" and isinstance(self.cell, MinGRUCell):
+            kv = self.cell.linear(x)  # (B, T, 2H): the gates' pre-activations
+            h = _MinGRULoop.apply(kv.to(accumulation_dtype(kv)), padded, h0)  # (B, T, H)
+            return h, h[:, -1]
         if self.scan == "log":
             log_a, log_b = (
                 t.to(accumulation_dtype(t)) for t in self.cell.log_gates(x)
@@ -143,6 +147,55 @@ class GatedLinearRecurrence(nn.Module):
         """The one-step form: the state after ``x`` ``(B, H)`` from ``h`` ``(B, H)``."""
         a, b = (t.to(accumulation_dtype(t)) for t in self.cell(x))  # (B, H) each
         return b if h is None else torch.addcmul(b, a, h)
+
+
+class _MinGRULoop(torch.autograd.Function):
+    """The minGRU's gates and its ``loop`` scan as one function of the pre-activations
+    ``k, v`` ``(B, T, 2H)``: ``a = sigmoid(-k)``, ``b = sigmoid(k) g(v)``, then
+    ``h_t = a_t h_{t-1} + b_t`` in place, one multiply-add per step; the backward is written
+    out (the reverse recurrence ``G_t = a_{t+1} G_{t+1} + dL/dh_t``, then
+    ``dL/dk = G z a (g(v) - h_{t-1})`` and ``dL/dv = G z g'(v)``, into one ``(B, T, 2H)``
+    tensor). Equal to :class:`GatedLinearRecurrence` with ``scan=loop`` over a
+    :class:`MinGRUCell`, in a fraction of autograd's passes over ``(B, T, H)`` tensors.
+    ``padded`` ``(B, T, 1)`` (or ``None``) marks the identity steps."""
+
+    @staticmethod
+    def forward(ctx, kv, padded, h0):
+        k, v = kv.chunk(2, -1)  # (B, T, H) views
+        z = torch.sigmoid(k)
+        a = torch.neg(k).sigmoid_()  # sigmoid(-k): exact where z is near 1
+        gv = v.clamp(max=0).sigmoid_().add_(v.clamp(min=0))  # g(v): v + 1/2, or sigmoid(v)
+        h = z * gv  # b, then the states
+        if padded is not None:
+            a.masked_fill_(padded, 1.0)
+            h.masked_fill_(padded, 0.0)
+        if h0 is not None:
+            h[:, 0].addcmul_(a[:, 0], h0.to(h.dtype))
+        for t in range(1, h.shape[1]):
+            h[:, t].addcmul_(a[:, t], h[:, t - 1])
+        ctx.save_for_backward(v, z, a, gv, h, padded, h0)
+        return h
+
+    @staticmethod
+    def backward(ctx, grad_h):
+        v, z, a, gv, h, padded, h0 = ctx.saved_tensors
+        g = grad_h.contiguous().clone()  # then G_t
+        for t in range(h.shape[1] - 2, -1, -1):
+            g[:, t].addcmul_(a[:, t + 1], g[:, t + 1])
+        grad_h0 = (a[:, 0] * g[:, 0]).to(h0.dtype) if h0 is not None else None
+        jump = gv.clone()  # g(v_t) - h_{t-1}
+        jump[:, 1:] -= h[:, :-1]
+        if h0 is not None:
+            jump[:, 0] -= h0.to(h.dtype)
+        grad_kv = torch.empty(*h.shape[:2], 2 * h.shape[2], dtype=h.dtype, device=h.device)
+        grad_k, grad_v = grad_kv.chunk(2, -1)
+        torch.mul(g, z, out=grad_v)  # G z
+        torch.mul(grad_v, a, out=grad_k).mul_(jump)
+        slope = torch.neg(gv).add_(1.0).mul_(gv).masked_fill_(v >= 0, 1.0)  # g'(v)
+        grad_v.mul_(slope)
+        if padded is not None:
+            grad_kv.masked_fill_(padded, 0.0)
+        return grad_kv, None, grad_h0
 
 
 class GatedMLP(nn.Module):

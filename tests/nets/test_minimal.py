@@ -148,7 +148,8 @@ def test_pretrained_embedding_rows_are_used():
 @pytest.mark.parametrize("cell", CELLS)
 def test_gradients_reach_every_parameter(cell):
     net = MinimalRNN(2, cell, hidden_size=4, num_layers=2, dropout=0.1)
-    net(torch.randn(3, 5, 2), torch.tensor([5, 3, 1])).outputs.sum().backward()
+    # Squared: the final LayerNorm's outputs sum to its bias's sum, whatever the input.
+    net(torch.randn(3, 5, 2), torch.tensor([5, 3, 1])).outputs.square().sum().backward()
     for name, p in net.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
 
@@ -206,3 +207,24 @@ def test_half_precision_inputs_are_scanned_in_float32():
         encoded = net(x)
     assert encoded.state.dtype == torch.float32
     torch.testing.assert_close(encoded.outputs.float(), net(x).outputs, atol=0.1, rtol=0.1)
+
+
+@pytest.mark.parametrize("padded", [False, True])
+def test_the_mingru_loop_matches_the_generic_scan_with_a_carried_state(padded):
+    # scan=loop runs the minGRU's gates and scan as one function with its own backward: its
+    # outputs and the gradients of the weights, the inputs and the carried state are the
+    # sequential scan's.
+    torch.manual_seed(0)
+    x = torch.randn(3, 7, 4, dtype=torch.float64)
+    h0 = torch.randn(3, 4, dtype=torch.float64)
+    lengths = torch.tensor([7, 4, 1]) if padded else None
+    results = []
+    for scan in ("loop", "sequential"):
+        torch.manual_seed(1)
+        net = MinimalRNN(4, "mingru", hidden_size=4, num_layers=1, scan=scan).double()
+        xs, state = x.clone().requires_grad_(True), h0[None].clone().requires_grad_(True)
+        encoded = net(xs, lengths, state)
+        loss = encoded.outputs.square().sum() + encoded.state.square().sum()
+        results.append(torch.autograd.grad(loss, [xs, state, *net.parameters()]))
+    for got, expected in zip(*results, strict=True):
+        torch.testing.assert_close(got, expected, atol=1e-10, rtol=1e-10)
