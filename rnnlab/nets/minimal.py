@@ -171,8 +171,9 @@ class _MinGRULoop(torch.autograd.Function):
             h.masked_fill_(padded, 0.0)
         if h0 is not None:
             h[:, 0].addcmul_(a[:, 0], h0.to(h.dtype))
-        for t in range(1, h.shape[1]):
-            h[:, t].addcmul_(a[:, t], h[:, t - 1])
+        steps, decays = h.unbind(1), a.unbind(1)  # (B, H) views, made at once
+        for t in range(1, len(steps)):
+            steps[t].addcmul_(decays[t], steps[t - 1])
         ctx.save_for_backward(v, z, a, gv, h, padded, h0)
         return h
 
@@ -180,8 +181,9 @@ class _MinGRULoop(torch.autograd.Function):
     def backward(ctx, grad_h):
         v, z, a, gv, h, padded, h0 = ctx.saved_tensors
         g = grad_h.contiguous().clone()  # then G_t
-        for t in range(h.shape[1] - 2, -1, -1):
-            g[:, t].addcmul_(a[:, t + 1], g[:, t + 1])
+        steps, decays = g.unbind(1), a.unbind(1)
+        for t in range(len(steps) - 2, -1, -1):
+            steps[t].addcmul_(decays[t + 1], steps[t + 1])
         grad_h0 = (a[:, 0] * g[:, 0]).to(h0.dtype) if h0 is not None else None
         jump = gv.clone()  # g(v_t) - h_{t-1}
         jump[:, 1:] -= h[:, :-1]

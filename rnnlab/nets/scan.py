@@ -301,8 +301,9 @@ class _SelectiveScan(torch.autograd.Function):
         h = torch.mul(u_t[..., None], b_t[:, :, None, :])  # (T, B, D, N): u b, then the states
         if h0 is not None:
             h[0].addcmul_(decay[0], h0)
+        states, decays = h.unbind(0), decay.unbind(0)  # (B, D, N) views, made at once
         for t in range(1, steps):
-            h[t].addcmul_(decay[t], h[t - 1])
+            states[t].addcmul_(decays[t], states[t - 1])
         flat = (steps * batch, channels, modes)
         y = torch.bmm(h.view(flat), c_t.view(-1, modes, 1)).view(steps, batch, channels)
         ctx.save_for_backward(dt_t, a, b_t, c_t, u_t, h0, decay, h)
@@ -317,8 +318,9 @@ class _SelectiveScan(torch.autograd.Function):
         g = torch.mul(grad_y[..., None], c_t[:, :, None, :])  # (T, B, D, N), then G_t
         if grad_last is not None:
             g[-1] += grad_last
+        grads, decays = g.unbind(0), decay.unbind(0)
         for t in range(steps - 2, -1, -1):
-            g[t].addcmul_(decay[t + 1], g[t + 1])
+            grads[t].addcmul_(decays[t + 1], grads[t + 1])
         grad_h0 = decay[0] * g[0] if h0 is not None and ctx.needs_input_grad[5] else None
         grad_c = torch.bmm(grad_y.view(-1, 1, channels), h.view(flat)).view(steps, batch, modes)
         grad_b = torch.bmm(u_t.view(-1, 1, channels), g.view(flat)).view(steps, batch, modes)
