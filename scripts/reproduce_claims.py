@@ -283,7 +283,8 @@ def _number(value) -> tuple:
 def _judge(by_value: dict, value: str, metric: str, mode: str, as_good: bool) -> tuple[int, str]:
     """Whether setting ``value`` wins on ``metric`` against every other setting (1), loses to
     one beyond the seeds' spread (-1) or neither (0); and the differences, as text. With
-    ``as_good``, not being behind beyond the spread is a win."""
+    ``as_good``, not being behind beyond the spread is a win. Two settings both at the data's
+    chance level decide nothing."""
     expected = by_value[value].get(metric, [])
     sign = 1 if mode == "max" else -1
     parts, held, contradicted = [], bool(expected), False
@@ -293,11 +294,27 @@ def _judge(by_value: dict, value: str, metric: str, mode: str, as_good: bool) ->
             continue
         lead = sign * (statistics.mean(expected) - statistics.mean(values))
         margin = _spread(expected) + _spread(values)
-        parts.append(f"{metric} {value} − {other}: {sign * lead:+.3g} (spread {margin:.2g})")
+        near = [s for s in (value, other) if _at_chance(by_value[s], metric)]
+        chance = f"; {' and '.join(near)} within 5% of chance" if near else ""
+        parts.append(
+            f"{metric} {value} − {other}: {sign * lead:+.3g} (spread {margin:.2g}{chance})"
+        )
+        if len(near) == 2:  # both failed: neither shows anything about the other
+            held = False
+            continue
         held &= lead >= -margin if as_good else lead > margin
         contradicted |= lead < -margin
     state = -1 if contradicted else 1 if held else 0
     return state, "; ".join(parts) or f"{metric}: no runs"
+
+
+def _at_chance(values: dict[str, list[float]], metric: str) -> bool:
+    """Whether a setting's mean ``metric`` is within 5% of the data's chance level for it
+    (``data/chance_<name>``, which the memory tasks record), where there is one."""
+    chance = values.get(f"data/chance_{metric.rpartition('/')[2]}")
+    if not chance or not values.get(metric):
+        return False
+    return abs(statistics.mean(values[metric]) - chance[0]) <= 0.05 * abs(chance[0])
 
 
 def checkpoint_parameters(run: Path) -> float | None:
@@ -343,6 +360,7 @@ def section(name: str, claim: Claim, folder: Path, wall: float, results: Path) -
     for group in groups:  # the claim's metric and costs, then the other test metrics
         shown = [claim.metric, *claim.cheaper, *claim.columns]
         shown += [k for k in group.values if k.startswith("test/") and k not in shown]
+        shown.append(f"data/chance_{claim.metric.rpartition('/')[2]}")  # where the data has it
         group.values = {k: group.values[k] for k in shown if k in group.values}
     common, _ = split_overrides(runs)
     figure = results.parent / "results" / f"{name}.png"

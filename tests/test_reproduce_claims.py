@@ -131,3 +131,11 @@ def test_as_good_holds_within_the_spread_and_costs_must_be_lower():
     found[0].values["fit_s"], found[1].values["fit_s"] = [20.0, 21, 22], [10.0, 11, 12]
     line = claims.verdict(cheaper, found)
     assert line.startswith("**Contradicted**") and "on fit_s" in line
+
+
+def test_two_settings_at_chance_decide_nothing():
+    found = groups([0.160, 0.161, 0.162], [0.155, 0.156, 0.157])
+    for g in found:
+        g.values["data/chance_acc"] = [0.16] * 3
+    line = claims.verdict(CLAIM, found)  # a leads by more than the spread, both near chance
+    assert line.startswith("**Not shown**") and "a and b within 5% of chance" in line
