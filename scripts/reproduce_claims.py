@@ -14,8 +14,8 @@ by more than the two settings' standard deviations together, that the numbers co
 where another setting is ahead by that much, and that they do not separate the two otherwise.
 A claim that a setting does "as well" holds where it is not behind by more than that spread. A
 claim can also name costs the expected setting must win on: ``parameters`` (the weights in a
-run's last checkpoint) and ``fit_s`` (seconds from a run's first to its last logged training
-step, read from its TensorBoard events); they join the table as columns.
+run's last checkpoint) and ``fit_s`` (seconds from the first to the last training or validation
+scalar a run logged, read from its TensorBoard events); they join the table as columns.
 Other claims' sections are kept; the header states the machine and every section's wall time.
 """
 
@@ -327,8 +327,9 @@ def checkpoint_parameters(run: Path) -> float | None:
 
 
 def fit_seconds(run: Path) -> float | None:
-    """Seconds from the run's first to its last logged training loss (its TensorBoard events'
-    wall times): the training time, validation between epochs included."""
+    """Seconds from the first to the last scalar the run logged while fitting (training and
+    validation, read from its TensorBoard events' wall times; the test's are left out): its
+    training time, validation between epochs included."""
     # Imported here, as rnnlab.report does: reading events costs a second.
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -336,8 +337,9 @@ def fit_seconds(run: Path) -> float | None:
     for path in (run / "tensorboard").rglob("events.out.tfevents.*"):
         accumulator = EventAccumulator(str(path), size_guidance={"scalars": 0})
         accumulator.Reload()
-        if "train/loss" in accumulator.Tags()["scalars"]:
-            times += [event.wall_time for event in accumulator.Scalars("train/loss")]
+        for tag in accumulator.Tags()["scalars"]:
+            if tag.startswith(("train/", "val/")):
+                times += [event.wall_time for event in accumulator.Scalars(tag)]
     return max(times) - min(times) if len(times) > 1 else None
 
 
