@@ -31,7 +31,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -317,6 +317,12 @@ def _at_chance(values: dict[str, list[float]], metric: str) -> bool:
     return abs(statistics.mean(values[metric]) - chance[0]) <= 0.05 * abs(chance[0])
 
 
+def _constant(groups, key: str) -> bool:
+    """Whether ``key`` has one and the same value in every run of every group."""
+    values = {v for g in groups for v in g.values.get(key, [None])}
+    return len(values) == 1 and None not in values
+
+
 def checkpoint_parameters(run: Path) -> float | None:
     """The number of weights in the run's last checkpoint (the net and its head)."""
     path = run / "checkpoints" / "last.ckpt"
@@ -364,6 +370,13 @@ def section(name: str, claim: Claim, folder: Path, wall: float, results: Path) -
         shown += [k for k in group.values if k.startswith("test/") and k not in shown]
         shown.append(f"data/chance_{claim.metric.rpartition('/')[2]}")  # where the data has it
         group.values = {k: group.values[k] for k in shown if k in group.values}
+    # A column equal in every row (a baseline's score, the data's chance level) says nothing
+    # about the settings: it is left out of the table, though the verdict may read it.
+    same = {key for key in (groups[0].values if groups else {}) if _constant(groups, key)}
+    same.discard(claim.metric)
+    table = [
+        replace(g, values={k: v for k, v in g.values.items() if k not in same}) for g in groups
+    ]
     common, _ = split_overrides(runs)
     figure = results.parent / "results" / f"{name}.png"
     figure.parent.mkdir(exist_ok=True)
@@ -385,7 +398,7 @@ def section(name: str, claim: Claim, folder: Path, wall: float, results: Path) -
             f"`python -m rnnlab.train -m experiment=claims/{name}` sweeps {swept}. "
             f"Every run: {setting}. Wall time: {wall:.0f} s.",
             "",
-            seeds_markdown(groups),
+            seeds_markdown(table),
             "",
             f"![{claim.curve} over training steps, mean and one standard deviation over seeds]"
             f"(results/{name}.png)",
