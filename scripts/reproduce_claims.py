@@ -22,6 +22,7 @@ Other claims' sections are kept; the header states the machine and every section
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import random
 import re
@@ -51,7 +52,7 @@ from rnnlab.utils.atomic import atomic_path, atomic_write_text
 ROOT = Path(__file__).resolve().parents[1]
 CLAIMS_DIR = ROOT / "conf" / "experiment" / "claims"
 RESULTS = ROOT / "docs" / "results.md"
-# The sweep's wall time, kept beside its runs for --reuse.
+# The sweep's wall time and torch's threads per process, kept beside its runs for --reuse.
 WALL_FILE = "wall_seconds.txt"
 # Overrides this script gives every run: not part of a claim's setting.
 _OWN = ("experiment", "callbacks.rich_progress_bar.refresh_rate")
@@ -222,7 +223,7 @@ def run_sweep(name: str, folder: Path, extra: list[str]) -> float:
     wall = time.perf_counter() - start
     if done.returncode != 0:
         sys.exit(f"error: the sweep of claim {name} failed:\n{done.stderr[-3000:]}")
-    atomic_write_text(folder / WALL_FILE, f"{wall:.1f}\n")
+    atomic_write_text(folder / WALL_FILE, f"{wall:.1f} {torch.get_num_threads()}\n")
     return wall
 
 
@@ -357,7 +358,7 @@ def _spread(values: list[float]) -> float:
     return statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def section(name: str, claim: Claim, folder: Path, wall: float, results: Path) -> str:
+def section(name: str, claim: Claim, folder: Path, wall: str, results: Path) -> str:
     """The claim's section of the results file ``results``; its figure is written into the
     ``results/`` folder beside it."""
     runs = find_runs(folder)
@@ -396,7 +397,7 @@ def section(name: str, claim: Claim, folder: Path, wall: float, results: Path) -
             "",
             f"**Run.** `python scripts/reproduce_claims.py --claim {name}`: "
             f"`python -m rnnlab.train -m experiment=claims/{name}` sweeps {swept}. "
-            f"Every run: {setting}. Wall time: {wall:.0f} s.",
+            f"Every run: {setting}. Wall time: {wall}.",
             "",
             seeds_markdown(table),
             "",
@@ -407,6 +408,14 @@ def section(name: str, claim: Claim, folder: Path, wall: float, results: Path) -
             f"<!-- /claim:{name} -->",
         ]
     )
+
+
+def wall_text(path: Path) -> str:
+    """A sweep's wall time as its section states it: ``123 s`` and, where recorded, the
+    threads each run had (``, 1 thread a run``)."""
+    seconds, *threads = path.read_text().split()
+    per_run = f", {threads[0]} thread{'s' * (threads[0] != '1')} a run" if threads else ""
+    return f"{float(seconds):.0f} s{per_run}"
 
 
 def write_results(sections: dict[str, str], results: Path) -> None:
@@ -425,9 +434,10 @@ def write_results(sections: dict[str, str], results: Path) -> None:
         "Each claim a course makes about recurrent networks, run as a sweep with seeds and judged "
         "by its own numbers; written by `python scripts/reproduce_claims.py` (see its docstring "
         "for how a verdict is reached). A verdict reports what these small runs show on this "
-        "machine, including where they contradict the claim.",
+        "machine, including where they contradict the claim. Wall times are as measured, each "
+        "with the threads its runs had; other work may have shared the cores.",
         "",
-        f"Machine: {platform.machine()}, {torch.get_num_threads()} threads, Python "
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, Python "
         f"{platform.python_version()}, torch {torch.__version__}; commit {commit or 'unknown'}. "
         f"Total wall time: {sum(walls.values()):.0f} s "
         f"({', '.join(f'{n} {w:.0f} s' for n, w in walls.items())}).",
@@ -458,11 +468,12 @@ def main(argv: list[str] | None = None) -> None:
         if args.reuse:
             if not (folder / WALL_FILE).is_file():
                 sys.exit(f"error: {folder} holds no finished sweep of claim {name}; run it first.")
-            wall = float((folder / WALL_FILE).read_text())
+            wall = wall_text(folder / WALL_FILE)
         else:
             data = claim.data(args.out / f"{name}_data") if claim.data else []
             print(f"claim {name}: sweeping {sweep_params(name)} into {folder}", flush=True)
-            wall = run_sweep(name, folder, [*data, *args.set])
+            run_sweep(name, folder, [*data, *args.set])
+            wall = wall_text(folder / WALL_FILE)
         sections[name] = section(name, claim, folder, wall, args.results)
         print(sections[name].splitlines()[-2], flush=True)
     write_results(sections, args.results)
