@@ -21,7 +21,9 @@ step at a time runs the same update:
   input: the layer can choose what to keep.
 
 A padded step is the identity of the recurrence (``a = 1``, ``b = 0``; in S6 ``Delta = 0``), and
-the complex scans of LRU and S4D are :func:`complex_scan`. The carried state of every layer is
+the complex scans of LRU and S4D are :func:`complex_scan`. S4D trains by default as the causal
+convolution it is (:meth:`S4D._convolve`), S6 through the fused
+:func:`~rnnlab.nets.scan.selective_scan`. The carried state of every layer is
 real: the complex states as their real parts then their imaginary parts, and for S6 also the
 convolution's last ``conv_kernel - 1`` inputs, so reading a sequence in chunks equals reading it
 whole.
