@@ -54,9 +54,13 @@ def test_every_claim_sweeps_three_seeds_over_what_it_names(name, tmp_path):
     params = claims.sweep_params(name)
     assert len(str(params["seed"]).split(",")) >= 3
     key, _, value = claims.CLAIMS[name].expect.partition("=")
-    assert value in str(params[key]).split(",")
-    cfg = compose_config("train", [f"experiment=claims/{name}"], tmp_path)  # it composes
-    assert OmegaConf.select(cfg, key) is not None
+    swept = {k.lstrip("+"): (k, v) for k, v in params.items()}  # `+claim_net`: a group added
+    written, values = swept[key]
+    assert value in str(values).split(",")
+    # The experiment composes with the expected setting, which either sets a key or adds a
+    # group (whose config sets the net).
+    cfg = compose_config("train", [f"experiment=claims/{name}", f"{written}={value}"], tmp_path)
+    assert written.startswith("+") or OmegaConf.select(cfg, key) is not None
 
 
 def test_a_claim_rewrites_its_own_section_and_keeps_the_others(tmp_path):
