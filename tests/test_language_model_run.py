@@ -148,4 +148,8 @@ def test_greedy_generation_carrying_the_state_equals_reading_the_text_whole(mode
     prompt = [3, 5, 7, 11]
     tokens = task.sample(prompt, 12, temperature=0)
     logits, _ = task.eval()(torch.tensor([prompt + tokens]))  # (1, T, V)
-    assert logits[0, len(prompt) - 1 : -1].argmax(-1).tolist() == tokens
+    read = logits[0, len(prompt) - 1 : -1]  # (12, V): what the whole text predicts at each step
+    chosen = read.gather(-1, torch.tensor(tokens)[:, None]).squeeze(-1)
+    # Each greedy token is the whole text's top token, up to float32 rounding: an untrained
+    # net can put two tokens within 1e-6 of each other, and the two forms may round apart.
+    torch.testing.assert_close(chosen, read.max(-1).values, atol=1e-4, rtol=0)
