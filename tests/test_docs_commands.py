@@ -1,8 +1,9 @@
 """Every shell command that the README and the pages under docs/ show, held to the code: each
 ``python -m rnnlab.<tool>`` command composes with its tool's config (a sweep by its first
-value), each refusal shown with its ``error:`` line gives that line, and each
-``python scripts/...`` command names a script that exists with the flags it is given. The
-README's training commands also run, one batch each (``tests/test_docs.py``)."""
+value), each refusal shown with its ``error:`` line gives that line, each distinct training
+command runs one batch of each stage (``debug=fdr``) where this machine has what it needs
+(a GPU, a cluster, the reader's own files are skipped, by name), and each
+``python scripts/...`` command names a script that exists with the flags it is given."""
 
 from __future__ import annotations
 
@@ -128,3 +129,41 @@ def test_the_pages_show_commands_of_every_kind():
     # it find none would otherwise pass every test.
     assert len(tool_commands()) > 100 and len(script_commands()) > 20
     assert sum(c.error is not None for c in commands()) >= 5
+
+
+# What a training command shown in the docs may need that this machine may not have.
+_NEEDS = (
+    ("searchpath", "the reader's own project's configs"),
+    ("path=", "the reader's own file"),
+    ("resume=", "an earlier run"),
+    ("trainer=gpu", "a GPU"),
+    ("trainer=ddp_sim", "two processes of its own (tests/test_cli.py runs DDP on CPU)"),
+    ("trainer=ddp", "several GPUs"),
+    ("slurm", "a SLURM cluster"),
+    ("hparams_search=", "a study of many trials (tests/test_optuna_sweep.py runs one)"),
+)
+
+
+def training_commands() -> list[Command]:
+    """The distinct ``rnnlab.train`` commands the docs show, each once (by its overrides, a
+    sweep by its first value), refusals left to the test above."""
+    distinct: dict[tuple[str, ...], Command] = {}
+    for command in tool_commands():
+        if command.words[2] == "rnnlab.train" and command.error is None:
+            distinct.setdefault(tuple(sorted(first_values(list(command.words[3:])))), command)
+    return list(distinct.values())
+
+
+@pytest.mark.parametrize("command", training_commands(), ids=str)
+def test_every_training_command_runs_one_batch_of_each_stage(command, tmp_path):
+    shown = " ".join(command.words)
+    for needle, need in _NEEDS:
+        if needle in shown:
+            pytest.skip(f"needs {need}")
+    overrides = first_values(list(command.words[3:]))
+    result = run_main(
+        "rnnlab.train", *overrides, "debug=fdr", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path
+    )
+    if result.returncode != 0 and "pip install" in result.stderr:
+        pytest.skip(f"needs an extra: {result.stderr.strip().splitlines()[-1]}")
+    assert result.returncode == 0, f"{command}: {result.stderr[-1500:]}"
