@@ -210,9 +210,9 @@ def sweep_params(name: str) -> dict[str, str]:
     return dict(OmegaConf.select(node, "hydra.sweeper.params") or {})
 
 
-def run_sweep(name: str, folder: Path, extra: list[str]) -> float:
-    """Run the claim's sweep into ``folder`` (replaced), with the overrides ``extra``; its wall
-    time in seconds."""
+def run_sweep(name: str, folder: Path, extra: list[str]) -> None:
+    """Run the claim's sweep into ``folder`` (replaced), with the overrides ``extra``, and
+    keep its wall time and threads beside its runs (``WALL_FILE``)."""
     shutil.rmtree(folder, ignore_errors=True)
     command = [
         sys.executable, "-m", "rnnlab.train", "-m", f"experiment=claims/{name}",
@@ -224,7 +224,6 @@ def run_sweep(name: str, folder: Path, extra: list[str]) -> float:
     if done.returncode != 0:
         sys.exit(f"error: the sweep of claim {name} failed:\n{done.stderr[-3000:]}")
     atomic_write_text(folder / WALL_FILE, f"{wall:.1f} {torch.get_num_threads()}\n")
-    return wall
 
 
 def verdict(claim: Claim, groups) -> str:

@@ -7,6 +7,7 @@ command runs one batch of each stage (``debug=fdr``) where this machine has what
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 from dataclasses import dataclass
@@ -37,15 +38,17 @@ class Command:
         return f"{self.page}: {shlex.join(self.words)}"
 
 
-def commands() -> list[Command]:
-    """Every Python command of every shell block, in page order."""
+@functools.cache
+def commands() -> tuple[Command, ...]:
+    """Every Python command of every shell block, in page order (read once: each test's
+    parameters are drawn from it)."""
     found = []
     for page in PAGES:
         text = page.read_text()
         for lang, body in re.findall(r"^```(\w*)\n(.*?)^```", text, re.M | re.S):
             if lang in SHELL:
                 found += _block_commands(page.name, re.sub(r"\\\n\s*", " ", body))
-    return found
+    return tuple(found)
 
 
 def _block_commands(page: str, body: str) -> list[Command]:

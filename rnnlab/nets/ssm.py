@@ -264,10 +264,11 @@ class S4D(nn.Module):
         """Outputs ``(B, T, H)`` for ``x`` ``(B, T, H)``, and the final state ``((B, 2HN),)``."""
         x = x.to(accumulation_dtype(x))
         h0 = None if state is None else _split(state[0]).view(-1, self.size, self.state_size)
-        if self.scan == "convolution" and _is_prefix(valid):
+        lengths = _prefix_lengths(valid, x)
+        if self.scan == "convolution" and lengths is not None:
             # Mixed precision stays out: the kernel's powers and the FFT need the full width.
             with torch.autocast(x.device.type, enabled=False):
-                return self._convolve(x, valid, h0)
+                return self._convolve(x, valid, lengths, h0)
         _, a_bar, b_bar = self._discretised()
         batch, steps, size = x.shape
         b = (x[..., None] * b_bar).flatten(2)  # (B, T, H*N)
@@ -292,22 +293,22 @@ class S4D(nn.Module):
         return self._output(h, x), (_join(h.flatten(1)),)
 
     def _convolve(
-        self, x: torch.Tensor, valid: torch.Tensor | None, h0: torch.Tensor | None
+        self,
+        x: torch.Tensor,
+        valid: torch.Tensor | None,
+        lengths: torch.Tensor,
+        h0: torch.Tensor | None,
     ) -> tuple[torch.Tensor, LayerState]:
-        """The convolution form of :meth:`forward` for ``x`` ``(B, T, H)``, rows valid for a
-        prefix of their steps (``valid`` ``(B, T)`` or ``None``), from ``h0`` complex
-        ``(B, H, N)`` or ``None``."""
-        batch, steps, _ = x.shape
+        """The convolution form of :meth:`forward` for ``x`` ``(B, T, H)``, row ``b`` valid for
+        its first ``lengths[b]`` steps (``valid`` ``(B, T)``, or ``None`` where all are), from
+        ``h0`` complex ``(B, H, N)`` or ``None``."""
+        steps = x.shape[1]
         dt_a, _, b_bar = self._discretised()
         c = torch.complex(self.c_real, self.c_imag)  # (H, N)
         # A_bar^l for l = 0 .. T, complex (H, N, T + 1): the Vandermonde matrix of the modes.
         powers = torch.exp(dt_a[..., None] * torch.arange(steps + 1, device=x.device))
         kernel = torch.einsum("hn,hnl->hl", c * b_bar, powers[..., :steps]).real  # (H, T)
-        if valid is not None:
-            x_in = x * valid[..., None]  # the padding reads nothing
-            lengths = valid.sum(1)  # (B,)
-        else:
-            x_in, lengths = x, torch.full((batch,), steps, device=x.device)
+        x_in = x if valid is None else x * valid[..., None]  # the padding reads nothing
         # Causal convolution along time: zero-padded to 2T, no step wraps onto an earlier one.
         size = 2 * steps
         spectrum = torch.fft.rfft(x_in, n=size, dim=1) * torch.fft.rfft(kernel, n=size).T
@@ -333,12 +334,16 @@ class S4D(nn.Module):
         return y, (_join(last.flatten(1)),)
 
 
-def _is_prefix(valid: torch.Tensor | None) -> bool:
-    """Whether every row of ``valid`` ``(B, T)`` is valid for its first steps only."""
+def _prefix_lengths(valid: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor | None:
+    """Each row's valid steps ``(B,)`` where every row of ``valid`` ``(B, T)`` is valid for its
+    first steps only (every step of ``x`` ``(B, T, ...)`` without a mask); ``None`` for any
+    other mask."""
+    batch, steps = x.shape[:2]
     if valid is None:
-        return True
-    steps = torch.arange(valid.shape[1], device=valid.device)
-    return bool((valid == (steps[None] < valid.sum(1, keepdim=True))).all())
+        return torch.full((batch,), steps, device=x.device)
+    lengths = valid.sum(1)  # (B,)
+    prefix = torch.arange(steps, device=valid.device)[None] < lengths[:, None]
+    return lengths if bool((valid == prefix).all()) else None
 
 
 class S6(nn.Module):
