@@ -94,6 +94,20 @@ def encoded_outputs(outputs: torch.Tensor, lengths: torch.Tensor | None) -> Enco
     return Encoded(outputs, last, None)
 
 
+def linear_parts(x: torch.Tensor, linear: nn.Linear, parts: int) -> tuple[torch.Tensor, ...]:
+    """``linear(x).chunk(parts, -1)``, as ``parts`` matmuls with the rows of ``linear``'s
+    weight split alike, so that each part is a contiguous tensor rather than a strided view.
+
+    On CPU elementwise work on the strided views of ``chunk`` costs two to three times the
+    contiguous, and ``chunk``'s backward joins the parts' gradients with ``torch.cat``, which
+    costs more still; the split matmuls cost about what the whole one does. The parameters
+    (and so checkpoints) stay those of the one ``linear``.
+    """
+    weights = linear.weight.chunk(parts, 0)
+    biases = (None,) * parts if linear.bias is None else linear.bias.chunk(parts, 0)
+    return tuple(F.linear(x, w, b) for w, b in zip(weights, biases, strict=True))
+
+
 def accumulation_dtype(t: torch.Tensor) -> torch.dtype:
     """The dtype a recurrence accumulates in: float32 at least, never half precision, since its
     sums run over every step."""

@@ -35,11 +35,12 @@ from rnnlab.nets.base import (
     check_dropout,
     check_sizes,
     encoded_outputs,
+    linear_parts,
     token_embedding,
     valid_steps,
 )
 from rnnlab.nets.protocol import Capabilities
-from rnnlab.nets.scan import linear_scan, log_linear_scan
+from rnnlab.nets.scan import linear_scan, log_linear_scan, scan_, scan_reverse_
 from rnnlab.utils.errors import check
 
 CellName = Literal["mingru", "minlstm"]
@@ -67,14 +68,18 @@ class MinGRUCell(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``x`` ``(..., F)`` to ``a`` and ``b``, each ``(..., H)``."""
-        k, v = self.linear(x).chunk(2, -1)  # (..., H) each
+        k, v = self.pre_activations(x)  # (..., H) each
         # sigmoid(-k), not 1 - sigmoid(k): exact where z is near 1 and a near 0.
         return torch.sigmoid(-k), torch.sigmoid(k) * g(v)
 
     def log_gates(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``x`` ``(..., F)`` to ``log a`` and ``log b``, each ``(..., H)``."""
-        k, v = self.linear(x).chunk(2, -1)  # (..., H) each
+        k, v = self.pre_activations(x)  # (..., H) each
         return -F.softplus(k), -F.softplus(-k) + log_g(v)
+
+    def pre_activations(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x`` ``(..., F)`` to ``W_z x`` and ``W_h x``, each ``(..., H)``."""
+        return linear_parts(x, self.linear, 2)
 
 
 class MinLSTMCell(nn.Module):
@@ -85,7 +90,7 @@ class MinLSTMCell(nn.Module):
         self.linear = nn.Linear(input_size, 3 * hidden_size)  # W_f, W_i and W_h stacked
 
     def _log_ratio(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        f, i, v = self.linear(x).chunk(3, -1)  # (..., H) each
+        f, i, v = linear_parts(x, self.linear, 3)  # (..., H) each
         # log(i / f) = log sigmoid(i) - log sigmoid(f); then f' = 1 / (1 + i / f) and
         # i' = 1 / (1 + f / i), functions of it alone that stay finite where f and i underflow.
         return F.softplus(-f) - F.softplus(-i), v  # (..., H) each
@@ -128,8 +133,8 @@ class GatedLinearRecurrence(nn.Module):
         (``a = 1``, ``b = 0``), so the final state is each row's own."""
         padded = None if valid is None else ~valid[..., None]  # (B, T, 1)
         if self.scan == "loop" and isinstance(self.cell, MinGRUCell):
-            kv = self.cell.linear(x)  # (B, T, 2H): the gates' pre-activations
-            h = _MinGRULoop.apply(kv.to(accumulation_dtype(kv)), padded, h0)  # (B, T, H)
+            k, v = (t.to(accumulation_dtype(t)) for t in self.cell.pre_activations(x))
+            h = _MinGRULoop.apply(k, v, padded, h0)  # (B, T, H)
             return h, h[:, -1]
         if self.scan == "log":
             log_a, log_b = (
@@ -151,17 +156,16 @@ class GatedLinearRecurrence(nn.Module):
 
 class _MinGRULoop(torch.autograd.Function):
     """The minGRU's gates and its ``loop`` scan as one function of the pre-activations
-    ``k, v`` ``(B, T, 2H)``: ``a = sigmoid(-k)``, ``b = sigmoid(k) g(v)``, then
-    ``h_t = a_t h_{t-1} + b_t`` in place, one multiply-add per step; the backward is written
-    out (the reverse recurrence ``G_t = a_{t+1} G_{t+1} + dL/dh_t``, then
-    ``dL/dk = G z a (g(v) - h_{t-1})`` and ``dL/dv = G z g'(v)``, into one ``(B, T, 2H)``
-    tensor). Equal to :class:`GatedLinearRecurrence` with ``scan=loop`` over a
-    :class:`MinGRUCell`, in a fraction of autograd's passes over ``(B, T, H)`` tensors.
-    ``padded`` ``(B, T, 1)`` (or ``None``) marks the identity steps."""
+    ``k, v`` ``(B, T, H)``: ``a = sigmoid(-k)``, ``b = sigmoid(k) g(v)``, then
+    ``h_t = a_t h_{t-1} + b_t`` in place (:func:`~rnnlab.nets.scan.scan_`). The backward is
+    written out: the reverse recurrence ``G_t = a_{t+1} G_{t+1} + dL/dh_t``, then
+    ``dL/dk = G z a (g(v) - h_{t-1})`` and ``dL/dv = G z g'(v)``. Equal to
+    :class:`GatedLinearRecurrence` with ``scan=loop`` over a :class:`MinGRUCell`, in a
+    fraction of autograd's passes over ``(B, T, H)`` tensors. ``padded`` ``(B, T, 1)`` (or
+    ``None``) marks the identity steps."""
 
     @staticmethod
-    def forward(ctx, kv, padded, h0):
-        k, v = kv.chunk(2, -1)  # (B, T, H) views
+    def forward(ctx, k, v, padded, h0):
         z = torch.sigmoid(k)
         a = torch.neg(k).sigmoid_()  # sigmoid(-k): exact where z is near 1
         gv = v.clamp(max=0).sigmoid_().add_(v.clamp(min=0))  # g(v): v + 1/2, or sigmoid(v)
@@ -171,33 +175,31 @@ class _MinGRULoop(torch.autograd.Function):
             h.masked_fill_(padded, 0.0)
         if h0 is not None:
             h[:, 0].addcmul_(a[:, 0], h0.to(h.dtype))
-        steps, decays = h.unbind(1), a.unbind(1)  # (B, H) views, made at once
-        for t in range(1, len(steps)):
-            steps[t].addcmul_(decays[t], steps[t - 1])
+        scan_(h, a)
         ctx.save_for_backward(v, z, a, gv, h, padded, h0)
         return h
 
     @staticmethod
     def backward(ctx, grad_h):
         v, z, a, gv, h, padded, h0 = ctx.saved_tensors
-        g = grad_h.contiguous().clone()  # then G_t
-        steps, decays = g.unbind(1), a.unbind(1)
-        for t in range(len(steps) - 2, -1, -1):
-            steps[t].addcmul_(decays[t + 1], steps[t + 1])
+        g = scan_reverse_(grad_h.contiguous().clone(), a)  # G_t
         grad_h0 = (a[:, 0] * g[:, 0]).to(h0.dtype) if h0 is not None else None
         jump = gv.clone()  # g(v_t) - h_{t-1}
         jump[:, 1:] -= h[:, :-1]
         if h0 is not None:
             jump[:, 0] -= h0.to(h.dtype)
-        grad_kv = torch.empty(*h.shape[:2], 2 * h.shape[2], dtype=h.dtype, device=h.device)
-        grad_k, grad_v = grad_kv.chunk(2, -1)
-        torch.mul(g, z, out=grad_v)  # G z
-        torch.mul(grad_v, a, out=grad_k).mul_(jump)
-        slope = torch.neg(gv).add_(1.0).mul_(gv).masked_fill_(v >= 0, 1.0)  # g'(v)
+        grad_v = torch.mul(g, z)  # G z
+        grad_k = torch.mul(grad_v, a).mul_(jump)
+        # g'(v): 1 for v >= 0, else sigmoid's slope g (1 - g). (The comparison written as 0s
+        # and 1s and taken by maximum, since slope < 1: on CPU a boolean mask's fill or where
+        # costs several times more.)
+        slope = torch.neg(gv).add_(1.0).mul_(gv)
+        torch.maximum(slope, torch.ge(v, 0.0, out=torch.empty_like(v)), out=slope)
         grad_v.mul_(slope)
         if padded is not None:
-            grad_kv.masked_fill_(padded, 0.0)
-        return grad_kv, None, grad_h0
+            grad_k.masked_fill_(padded, 0.0)
+            grad_v.masked_fill_(padded, 0.0)
+        return grad_k, grad_v, None, grad_h0
 
 
 class GatedMLP(nn.Module):
@@ -210,7 +212,7 @@ class GatedMLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(..., H)`` to ``(..., H)``."""
-        value, gate = self.up(x).chunk(2, -1)  # (..., E*H) each
+        value, gate = linear_parts(x, self.up, 2)  # (..., E*H) each
         return self.down(value * F.silu(gate))
 
 

@@ -13,10 +13,11 @@ The forms (``form=`` of :func:`linear_scan`), all with the same results:
 - ``sequential``: a Python loop that autograd records step by step; the reference.
 - ``loop``: the same loop over time, but inside one :class:`torch.autograd.Function` that runs
   it in place on time-major tensors without building a graph, and whose backward is the reverse
-  recurrence ``g_{t-1} = a_t g_t + dL/dh_{t-1}`` run as a second loop. One small kernel per step
-  and direction, and nothing stored but ``a`` and the states: the fastest form on CPU, where a
-  kernel launch costs microseconds and there is little parallelism to win (see
-  ``scripts/bench/scan_speed.py``).
+  recurrence ``g_{t-1} = a_t g_t + dL/dh_{t-1}`` run as a second loop. The loop takes the steps
+  in blocks of about ``sqrt(T)``, all blocks at once (:func:`scan_`), so that ``T`` steps cost
+  about ``3 sqrt(T)`` small kernels instead of ``T``; nothing is stored but ``a`` and the
+  states. The fastest form on CPU, where a kernel launch costs microseconds and there is little
+  parallelism to win (see ``scripts/bench/scan_speed.py``).
 - ``parallel``: a log-depth scan (Hillis and Steele's doubling): ``log2 T`` vectorised rounds,
   each combining every step with the one ``2^k`` before it. ``O(T log T)`` work; it pays where
   the hardware is wide (a GPU), not on two CPU cores.
@@ -168,19 +169,120 @@ class _Scan(torch.autograd.Function):
 def _loop(
     a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None, reverse: bool, chunk_size: int
 ) -> torch.Tensor:
-    """One fused multiply-add per step, written in place into the result."""
-    h = torch.empty_like(b)  # (T, B, H)
-    a_steps, b_steps, h_steps = a.unbind(0), b.unbind(0), h.unbind(0)
+    """Fused multiply-adds in place, by :func:`scan_` (or :func:`scan_reverse_`)."""
+    h = b.clone()  # (T, B, H)
     if reverse:  # G_t = a_{t+1} G_{t+1} + b_t from G_T = b_T
-        h_steps[-1].copy_(b_steps[-1])
-        for t in range(len(h_steps) - 2, -1, -1):
-            torch.addcmul(b_steps[t], a_steps[t + 1], h_steps[t + 1], out=h_steps[t])
-        return h
-    state = h0
-    for a_step, b_step, h_step in zip(a_steps, b_steps, h_steps, strict=True):
-        torch.addcmul(b_step, a_step, state, out=h_step)  # (B, H): b + a * state
-        state = h_step
-    return h
+        return scan_reverse_(h[None], a[None])[0]
+    h[0].addcmul_(a[0], h0)
+    return scan_(h[None], a[None])[0]
+
+
+def scan_(x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """``x_t += a_t x_{t-1}`` along dim 1, in place and without autograd: ``x`` (holding the
+    inputs ``b``) becomes the states of ``h_t = a_t h_{t-1} + b_t`` from a zero state.
+
+    A loop over ``T`` steps costs ``T`` kernel launches of ``(N, ...)`` elements each, and on a
+    CPU the launch (microseconds) outweighs the arithmetic. So the steps are taken in blocks of
+    ``L`` (about ``sqrt(T)``), all blocks at once: ``L`` launches of ``T / L`` times as many
+    elements scan each block from a zero state and carry the products ``P`` of its decays;
+    ``T / L`` small launches carry the state from block to block; and one launch adds to each
+    step its block's incoming state times ``P``. Exact up to rounding (a ``P`` that underflows
+    to 0 marks an incoming state that no longer reaches the step).
+
+    Args:
+        x: ``(N, T, ...)``, contiguous: the inputs, overwritten by the states.
+        a: the decays, shaped as ``x``.
+
+    Returns:
+        ``x``.
+    """
+    steps = x.shape[1]
+    block, blocks, whole = _blocks(steps)
+    if blocks < 2:
+        return _loop_(x, a, 1, steps)
+    xv, av = _blocked(x, block, blocks), _blocked(a, block, blocks)  # (N, C, L, ...)
+    p = torch.empty_like(av)  # P: each block's decays multiplied up to each of its steps
+    xs, as_, ps = xv.unbind(2), av.unbind(2), p.unbind(2)  # (N, C, ...) views
+    ps[0].copy_(as_[0])
+    for i in range(1, block):
+        xs[i].addcmul_(as_[i], xs[i - 1])
+        torch.mul(ps[i - 1], as_[i], out=ps[i])
+    ends, decays = xs[-1], ps[-1]  # (N, C, ...): each block's end from a zero state, and P
+    incoming = ends[:, :-1].clone()  # (N, C - 1, ...): the state each later block starts from
+    for c in range(1, blocks - 1):
+        incoming[:, c].addcmul_(decays[:, c], incoming[:, c - 1])
+    xv[:, 1:].addcmul_(p[:, 1:], incoming.unsqueeze(2))
+    return _loop_(x, a, whole, steps)
+
+
+def scan_reverse_(x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """``x_t += a_{t+1} x_{t+1}`` along dim 1 from the last step to the first, in place and
+    without autograd: the backward's recurrence ``G_t = a_{t+1} G_{t+1} + dL/dh_t`` on ``x``
+    (holding ``dL/dh``), in blocks as :func:`scan_` (``Q``: the decays from each step to its
+    block's end multiplied up).
+
+    Args:
+        x: ``(N, T, ...)``, contiguous: ``dL/dh``, overwritten by ``G``.
+        a: the decays of the forward recurrence, shaped as ``x`` (``a_1`` is not read).
+
+    Returns:
+        ``x``.
+    """
+    steps = x.shape[1]
+    block, blocks, whole = _blocks(steps)
+    if blocks < 2:
+        return _loop_reverse_(x, a, 0, steps)
+    _loop_reverse_(x, a, whole - 1, steps)  # the steps after the blocks, and the link into them
+    xv, av = _blocked(x, block, blocks), _blocked(a, block, blocks)  # (N, C, L, ...)
+    q = torch.empty_like(av)  # Q: a_{t+1} ... a_L of each block
+    xs, as_, qs = xv.unbind(2), av.unbind(2), q.unbind(2)  # (N, C, ...) views
+    qs[-1].fill_(1.0)
+    for i in range(block - 2, -1, -1):
+        xs[i].addcmul_(as_[i + 1], xs[i + 1])
+        torch.mul(qs[i + 1], as_[i + 1], out=qs[i])
+    # incoming[c]: what block c's end receives from block c + 1, a_{first of c+1} G_{first of c+1}
+    incoming = torch.empty_like(xs[0][:, :-1])  # (N, C - 1, ...)
+    start = xs[0][:, -1]  # the last block's first G, final already
+    for c in range(blocks - 2, -1, -1):
+        torch.mul(as_[0][:, c + 1], start, out=incoming[:, c])
+        start = torch.addcmul(xs[0][:, c], qs[0][:, c], incoming[:, c])
+    xv[:, :-1].addcmul_(q[:, :-1], incoming.unsqueeze(2))
+    return x
+
+
+def _blocks(steps: int) -> tuple[int, int, int]:
+    """The block length ``L`` (about ``sqrt(T)``), the number of whole blocks, and the steps
+    they cover. Below 64 steps: no blocks (a plain loop is as fast)."""
+    if steps < 64:
+        return steps, 0, 0
+    block = round(steps**0.5)
+    return block, steps // block, steps // block * block
+
+
+def _blocked(x: torch.Tensor, block: int, blocks: int) -> torch.Tensor:
+    """The first ``blocks * block`` steps of ``x`` ``(N, T, ...)`` as ``(N, C, L, ...)``."""
+    return x[:, : blocks * block].view(x.shape[0], blocks, block, *x.shape[2:])
+
+
+def _loop_(x: torch.Tensor, a: torch.Tensor, first: int, stop: int) -> torch.Tensor:
+    """``x_t += a_t x_{t-1}`` in place for ``first <= t < stop``, step by step."""
+    first = max(first, 1)
+    if first < stop:
+        # (N, ...) views of the steps taken and the one before, made at once
+        xs, as_ = x[:, first - 1 : stop].unbind(1), a[:, first - 1 : stop].unbind(1)
+        for t in range(1, len(xs)):
+            xs[t].addcmul_(as_[t], xs[t - 1])
+    return x
+
+
+def _loop_reverse_(x: torch.Tensor, a: torch.Tensor, first: int, stop: int) -> torch.Tensor:
+    """``x_t += a_{t+1} x_{t+1}`` in place for ``t`` from ``stop - 2`` down to ``first``."""
+    first = max(first, 0)
+    if first < stop - 1:
+        xs, as_ = x[:, first:stop].unbind(1), a[:, first:stop].unbind(1)
+        for t in range(len(xs) - 2, -1, -1):
+            xs[t].addcmul_(as_[t + 1], xs[t + 1])
+    return x
 
 
 def _doubling(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -301,9 +403,7 @@ class _SelectiveScan(torch.autograd.Function):
         h = torch.mul(u_t[..., None], b_t[:, :, None, :])  # (T, B, D, N): u b, then the states
         if h0 is not None:
             h[0].addcmul_(decay[0], h0)
-        states, decays = h.unbind(0), decay.unbind(0)  # (B, D, N) views, made at once
-        for t in range(1, steps):
-            states[t].addcmul_(decays[t], states[t - 1])
+        scan_(h[None], decay[None])
         flat = (steps * batch, channels, modes)
         y = torch.bmm(h.view(flat), c_t.view(-1, modes, 1)).view(steps, batch, channels)
         ctx.save_for_backward(dt_t, a, b_t, c_t, u_t, h0, decay, h)
@@ -318,9 +418,7 @@ class _SelectiveScan(torch.autograd.Function):
         g = torch.mul(grad_y[..., None], c_t[:, :, None, :])  # (T, B, D, N), then G_t
         if grad_last is not None:
             g[-1] += grad_last
-        grads, decays = g.unbind(0), decay.unbind(0)
-        for t in range(steps - 2, -1, -1):
-            grads[t].addcmul_(decays[t + 1], grads[t + 1])
+        scan_reverse_(g[None], decay[None])
         grad_h0 = decay[0] * g[0] if h0 is not None and ctx.needs_input_grad[5] else None
         grad_c = torch.bmm(grad_y.view(-1, 1, channels), h.view(flat)).view(steps, batch, modes)
         grad_b = torch.bmm(u_t.view(-1, 1, channels), g.view(flat)).view(steps, batch, modes)

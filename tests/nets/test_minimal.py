@@ -4,7 +4,14 @@ form give the same outputs, padding and carried state change nothing, bad settin
 import pytest
 import torch
 
-from rnnlab.nets.minimal import SCANS, MinGRUCell, MinimalRNN, MinLSTMCell, log_g
+from rnnlab.nets.minimal import (
+    SCANS,
+    GatedMLP,
+    MinGRUCell,
+    MinimalRNN,
+    MinLSTMCell,
+    log_g,
+)
 from rnnlab.nets.protocol import SequenceEncoder
 from rnnlab.utils.errors import ConfigError
 
@@ -209,15 +216,16 @@ def test_half_precision_inputs_are_scanned_in_float32():
     torch.testing.assert_close(encoded.outputs.float(), net(x).outputs, atol=0.1, rtol=0.1)
 
 
+@pytest.mark.parametrize("steps", [7, 150])  # 150: the scan runs in blocks, and a tail
 @pytest.mark.parametrize("padded", [False, True])
-def test_the_mingru_loop_matches_the_generic_scan_with_a_carried_state(padded):
+def test_the_mingru_loop_matches_the_generic_scan_with_a_carried_state(padded, steps):
     # scan=loop runs the minGRU's gates and scan as one function with its own backward: its
     # outputs and the gradients of the weights, the inputs and the carried state are the
     # sequential scan's.
     torch.manual_seed(0)
-    x = torch.randn(3, 7, 4, dtype=torch.float64)
+    x = torch.randn(3, steps, 4, dtype=torch.float64)
     h0 = torch.randn(3, 4, dtype=torch.float64)
-    lengths = torch.tensor([7, 4, 1]) if padded else None
+    lengths = torch.tensor([steps, steps // 2 + 1, 1]) if padded else None
     results = []
     for scan in ("loop", "sequential"):
         torch.manual_seed(1)
@@ -228,3 +236,26 @@ def test_the_mingru_loop_matches_the_generic_scan_with_a_carried_state(padded):
         results.append(torch.autograd.grad(loss, [xs, state, *net.parameters()]))
     for got, expected in zip(*results, strict=True):
         torch.testing.assert_close(got, expected, atol=1e-10, rtol=1e-10)
+
+
+def test_the_gated_mlps_split_matmuls_are_the_one_linear():
+    # GatedMLP computes the two halves of its up-projection as two matmuls: the same outputs
+    # and gradients as the one linear layer chunked.
+    torch.manual_seed(0)
+    mlp = GatedMLP(5, 2).double()
+    x = torch.randn(3, 7, 5, dtype=torch.float64) * 3  # gates well into both signs
+    results = []
+    for split in (True, False):
+        xs = x.clone().requires_grad_(True)
+        if split:
+            out = mlp(xs)
+        else:
+            value, gate = mlp.up(xs).chunk(2, -1)
+            out = mlp.down(value * torch.nn.functional.silu(gate))
+        weights = torch.randn(
+            out.shape, generator=torch.Generator().manual_seed(1), dtype=out.dtype
+        )
+        grads = torch.autograd.grad((out * weights).sum(), [xs, *mlp.parameters()])
+        results.append((out, *grads))
+    for got, expected in zip(*results, strict=True):
+        torch.testing.assert_close(got, expected, **TOL)

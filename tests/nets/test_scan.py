@@ -4,7 +4,7 @@ final state and gradients, in float64 to 1e-10, for random inputs, lengths and c
 import pytest
 import torch
 
-from rnnlab.nets.scan import linear_scan, log_linear_scan, selective_scan
+from rnnlab.nets.scan import linear_scan, log_linear_scan, scan_, scan_reverse_, selective_scan
 from rnnlab.utils.errors import ConfigError
 
 FAST = ["loop", "parallel", "chunked"]
@@ -50,6 +50,31 @@ def test_every_form_agrees_with_the_reference(form, seed):
     got = states_and_grads(lambda *x: linear_scan(*x, form=form, chunk_size=chunk), a, b, h0)
     for name, e, g in zip(["h", "last", "da", "db", "dh0"], expected, got, strict=True):
         torch.testing.assert_close(g, e, **TOL, msg=f"{form}, chunk {chunk}: {name} differs")
+
+
+@pytest.mark.parametrize("steps", [1, 2, 63, 64, 65, 100, 121, 257, 1030])
+def test_the_blocked_scan_equals_a_loop_over_every_step(steps):
+    # From 64 steps scan_ and scan_reverse_ take the steps in blocks of about sqrt(T), with a
+    # tail where T is not a multiple of the block; each must be the plain loop, to rounding.
+    g = torch.Generator().manual_seed(steps)
+    a = torch.rand(2, steps, 3, 2, generator=g, dtype=torch.float64) * 0.3 + 0.7
+    x = torch.randn(2, steps, 3, 2, generator=g, dtype=torch.float64)
+    forward, backward = x.clone(), x.clone()
+    for t in range(1, steps):
+        forward[:, t] += a[:, t] * forward[:, t - 1]
+    for t in range(steps - 2, -1, -1):
+        backward[:, t] += a[:, t + 1] * backward[:, t + 1]
+    torch.testing.assert_close(scan_(x.clone(), a), forward, **TOL)
+    torch.testing.assert_close(scan_reverse_(x.clone(), a), backward, **TOL)
+
+
+@pytest.mark.parametrize("form", FAST)
+def test_every_form_agrees_with_the_reference_on_long_padded_rows(form):
+    a, b, h0, _ = problem(5, steps=300)
+    expected = states_and_grads(reference, a, b, h0)
+    got = states_and_grads(lambda *x: linear_scan(*x, form=form, chunk_size=37), a, b, h0)
+    for name, e, g in zip(["h", "last", "da", "db", "dh0"], expected, got, strict=True):
+        torch.testing.assert_close(g, e, **TOL, msg=f"{form}: {name} differs")
 
 
 @pytest.mark.parametrize("chunk", [1, 2, 7, 16, 23, 100])
@@ -161,11 +186,12 @@ def selective_reference(dt, a, b, c, u, h0):
     return torch.stack(ys, 1), h
 
 
+@pytest.mark.parametrize("steps", [11, 90])  # 90: the scan runs in blocks
 @pytest.mark.parametrize("with_state", [True, False])
-def test_the_selective_scan_and_its_backward_match_autograds_loop(with_state):
+def test_the_selective_scan_and_its_backward_match_autograds_loop(with_state, steps):
     leaves = [
         None if t is None else t.requires_grad_(True)
-        for t in selective_problem(0, with_state=with_state)
+        for t in selective_problem(0, sizes=(3, steps, 5, 4), with_state=with_state)
     ]
     results = []
     for scan in (selective_scan, selective_reference):
