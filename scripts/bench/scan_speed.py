@@ -19,7 +19,9 @@ in its default training form and with ``scan=sequential`` (``seq``: autograd rec
 recurrence step by step; the sLSTM has one form, a loop), as speed over the fused LSTM timed
 in the same rounds; ``--no-modern`` leaves it out.
 
-The default sizes are those of ``conf/model/mingru.yaml`` (hidden 64, 2 layers) at batch 16.
+The default sizes are those of ``conf/model/mingru.yaml`` (hidden 64, 2 layers, each block's
+gated MLP twice as wide) at batch 16; ``--mlp-expansion 0`` times the recurrence alone in the
+same pre-norm blocks, against the fused cells of its (smaller) parameter count.
 Throughput is tokens per second (``B * T`` over the step's time); each ratio is the minGRU
 net's throughput over the other's. A second table times the scan forms of
 :func:`~rnnlab.nets.scan.linear_scan` alone (forward and backward).
@@ -30,7 +32,7 @@ Peak memory is measured in a fresh process per net and length: the growth of the
 kernel, so the allocator's caching is in it; Linux only, ``--no-memory`` leaves it out.
 
     OMP_NUM_THREADS=2 python scripts/bench/scan_speed.py [--quick] [--hidden 64] [--layers 2]
-        [--no-memory] [--no-modern]
+        [--mlp-expansion 2] [--no-memory] [--no-modern]
 """
 
 from __future__ import annotations
@@ -85,14 +87,26 @@ def fused_size(gates: int, features: int, layers: int, target: int) -> int:
     return min(range(1, 8192), key=lambda h: abs(count(h) - target))
 
 
+def minimal_net(cell: str, args: argparse.Namespace, **kwargs) -> MinimalRNN:
+    """The minGRU or minLSTM net of the given sizes, with ``--mlp-expansion``."""
+    return MinimalRNN(
+        args.features,
+        cell,
+        args.hidden,
+        args.layers,
+        mlp_expansion=args.mlp_expansion,
+        **kwargs,
+    )
+
+
 def build(name: str, args: argparse.Namespace) -> tuple[nn.Module, Callable]:
     """The net ``name`` and its training-step loss on a batch ``x`` ``(B, T, F)``."""
     torch.manual_seed(0)
     cell, _, form = name.partition(" ")
     minimal = {"scan": "log"} if form == "log" else {}
-    reference = MinimalRNN(args.features, "mingru", args.hidden, args.layers)
+    reference = minimal_net("mingru", args)
     if cell in ("mingru", "minlstm"):
-        net = MinimalRNN(args.features, cell, args.hidden, args.layers, **minimal)
+        net = minimal_net(cell, args, **minimal)
         if form == "step":
             return net, lambda x: stepwise(net, x).square().mean()
         return net, lambda x: net(x).outputs.square().mean()
@@ -106,7 +120,7 @@ def modern(name: str, args: argparse.Namespace, sequential: bool) -> nn.Module:
     """The modern net ``name`` with the hidden size (a multiple of 4) whose parameter count is
     the nearest to the minGRU net's, in its default form or with ``scan=sequential``."""
     cls, fixed = MODERN[name]
-    target = parameters(MinimalRNN(args.features, "mingru", args.hidden, args.layers))
+    target = parameters(minimal_net("mingru", args))
     form = {"scan": "sequential"} if sequential else {}
 
     def make(hidden: int) -> nn.Module:
@@ -200,8 +214,8 @@ def peak_memory_child(name: str, length: int, args: argparse.Namespace) -> None:
 def peak_memory(name: str, length: int, args: argparse.Namespace) -> str:
     """:func:`peak_memory_child` in a fresh process, as text for the table."""
     command = [sys.executable, __file__, "--memory-of", name, "--lengths", str(length)]
-    for key in ("batch", "hidden", "layers", "features"):
-        command += [f"--{key}", str(getattr(args, key))]
+    for key in ("batch", "hidden", "layers", "features", "mlp_expansion"):
+        command += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode:
         return "n/a"
@@ -216,6 +230,12 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--features", type=int, default=32)
+    parser.add_argument(
+        "--mlp-expansion",
+        type=int,
+        default=2,
+        help="the residual blocks' gated MLP width per feature (0: the recurrence alone)",
+    )
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds after a warm-up")
     parser.add_argument("--no-memory", action="store_true", help="time only")
     parser.add_argument("--no-modern", action="store_true", help="minGRU and minLSTM only")
@@ -228,6 +248,7 @@ def main() -> None:
 
     print(
         f"batch {args.batch}, {args.features} features, {args.layers} layers, "
+        f"MLP expansion {args.mlp_expansion}, "
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
         f"median of {args.rounds} rounds"
     )
