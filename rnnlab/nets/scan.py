@@ -197,7 +197,7 @@ def scan_(x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         ``x``.
     """
     steps = x.shape[1]
-    block, blocks, whole = _blocks(steps)
+    block, blocks, whole = _blocks(x)
     if blocks < 2:
         return _loop_(x, a, 1, steps)
     xv, av = _blocked(x, block, blocks), _blocked(a, block, blocks)  # (N, C, L, ...)
@@ -229,7 +229,7 @@ def scan_reverse_(x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         ``x``.
     """
     steps = x.shape[1]
-    block, blocks, whole = _blocks(steps)
+    block, blocks, whole = _blocks(x)
     if blocks < 2:
         return _loop_reverse_(x, a, 0, steps)
     _loop_reverse_(x, a, whole - 1, steps)  # the steps after the blocks, and the link into them
@@ -250,10 +250,13 @@ def scan_reverse_(x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def _blocks(steps: int) -> tuple[int, int, int]:
-    """The block length ``L`` (about ``sqrt(T)``), the number of whole blocks, and the steps
-    they cover. Below 64 steps: no blocks (a plain loop is as fast)."""
-    if steps < 64:
+def _blocks(x: torch.Tensor) -> tuple[int, int, int]:
+    """The block length ``L`` (about ``sqrt(T)``) for ``x`` ``(N, T, ...)``, the number of
+    whole blocks, and the steps they cover. No blocks (a plain loop) below 64 steps, or where
+    a step alone has 16,384 elements or more: there the launches are not what costs, and the
+    blocks' products would be one more pass over a large tensor."""
+    steps = x.shape[1]
+    if steps < 64 or x.numel() >= 16384 * steps:
         return steps, 0, 0
     block = round(steps**0.5)
     return block, steps // block, steps // block * block
