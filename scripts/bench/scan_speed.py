@@ -26,13 +26,16 @@ Throughput is tokens per second (``B * T`` over the step's time); each ratio is 
 net's throughput over the other's. A second table times the scan forms of
 :func:`~rnnlab.nets.scan.linear_scan` alone (forward and backward).
 
+Every net runs with the C allocator set as ``python -m rnnlab.train`` sets it (``cpu_memory``,
+default ``reuse``: freed memory kept for the next step; ``docs/performance.md``).
+
 Peak memory is measured in a fresh process per net and length: the growth of the resident set
 (``VmHWM`` after the step, less ``VmRSS`` before it, with the high-water mark reset through
 ``/proc/self/clear_refs``) over the first training step. It is what the process took from the
 kernel, so the allocator's caching is in it; Linux only, ``--no-memory`` leaves it out.
 
     OMP_NUM_THREADS=2 python scripts/bench/scan_speed.py [--quick] [--hidden 64] [--layers 2]
-        [--mlp-expansion 2] [--no-memory] [--no-modern]
+        [--mlp-expansion 2] [--cpu-memory reuse|heap|system] [--no-memory] [--no-modern]
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ from rnnlab.nets.rglru import RGLRUNet
 from rnnlab.nets.scan import linear_scan, log_linear_scan
 from rnnlab.nets.slstm import SLSTMNet
 from rnnlab.nets.ssm import StateSpaceModel
-from rnnlab.utils.memory import resident_growth_mib
+from rnnlab.utils.memory import POLICIES, resident_growth_mib, set_cpu_memory
 
 LENGTHS = (128, 256, 512, 1024, 2048, 4096)
 QUICK_LENGTHS = (128, 1024)
@@ -214,7 +217,7 @@ def peak_memory_child(name: str, length: int, args: argparse.Namespace) -> None:
 def peak_memory(name: str, length: int, args: argparse.Namespace) -> str:
     """:func:`peak_memory_child` in a fresh process, as text for the table."""
     command = [sys.executable, __file__, "--memory-of", name, "--lengths", str(length)]
-    for key in ("batch", "hidden", "layers", "features", "mlp_expansion"):
+    for key in ("batch", "hidden", "layers", "features", "mlp_expansion", "cpu_memory"):
         command += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode:
@@ -238,9 +241,16 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds after a warm-up")
     parser.add_argument("--no-memory", action="store_true", help="time only")
+    parser.add_argument(
+        "--cpu-memory",
+        default="reuse",
+        choices=POLICIES,
+        help="the allocator policy, as rnnlab.train's cpu_memory",
+    )
     parser.add_argument("--no-modern", action="store_true", help="minGRU and minLSTM only")
     parser.add_argument("--memory-of", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    set_cpu_memory(args.cpu_memory)  # as rnnlab.train sets it (default: reuse), for every net
     lengths = args.lengths or (QUICK_LENGTHS if args.quick else LENGTHS)
     if args.memory_of:
         peak_memory_child(args.memory_of, lengths[0], args)
@@ -248,7 +258,7 @@ def main() -> None:
 
     print(
         f"batch {args.batch}, {args.features} features, {args.layers} layers, "
-        f"MLP expansion {args.mlp_expansion}, "
+        f"MLP expansion {args.mlp_expansion}, cpu_memory={args.cpu_memory}, "
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
         f"median of {args.rounds} rounds"
     )
