@@ -49,7 +49,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnlab.nets.base import CausalDepthwiseConv, accumulation_dtype, check_sizes
+from rnnlab.nets.base import CausalDepthwiseConv, accumulation_dtype, check_sizes, linear_parts
 from rnnlab.nets.ssm import LayerState, MixerStack
 from rnnlab.utils.errors import check
 
@@ -282,9 +282,9 @@ class MLSTM(nn.Module):
     def _inputs(self, xc: torch.Tensor, x: torch.Tensor):
         """The cell's inputs from the convolved ``xc`` and raw ``x`` ``(..., E*H)``: ``q``,
         ``k``, ``v`` ``(..., NH, d)``, ``log f`` and ``i~`` ``(..., NH)``, in the cell's dtype."""
-        q, k = self.qk(xc).chunk(2, -1)  # (..., E*H) each
+        q, k = linear_parts(xc, self.qk, 2)  # (..., E*H) each
         v = self.v(x)
-        log_i, f = self.gates(torch.cat([xc, x], -1)).chunk(2, -1)  # (..., NH) each
+        log_i, f = linear_parts(torch.cat([xc, x], -1), self.gates, 2)  # (..., NH) each
         dtype = accumulation_dtype(q)
         q, k, v = (t.unflatten(-1, (self.heads, self.head_size)).to(dtype) for t in (q, k, v))
         return q, k / math.sqrt(self.head_size), v, F.logsigmoid(f.to(dtype)), log_i.to(dtype)
@@ -303,7 +303,7 @@ class MLSTM(nn.Module):
         """Outputs ``(B, T, H)`` for ``u`` ``(B, T, H)``, and the final state: ``C``
         ``(B, NH, d, d)``, ``n`` ``(B, NH, d)``, ``m`` ``(B, NH)`` and the convolution's last
         inputs ``(B, K-1, E*H)``."""
-        x, z = self.up(u).chunk(2, -1)  # (B, T, E*H) each
+        x, z = linear_parts(u, self.up, 2)  # (B, T, E*H) each
         xc, conv_state = self.conv(x, valid, None if state is None else state[3])
         xc = F.silu(xc)  # (B, T, E*H): causal, each step reads K-1 before
         q, k, v, log_f, log_i = self._inputs(xc, x)
@@ -322,7 +322,7 @@ class MLSTM(nn.Module):
         self, u: torch.Tensor, state: LayerState | None = None
     ) -> tuple[torch.Tensor, LayerState]:
         """One step ``u`` ``(B, H)`` to its output ``(B, H)`` and the state after it."""
-        x, z = self.up(u).chunk(2, -1)  # (B, E*H) each
+        x, z = linear_parts(u, self.up, 2)  # (B, E*H) each
         xc, conv_state = self.conv.step(x, None if state is None else state[3])
         xc = F.silu(xc)  # (B, E*H)
         q, k, v, log_f, log_i = self._inputs(xc, x)

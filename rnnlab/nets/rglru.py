@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnlab.nets.base import CausalDepthwiseConv, accumulation_dtype, check_sizes
+from rnnlab.nets.base import CausalDepthwiseConv, accumulation_dtype, check_sizes, linear_parts
 from rnnlab.nets.scan import ScanForm, linear_scan
 from rnnlab.nets.ssm import SCANS, LayerState, MixerStack
 from rnnlab.utils.errors import check
@@ -88,7 +88,7 @@ class RGLRU(nn.Module):
         """``a_t`` and ``b_t = sqrt(1 - a_t^2) i_t x_t`` for inputs ``x`` ``(..., W)``, each
         ``(..., W)``, in float32 at least."""
         dtype = accumulation_dtype(x)
-        r, i = torch.sigmoid(self.gates(x).to(dtype)).chunk(2, -1)  # (..., W) each
+        r, i = (torch.sigmoid(t.to(dtype)) for t in linear_parts(x, self.gates, 2))  # (..., W)
         log_a = -self.c * r * F.softplus(-self.lam.to(dtype))  # log sigmoid(Lambda)^(c r)
         # 1 - a^2 as -expm1(2 log a): exact where a is near 1, where 1 - a*a cancels.
         scale = _SqrtWithBoundedGrad.apply(-torch.expm1(2 * log_a))
@@ -152,7 +152,7 @@ class RGLRUMixer(nn.Module):
     ) -> tuple[torch.Tensor, LayerState]:
         """Outputs ``(B, T, H)`` for ``u`` ``(B, T, H)``, and the final state: the RG-LRU's
         ``(B, W)`` and the convolution's last inputs ``(B, K-1, W)``."""
-        x, g = self.in_proj(u).chunk(2, -1)  # (B, T, W) each
+        x, g = linear_parts(u, self.in_proj, 2)  # (B, T, W) each
         # (B, T, W): causal, each step reads itself and K-1 before
         x, conv_state = self.conv(x, valid, None if state is None else state[1])
         h, last = self.rglru(x, valid, None if state is None else state[0])  # (B, T, W), (B, W)
@@ -162,7 +162,7 @@ class RGLRUMixer(nn.Module):
         self, u: torch.Tensor, state: LayerState | None = None
     ) -> tuple[torch.Tensor, LayerState]:
         """One step ``u`` ``(B, H)`` to its output ``(B, H)`` and the state after it."""
-        x, g = self.in_proj(u).chunk(2, -1)  # (B, W) each
+        x, g = linear_parts(u, self.in_proj, 2)  # (B, W) each
         x, conv_state = self.conv.step(x, None if state is None else state[1])  # (B, W)
         h = self.rglru.step(x, None if state is None else state[0])  # (B, W)
         return self._out(h, g), (h, conv_state.to(h.dtype))

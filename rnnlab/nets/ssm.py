@@ -46,6 +46,7 @@ from rnnlab.nets.base import (
     check_dropout,
     check_sizes,
     encoded_outputs,
+    linear_parts,
     valid_steps,
 )
 from rnnlab.nets.minimal import PreNormResidualBlock, ResidualStack, check_mlp_expansion
@@ -416,7 +417,7 @@ class S6(nn.Module):
     ) -> tuple[torch.Tensor, LayerState]:
         """Outputs ``(B, T, H)`` for ``u`` ``(B, T, H)``, and the final state: the SSM's
         ``(B, E*H*N)`` and the convolution's last inputs ``(B, K-1, E*H)``."""
-        x, z = self.in_proj(u).chunk(2, -1)  # (B, T, E*H) each
+        x, z = linear_parts(u, self.in_proj, 2)  # (B, T, E*H) each
         x, conv_state = self.conv(x, valid, None if state is None else state[1])
         x = F.silu(x)  # (B, T, E*H): causal, each step reads itself and K-1 before
         dt, b, c = self._selection(x, valid)
@@ -440,7 +441,7 @@ class S6(nn.Module):
         self, u: torch.Tensor, state: LayerState | None = None
     ) -> tuple[torch.Tensor, LayerState]:
         """One step ``u`` ``(B, H)`` to its output ``(B, H)`` and the state after it."""
-        x, z = self.in_proj(u).chunk(2, -1)  # (B, E*H) each
+        x, z = linear_parts(u, self.in_proj, 2)  # (B, E*H) each
         x, conv_state = self.conv.step(x, None if state is None else state[1])
         x = F.silu(x)  # (B, E*H)
         dt, b, c = self._selection(x, None)

@@ -10,7 +10,7 @@ import torch
 from rnnlab.build import build_net
 from rnnlab.cli import available
 from rnnlab.data.specs import ClassesSpec, Inputs, PairsSpec
-from rnnlab.nets.base import Encoded
+from rnnlab.nets.base import Encoded, linear_parts
 from rnnlab.nets.protocol import Capabilities, EncoderDecoder, SequenceEncoder
 from rnnlab.tasks import ClassificationTask, Seq2SeqTask
 from rnnlab.utils.errors import ConfigError
@@ -124,3 +124,20 @@ def check_encoder_decoder(net) -> None:
 
 def _tensors(state) -> tuple[torch.Tensor, ...]:
     return state if isinstance(state, tuple) else (state,)
+
+
+@pytest.mark.parametrize("rows", [10, 4096])  # from 4,096 rows: split matmuls
+@pytest.mark.parametrize("parts", [2, 3])
+def test_linear_parts_are_the_linear_layers_output_chunked(rows, parts):
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(5, 4 * parts).double()
+    x = torch.randn(rows // 2, 2, 5, dtype=torch.float64, requires_grad=True)
+    results = []
+    for split in (True, False):
+        outs = linear_parts(x, linear, parts) if split else linear(x).chunk(parts, -1)
+        if split and rows >= 4096:
+            assert all(out.is_contiguous() for out in outs)
+        loss = sum((out * (i + 1)).square().sum() for i, out in enumerate(outs))
+        results.append((*outs, *torch.autograd.grad(loss, [x, *linear.parameters()])))
+    for got, expected in zip(*results, strict=True):
+        torch.testing.assert_close(got, expected, atol=1e-10, rtol=1e-10)
