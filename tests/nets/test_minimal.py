@@ -4,14 +4,7 @@ form give the same outputs, padding and carried state change nothing, bad settin
 import pytest
 import torch
 
-from rnnlab.nets.minimal import (
-    SCANS,
-    GatedMLP,
-    MinGRUCell,
-    MinimalRNN,
-    MinLSTMCell,
-    log_g,
-)
+from rnnlab.nets.minimal import SCANS, GatedMLP, MinGRUCell, MinimalRNN, MinLSTMCell, log_g
 from rnnlab.nets.protocol import SequenceEncoder
 from rnnlab.utils.errors import ConfigError
 
