@@ -16,6 +16,9 @@ fixed). The tasks:
   (predicting 1 every time scores about 0.167).
 - ``parity``: the parity of 25 bits, trained on lengths 1 to 25; the test's accuracy at 25
   (chance 0.5).
+- ``associative_recall``: 8 key-value pairs, then every key asked once at random among 64
+  steps; the test's accuracy on the answers (chance 1/16). A fixed-size state must hold every
+  pair until it is asked (Arora et al., 2023, "Zoology").
 - ``char_lm``: a character language model of ``--text`` (default: rnnlab's built-in corpus),
   truncated BPTT every 64 steps with the state carried; the test's bits per character.
 
@@ -23,7 +26,8 @@ For each it prints, per net, the mean and standard deviation over seeds of the m
 wall time of a run (training, validation and test), and the parameter count; ``--out`` keeps
 every run's figures as JSON.
 
-    python scripts/bench/modern_suite.py [--tasks selective_copying adding parity char_lm]
+    python scripts/bench/modern_suite.py [--tasks selective_copying adding parity
+        associative_recall char_lm]
         [--nets rnn lstm gru mingru ...] [--seeds 1 2 3] [--params 70000] [--epochs N]
         [--text shakespeare.txt] [--out results.json]
 """
@@ -88,6 +92,18 @@ TASKS: dict[str, Task] = {
         False,
         20,
         "chance 0.5",
+    ),
+    "associative_recall": Task(
+        (
+            "data=associative_recall",
+            "data.num_pairs=8",
+            "data.length=64",
+            "optimizer.lr=0.003",
+        ),
+        "test/acc",
+        False,
+        20,
+        "chance 0.0625",
     ),
     "char_lm": Task(
         (

@@ -27,7 +27,11 @@ net's throughput over the other's. A second table times the scan forms of
 :func:`~rnnlab.nets.scan.linear_scan` alone (forward and backward).
 
 Every net runs with the C allocator set as ``python -m rnnlab.train`` sets it (``cpu_memory``,
-default ``reuse``: freed memory kept for the next step; ``docs/performance.md``).
+default ``reuse``: freed memory kept for the next step; ``docs/performance.md``). The page
+faults per step are printed under the first table: under ``reuse`` the fused LSTM's buffers of
+more than 32 MiB (from ``T`` of about 512 at the default sizes) are mapped afresh at every step,
+and their faults cost it a third of its time at ``T = 1024``; ``--cpu-memory heap`` times every
+net without them, which is the fair comparison of the kernels themselves.
 
 Peak memory is measured in a fresh process per net and length: the growth of the resident set
 (``VmHWM`` after the step, less ``VmRSS`` before it, with the high-water mark reset through
@@ -41,6 +45,7 @@ kernel, so the allocator's caching is in it; Linux only, ``--no-memory`` leaves 
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import subprocess
 import sys
@@ -168,23 +173,38 @@ def stepwise(net: MinimalRNN, x: torch.Tensor) -> torch.Tensor:
 
 def train_step(net: nn.Module, loss: Callable, x: torch.Tensor) -> float:
     """Seconds for one forward and backward pass."""
+    return timed_step(net, loss, x)[0]
+
+
+def timed_step(net: nn.Module, loss: Callable, x: torch.Tensor) -> tuple[float, int]:
+    """Seconds for one forward and backward pass, and the page faults the process took in it
+    (pages the kernel mapped in and zeroed: memory the C allocator handed back and asked for
+    again)."""
     net.zero_grad(set_to_none=True)
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     start = time.perf_counter()
     loss(x).backward()
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    return seconds, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
 
 
-def time_nets(length: int, args: argparse.Namespace) -> dict[str, float]:
-    """The median seconds per training step of each net at ``length``, taking turns."""
+def time_nets(
+    length: int, args: argparse.Namespace
+) -> tuple[dict[str, float], dict[str, float]]:
+    """The median seconds per training step of each net at ``length``, taking turns, and the
+    median page faults per step."""
     x = torch.randn(args.batch, length, args.features)
     built = {name: build(name, args) for name in NETS}
     times: dict[str, list[float]] = {name: [] for name in NETS}
+    faults: dict[str, list[int]] = {name: [] for name in NETS}
     for round_ in range(args.rounds + 1):
         for name, (net, loss) in built.items():
-            seconds = train_step(net, loss, x)
+            seconds, count = timed_step(net, loss, x)
             if round_:  # the first round warms up
                 times[name].append(seconds)
-    return {name: statistics.median(t) for name, t in times.items()}
+                faults[name].append(count)
+    median = statistics.median
+    return {n: median(t) for n, t in times.items()}, {n: median(f) for n, f in faults.items()}
 
 
 def time_scans(length: int, args: argparse.Namespace) -> dict[str, float]:
@@ -270,13 +290,18 @@ def main() -> None:
 
     print("\ntraining step (forward + backward): tokens/s, and mingru's speed over each net")
     print(f"{'T':>5}  " + "  ".join(f"{name:>21}" for name in NETS))
+    faults = {}
     for length in lengths:
-        seconds = time_nets(length, args)
+        seconds, faults[length] = time_nets(length, args)
         tokens = args.batch * length
         cells = [
             f"{tokens / seconds[n]:>10,.0f} ({seconds[n] / seconds['mingru']:>6.2f}x)" for n in NETS
         ]
         print(f"{length:>5}  " + "  ".join(f"{c:>21}" for c in cells), flush=True)
+    print("page faults per training step (median; each costs a page zeroed by the kernel)")
+    for length in lengths:
+        cells = [f"{faults[length][n]:,.0f}" for n in NETS]
+        print(f"{length:>5}  " + "  ".join(f"{c:>21}" for c in cells))
 
     if not args.no_modern:
         print("\nevery modern net at the minGRU net's parameter count (hidden size, parameters):")
