@@ -39,7 +39,8 @@ Peak memory is measured in a fresh process per net and length: the growth of the
 kernel, so the allocator's caching is in it; Linux only, ``--no-memory`` leaves it out.
 
     OMP_NUM_THREADS=2 python scripts/bench/scan_speed.py [--quick] [--hidden 64] [--layers 2]
-        [--mlp-expansion 2] [--cpu-memory reuse|heap|system] [--no-memory] [--no-modern]
+        [--mlp-expansion 2] [--cpu-memory reuse|heap|system] [--nets mingru lstm ...]
+        [--no-memory] [--no-modern]
 """
 
 from __future__ import annotations
@@ -188,15 +189,13 @@ def timed_step(net: nn.Module, loss: Callable, x: torch.Tensor) -> tuple[float, 
     return seconds, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
 
 
-def time_nets(
-    length: int, args: argparse.Namespace
-) -> tuple[dict[str, float], dict[str, float]]:
+def time_nets(length: int, args: argparse.Namespace) -> tuple[dict[str, float], dict[str, float]]:
     """The median seconds per training step of each net at ``length``, taking turns, and the
     median page faults per step."""
     x = torch.randn(args.batch, length, args.features)
-    built = {name: build(name, args) for name in NETS}
-    times: dict[str, list[float]] = {name: [] for name in NETS}
-    faults: dict[str, list[int]] = {name: [] for name in NETS}
+    built = {name: build(name, args) for name in args.nets}
+    times: dict[str, list[float]] = {name: [] for name in args.nets}
+    faults: dict[str, list[int]] = {name: [] for name in args.nets}
     for round_ in range(args.rounds + 1):
         for name, (net, loss) in built.items():
             seconds, count = timed_step(net, loss, x)
@@ -267,9 +266,18 @@ def main() -> None:
         choices=POLICIES,
         help="the allocator policy, as rnnlab.train's cpu_memory",
     )
+    parser.add_argument(
+        "--nets",
+        nargs="+",
+        default=list(NETS),
+        choices=NETS,
+        metavar="NET",
+        help=f"the first table's nets, mingru always first (default: {', '.join(NETS)})",
+    )
     parser.add_argument("--no-modern", action="store_true", help="minGRU and minLSTM only")
     parser.add_argument("--memory-of", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    args.nets = ["mingru", *(n for n in dict.fromkeys(args.nets) if n != "mingru")]
     set_cpu_memory(args.cpu_memory)  # as rnnlab.train sets it (default: reuse), for every net
     lengths = args.lengths or (QUICK_LENGTHS if args.quick else LENGTHS)
     if args.memory_of:
@@ -282,25 +290,26 @@ def main() -> None:
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
         f"median of {args.rounds} rounds"
     )
-    for name in NETS:
+    for name in args.nets:
         net, _ = build(name, args)
         sizes = net.hidden_size
         print(f"  {name:<13} hidden {sizes:>4}  {parameters(net):>8,} parameters")
     memory = not args.no_memory and Path("/proc/self/clear_refs").exists()
 
     print("\ntraining step (forward + backward): tokens/s, and mingru's speed over each net")
-    print(f"{'T':>5}  " + "  ".join(f"{name:>21}" for name in NETS))
+    print(f"{'T':>5}  " + "  ".join(f"{name:>21}" for name in args.nets))
     faults = {}
     for length in lengths:
         seconds, faults[length] = time_nets(length, args)
         tokens = args.batch * length
         cells = [
-            f"{tokens / seconds[n]:>10,.0f} ({seconds[n] / seconds['mingru']:>6.2f}x)" for n in NETS
+            f"{tokens / seconds[n]:>10,.0f} ({seconds[n] / seconds['mingru']:>6.2f}x)"
+            for n in args.nets
         ]
         print(f"{length:>5}  " + "  ".join(f"{c:>21}" for c in cells), flush=True)
     print("page faults per training step (median; each costs a page zeroed by the kernel)")
     for length in lengths:
-        cells = [f"{faults[length][n]:,.0f}" for n in NETS]
+        cells = [f"{faults[length][n]:,.0f}" for n in args.nets]
         print(f"{length:>5}  " + "  ".join(f"{c:>21}" for c in cells))
 
     if not args.no_modern:
@@ -327,9 +336,9 @@ def main() -> None:
 
     if memory:
         print("\npeak memory of one training step, MiB (resident-set growth, a fresh process each)")
-        print(f"{'T':>5}  " + "  ".join(f"{name:>13}" for name in NETS))
+        print(f"{'T':>5}  " + "  ".join(f"{name:>13}" for name in args.nets))
         for length in lengths:
-            cells = [peak_memory(name, length, args) for name in NETS]
+            cells = [peak_memory(name, length, args) for name in args.nets]
             print(f"{length:>5}  " + "  ".join(f"{c:>13}" for c in cells), flush=True)
     else:
         print("\npeak memory: not measured (--no-memory, or no /proc/self/clear_refs)")
