@@ -1,7 +1,7 @@
 """``torch.nn.GRU`` with a fast training path on CPU.
 
 On CPU, torch trains its LSTM through oneDNN's fused kernel but has no such path for its GRU,
-which trains at a half to two thirds of the LSTM's speed at equal size
+which trains at half to two thirds of the LSTM's speed at equal size and batch 32
 (``scripts/bench/gru_speed.py``). :class:`GRU` is ``torch.nn.GRU`` itself (same parameters,
 state dict, initialisation and results) whose forward, when it trains on CPU, runs the
 recurrence as rnnlab's own loop:
@@ -11,8 +11,8 @@ recurrence as rnnlab's own loop:
   autograd records one node per layer and direction rather than a dozen per step, and each
   step is one ``addmm`` and a few in-place element-wise kernels;
 - the backward pass is the chain rule written out as a second loop, against factors (the
-  gates' derivatives) that each forward step computes while its values are in cache, and the
-  gradients of ``W_hh`` and ``b_hh`` are taken as one product over all steps.
+  gates' derivatives) that the forward computes for each block of steps while its values are
+  in cache, and the gradients of ``W_hh`` and ``b_hh`` are taken as one product over all steps.
 
 On a GPU (cuDNN), without gradients (evaluation, generation, export) and for one-step inputs
 (a decoder fed a token at a time), the forward is torch's own. Padding is read through
@@ -128,6 +128,24 @@ def _reverse(x: torch.Tensor | None, index: torch.Tensor | None) -> torch.Tensor
     return x.gather(0, index.T.reshape(*index.T.shape, 1).expand_as(x))
 
 
+FACTOR_BLOCK = 2**18
+"""Numbers per block of steps whose backward factors :class:`_GRULoop` computes at once (a
+megabyte of float32): large enough that a short sequence is one block, small enough that a
+block is still in cache when it is read back."""
+
+
+def _factors(rz, a2_n, to_z, to_n, to_r) -> None:
+    """The backward's factors for a block of steps, in place: ``to_z`` holding ``h - n``
+    becomes ``(h - n) z (1 - z)``, ``to_n`` holding ``s = sigmoid(2u)`` becomes
+    ``(1 - z)(1 - n^2) = (1 - z) 4 s (1 - s)``, and ``to_r`` is ``r (1 - r) a_n``, from the
+    doubled ``a2_n``."""
+    size = to_z.shape[-1]
+    slopes = torch.addcmul(rz, rz, rz, value=-1)  # sigmoid's slopes of r and z
+    to_z.mul_(slopes[..., size:])
+    torch.mul(slopes[..., :size], a2_n, out=to_r).mul_(0.5)
+    to_n.addcmul_(to_n, to_n, value=-1).mul_(torch.rsub(rz[..., size:], 4.0, alpha=4.0))
+
+
 class _GRULoop(torch.autograd.Function):
     """One layer-direction of the GRU over time-major projected inputs, in torch's gate order
     ``r, z, n``::
@@ -140,11 +158,13 @@ class _GRULoop(torch.autograd.Function):
     and outputs zero.
 
     Each forward step is an ``addmm`` into a buffer that already holds ``x_r + b_r``,
-    ``x_z + b_z`` and ``b_n``, a sigmoid, an ``addcmul`` and a tanh, and the update; then the
-    factors the backward pass needs from this step (the gates' derivatives), computed while the
-    step's values are still in cache, where a pass over the whole sequence afterwards would
-    read them back from memory. Each backward step is four products against those factors, an
-    ``addcmul`` and an ``addmm``. The backward's per-step gradients live in one buffer laid out
+    ``x_z + b_z`` and ``b_n``, two sigmoids, two ``addcmul`` s and the update. ``n`` is computed
+    as ``tanh(u) = 2 sigmoid(2u) - 1``, with the ``n`` rows of ``W_hh`` and ``b_hh`` and the
+    projected ``x_n`` doubled once for the whole sequence: torch's ``tanh`` on CPU costs several
+    times its ``sigmoid``. The factors the backward pass needs (the gates' derivatives) are
+    computed in blocks of steps, about :data:`FACTOR_BLOCK` numbers each, right after the loop
+    has written them: one pass per block rather than a few kernel launches per step, while the
+    block is still in cache. The backward's per-step gradients live in one buffer laid out
     ``[n | r | z | x_n]``: its first three blocks are the gradient of ``W_hh h + b_hh`` (in the
     order ``n, r, z``; ``W_hh``'s rows are put in that order for the loop and back after it)
     and its last three the gradient of the projected inputs, so neither is copied out.
@@ -154,38 +174,41 @@ class _GRULoop(torch.autograd.Function):
     def forward(ctx, projected, h0, w_hh, b_hh, keep):
         steps, batch, three = projected.shape
         size = three // 3
-        # pre[t] starts as [x_r + b_r; x_z + b_z; b_n] and the loop adds W_hh h_{t-1} to it.
+        n_rows = slice(2 * size, None)
+        # pre[t] starts as [x_r + b_r; x_z + b_z; 2 b_n] and the loop adds W_hh' h_{t-1} to it,
+        # W_hh' being W_hh with its n rows doubled: the n block of pre is then 2 a_n.
         pre = projected.new_empty(steps, batch, three)
         torch.add(projected[..., : 2 * size], b_hh[: 2 * size], out=pre[..., : 2 * size])
-        pre[..., 2 * size :] = b_hh[2 * size :]
+        pre[..., n_rows] = b_hh[n_rows] * 2.0
+        x2_n = projected[..., n_rows] * 2.0
+        w_t = torch.cat([w_hh[: 2 * size], w_hh[n_rows] * 2.0]).T
         hs = projected.new_empty(steps + 1, batch, size)  # h_0 ... h_T
         hs[0] = h0
         rz = projected.new_empty(steps, batch, 2 * size)
         # The backward's factors: dh -> d(x_z + a_z), dh -> d(x_n + r a_n), and
-        # d(x_n + r a_n) -> d(x_r + a_r).
+        # d(x_n + r a_n) -> d(x_r + a_r). The loop leaves h - n in to_z and s = sigmoid(2u)
+        # in to_n; each block of steps turns them into the factors.
         to_z, to_n, to_r = projected.new_empty(3, steps, batch, size)
-        n, n_sq, scratch = h0.new_empty(3, batch, size)
-        slopes = h0.new_empty(batch, 2 * size)
-        ones = h0.new_ones(batch, size)
-        w_t = w_hh.T
+        n = h0.new_empty(batch, size)
+        minus_one, two = h0.new_tensor(-1.0), h0.new_tensor(2.0)
         # Each step's views, made once: indexing inside the loop costs more than the math.
         h, pre_t = hs.unbind(0), pre.unbind(0)
         rz_t, r_t, z_t = rz.unbind(0), rz[..., :size].unbind(0), rz[..., size:].unbind(0)
-        pre_rz, a_n = pre[..., : 2 * size].unbind(0), pre[..., 2 * size :].unbind(0)
-        to_z_t, to_n_t, to_r_t = to_z.unbind(0), to_n.unbind(0), to_r.unbind(0)
-        x_n = projected[..., 2 * size :].unbind(0)
+        pre_rz, a2_n = pre[..., : 2 * size].unbind(0), pre[..., n_rows].unbind(0)
+        d_t, s_t, x_n = to_z.unbind(0), to_n.unbind(0), x2_n.unbind(0)
+        block, start = max(1, FACTOR_BLOCK // (batch * size)), 0
         for t in range(steps):
             r, z = r_t[t], z_t[t]
             pre_t[t].addmm_(h[t], w_t)
             torch.sigmoid(pre_rz[t], out=rz_t[t])
-            torch.addcmul(x_n[t], r, a_n[t], out=n).tanh_()
-            torch.sub(h[t], n, out=to_z_t[t])  # h - n, for now
-            torch.addcmul(n, z, to_z_t[t], out=h[t + 1])  # n + z (h - n)
-            torch.addcmul(rz_t[t], rz_t[t], rz_t[t], value=-1, out=slopes)  # σ' of r and z
-            to_z_t[t].mul_(slopes[:, size:])
-            torch.mul(slopes[:, :size], a_n[t], out=to_r_t[t])
-            torch.sub(ones, z, out=scratch)  # 1 - z
-            torch.addcmul(scratch, scratch, torch.mul(n, n, out=n_sq), value=-1, out=to_n_t[t])
+            torch.addcmul(x_n[t], r, a2_n[t], out=s_t[t]).sigmoid_()  # s = sigmoid(2u)
+            torch.addcmul(minus_one, s_t[t], two, out=n)  # n = tanh(u) = 2 s - 1
+            torch.sub(h[t], n, out=d_t[t])
+            torch.addcmul(n, z, d_t[t], out=h[t + 1])  # n + z (h - n)
+            if t + 1 - start == block or t + 1 == steps:
+                _factors(rz[start : t + 1], pre[start : t + 1, :, n_rows], to_z[start : t + 1],
+                         to_n[start : t + 1], to_r[start : t + 1])  # fmt: skip
+                start = t + 1
         if keep is not None:
             # Padded steps keep h. A row's padding is its last steps (the backward direction's
             # too, read reversed within its length), so no valid step follows a padded one:
