@@ -6,6 +6,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnlab.nets import RecurrentEncoder
+from rnnlab.nets import gru as gru_module
 from rnnlab.nets.gru import GRU
 
 
@@ -43,7 +44,13 @@ def torch_gru(gru: GRU, x, h0, lengths):
 @pytest.mark.parametrize("num_layers", [1, 2])
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("padded", [False, True])
-def test_outputs_state_and_gradients_equal_torchs_gru_in_float64(num_layers, bidirectional, padded):
+# The backward's factors for all 11 steps at once, or in blocks of 3 steps (4 rows x 7 units)
+# and a tail of 2.
+@pytest.mark.parametrize("factor_block", [gru_module.FACTOR_BLOCK, 3 * 4 * 7])
+def test_outputs_state_and_gradients_equal_torchs_gru_in_float64(
+    num_layers, bidirectional, padded, factor_block, monkeypatch
+):
+    monkeypatch.setattr(gru_module, "FACTOR_BLOCK", factor_block)
     torch.manual_seed(num_layers + 2 * bidirectional + 4 * padded)
     gru = GRU(5, 7, num_layers=num_layers, bidirectional=bidirectional, batch_first=True).double()
     directions = 2 if bidirectional else 1
