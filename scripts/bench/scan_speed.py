@@ -30,8 +30,8 @@ Every net runs with the C allocator set as ``python -m rnnlab.train`` sets it (`
 default ``reuse``: freed memory kept for the next step; ``docs/performance.md``). The page
 faults per step are printed under the first table: under ``reuse`` the fused LSTM's buffers of
 more than 32 MiB (from ``T`` of about 512 at the default sizes) are mapped afresh at every step,
-and their faults cost it a third of its time at ``T = 1024``; ``--cpu-memory heap`` times every
-net without them, which is the fair comparison of the kernels themselves.
+25,000 faults a step at ``T = 1024``, which slow it; ``--cpu-memory heap`` times every net
+without them, the fair comparison of the kernels themselves.
 
 Peak memory is measured in a fresh process per net and length: the growth of the resident set
 (``VmHWM`` after the step, less ``VmRSS`` before it, with the high-water mark reset through
