@@ -206,8 +206,8 @@ class _GRULoop(torch.autograd.Function):
             torch.sub(h[t], n, out=d_t[t])
             torch.addcmul(n, z, d_t[t], out=h[t + 1])  # n + z (h - n)
             if t + 1 - start == block or t + 1 == steps:
-                _factors(rz[start : t + 1], pre[start : t + 1, :, n_rows], to_z[start : t + 1],
-                         to_n[start : t + 1], to_r[start : t + 1])  # fmt: skip
+                done = slice(start, t + 1)
+                _factors(rz[done], pre[done, :, n_rows], to_z[done], to_n[done], to_r[done])
                 start = t + 1
         if keep is not None:
             # Padded steps keep h. A row's padding is its last steps (the backward direction's
