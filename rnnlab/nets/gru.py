@@ -158,7 +158,8 @@ class _GRULoop(torch.autograd.Function):
     and outputs zero.
 
     Each forward step is an ``addmm`` into a buffer that already holds ``x_r + b_r``,
-    ``x_z + b_z`` and ``b_n``, two sigmoids, two ``addcmul`` s and the update. ``n`` is computed
+    ``x_z + b_z`` and ``b_n``, then six element-wise kernels: the sigmoid of ``r`` and ``z``, the
+    candidate's sum and its sigmoid, ``n = 2 s - 1``, ``h - n`` and the update. ``n`` is computed
     as ``tanh(u) = 2 sigmoid(2u) - 1``, with the ``n`` rows of ``W_hh`` and ``b_hh`` and the
     projected ``x_n`` doubled once for the whole sequence: torch's ``tanh`` on CPU costs several
     times its ``sigmoid``. The factors the backward pass needs (the gates' derivatives) are
