@@ -9,6 +9,8 @@ to ``--params`` (printed). Every net gets the same data, optimiser, schedule and
 epochs on a task; only the seed of the weights changes across ``--seeds`` (the data's seed is
 fixed). The tasks:
 
+- ``copying``: 10 symbols (of 8 letters) to be written back in order after 50 blank steps
+  (Arjovsky et al., 2016); the test's per-symbol accuracy (chance 1/8).
 - ``selective_copying``: 8 symbols scattered among 32 noise steps, written back in order; the
   test's per-symbol accuracy (chance 1/8). An input-independent (linear time-invariant) layer
   cannot choose what to keep, a selective one can (Gu and Dao, 2023).
@@ -26,7 +28,7 @@ For each it prints, per net, the mean and standard deviation over seeds of the m
 wall time of a run (training, validation and test), and the parameter count; ``--out`` keeps
 every run's figures as JSON.
 
-    python scripts/bench/modern_suite.py [--tasks selective_copying adding parity
+    python scripts/bench/modern_suite.py [--tasks copying selective_copying adding parity
         associative_recall char_lm]
         [--nets rnn lstm gru mingru ...] [--seeds 1 2 3] [--params 70000] [--epochs N]
         [--text shakespeare.txt] [--out results.json]
@@ -65,6 +67,13 @@ class Task:
 
 
 TASKS: dict[str, Task] = {
+    "copying": Task(
+        ("data=copying", "data.length=50", "data.symbols=10", "optimizer.lr=0.003"),
+        "test/acc",
+        False,
+        20,
+        "chance 0.125",
+    ),
     "selective_copying": Task(
         ("data=selective_copying", "data.length=32", "data.symbols=8", "optimizer.lr=0.005"),
         "test/acc",
