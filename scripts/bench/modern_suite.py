@@ -44,6 +44,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
@@ -188,11 +189,19 @@ def run(cfg: DictConfig, seed: int, out: Path) -> tuple[float, float]:
     return metrics, time.perf_counter() - start
 
 
-def summary(values: list[float]) -> str:
-    if not values:
-        return "-"
+def figure(value: float, task: Task) -> str:
+    """One run's metric as the docs' tables write it: an error to two significant digits (it
+    spans orders of magnitude), anything else to four decimals."""
+    if task.metric.endswith("mse"):
+        return np.format_float_positional(value, precision=2, fractional=False, trim="-")
+    return f"{value:.4f}"
+
+
+def summary(values: list[float], task: Task) -> str:
+    """Each seed's figure, then their mean ± standard deviation."""
     spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.3f} ± {spread:.3f} ({len(values)})"
+    mean = figure(statistics.mean(values), task)
+    return f"{', '.join(figure(v, task) for v in values)} | {mean} ± {figure(spread, task)}"
 
 
 def main() -> None:
@@ -255,14 +264,14 @@ def print_table(task_name: str, results: list[dict], epochs: int | None, seeds) 
         f"\n{task_name}: {task.metric} ({better} is better; {task.chance or '-'}), "
         f"{epochs or task.epochs} epochs, seeds {seeds}"
     )
-    print(f"| net | hidden | parameters | {task.metric} | wall s per run |")
-    print("|---|---|---|---|---|")
+    print(f"| net | hidden | parameters | {task.metric}, seeds | mean ± sd | wall s per run |")
+    print("|---|---|---|---|---|---|")
     for net in dict.fromkeys(r["net"] for r in runs):
         mine = [r for r in runs if r["net"] == net]
-        scores = [r[task.metric] for r in mine]
+        scores = [r[task.metric] for r in sorted(mine, key=lambda r: r["seed"])]
         wall = statistics.mean(r["seconds"] for r in mine)
         hidden, count = mine[0]["hidden_size"], mine[0]["parameters"]
-        print(f"| {net} | {hidden} | {count:,} | {summary(scores)} | {wall:.0f} |")
+        print(f"| {net} | {hidden} | {count:,} | {summary(scores, task)} | {wall:.0f} |")
     print()
 
 
