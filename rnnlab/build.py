@@ -118,12 +118,19 @@ def build_trainer(node: DictConfig, task: SupervisedTask, **kwargs: Any) -> L.Tr
     checkpoints through :class:`AtomicCheckpointIO` in place of Lightning's default writer; a
     ``CheckpointIO`` of another kind in ``trainer.plugins`` stays.
 
-    Lightning refuses ``gradient_clip_val`` for a task that runs its own optimisation (such as
-    truncated BPTT), so such a task is handed the clipping settings instead and clips at the
-    same point of its step, and the trainer is built without them.
+    Lightning refuses ``gradient_clip_val`` for a task that runs its own optimisation (truncated
+    BPTT, ``task.steps_per_batch`` above 1), so such a task is handed the clipping settings
+    instead and clips at the same point of its step, and the trainer is built without them.
     """
     _check_trainer(node)
     if not task.automatic_optimization:
+        accumulate = node.get("accumulate_grad_batches", 1)
+        check(
+            accumulate == 1,
+            f"trainer.accumulate_grad_batches={accumulate} cannot be used with "
+            f"{_own_optimisation(task)}, which takes one optimizer step per batch of data "
+            "(raise data.batch_size instead).",
+        )
         task.gradient_clip_val = node.get("gradient_clip_val")
         task.gradient_clip_algorithm = node.get("gradient_clip_algorithm") or "norm"
         kwargs |= {"gradient_clip_val": None, "gradient_clip_algorithm": None}
@@ -138,6 +145,13 @@ def build_trainer(node: DictConfig, task: SupervisedTask, **kwargs: Any) -> L.Tr
     if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # Lightning's default writer
         trainer.strategy.checkpoint_io = AtomicCheckpointIO()
     return trainer
+
+
+def _own_optimisation(task: SupervisedTask) -> str:
+    """What makes ``task`` optimise by hand, as its setting."""
+    if task.steps_per_batch > 1:
+        return f"task.steps_per_batch={task.steps_per_batch}"
+    return f"{type(task).__name__}'s own optimisation (one step per truncated-BPTT chunk)"
 
 
 def _check_trainer(node: DictConfig) -> None:
@@ -171,7 +185,19 @@ def build_callbacks(
     A figure that acts on one kind of task has nothing to do in the rest, so it stays out of
     them (and out of the hooks Lightning calls for every callback at every step); the monitor
     would stop a run with ``logger=none`` before its first step.
+
+    Under ``task.steps_per_batch`` above 1 Lightning's callbacks see the optimizer steps only
+    where a batch ends, so a checkpoint every ``every_n_train_steps`` must fall there.
     """
+    steps = getattr(task, "steps_per_batch", 1)
+    for name, entry in (node or {}).items():
+        every = entry.get("every_n_train_steps") if isinstance(entry, DictConfig) else None
+        check(
+            not every or every % steps == 0,
+            f"callbacks.{name}.every_n_train_steps={every} must be a multiple of "
+            f"task.steps_per_batch={steps}: callbacks see the step count only where a batch of "
+            f"{steps} optimizer steps ends.",
+        )
     callbacks = instantiate_each(node, "callbacks")
     if not logged:
         callbacks = [cb for cb in callbacks if not isinstance(cb, LearningRateMonitor)]

@@ -152,14 +152,17 @@ def pad_sequences(sequences: list[torch.Tensor], value: float = 0.0):
     return padded, lengths
 
 
-class BatchIndexSampler(Sampler[torch.Tensor]):
-    """Yields one ``LongTensor`` of dataset indices per batch.
+class BatchIndexSampler(Sampler[torch.Tensor | list[torch.Tensor]]):
+    """Yields one ``LongTensor`` of dataset indices per batch; with ``group`` above 1, a list
+    of the index tensors of ``group`` consecutive batches (the last list of a pass may be
+    shorter), which a task with ``task.steps_per_batch`` takes one optimizer step each.
 
     Shuffling is seeded by ``seed`` and the epoch, so a resumed run sees the same order as an
     uninterrupted one. Lightning sets the epoch through ``set_epoch``; where nothing does (under
     DDP Lightning wraps this sampler and deals whole batches out to the ranks), each pass
     advances it by one. :meth:`start_at` makes the next passes begin later in their order, which
-    is how :class:`ResumableLoader` continues an epoch that a checkpoint interrupted.
+    is how :class:`ResumableLoader` continues an epoch that a checkpoint interrupted. Lengths and
+positions (``len``, :meth:`start_at`) count what it yields: groups, where it groups.
     """
 
     def __init__(
@@ -169,14 +172,18 @@ class BatchIndexSampler(Sampler[torch.Tensor]):
         shuffle: bool = False,
         drop_last: bool = False,
         seed: int = 0,
+        group: int = 1,
     ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+        if group < 1:
+            raise ValueError(f"group must be at least 1, got {group}.")
         self.num_samples = num_samples
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.drop_last = drop_last
         self.seed = seed
+        self.group = group
         self.epoch = 0
         self.first_batch = 0
 
@@ -184,14 +191,18 @@ class BatchIndexSampler(Sampler[torch.Tensor]):
         self.epoch = epoch
 
     def start_at(self, batch: int) -> None:
-        """Begin the passes started from now on with their batch number ``batch`` (0: the
-        first), skipping those before it in the same order."""
+        """Begin the passes started from now on with their batch (or group) number ``batch``
+        (0: the first), skipping those before it in the same order."""
         self.first_batch = batch
 
-    def __len__(self) -> int:
+    def num_batches(self) -> int:
+        """Batches in one pass (each of ``batch_size`` indices, the last one maybe fewer)."""
         if self.drop_last:
             return self.num_samples // self.batch_size
         return -(-self.num_samples // self.batch_size)
+
+    def __len__(self) -> int:
+        return -(-self.num_batches() // self.group)
 
     def __iter__(self) -> Iterator[torch.Tensor]:
         # Not a generator: the order and the starting batch are fixed when the pass begins
@@ -202,7 +213,9 @@ class BatchIndexSampler(Sampler[torch.Tensor]):
         else:
             order = torch.arange(self.num_samples)
         self.epoch += 1
-        batches = order[: len(self) * self.batch_size].split(self.batch_size)
+        batches = order[: self.num_batches() * self.batch_size].split(self.batch_size)
+        if self.group > 1:
+            batches = [list(batches[i : i + self.group]) for i in range(0, len(batches), self.group)]
         return iter(batches[self.first_batch :])
 
 
@@ -243,7 +256,11 @@ class ResumableLoader(DataLoader):
         self._epoch = epoch
 
     def state_dict(self) -> dict[str, Any]:
-        return {"epoch": self._epoch, "batches": self._handed_out}
+        return {"epoch": self._epoch, "batches": self._handed_out, "group": self._group()}
+
+    def _group(self) -> int:
+        """Batches in each item handed out (several where the sampler groups them)."""
+        return getattr(self.sampler, "group", 1)
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._pending = dict(state_dict)
@@ -275,6 +292,9 @@ class ResumableLoader(DataLoader):
         if pending is None:
             return 0
         epoch, batches = pending.get("epoch"), int(pending.get("batches", 0))
+        # Items of another grouping (a run resumed with another task.steps_per_batch): the
+        # whole groups of this one that the items handed out cover.
+        batches = batches * int(pending.get("group", 1)) // self._group()
         same_epoch = epoch is None or self._epoch is None or epoch == self._epoch
         return batches if same_epoch and 0 < batches < len(self) else 0
 
@@ -286,12 +306,14 @@ def batch_loader(
     drop_last: bool = False,
     seed: int = 0,
     num_workers: int = 0,
+    group: int = 1,
 ) -> DataLoader:
     """A :class:`ResumableLoader` over a dataset whose ``__getitem__`` takes a tensor of
-    indices."""
-    sampler = BatchIndexSampler(len(dataset), batch_size, shuffle, drop_last, seed)
+    indices; with ``group`` above 1 each item it yields is a list of ``group`` consecutive
+    batches (see :class:`BatchIndexSampler`)."""
+    sampler = BatchIndexSampler(len(dataset), batch_size, shuffle, drop_last, seed, group)
     return ResumableLoader(
-        dataset,
+        dataset if group == 1 else GroupedBatches(dataset),
         batch_size=None,  # the sampler already yields whole batches
         sampler=sampler,
         collate_fn=_identity,
@@ -306,6 +328,19 @@ def batch_loader(
 
 def _identity(batch: Batch) -> Batch:
     return batch
+
+
+class GroupedBatches(Dataset):
+    """``dataset``, indexed by a list of index tensors: the list of their batches."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, indices: list[torch.Tensor]) -> list:
+        return [self.dataset[batch] for batch in indices]
 
 
 class InMemoryDataModule(L.LightningDataModule):
@@ -335,7 +370,12 @@ class InMemoryDataModule(L.LightningDataModule):
         return self.batch_size
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", self.batch_size, shuffle=True)
+        """Shuffled training batches; a list of ``steps_per_batch`` of them at a time while a
+        task that takes several optimizer steps per Lightning batch
+        (``task.steps_per_batch``) is fitted on this data."""
+        trainer = self.trainer
+        group = getattr(trainer.lightning_module, "steps_per_batch", 1) if trainer else 1
+        return self._loader("train", self.batch_size, shuffle=True, group=group)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val", self.eval_batch_size())
@@ -357,8 +397,10 @@ class InMemoryDataModule(L.LightningDataModule):
         """An evaluation loader of ``data``: in order, at the evaluation batch size."""
         return batch_loader(data, self.eval_batch_size(), False, False, self.seed, self.num_workers)
 
-    def _loader(self, split: str, batch_size: int, shuffle: bool = False) -> DataLoader:
+    def _loader(
+        self, split: str, batch_size: int, shuffle: bool = False, group: int = 1
+    ) -> DataLoader:
         drop_last = shuffle and self.drop_last_train
         return batch_loader(
-            self.datasets[split], batch_size, shuffle, drop_last, self.seed, self.num_workers
+            self.datasets[split], batch_size, shuffle, drop_last, self.seed, self.num_workers, group
         )

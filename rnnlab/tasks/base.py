@@ -4,6 +4,7 @@ step for all stages, losses and optimizers."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 
 import lightning as L
@@ -53,6 +54,14 @@ class SupervisedTask(L.LightningModule, ABC):
             (``scheduler=...``).
         scheduler_interval: step the scheduler every ``step`` or every ``epoch``.
         monitor: metric a ``ReduceLROnPlateau`` scheduler watches.
+        steps_per_batch: optimizer steps in one Lightning batch, each on its own batch of
+            ``data.batch_size``. Above 1, an rnnlab datamodule hands the task that many
+            batches at a time and the task optimises by hand (each step with the loss
+            scaling, clipping and scheduling of the automatic loop), so that Lightning's
+            per-batch work is done once for all of them: for small, fast batches. Lightning's
+            batch counts (``limit_train_batches``, ``val_check_interval``,
+            ``log_every_n_steps``, the progress bar and the logger's step axis) then count
+            groups; ``max_steps`` and ``global_step`` still count optimizer steps.
     """
 
     spec_type: ClassVar[type[Spec]] = Spec
@@ -68,7 +77,12 @@ class SupervisedTask(L.LightningModule, ABC):
         scheduler: SchedulerFactory | None = None,
         scheduler_interval: Literal["step", "epoch"] = "step",
         monitor: str = "val/loss",
+        steps_per_batch: int = 1,
     ):
+        if not (isinstance(steps_per_batch, int) and steps_per_batch >= 1):
+            raise ConfigError(
+                f"task.steps_per_batch={steps_per_batch} must be a whole number of at least 1."
+            )
         problem = self.spec_problem(spec)
         if problem:
             raise ConfigError(f"{type(self).__name__} cannot read this data: {problem}.")
@@ -81,6 +95,12 @@ class SupervisedTask(L.LightningModule, ABC):
         self.scheduler_factory = scheduler
         self.scheduler_interval = scheduler_interval
         self.monitor = monitor
+        self.steps_per_batch = steps_per_batch
+        # Several optimizer steps a batch are taken by hand; Lightning then refuses
+        # `gradient_clip_val`, so `rnnlab.build.build_trainer` hands its settings to the task.
+        self.automatic_optimization = steps_per_batch == 1
+        self.gradient_clip_val: float | None = None
+        self.gradient_clip_algorithm: str = "norm"
         # A NaN loss makes the epoch's mean NaN (it is "replaced" by NaN): torchmetrics' default
         # drops it, and a model that diverged on some batches would score as well as one that
         # did not. ("disable" would also drop the weights.)
@@ -152,7 +172,9 @@ class SupervisedTask(L.LightningModule, ABC):
         means weigh every item alike; a tensor count avoids a device sync."""
         return len(batch)
 
-    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: Batch | list[Batch], batch_idx: int) -> torch.Tensor | None:
+        if not self.automatic_optimization:
+            return self._training_steps(batch if isinstance(batch, list) else [batch])
         loss, _ = self.compute_loss(batch)
         weight = self.loss_weight(batch)
         self.train_loss_sum.add_(loss.detach() * weight)
@@ -163,6 +185,63 @@ class SupervisedTask(L.LightningModule, ABC):
         if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
             self.log("train/loss", loss)  # the progress bar reads it when it redraws
         return loss
+
+    def _training_steps(self, batches: list[Batch]) -> torch.Tensor | None:
+        """One optimizer step on each of ``batches`` (``steps_per_batch > 1``), stopping where
+        ``trainer.max_steps`` is reached; the group's mean loss, logged as ``train/loss``."""
+        optimizer = self.optimizers()
+        total = torch.zeros((), device=self.device)
+        count = 0
+        for batch in batches:
+            if 0 <= self.trainer.max_steps <= self.global_step:
+                break
+            losses: list[torch.Tensor] = []
+            optimizer.zero_grad()
+            optimizer.step(closure=self._step_closure(batch, losses))
+            weight = self.loss_weight(batch)
+            total += losses[-1] * weight
+            count += weight
+            self._step_scheduler("step")
+        if not count:
+            return None
+        self.train_loss_sum += total
+        self.train_loss_count += count
+        loss = total / count
+        self.log("train/loss", loss)  # once for all the group's steps
+        return loss
+
+    def _step_closure(self, batch: Batch, losses: list[torch.Tensor]) -> Callable[[], torch.Tensor]:
+        """Forward and backward of ``batch``, as the optimizer's closure (so that the precision
+        plugin unscales the gradients and clipping runs between backward and step); the loss
+        is appended to ``losses``."""
+
+        def closure() -> torch.Tensor:
+            loss, _ = self.compute_loss(batch)
+            self.manual_backward(loss)
+            losses.append(loss.detach())
+            return loss
+
+        return closure
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        # Lightning clips only under automatic optimisation, at this point of the step.
+        if not self.automatic_optimization and self.gradient_clip_val:
+            self.configure_gradient_clipping(
+                optimizer, self.gradient_clip_val, self.gradient_clip_algorithm
+            )
+
+    def _step_scheduler(self, interval: str) -> None:
+        """Step the scheduler of ``interval`` (``step`` or ``epoch``), under hand
+        optimisation, where Lightning steps none."""
+        scheduler = self.lr_schedulers()
+        if scheduler is None or self.scheduler_interval != interval:
+            return
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            value = self.trainer.callback_metrics.get(self.monitor)
+            if value is not None:
+                scheduler.step(value)
+        else:
+            scheduler.step()
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         self._evaluation_step(batch, "val")
@@ -183,8 +262,13 @@ class SupervisedTask(L.LightningModule, ABC):
         )
 
     def scheduled_steps(self) -> int:
-        """Optimizer steps in the whole run, which a one-cycle schedule spans."""
-        return self.trainer.estimated_stepping_batches
+        """Optimizer steps in the whole run, which a one-cycle schedule spans (with several
+        steps a batch, at most that many: a schedule may end short of its last value, never
+        run past it)."""
+        steps = self.trainer.estimated_stepping_batches * self.steps_per_batch
+        if self.trainer.max_steps != -1:  # the trainer's budget counts optimizer steps
+            steps = min(steps, self.trainer.max_steps)
+        return steps
 
     def on_train_start(self) -> None:
         # The sanity check's validation batches must not count towards the best value; a
@@ -206,6 +290,8 @@ class SupervisedTask(L.LightningModule, ABC):
             self.log("train/loss_epoch", mean, sync_dist=True)  # ranks see equal batch counts
         self.train_loss_sum.zero_()
         self.train_loss_count = 0
+        if not self.automatic_optimization:
+            self._step_scheduler("epoch")
 
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:

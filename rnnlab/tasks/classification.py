@@ -37,7 +37,7 @@ class ClassificationTask(SupervisedTask):
         pooling: how the sequence becomes one vector: ``last`` (last valid step; for a
             bidirectional net the forward last step joined with the backward first step),
             ``mean`` or ``max`` over valid steps, or ``meanmax`` (the two joined).
-        optimizer, scheduler, scheduler_interval, monitor: as for
+        optimizer, scheduler, scheduler_interval, monitor, steps_per_batch: as for
             :class:`~rnnlab.tasks.base.SupervisedTask`.
         dropout: dropout on the pooled vector, before the head.
         label_smoothing: share of each target's probability spread over all classes in the
@@ -66,11 +66,14 @@ class ClassificationTask(SupervisedTask):
         monitor: str = "val/loss",
         dropout: float = 0.0,
         label_smoothing: float = 0.0,
+        steps_per_batch: int = 1,
     ):
         pooled = pooled_size(pooling, net.output_size)  # refuses an unknown pooling
         if not 0.0 <= label_smoothing < 1.0:
             raise ConfigError(f"task.label_smoothing={label_smoothing} must be in [0, 1).")
-        super().__init__(net, spec, optimizer, scheduler, scheduler_interval, monitor)
+        super().__init__(
+            net, spec, optimizer, scheduler, scheduler_interval, monitor, steps_per_batch
+        )
         self.save_hyperparameters(ignore=["net", "spec", "optimizer", "scheduler"], logger=False)
         num_classes = spec.num_classes
         self.net = net

@@ -106,7 +106,7 @@ class ForecastingTask(SupervisedTask):
             seasonal-naive baseline and the scale of MASE. The recursive and seq2seq
             strategies, window normalisation, differencing and the baselines need data whose
             inputs start with the targets' past values (``targets_in_input``).
-        optimizer, scheduler, scheduler_interval, monitor: as for
+        optimizer, scheduler, scheduler_interval, monitor, steps_per_batch: as for
             :class:`~rnnlab.tasks.base.SupervisedTask`.
         strategy: ``direct``, ``recursive`` or ``seq2seq``.
         teacher_forcing: ``seq2seq`` only: the share of training steps that read the true
@@ -137,8 +137,11 @@ class ForecastingTask(SupervisedTask):
         teacher_forcing: float = 1.0,
         window_norm: bool = False,
         difference: bool = False,
+        steps_per_batch: int = 1,
     ):
-        super().__init__(net, spec, optimizer, scheduler, scheduler_interval, monitor)
+        super().__init__(
+            net, spec, optimizer, scheduler, scheduler_interval, monitor, steps_per_batch
+        )
         targets_in_input = spec.targets_in_input  # the base has checked the spec's type
         if strategy not in STRATEGIES:
             raise ConfigError(f"task.strategy={strategy!r} is not one of {', '.join(STRATEGIES)}.")

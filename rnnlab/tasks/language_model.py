@@ -99,10 +99,7 @@ class LanguageModelTask(SupervisedTask):
         self.net = net
         self.seq_len = spec.seq_len
         self.head = nn.Linear(net.output_size, len(spec.inputs.vocab))
-        self.automatic_optimization = False
-        # Set from `trainer.gradient_clip_*` by `rnnlab.build.build_trainer`.
-        self.gradient_clip_val: float | None = None
-        self.gradient_clip_algorithm: str = "norm"
+        self.automatic_optimization = False  # clipped and scheduled by the base class
         self._states: dict[str, State | None] = {}
         self._resumed: dict | None = None  # the carried state a checkpoint brought, and its epoch
 
@@ -147,24 +144,6 @@ class LanguageModelTask(SupervisedTask):
 
         return closure
 
-    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        # Lightning clips only under automatic optimisation, at this point of the step.
-        if self.gradient_clip_val:
-            self.configure_gradient_clipping(
-                optimizer, self.gradient_clip_val, self.gradient_clip_algorithm
-            )
-
-    def _step_scheduler(self, interval: str) -> None:
-        scheduler = self.lr_schedulers()
-        if scheduler is None or self.scheduler_interval != interval:
-            return
-        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            value = self.trainer.callback_metrics.get(self.monitor)
-            if value is not None:
-                scheduler.step(value)
-        else:
-            scheduler.step()
-
     def on_train_start(self) -> None:
         super().on_train_start()
         # A run resumed in the middle of an epoch (where Lightning calls no
@@ -177,10 +156,6 @@ class LanguageModelTask(SupervisedTask):
 
     def on_train_epoch_start(self) -> None:
         self._states["train"] = None
-
-    def on_train_epoch_end(self) -> None:
-        super().on_train_epoch_end()
-        self._step_scheduler("epoch")
 
     # The loss; evaluation reads the whole stream, the state carried from batch to batch.
 

@@ -57,7 +57,7 @@ class Seq2SeqTask(SupervisedTask):
         spec: the data's :class:`~rnnlab.data.specs.PairsSpec`: the target vocabulary (to score
             text metrics), the longest target (decoding stops ``5`` tokens after it) and how
             target tokens join into text (characters with nothing, words with spaces).
-        optimizer, scheduler, scheduler_interval, monitor: as for
+        optimizer, scheduler, scheduler_interval, monitor, steps_per_batch: as for
             :class:`~rnnlab.tasks.base.SupervisedTask`.
         teacher_forcing: the ratio of steps that read the true previous token.
         teacher_forcing_schedule: ``constant``, ``linear`` or ``inverse_sigmoid``.
@@ -103,6 +103,7 @@ class Seq2SeqTask(SupervisedTask):
         test_beam_size: int | None = None,
         length_penalty: float = 1.0,
         label_smoothing: float = 0.0,
+        steps_per_batch: int = 1,
     ):
         if beam_size < 1:
             raise ConfigError(f"task.beam_size={beam_size} must be at least 1.")
@@ -119,7 +120,9 @@ class Seq2SeqTask(SupervisedTask):
                 f"task.teacher_forcing_schedule={teacher_forcing_schedule!r} is not one of "
                 "'constant', 'linear', 'inverse_sigmoid'."
             )
-        super().__init__(net, spec, optimizer, scheduler, scheduler_interval, monitor)
+        super().__init__(
+            net, spec, optimizer, scheduler, scheduler_interval, monitor, steps_per_batch
+        )
         self.save_hyperparameters(ignore=["net", "spec", "optimizer", "scheduler"], logger=False)
         self.net = net
         self.target_vocab = spec.target_vocab

@@ -119,7 +119,7 @@ class TaggingTask(SupervisedTask):
         net: a :class:`~rnnlab.nets.protocol.SequenceEncoder`.
         spec: the data's :class:`~rnnlab.data.specs.ClassesSpec` with one tag per step
             (``aligned``); targets are indices into its ``class_names``, or -100 on padding.
-        optimizer, scheduler, scheduler_interval, monitor: as for
+        optimizer, scheduler, scheduler_interval, monitor, steps_per_batch: as for
             :class:`~rnnlab.tasks.base.SupervisedTask`.
         dropout: dropout on the encoder's outputs, before the head.
         crf: score whole tag sequences with a linear-chain CRF and decode them by Viterbi.
@@ -153,8 +153,11 @@ class TaggingTask(SupervisedTask):
         monitor: str = "val/loss",
         dropout: float = 0.0,
         crf: bool = False,
+        steps_per_batch: int = 1,
     ):
-        super().__init__(net, spec, optimizer, scheduler, scheduler_interval, monitor)
+        super().__init__(
+            net, spec, optimizer, scheduler, scheduler_interval, monitor, steps_per_batch
+        )
         self.save_hyperparameters(ignore=["net", "spec", "optimizer", "scheduler"], logger=False)
         num_classes = spec.num_classes
         self.net = net
