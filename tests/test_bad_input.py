@@ -173,6 +173,25 @@ ROWS = [
         "train trainer.accumulate_grad_batches=0",
         "trainer.accumulate_grad_batches=0 must be a whole number of at least 1.",
     ),
+    row(
+        "zero-steps-per-batch",
+        "train task.steps_per_batch=0",
+        "task.steps_per_batch=0 must be a whole number of at least 1.",
+    ),
+    row(
+        "accumulation-with-steps-per-batch",
+        "train task.steps_per_batch=4 trainer.accumulate_grad_batches=2",
+        "trainer.accumulate_grad_batches=2 cannot be used with task.steps_per_batch=4, which "
+        "takes one optimizer step per batch of data (raise data.batch_size instead).",
+    ),
+    row(
+        "checkpoint-between-batches",
+        "train task.steps_per_batch=4 callbacks=[default,step_checkpoint] "
+        "callbacks.step_checkpoint.every_n_train_steps=10",
+        "callbacks.step_checkpoint.every_n_train_steps=10 must be a multiple of "
+        "task.steps_per_batch=4: callbacks see the step count only where a batch of 4 "
+        "optimizer steps ends.",
+    ),
     # Resuming, and checkpoints.
     row(
         "resume-without-checkpoint",

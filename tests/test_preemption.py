@@ -358,3 +358,32 @@ def test_the_language_models_carried_state_round_trips_through_a_checkpoint(cell
     later.on_load_checkpoint(loaded)
     later.on_train_start()
     assert later._states["train"] is None
+
+
+# Several optimizer steps per Lightning batch: the same training, and the same exact resume.
+
+# The classifier's 8 batches an epoch, taken four to a Lightning batch.
+GROUPED_CLASSIFIER = [
+    *(o for o in CLASSIFIER if not o.startswith("trainer.limit_train_batches=")),
+    "trainer.limit_train_batches=2",
+    "task.steps_per_batch=4",
+]
+
+
+def test_four_steps_a_batch_train_as_one_a_batch_and_resume_exactly(
+    classifier_reference, tmp_path
+):
+    expected, _ = classifier_reference
+    with pytest.raises(Preempted):
+        train(compose_config("train", [*GROUPED_CLASSIFIER, *signal_at([12], ["SIGTERM"])], tmp_path))
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    assert epoch_position(last) == (1, 1)  # step 12 ends the first of the second epoch's 2
+
+    resumed, objects = train(
+        compose_config("train", [*GROUPED_CLASSIFIER, f"ckpt_path={last}"], tmp_path)
+    )
+    trainer = objects["trainer"]
+    assert trainer.global_step == 16 and trainer.num_training_batches == 2
+    # Every step as in the run of one step a batch: dropout's random draws, the one-cycle
+    # schedule and the clipping included.
+    assert_same_metrics(resumed, expected)

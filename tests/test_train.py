@@ -138,3 +138,20 @@ def test_a_model_and_data_that_do_not_fit_fail_before_training(train_config):
 
     with pytest.raises(ConfigError, match="^task ClassificationTask does not fit data Sine"):
         train(train_config("data=sine", "task=classification"))
+
+
+def test_several_steps_a_batch_stop_at_max_steps_and_log_their_loss(train_config, tmp_path):
+    metrics, objects = train(
+        train_config("task.steps_per_batch=4", "trainer.max_steps=10", "trainer.max_epochs=2")
+    )
+    trainer, task = objects["trainer"], objects["task"]
+    # max_steps counts optimizer steps, even in the middle of a batch of four.
+    assert trainer.global_step == 10
+    assert trainer.lr_scheduler_configs[0].scheduler.last_epoch == 10  # one-cycle: every step
+    assert not task.automatic_optimization
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    losses = [e.value for e in events.Scalars("train/loss")]
+    assert len(losses) == 3  # one value per Lightning batch: 4, 4 and the last 2 steps
+    assert all(torch.isfinite(torch.tensor(losses)))
+    assert "test/mse" in metrics

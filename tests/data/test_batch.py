@@ -62,7 +62,7 @@ def test_a_loader_resumed_mid_epoch_yields_exactly_the_remaining_batches():
     batches = iter(stopped)
     seen = _fingerprints(next(batches) for _ in range(5))
     state = stopped.state_dict()
-    assert state == {"epoch": 3, "batches": 5}
+    assert state == {"epoch": 3, "batches": 5, "group": 1}
 
     resumed = batch_loader(ds, batch_size=16, shuffle=True, seed=7)  # a new process
     resumed.load_state_dict(state)
@@ -70,7 +70,7 @@ def test_a_loader_resumed_mid_epoch_yields_exactly_the_remaining_batches():
     resumed.sampler.set_epoch(3)
     rest = _fingerprints(resumed)
     assert seen + rest == expected and len(rest) == len(expected) - 5
-    assert resumed.state_dict() == {"epoch": 3, "batches": len(expected)}
+    assert resumed.state_dict() == {"epoch": 3, "batches": len(expected), "group": 1}
     resumed.sampler.set_epoch(4)
     assert len(list(resumed)) == len(expected)  # only the resumed pass starts late
 
@@ -91,3 +91,30 @@ def test_a_loader_whose_sampler_cannot_jump_reads_and_drops_the_batches_before()
     loader.load_state_dict({"epoch": None, "batches": 4})
     assert torch.equal(torch.cat(list(loader)), torch.arange(40, 100))
     assert loader.state_dict()["batches"] == 10
+
+
+def test_a_grouping_loader_yields_lists_of_consecutive_batches():
+    ds = WindowDataset(torch.randn(400, 1), torch.arange(10, 400), window=10, horizon=1)
+    single = _fingerprints(batch_loader(ds, batch_size=16, shuffle=True, seed=7))  # 25 batches
+    grouped = batch_loader(ds, batch_size=16, shuffle=True, seed=7, group=4)
+    groups = list(grouped)
+    assert len(groups) == len(grouped) == 7
+    assert [len(g) for g in groups] == [4] * 6 + [1]
+    assert [f for g in groups for f in _fingerprints(g)] == single
+
+
+def test_a_grouped_pass_resumes_after_its_groups_and_converts_another_grouping():
+    ds = WindowDataset(torch.randn(400, 1), torch.arange(10, 400), window=10, horizon=1)
+    single = _fingerprints(batch_loader(ds, batch_size=16, shuffle=True, seed=7))
+    stopped = batch_loader(ds, batch_size=16, shuffle=True, seed=7, group=4)
+    groups = iter(stopped)
+    next(groups), next(groups)
+    state = stopped.state_dict()
+    assert state == {"epoch": None, "batches": 2, "group": 4}
+
+    for group, skipped in [(4, 8), (2, 8), (3, 6), (1, 8)]:  # whole groups of 8 batches
+        resumed = batch_loader(ds, batch_size=16, shuffle=True, seed=7, group=group)
+        resumed.load_state_dict(state)
+        rest = list(resumed)
+        flat = [f for g in rest for f in _fingerprints(g if group > 1 else [g])]
+        assert flat == single[skipped:], group
