@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from rnnlab.cli import available, check_choices
 from rnnlab.utils.errors import ConfigError
@@ -39,13 +40,15 @@ def test_sweep_leaves_one_directory_per_job(tmp_path):
     ] * 3
 
 
-def test_ddp_sim_trains_in_two_gloo_processes(tmp_path):
+@pytest.mark.parametrize("steps_per_batch", [1, 4])
+def test_ddp_sim_trains_in_two_gloo_processes(tmp_path, steps_per_batch):
     out = tmp_path / "run"
     result = run_cli(
         "rnnlab.train",
         *FAST,
         "trainer=ddp_sim",
         "verbose=true",
+        f"task.steps_per_batch={steps_per_batch}",
         f"hydra.run.dir={out}",
         cwd=tmp_path,
     )  # fmt: skip (verbose: Lightning's note of each rank joining)
@@ -54,7 +57,10 @@ def test_ddp_sim_trains_in_two_gloo_processes(tmp_path):
     assert "Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2" in text
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["test/mse"] > 0
-    assert (out / "checkpoints" / "last.ckpt").is_file()
+    checkpoint = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
+    # One step a batch: the 5 batches of limit_train_batches. Four: the split's 8 groups of 4
+    # batches dealt out to the two processes, 4 groups each.
+    assert checkpoint["global_step"] == {1: 5, 4: 16}[steps_per_batch]
 
 
 def test_main_command_resumes_and_evaluates_from_the_command_line(tmp_path):

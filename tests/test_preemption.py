@@ -370,12 +370,12 @@ GROUPED_CLASSIFIER = [
 ]
 
 
-def test_four_steps_a_batch_train_as_one_a_batch_and_resume_exactly(
-    classifier_reference, tmp_path
-):
+def test_four_steps_a_batch_train_as_one_a_batch_and_resume_exactly(classifier_reference, tmp_path):
     expected, _ = classifier_reference
     with pytest.raises(Preempted):
-        train(compose_config("train", [*GROUPED_CLASSIFIER, *signal_at([12], ["SIGTERM"])], tmp_path))
+        train(
+            compose_config("train", [*GROUPED_CLASSIFIER, *signal_at([12], ["SIGTERM"])], tmp_path)
+        )
     last = tmp_path / "checkpoints" / "last.ckpt"
     assert epoch_position(last) == (1, 1)  # step 12 ends the first of the second epoch's 2
 

@@ -155,14 +155,14 @@ def pad_sequences(sequences: list[torch.Tensor], value: float = 0.0):
 class BatchIndexSampler(Sampler[torch.Tensor | list[torch.Tensor]]):
     """Yields one ``LongTensor`` of dataset indices per batch; with ``group`` above 1, a list
     of the index tensors of ``group`` consecutive batches (the last list of a pass may be
-    shorter), which a task with ``task.steps_per_batch`` takes one optimizer step each.
+    shorter), on each of which a task with ``task.steps_per_batch`` takes an optimizer step.
 
     Shuffling is seeded by ``seed`` and the epoch, so a resumed run sees the same order as an
     uninterrupted one. Lightning sets the epoch through ``set_epoch``; where nothing does (under
     DDP Lightning wraps this sampler and deals whole batches out to the ranks), each pass
     advances it by one. :meth:`start_at` makes the next passes begin later in their order, which
-    is how :class:`ResumableLoader` continues an epoch that a checkpoint interrupted. Lengths and
-positions (``len``, :meth:`start_at`) count what it yields: groups, where it groups.
+    is how :class:`ResumableLoader` continues an epoch that a checkpoint interrupted. Lengths
+    and positions (``len``, :meth:`start_at`) count what it yields: groups, where it groups.
     """
 
     def __init__(
@@ -215,7 +215,9 @@ positions (``len``, :meth:`start_at`) count what it yields: groups, where it gro
         self.epoch += 1
         batches = order[: self.num_batches() * self.batch_size].split(self.batch_size)
         if self.group > 1:
-            batches = [list(batches[i : i + self.group]) for i in range(0, len(batches), self.group)]
+            batches = [
+                list(batches[i : i + self.group]) for i in range(0, len(batches), self.group)
+            ]
         return iter(batches[self.first_batch :])
 
 
@@ -256,7 +258,10 @@ class ResumableLoader(DataLoader):
         self._epoch = epoch
 
     def state_dict(self) -> dict[str, Any]:
-        return {"epoch": self._epoch, "batches": self._handed_out, "group": self._group()}
+        state = {"epoch": self._epoch, "batches": self._handed_out}
+        if self._group() > 1:  # items of several batches each
+            state["group"] = self._group()
+        return state
 
     def _group(self) -> int:
         """Batches in each item handed out (several where the sampler groups them)."""

@@ -31,8 +31,14 @@ warm-up and is not counted. A short probe sizes each row to about ``--seconds`` 
 loop's time. The headline is the ratio of samples per second over all counted batches; the
 spread of the turns' ratios shows how steady it was.
 
+``--steps-per-batch K`` times rnnlab with ``K`` optimizer steps in each Lightning batch
+(``task.steps_per_batch=K``; the language model's lanes made ``K`` truncated-BPTT chunks long,
+``data.seq_len``, its own way of taking several steps a batch), each still on one batch of the
+row's size: the plain loop is unchanged, and each Lightning batch's time is shared by its steps.
+
     python scripts/bench/throughput.py [--tasks forecaster char_lm classifier tagger]
-        [--batches 256 32] [--seconds 40] [--chunk 20] [--bare] [--device cpu] [overrides]
+        [--batches 256 32] [--seconds 40] [--chunk 20] [--steps-per-batch 1] [--bare]
+        [--device cpu] [overrides]
 """
 
 from __future__ import annotations
@@ -63,6 +69,7 @@ from rnnlab.tasks.language_model import LanguageModelTask, detach_state
 from rnnlab.train import train
 
 PREBUILT = 32  # distinct batches the plain loop cycles through
+TBPTT = 64  # the language model's tokens per optimizer step (conf/task/language_model.yaml)
 
 
 @dataclass(frozen=True)
@@ -70,7 +77,7 @@ class TaskBench:
     """One task: its overrides, given a data file of at least ``samples`` training samples."""
 
     overrides: Callable[[Path, int, int], list[str]]  # (folder, batch, steps) -> overrides
-    write_data: Callable[[Path, int, int], None] | None  # (folder, batch, steps) -> files
+    write_data: Callable[[Path, int, int, int], None] | None  # (folder, batch, steps, K) -> files
 
 
 def _repeat_lines(source: Path, target: Path, copies: int, header: bool) -> None:
@@ -82,19 +89,25 @@ def _repeat_lines(source: Path, target: Path, copies: int, header: bool) -> None
             f.writelines(body)
 
 
-def _write_text(folder: Path, batch: int, steps: int) -> None:
+def lane_length(steps_per_batch: int) -> int:
+    """The language model's characters per lane: two chunks, or ``steps_per_batch`` of them."""
+    return TBPTT * max(2, steps_per_batch)
+
+
+def _write_text(folder: Path, batch: int, steps: int, steps_per_batch: int) -> None:
     chars = CORPUS.stat().st_size
-    needed = batch * 128 * (steps + 2) / 0.9  # lanes x seq_len per step, of the 90 % train span
+    # lanes x seq_len per batch, of the 90 % train span
+    needed = batch * lane_length(steps_per_batch) * (steps + 2) / 0.9
     _repeat_lines(CORPUS, folder / "text.txt", int(needed // chars) + 1, header=False)
 
 
-def _write_reviews(folder: Path, batch: int, steps: int) -> None:
+def _write_reviews(folder: Path, batch: int, steps: int, steps_per_batch: int) -> None:
     rows = len(REVIEWS.read_text(encoding="utf-8").splitlines()) - 1
     needed = batch * (steps + 2) / 0.8
     _repeat_lines(REVIEWS, folder / "reviews.tsv", int(needed // rows) + 1, header=True)
 
 
-def _write_tagged(folder: Path, batch: int, steps: int) -> None:
+def _write_tagged(folder: Path, batch: int, steps: int, steps_per_batch: int) -> None:
     sentences = TAGGED.read_text(encoding="utf-8").count("\n\n")
     needed = batch * (steps + 2) / 0.8
     _repeat_lines(TAGGED, folder / "tagged.conllu", int(needed // sentences) + 1, header=False)
@@ -161,8 +174,10 @@ class TakeTurns(L.Callback):
     def __init__(self, chunk: int, overrides: list[str]):
         self.chunk, self.overrides = chunk, overrides
         self.loop: PlainLoop | None = None
-        self.durations: list[float] = []
+        self.durations: list[float] = []  # per batch of data: a Lightning batch's time, shared
         self._start: float | None = None
+        self._steps = 0  # batches of data in the Lightning batch under way
+        self._since = 0  # batches of data the harness trained since the plain loop's last turn
 
     def on_train_start(self, trainer, pl_module) -> None:
         torch.manual_seed(0)
@@ -171,25 +186,37 @@ class TakeTurns(L.Callback):
         ours = trainer.optimizers[0]
         optimizer = type(ours)(task.parameters(), **ours.defaults)  # the same class, settings
         batches = []
-        for batch in trainer.datamodule.train_dataloader():
-            batches.append(batch.to(pl_module.device))
-            if len(batches) == PREBUILT:
+        for item in trainer.datamodule.train_dataloader():  # batches, or lists of them
+            batches += [batch.to(pl_module.device) for batch in _batches(item)]
+            if len(batches) >= PREBUILT:
                 break
-        self.loop = PlainLoop(task, optimizer, batches)
+        self.loop = PlainLoop(task, optimizer, batches[:PREBUILT])
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
-        if batch_idx % self.chunk == 0:
+        turn = self._start is None or self._since >= self.chunk  # the plain loop's turn
+        if turn:
             finish(pl_module.device)  # the turn's last step ends when the GPU has done its work
         now = time.perf_counter()
-        if self._start is not None:  # the previous batch: its fetch, step and every hook
-            self.durations.append(now - self._start)
-        if batch_idx % self.chunk == 0:
-            self.loop.run(self.chunk)
+        if self._start is not None:  # the previous batch: its fetch, steps and every hook
+            self._record(now - self._start)
+        if turn:  # as many batches as the harness trained since the last turn
+            self.loop.run(self._since or self.chunk)
+            self._since = 0
+        self._steps = len(_batches(batch))
+        self._since += self._steps
         self._start = time.perf_counter()
 
     def on_train_end(self, trainer, pl_module) -> None:
         finish(pl_module.device)
-        self.durations.append(time.perf_counter() - self._start)
+        self._record(time.perf_counter() - self._start)
+
+    def _record(self, seconds: float) -> None:
+        self.durations += [seconds / self._steps] * self._steps
+
+
+def _batches(item: Batch | list[Batch]) -> list[Batch]:
+    """The batches of data in one Lightning batch: one, or a list under steps_per_batch."""
+    return item if isinstance(item, list) else [item]
 
 
 def finish(device: torch.device) -> None:
@@ -221,15 +248,31 @@ def optimizer_steps_per_batch(cfg: DictConfig) -> int:
     return -(-cfg.data.seq_len // chunk) if chunk else 1
 
 
+def grouping(name: str, steps_per_batch: int) -> list[str]:
+    """The overrides that give task ``name`` ``steps_per_batch`` optimizer steps a Lightning
+    batch (none for 1: the defaults)."""
+    if name == "char_lm":
+        return [f"data.seq_len={lane_length(steps_per_batch)}"]
+    return [f"task.steps_per_batch={steps_per_batch}"] if steps_per_batch > 1 else []
+
+
 def measure(
-    name: str, batch: int, steps: int, chunk: int, device: str, extra: list[str], bare: bool
+    name: str,
+    batch: int,
+    steps: int,
+    chunk: int,
+    device: str,
+    extra: list[str],
+    bare: bool,
+    steps_per_batch: int = 1,
 ) -> dict[str, list]:
     """Both sides' step durations, the plain loop taking turns inside one rnnlab run (or,
     ``bare``, inside a bare Lightning ``Trainer``'s fit of the same task and data)."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         if TASKS[name].write_data is not None:
-            TASKS[name].write_data(folder, batch, steps)
+            TASKS[name].write_data(folder, batch, steps, steps_per_batch)
+        extra = [*grouping(name, steps_per_batch), *extra]
         overrides = overrides_for(name, batch, steps, device, folder, extra)
         cfg = compose_config(overrides)
         with open_dict(cfg):
@@ -243,7 +286,10 @@ def measure(
             else:
                 _, objects = train(cfg)  # its tables and progress bar would bury the results
                 trainer = objects["trainer"]
-        if trainer.num_training_batches < steps:
+        if (
+            trainer.num_training_batches * getattr(trainer.lightning_module, "steps_per_batch", 1)
+            < steps
+        ):
             raise RuntimeError(f"{name} at batch {batch} crossed an epoch: enlarge its data.")
     turns = next(cb for cb in trainer.callbacks if isinstance(cb, TakeTurns))
     return {"plain loop": turns.loop.durations[chunk:], "harness": turns.durations[chunk:]}
@@ -269,10 +315,18 @@ def fit_bare(cfg: DictConfig, turns: TakeTurns) -> L.Trainer:
 
 
 def probe_steps(
-    name: str, batch: int, device: str, seconds: float, chunk: int, extra: list[str]
+    name: str,
+    batch: int,
+    device: str,
+    seconds: float,
+    chunk: int,
+    extra: list[str],
+    steps_per_batch: int,
 ) -> int:
     """Steps per side that take about ``seconds`` of this side's time, in whole turns."""
-    durations = measure(name, batch, 3 * chunk, chunk, device, extra, bare=True)["plain loop"]
+    durations = measure(name, batch, 3 * chunk, chunk, device, extra, True, steps_per_batch)[
+        "plain loop"
+    ]
     per_step = statistics.median(durations)
     turns = max(3, round(seconds / (per_step * chunk)))
     return turns * chunk
@@ -303,6 +357,13 @@ def main() -> None:
     parser.add_argument("--batches", nargs="+", type=int, default=[256, 32])
     parser.add_argument("--seconds", type=float, default=40.0, help="plain-loop time per row")
     parser.add_argument("--chunk", type=int, default=20, help="batches per side per turn")
+    parser.add_argument(
+        "--steps-per-batch",
+        type=int,
+        default=1,
+        help="optimizer steps per Lightning batch (task.steps_per_batch; the language model's "
+        "lanes that many chunks long)",
+    )
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to train")
     parser.add_argument(
         "--bare",
@@ -313,13 +374,16 @@ def main() -> None:
     args = parser.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda needs a CUDA GPU, and this torch sees none.")
-    if args.chunk < 1 or args.seconds <= 0 or min(args.batches) < 1:
-        parser.error("--chunk, --seconds and every --batches value must be positive.")
+    if args.chunk < 1 or args.seconds <= 0 or min(args.batches) < 1 or args.steps_per_batch < 1:
+        parser.error(
+            "--chunk, --seconds, --steps-per-batch and every --batches value must be positive."
+        )
     where = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
     harness = "bare Lightning Trainer" if args.bare else "python -m rnnlab.train"
     print(
         f"{where}, threads {torch.get_num_threads()}, turns of {args.chunk} batches per side; "
-        f"harness: {harness}; ratio: harness / plain loop"
+        f"harness: {harness}; optimizer steps per Lightning batch: {args.steps_per_batch} "
+        "(the language model: chunks of 64 per lane, at least 2); ratio: harness / plain loop"
     )
     print(
         f"{'task':<11} {'batch':>5} {'batches':>7} {'plain loop/s':>12} {'harness/s':>12} "
@@ -328,9 +392,24 @@ def main() -> None:
     print(" " * 36 + "samples per second")
     for name in args.tasks:
         for batch in args.batches:
-            steps = probe_steps(name, batch, args.device, args.seconds, args.chunk, args.overrides)
+            steps = probe_steps(
+                name,
+                batch,
+                args.device,
+                args.seconds,
+                args.chunk,
+                args.overrides,
+                args.steps_per_batch,
+            )
             durations = measure(
-                name, batch, steps + args.chunk, args.chunk, args.device, args.overrides, args.bare
+                name,
+                batch,
+                steps + args.chunk,
+                args.chunk,
+                args.device,
+                args.overrides,
+                args.bare,
+                args.steps_per_batch,
             )
             report(name, batch, args.chunk, durations)
 
