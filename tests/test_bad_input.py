@@ -185,6 +185,13 @@ ROWS = [
         "takes one optimizer step per batch of data (raise data.batch_size instead).",
     ),
     row(
+        "steps-per-batch-language-model",
+        "train data=text task.steps_per_batch=4",
+        "task.steps_per_batch=4: a language model already takes one optimizer step per "
+        "truncated-BPTT chunk of a batch; for more steps a batch, make the lanes longer "
+        "(data.seq_len, a multiple of task.tbptt_steps).",
+    ),
+    row(
         "checkpoint-between-batches",
         "train task.steps_per_batch=4 callbacks=[default,step_checkpoint] "
         "callbacks.step_checkpoint.every_n_train_steps=10",

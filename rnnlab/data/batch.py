@@ -336,7 +336,9 @@ def _identity(batch: Batch) -> Batch:
 
 
 class GroupedBatches(Dataset):
-    """``dataset``, indexed by a list of index tensors: the list of their batches."""
+    """``dataset``, indexed by a list of index tensors: the list of their batches. Any other
+    index (from a sampler that Lightning put in place, as ``overfit_batches`` does) reads
+    ``dataset`` itself."""
 
     def __init__(self, dataset: Dataset):
         self.dataset = dataset
@@ -344,8 +346,10 @@ class GroupedBatches(Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, indices: list[torch.Tensor]) -> list:
-        return [self.dataset[batch] for batch in indices]
+    def __getitem__(self, indices: Any) -> Any:
+        if isinstance(indices, list):
+            return [self.dataset[batch] for batch in indices]
+        return self.dataset[indices]
 
 
 class InMemoryDataModule(L.LightningDataModule):

@@ -61,6 +61,8 @@ class LanguageModelTask(SupervisedTask):
         carry_state: start each training chunk from the previous chunk's final state
             (``False`` starts every chunk from zeros, the baseline that carrying is measured
             against).
+        steps_per_batch: 1 only: every chunk is already an optimizer step, and longer lanes
+            (``data.seq_len``) give a batch more of them.
     """
 
     spec_type = StreamSpec
@@ -91,9 +93,16 @@ class LanguageModelTask(SupervisedTask):
         monitor: str = "val/loss",
         tbptt_steps: int | None = None,
         carry_state: bool = True,
+        steps_per_batch: int = 1,
     ):
         if tbptt_steps is not None and tbptt_steps < 1:
             raise ConfigError(f"task.tbptt_steps={tbptt_steps} must be at least 1 (or null).")
+        if steps_per_batch != 1:
+            raise ConfigError(
+                f"task.steps_per_batch={steps_per_batch}: a language model already takes one "
+                "optimizer step per truncated-BPTT chunk of a batch; for more steps a batch, "
+                "make the lanes longer (data.seq_len, a multiple of task.tbptt_steps)."
+            )
         super().__init__(net, spec, optimizer, scheduler, scheduler_interval, monitor)
         self.save_hyperparameters(ignore=["net", "spec", "optimizer", "scheduler"], logger=False)
         self.net = net
