@@ -191,7 +191,7 @@ class SupervisedTask(L.LightningModule, ABC):
         ``trainer.max_steps`` is reached; the group's mean loss, logged as ``train/loss``."""
         optimizer = self.optimizers()
         total = torch.zeros((), device=self.device)
-        count = 0
+        count, steps = 0, 0
         for batch in batches:
             if 0 <= self.trainer.max_steps <= self.global_step:
                 break
@@ -201,8 +201,9 @@ class SupervisedTask(L.LightningModule, ABC):
             weight = self.loss_weight(batch)
             total += losses[-1] * weight
             count += weight
+            steps += 1
             self._step_scheduler("step")
-        if not count:
+        if not steps:  # max_steps was reached before this batch
             return None
         self.train_loss_sum += total
         self.train_loss_count += count
