@@ -177,6 +177,7 @@ class TakeTurns(L.Callback):
         self.durations: list[float] = []  # per batch of data: a Lightning batch's time, shared
         self._start: float | None = None
         self._steps = 0  # batches of data in the Lightning batch under way
+        self._at = 0  # the global step at its start
         self._since = 0  # batches of data the harness trained since the plain loop's last turn
 
     def on_train_start(self, trainer, pl_module) -> None:
@@ -198,20 +199,24 @@ class TakeTurns(L.Callback):
             finish(pl_module.device)  # the turn's last step ends when the GPU has done its work
         now = time.perf_counter()
         if self._start is not None:  # the previous batch: its fetch, steps and every hook
-            self._record(now - self._start)
+            self._record(now - self._start, trainer)
         if turn:  # as many batches as the harness trained since the last turn
             self.loop.run(self._since or self.chunk)
             self._since = 0
         self._steps = len(_batches(batch))
         self._since += self._steps
+        self._at = trainer.global_step
         self._start = time.perf_counter()
 
     def on_train_end(self, trainer, pl_module) -> None:
         finish(pl_module.device)
-        self._record(time.perf_counter() - self._start)
+        self._record(time.perf_counter() - self._start, trainer)
 
-    def _record(self, seconds: float) -> None:
-        self.durations += [seconds / self._steps] * self._steps
+    def _record(self, seconds: float, trainer: L.Trainer) -> None:
+        """A Lightning batch's ``seconds``, shared by the batches of data it trained on (the
+        last list may stop part-way, at ``max_steps``)."""
+        steps = trainer.global_step - self._at if self._steps > 1 else 1
+        self.durations += [seconds / steps] * steps
 
 
 def _batches(item: Batch | list[Batch]) -> list[Batch]:
