@@ -155,3 +155,17 @@ def test_several_steps_a_batch_stop_at_max_steps_and_log_their_loss(train_config
     assert len(losses) == 3  # one value per Lightning batch: 4, 4 and the last 2 steps
     assert all(torch.isfinite(torch.tensor(losses)))
     assert "test/mse" in metrics
+
+
+def test_the_one_cycle_schedule_spans_every_step_when_an_epochs_last_batch_is_short(
+    train_config,
+):
+    # 32 training batches an epoch, 11 Lightning batches of three: the last holds two.
+    metrics, objects = train(
+        train_config("task.steps_per_batch=3", "trainer.limit_train_batches=1.0",
+                     "trainer.max_epochs=4", "trainer.limit_val_batches=2")
+    )  # fmt: skip
+    trainer = objects["trainer"]
+    scheduler = trainer.lr_scheduler_configs[0].scheduler
+    assert trainer.num_training_batches == 11 and trainer.global_step == 4 * 32
+    assert scheduler.total_steps == 128 == scheduler.last_epoch  # the schedule ran to its end

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torchmetrics import MeanMetric, MinMetric
 
-from rnnlab.data.batch import Batch
+from rnnlab.data.batch import Batch, BatchIndexSampler
 from rnnlab.data.specs import Spec
 from rnnlab.nets.protocol import SequenceEncoder
 from rnnlab.tasks.optim import OptimizerFactory, SchedulerFactory, configure_optimizers
@@ -263,12 +263,26 @@ class SupervisedTask(L.LightningModule, ABC):
         )
 
     def scheduled_steps(self) -> int:
-        """Optimizer steps in the whole run, which a one-cycle schedule spans (with several
-        steps a batch, at most that many: a schedule may end short of its last value, never
-        run past it)."""
-        steps = self.trainer.estimated_stepping_batches * self.steps_per_batch
-        if self.trainer.max_steps != -1:  # the trainer's budget counts optimizer steps
-            steps = min(steps, self.trainer.max_steps)
+        """Optimizer steps in the whole run, which a one-cycle schedule spans.
+
+        With several steps a batch, Lightning's estimate counts batches of ``steps_per_batch``
+        steps, and an epoch's last batch may hold fewer: the steps are counted from the
+        training loader's sampler where it tells them (rnnlab's own loader, every batch of the
+        epoch trained), and otherwise bounded from above (the schedule may then end short of
+        its last value, never run past it)."""
+        trainer = self.trainer
+        steps = trainer.estimated_stepping_batches * self.steps_per_batch
+        sampler = getattr(trainer.train_dataloader, "sampler", None)
+        epochs = trainer.max_epochs
+        if (
+            self.steps_per_batch > 1
+            and isinstance(sampler, BatchIndexSampler)
+            and trainer.num_training_batches == len(sampler)
+            and epochs not in (None, -1)
+        ):
+            steps = sampler.num_batches() * max(epochs, 1)
+        if trainer.max_steps != -1:  # the trainer's budget counts optimizer steps
+            steps = min(steps, trainer.max_steps)
         return steps
 
     def on_train_start(self) -> None:
