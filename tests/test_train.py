@@ -161,7 +161,7 @@ def test_the_one_cycle_schedule_spans_every_step_when_an_epochs_last_batch_is_sh
     train_config,
 ):
     # 32 training batches an epoch, 11 Lightning batches of three: the last holds two.
-    metrics, objects = train(
+    _, objects = train(
         train_config("task.steps_per_batch=3", "trainer.limit_train_batches=1.0",
                      "trainer.max_epochs=4", "trainer.limit_val_batches=2")
     )  # fmt: skip
