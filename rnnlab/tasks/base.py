@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from functools import partial
 from typing import Any, ClassVar, Literal
 
 import lightning as L
@@ -195,11 +196,11 @@ class SupervisedTask(L.LightningModule, ABC):
         for batch in batches:
             if 0 <= self.trainer.max_steps <= self.global_step:
                 break
-            losses: list[torch.Tensor] = []
+            result: dict[str, Any] = {}
             optimizer.zero_grad()
-            optimizer.step(closure=self._step_closure(batch, losses))
+            optimizer.step(closure=self._step_closure(partial(self.compute_loss, batch), result))
             weight = self.loss_weight(batch)
-            total += losses[-1] * weight
+            total += result["loss"] * weight
             count += weight
             steps += 1
             self._step_scheduler("step")
@@ -211,15 +212,18 @@ class SupervisedTask(L.LightningModule, ABC):
         self.log("train/loss", loss)  # once for all the group's steps
         return loss
 
-    def _step_closure(self, batch: Batch, losses: list[torch.Tensor]) -> Callable[[], torch.Tensor]:
-        """Forward and backward of ``batch``, as the optimizer's closure (so that the precision
-        plugin unscales the gradients and clipping runs between backward and step); the loss
-        is appended to ``losses``."""
+    def _step_closure(
+        self, loss_of: Callable[[], tuple[torch.Tensor, Any]], result: dict[str, Any]
+    ) -> Callable[[], torch.Tensor]:
+        """``loss_of()`` (a loss and what comes with it) and its backward, as the optimizer's
+        closure under hand optimisation (so that the precision plugin unscales the gradients
+        and clipping runs between backward and step); the loss, detached, and what came with
+        it go into ``result["loss"]`` and ``result["outputs"]``."""
 
         def closure() -> torch.Tensor:
-            loss, _ = self.compute_loss(batch)
+            loss, result["outputs"] = loss_of()
             self.manual_backward(loss)
-            losses.append(loss.detach())
+            result["loss"] = loss.detach()
             return loss
 
         return closure
@@ -271,7 +275,7 @@ class SupervisedTask(L.LightningModule, ABC):
         epoch trained), and otherwise bounded from above (the schedule may then end short of
         its last value, never run past it)."""
         trainer = self.trainer
-        steps = trainer.estimated_stepping_batches * self.steps_per_batch
+        steps = trainer.estimated_stepping_batches * self.optimizer_steps_per_batch
         sampler = getattr(trainer.train_dataloader, "sampler", None)
         epochs = trainer.max_epochs
         if (
@@ -284,6 +288,11 @@ class SupervisedTask(L.LightningModule, ABC):
         if trainer.max_steps != -1:  # the trainer's budget counts optimizer steps
             steps = min(steps, trainer.max_steps)
         return steps
+
+    @property
+    def optimizer_steps_per_batch(self) -> int:
+        """Optimizer steps in one full training batch of Lightning's."""
+        return self.steps_per_batch
 
     def on_train_start(self) -> None:
         # The sanity check's validation batches must not count towards the best value; a

@@ -11,7 +11,8 @@ optimizer step.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from functools import partial
 from typing import Literal
 
 import torch
@@ -127,8 +128,9 @@ class LanguageModelTask(SupervisedTask):
         for x, y in zip(batch.x.split(steps, 1), batch.y.split(steps, 1), strict=True):
             result: dict = {}
             optimizer.zero_grad()
-            optimizer.step(closure=self._chunk_closure(x, y, state, result))
-            state = detach_state(result["state"]) if self.hparams.carry_state else None
+            loss_of = partial(self.compute_loss, Batch(x=x, y=y), state)
+            optimizer.step(closure=self._step_closure(loss_of, result))
+            state = detach_state(result["outputs"]) if self.hparams.carry_state else None
             total += result["loss"] * y.numel()
             self._step_scheduler("step")
         self._states["train"] = state
@@ -138,20 +140,6 @@ class LanguageModelTask(SupervisedTask):
         self.log("train/loss", loss)  # the progress bar reads it when it redraws
         self.log("train/bpc", loss / LN2)
         return loss
-
-    def _chunk_closure(
-        self, x: torch.Tensor, y: torch.Tensor, state: State | None, result: dict
-    ) -> Callable[[], torch.Tensor]:
-        """Forward and backward of one chunk, as the optimizer's closure (so that the precision
-        plugin unscales the gradients and clipping runs between backward and step)."""
-
-        def closure() -> torch.Tensor:
-            loss, result["state"] = self.compute_loss(Batch(x=x, y=y), state)
-            self.manual_backward(loss)
-            result["loss"] = loss.detach()
-            return loss
-
-        return closure
 
     def on_train_start(self) -> None:
         super().on_train_start()
@@ -203,17 +191,15 @@ class LanguageModelTask(SupervisedTask):
         self.log(f"{stage}/bpc", loss / LN2, sync_dist=True)
         self.log(f"{stage}/ppl", loss.exp(), sync_dist=True)
 
-    def scheduled_steps(self) -> int:
-        steps = self.trainer.estimated_stepping_batches * self.chunks_per_batch
-        if self.trainer.max_steps != -1:  # the trainer's budget counts optimizer steps
-            steps = min(steps, self.trainer.max_steps)
-        return steps
-
     @property
     def chunks_per_batch(self) -> int:
-        """Optimizer steps in one full training batch."""
+        """Truncated-BPTT chunks in one full training batch."""
         tbptt = self.hparams.tbptt_steps or self.seq_len
         return -(-self.seq_len // tbptt)
+
+    @property
+    def optimizer_steps_per_batch(self) -> int:
+        return self.chunks_per_batch  # one step per chunk
 
     # Checkpoints carry the training state, so that a resumed epoch goes on from it.
 
