@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from rnnlab.build import build_system
-from rnnlab.callbacks.finite import FiniteGuard
+from rnnlab.callbacks.finite import FiniteGuard, gradient_probe
 from rnnlab.report import read_curve, report
 from rnnlab.train import train
 from rnnlab.utils.errors import ConfigError, NumericalFault
@@ -40,7 +40,7 @@ LM_DIVERGE = ["optimizer.lr=1e38", "scheduler=none", "trainer.gradient_clip_val=
 LM_OVERFLOW = ["optimizer.lr=1e36", "scheduler=none", "trainer.gradient_clip_val=null"]
 SENTENCE = re.compile(
     r"^error: training stopped at step (?P<step>\d+) \(epoch (?P<epoch>\d+), batch \d+\): "
-    r"(the loss is (NaN|inf|-inf)|the gradient norm of [\w.]+ is (NaN|inf|-inf)); "
+    r"(the loss is (NaN|inf|-inf)|the gradient of [\w.]+ holds (NaN|infinite) values); "
 )
 
 
@@ -115,6 +115,45 @@ def test_a_checkpoint_of_weights_that_are_not_finite_is_refused(tmp_path):
     with pytest.raises(NumericalFault, match="the weights of head.bias hold infinite values"):
         trainer.save_checkpoint(tmp_path / "bad.ckpt")
     assert not (tmp_path / "bad.ckpt").exists()
+
+
+class RootOfZero(L.LightningModule):
+    """A finite loss whose gradient is infinite: ``d sqrt(w) / dw`` at ``w = 0``."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(3))
+
+    def training_step(self, batch, batch_idx):
+        return self.w.sqrt().sum()
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def test_an_infinite_gradient_of_a_finite_loss_is_named(tmp_path):
+    trainer = L.Trainer(
+        callbacks=[FiniteGuard()], logger=False, enable_progress_bar=False,
+        enable_checkpointing=False, enable_model_summary=False, max_steps=1,
+        default_root_dir=tmp_path,
+    )  # fmt: skip
+    data = torch.utils.data.DataLoader(torch.zeros(4, 1), batch_size=2)
+    stopped = r"step 0 \(epoch 0, batch 0\): the gradient of w holds infinite values; "
+    with pytest.raises(NumericalFault, match=stopped):
+        trainer.fit(RootOfZero(), data)
+
+
+def test_the_gradient_probe_is_finite_exactly_when_every_gradient_is():
+    finite = [torch.randn(5, 3), torch.randn(4, dtype=torch.float64)]
+    assert torch.isfinite(gradient_probe(finite))
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        spoiled = [finite[0], finite[1].clone().index_fill_(0, torch.tensor([2]), bad)]
+        assert not torch.isfinite(gradient_probe(spoiled)), bad
+    # An infinity in one tensor and its negative in another, a NaN in an imaginary part.
+    assert not torch.isfinite(gradient_probe([torch.tensor([math.inf]), torch.tensor([-math.inf])]))
+    assert not torch.isfinite(gradient_probe([torch.tensor([1 + 0j, complex(0, math.nan)])]))
+    # 16-bit gradients summed in float32: no overflow at float16's 65,504.
+    assert torch.isfinite(gradient_probe([torch.full((3,), 60_000.0, dtype=torch.float16)]))
 
 
 def test_an_unknown_action_is_refused():

@@ -97,6 +97,15 @@ class WindowDataset(Dataset):
         future = ahead[..., ahead.shape[-1] - self.num_future :] if self.num_future else None
         return Batch(x=x, y=ahead[..., : self.num_targets], future=future)
 
+    def batches(self, indices: list[torch.Tensor]) -> list[Batch]:
+        """The batch of each index tensor in ``indices``, gathered together: windows all have
+        one shape, so one gather serves them all (a fraction of one gather each)."""
+        whole = self[torch.cat(indices)]
+        sizes = [len(index) for index in indices]
+        xs, ys = whole.x.split(sizes), whole.y.split(sizes)
+        futures = whole.future.split(sizes) if whole.future is not None else [None] * len(sizes)
+        return [Batch(x=x, y=y, future=f) for x, y, f in zip(xs, ys, futures, strict=True)]
+
 
 class SequenceDataset(Dataset):
     """Whole sequences with one target each, gathered a batch at a time.
@@ -222,6 +231,13 @@ class BatchIndexSampler(Sampler[torch.Tensor | list[torch.Tensor]]):
 
 
 @runtime_checkable
+class GathersBatches(Protocol):
+    """A dataset that gathers several batches at once faster than one by one."""
+
+    def batches(self, indices: list[torch.Tensor]) -> list[Batch]: ...
+
+
+@runtime_checkable
 class Resumable(Protocol):
     """What decides the order of a loader's batches (the sampler of an indexed dataset, or an
     iterable dataset itself) and can begin a pass part-way through it."""
@@ -336,20 +352,23 @@ def _identity(batch: Batch) -> Batch:
 
 
 class GroupedBatches(Dataset):
-    """``dataset``, indexed by a list of index tensors: the list of their batches. Any other
-    index (from a sampler that Lightning put in place, as ``overfit_batches`` does) reads
-    ``dataset`` itself."""
+    """``dataset``, indexed by a list of index tensors: the list of their batches, gathered
+    together where the dataset can (:class:`GathersBatches`). Any other index (from a sampler
+    that Lightning put in place, as ``overfit_batches`` does) reads ``dataset`` itself."""
 
     def __init__(self, dataset: Dataset):
         self.dataset = dataset
+        self._together = isinstance(dataset, GathersBatches)
 
     def __len__(self) -> int:
         return len(self.dataset)
 
     def __getitem__(self, indices: Any) -> Any:
-        if isinstance(indices, list):
-            return [self.dataset[batch] for batch in indices]
-        return self.dataset[indices]
+        if not isinstance(indices, list):
+            return self.dataset[indices]
+        if self._together:
+            return self.dataset.batches(indices)
+        return [self.dataset[batch] for batch in indices]
 
 
 class InMemoryDataModule(L.LightningDataModule):

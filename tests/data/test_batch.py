@@ -1,6 +1,15 @@
+import pytest
 import torch
 
-from rnnlab.data.batch import BatchIndexSampler, ResumableLoader, WindowDataset, batch_loader
+from rnnlab.data.batch import (
+    BatchIndexSampler,
+    GathersBatches,
+    GroupedBatches,
+    ResumableLoader,
+    SequenceDataset,
+    WindowDataset,
+    batch_loader,
+)
 
 
 def test_sampler_covers_every_index_once_per_epoch():
@@ -101,6 +110,24 @@ def test_a_grouping_loader_yields_lists_of_consecutive_batches():
     assert len(groups) == len(grouped) == 7
     assert [len(g) for g in groups] == [4] * 6 + [1]
     assert [f for g in groups for f in _fingerprints(g)] == single
+
+
+@pytest.mark.parametrize("together", [True, False])
+def test_a_group_is_gathered_into_the_batches_of_its_indices(together):
+    """Windows are gathered for the whole group at once (``WindowDataset.batches``); a dataset
+    without that method is read batch by batch. Both give each index tensor's own batch."""
+    series = torch.randn(300, 3)
+    windows = WindowDataset(series, torch.arange(10, 290), 10, 4, num_targets=2, num_future=1)
+    sequences = SequenceDataset(series[:280].reshape(40, 7, 3), torch.randint(1, 8, (40,)),
+                                torch.arange(40))  # fmt: skip
+    dataset = windows if together else sequences
+    assert isinstance(dataset, GathersBatches) == together
+    indices = [torch.tensor([5, 0, 17]), torch.tensor([3]), torch.tensor([9, 2])]
+    for got, index in zip(GroupedBatches(dataset)[indices], indices, strict=True):
+        expected = dataset[index]
+        for field in ("x", "y", "lengths", "mask", "future"):
+            a, b = getattr(got, field), getattr(expected, field)
+            assert (a is None and b is None) or torch.equal(a, b), field
 
 
 def test_a_grouped_pass_resumes_after_its_groups_and_converts_another_grouping():
