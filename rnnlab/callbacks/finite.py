@@ -40,9 +40,8 @@ class FiniteGuard(Callback):
     the last good weights.
 
     The check costs one sum per gradient tensor (:func:`gradient_probe`) and reading one scalar
-    per step. Under 16-bit mixed
-    precision with a gradient scaler, an infinite gradient is the scaler's signal to skip the
-    step and lower its scale, so only the loss is watched there.
+    per step. Under 16-bit mixed precision with a gradient scaler, an infinite gradient is the
+    scaler's signal to skip the step and lower its scale, so only the loss is watched there.
 
     Args:
         action: ``stop`` or ``skip``.
@@ -177,9 +176,11 @@ class FiniteGuard(Callback):
 
 def gradient_probe(grads: list[torch.Tensor]) -> torch.Tensor:
     """One number, finite exactly when every tensor of ``grads`` is: the sum of their sums,
-    through which a NaN or an infinity carries (16-bit ones summed in float32; finite values
-    would have to sum past about 3.4e38 to spoil it, where their norm overflows from 1.8e19).
-    A sum is the cheapest reduction there is: two thirds of the time of the total norm."""
+    through which a NaN or an infinity carries (16-bit ones summed in float32). Finite values
+    would have to sum past about 3.4e38 to spoil it, where the total norm overflows once two
+    of them pass 1.8e19; and it takes two thirds to five sixths of the time of
+    :func:`torch.nn.utils.get_total_norm` on a CPU (6 and 30 tensors, 23 against 35 us and 72
+    against 86 us)."""
     sums = [_sum(g) for g in grads]
     device = sums[0].device
     if any(s.device != device for s in sums):  # a model spread over devices
