@@ -3,7 +3,8 @@
 Trains the default run (``model=lstm data=sine trainer=cpu``) for the same batches twice in
 turn, with and without :class:`~rnnlab.callbacks.finite.FiniteGuard`, and prints the median
 seconds per epoch of each side and their ratio; then times the guard's own per-step work on
-the same model (:func:`~rnnlab.callbacks.finite.gradient_probe` and one read of it) against a whole training step.
+the same model (:func:`~rnnlab.callbacks.finite.gradient_probe` and one read of it) against a
+whole training step.
 
     python scripts/bench/nonfinite_check.py [--batches 100] [--repeats 3] [overrides ...]
 """

@@ -118,8 +118,8 @@ def test_a_group_is_gathered_into_the_batches_of_its_indices(together):
     without that method is read batch by batch. Both give each index tensor's own batch."""
     series = torch.randn(300, 3)
     windows = WindowDataset(series, torch.arange(10, 290), 10, 4, num_targets=2, num_future=1)
-    sequences = SequenceDataset(series[:280].reshape(40, 7, 3), torch.randint(1, 8, (40,)),
-                                torch.arange(40))  # fmt: skip
+    lengths = torch.randint(1, 8, (40,))
+    sequences = SequenceDataset(series[:280].reshape(40, 7, 3), lengths, torch.arange(40))
     dataset = windows if together else sequences
     assert isinstance(dataset, GathersBatches) == together
     indices = [torch.tensor([5, 0, 17]), torch.tensor([3]), torch.tensor([9, 2])]
