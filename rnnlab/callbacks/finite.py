@@ -4,6 +4,7 @@ step (``nonfinite=stop|skip`` in ``conf/train.yaml``)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -119,10 +120,7 @@ class FiniteGuard(Callback):
         params = [p.detach() for p in pl_module.parameters()]
         if not params or bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
             return
-        name, value = next(
-            (name, p) for name, p in pl_module.named_parameters() if not torch.isfinite(p).all()
-        )
-        spelled = "NaN" if bool(value.isnan().any()) else "infinite"
+        name, spelled = _first_not_finite(pl_module.named_parameters())
         raise NumericalFault(
             self._stopped(
                 trainer, f"the weights of {name} hold {spelled} values, so no checkpoint was saved"
@@ -143,10 +141,10 @@ class FiniteGuard(Callback):
         """What was not finite: the loss, else the first parameter's gradient."""
         if loss is not None and not bool(torch.isfinite(loss)):
             return f"the loss is {_spell(loss)}"
-        for name, p in pl_module.named_parameters():
-            if p.grad is not None and not bool(torch.isfinite(p.grad).all()):
-                spelled = "NaN" if bool(p.grad.isnan().any()) else "infinite"
-                return f"the gradient of {name} holds {spelled} values"
+        found = _first_not_finite((name, p.grad) for name, p in pl_module.named_parameters())
+        if found:
+            name, spelled = found
+            return f"the gradient of {name} holds {spelled} values"
         if trainer.world_size > 1:
             return "the loss or gradient of another process is not finite"
         return "the gradients are finite, but their sum overflows to inf"
@@ -172,6 +170,17 @@ class FiniteGuard(Callback):
             "is written (lower optimizer.lr or set trainer.gradient_clip_val, or give "
             "nonfinite=skip to skip such steps)."
         )
+
+
+def _first_not_finite(
+    named: Iterable[tuple[str, torch.Tensor | None]],
+) -> tuple[str, str] | None:
+    """The name of the first tensor of ``named`` that holds a NaN or an infinity, and which
+    (``NaN`` or ``infinite``); ``None`` where every one is finite (or ``None``)."""
+    for name, tensor in named:
+        if tensor is not None and not bool(torch.isfinite(tensor).all()):
+            return name, "NaN" if bool(tensor.isnan().any()) else "infinite"
+    return None
 
 
 def gradient_probe(grads: list[torch.Tensor]) -> torch.Tensor:
