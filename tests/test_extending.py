@@ -10,11 +10,13 @@ import venv
 from pathlib import Path
 
 import pytest
+import torch
 
 import rnnlab.utils.memory
 from rnnlab.train import run
 from rnnlab.utils.errors import ConfigError
 from tests.conftest import ROOT, TINY, run_cli, run_main
+from tests.nets.test_protocol import check_sequence_encoder, inputs
 
 DOC = ROOT / "docs" / "extending.md"
 FAST = [*TINY, "~callbacks.rich_progress_bar", "~callbacks.rich_model_summary"]
@@ -26,8 +28,10 @@ def write_doc_project(root: Path) -> None:
     blocks = re.findall(r"```(?:python|yaml)\n# file: (\S+)\n(.*?)```", DOC.read_text(), re.S)
     assert {path for path, _ in blocks} >= {
         "myproject/nets.py",
+        "myproject/mixers.py",
         "myproject/data.py",
         "conf/model/mean_gru.yaml",
+        "conf/model/moving_average.yaml",
         "conf/data/square.yaml",
         "conf/experiment/square_gru.yaml",
     }
@@ -71,6 +75,54 @@ def test_a_users_net_trains_on_rnnlabs_data_and_unknown_names_still_fail(tmp_pat
     message = wrong.stderr.strip()
     assert message.startswith("error: model=mean_gr is not available; choose one of: ")
     assert "mean_gru" in message and "lstm" in message
+
+
+def test_a_users_mixer_keeps_the_protocol_in_rnnlabs_backbone(tmp_path, monkeypatch):
+    write_doc_project(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from myproject.mixers import MovingAverageNet  # the file the docs hold
+
+    for kind, net in {
+        "features": MovingAverageNet(input_size=3, hidden_size=8),
+        "tokens": MovingAverageNet(vocab_size=10, pad_index=0, hidden_size=8),
+    }.items():
+        torch.manual_seed(0)
+        net.eval()
+        check_sequence_encoder(net, kind)  # padding, causality, two chunks read as one
+        x = inputs(kind)
+        with torch.no_grad():
+            whole = net(x)
+            state, outputs = None, []
+            for t in range(x.shape[1]):
+                output, state = net.step(x[:, t], state)
+                outputs.append(output)
+        torch.testing.assert_close(torch.stack(outputs, 1), whole.outputs, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(state, whole.state, atol=1e-5, rtol=1e-4)
+        assert whole.state.shape == (2, x.shape[0], 8)  # (num_layers, B, H): one tensor a layer
+        lengths = torch.tensor([x.shape[1], 2, 1])
+        with torch.no_grad():  # each row's final state is its own, padding after it or not
+            padded = net(x, lengths).state
+            for b, n in enumerate(lengths.tolist()):
+                alone = net(x[b : b + 1, :n]).state[:, 0]
+                torch.testing.assert_close(padded[:, b], alone, atol=1e-5, rtol=1e-4)
+
+
+def test_a_users_mixer_trains_a_language_model_and_generates(tmp_path):
+    write_doc_project(tmp_path)
+    out = tmp_path / "run"
+    trained = run_cli(
+        "rnnlab.train", f"hydra.searchpath=[file://{tmp_path}/conf]", "model=moving_average",
+        "data=text", "model.hidden_size=16", *[o for o in FAST if not o.startswith("data.")],
+        f"hydra.run.dir={out}", cwd=tmp_path,
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert "test/bpc" in json.loads((out / "metrics.json").read_text())
+    sampled = run_cli(
+        "rnnlab.generate", f"ckpt_path={out}/checkpoints/last.ckpt", "prompt=To be", "length=30",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert sampled.returncode == 0, sampled.stderr[-3000:]
+    assert sampled.stdout.startswith("To be") and len(sampled.stdout.rstrip("\n")) == 35
 
 
 def test_a_built_wheel_ships_its_configs_and_trains_from_another_directory(tmp_path):

@@ -16,9 +16,9 @@ log-space form needs; every scan form computes the same model, so ``scan=log`` (
 space for ``scan=log`` (``log(1 - z) = -softplus(W_z x)`` and so on) and directly for the
 others, each written to stay finite where a gate saturates.
 
-The cells are meant to be stacked in a pre-norm residual block (:class:`PreNormResidualBlock`):
-``x + mixer(norm(x))``, then ``x + mlp(norm(x))`` with a gated MLP, as the paper's language
-models are.
+The cells are meant to be stacked in a pre-norm residual block
+(:class:`~rnnlab.nets.residual.PreNormResidualBlock`): ``x + mixer(norm(x))``, then
+``x + mlp(norm(x))`` with a gated MLP, as the paper's language models are.
 """
 
 from __future__ import annotations
@@ -29,17 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnlab.nets.base import (
-    Encoded,
-    accumulation_dtype,
-    check_dropout,
-    check_sizes,
-    encoded_outputs,
-    linear_parts,
-    token_embedding,
-    valid_steps,
-)
-from rnnlab.nets.protocol import Capabilities
+from rnnlab.nets.base import accumulation_dtype, check_sizes, linear_parts
+from rnnlab.nets.residual import LayerState, MixerStack
 from rnnlab.nets.scan import linear_scan, log_linear_scan, scan_, scan_reverse_
 from rnnlab.utils.errors import check
 
@@ -65,6 +56,7 @@ class MinGRUCell(nn.Module):
     def __init__(self, input_size: int, hidden_size: int):
         super().__init__()
         self.linear = nn.Linear(input_size, 2 * hidden_size)  # W_z and W_h stacked
+        self.hidden_size = hidden_size
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``x`` ``(..., F)`` to ``a`` and ``b``, each ``(..., H)``."""
@@ -88,6 +80,7 @@ class MinLSTMCell(nn.Module):
     def __init__(self, input_size: int, hidden_size: int):
         super().__init__()
         self.linear = nn.Linear(input_size, 3 * hidden_size)  # W_f, W_i and W_h stacked
+        self.hidden_size = hidden_size
 
     def _log_ratio(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         f, i, v = linear_parts(x, self.linear, 3)  # (..., H) each
@@ -110,11 +103,12 @@ _CELLS: dict[str, type[nn.Module]] = {"mingru": MinGRUCell, "minlstm": MinLSTMCe
 
 
 class GatedLinearRecurrence(nn.Module):
-    """A sequence mixer: a cell's gates for every step, then the scan along time.
+    """A sequence mixer (:mod:`rnnlab.nets.residual`): a cell's gates for every step, then the
+    scan along time. Its output is its state ``h``; the state it carries is ``(h,)``.
 
     Args:
         cell: maps inputs ``(..., H)`` to ``a`` and ``b`` ``(..., H)``, and by ``log_gates``
-            to their logs (for ``scan=log``).
+            to their logs (for ``scan=log``); its ``hidden_size`` is ``H``.
         scan: the scan form: ``loop``, ``parallel``, ``chunked`` or ``sequential`` of
             :func:`~rnnlab.nets.scan.linear_scan`, or ``log`` for
             :func:`~rnnlab.nets.scan.log_linear_scan`.
@@ -125,33 +119,46 @@ class GatedLinearRecurrence(nn.Module):
         super().__init__()
         self.cell, self.scan, self.chunk_size = cell, scan, chunk_size
 
+    def state_shapes(self, batch: int) -> tuple[tuple[int, ...], ...]:
+        return ((batch, self.cell.hidden_size),)
+
     def forward(
-        self, x: torch.Tensor, valid: torch.Tensor | None = None, h0: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """States ``(B, T, H)`` and the final state ``(B, H)`` for ``x`` ``(B, T, H)``, from
-        ``h0`` ``(B, H)``. Where ``valid`` ``(B, T)`` is false the step is the identity
-        (``a = 1``, ``b = 0``), so the final state is each row's own."""
+        self, x: torch.Tensor, valid: torch.Tensor | None = None, state: LayerState | None = None
+    ) -> tuple[torch.Tensor, LayerState]:
+        """States ``(B, T, H)`` for ``x`` ``(B, T, H)`` from ``state`` ``(h0,)``, and the final
+        state ``(h,)``, ``h`` ``(B, H)``. Where ``valid`` ``(B, T)`` is false the step is the
+        identity (``a = 1``, ``b = 0``), so the final state is each row's own."""
+        h = self._states(x, valid, None if state is None else state[0])
+        return h, (h[:, -1],)
+
+    def _states(
+        self, x: torch.Tensor, valid: torch.Tensor | None, h0: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Every state ``(B, T, H)`` from ``h0`` ``(B, H)``, by the chosen scan."""
         padded = None if valid is None else ~valid[..., None]  # (B, T, 1)
         if self.scan == "loop" and isinstance(self.cell, MinGRUCell):
             k, v = (t.to(accumulation_dtype(t)) for t in self.cell.pre_activations(x))
-            h = _MinGRULoop.apply(k, v, padded, h0)  # (B, T, H)
-            return h, h[:, -1]
+            return _MinGRULoop.apply(k, v, padded, h0)  # (B, T, H)
         if self.scan == "log":
             log_a, log_b = (
                 t.to(accumulation_dtype(t)) for t in self.cell.log_gates(x)
             )  # (B, T, H)
             if padded is not None:
                 log_a, log_b = log_a.masked_fill(padded, 0.0), log_b.masked_fill(padded, -torch.inf)
-            return log_linear_scan(log_a, log_b, h0)
+            return log_linear_scan(log_a, log_b, h0)[0]
         a, b = (t.to(accumulation_dtype(t)) for t in self.cell(x))  # (B, T, H) each
         if padded is not None:
             a, b = a.masked_fill(padded, 1.0), b.masked_fill(padded, 0.0)
-        return linear_scan(a, b, h0, self.scan, self.chunk_size)
+        return linear_scan(a, b, h0, self.scan, self.chunk_size)[0]
 
-    def step(self, x: torch.Tensor, h: torch.Tensor | None = None) -> torch.Tensor:
-        """The one-step form: the state after ``x`` ``(B, H)`` from ``h`` ``(B, H)``."""
+    def step(
+        self, x: torch.Tensor, state: LayerState | None = None
+    ) -> tuple[torch.Tensor, LayerState]:
+        """The one-step form: the state ``h`` ``(B, H)`` after ``x`` ``(B, H)``, as the output
+        and as ``(h,)``."""
         a, b = (t.to(accumulation_dtype(t)) for t in self.cell(x))  # (B, H) each
-        return b if h is None else torch.addcmul(b, a, h)
+        h = b if state is None else torch.addcmul(b, a, state[0])
+        return h, (h,)
 
 
 class _MinGRULoop(torch.autograd.Function):
@@ -202,117 +209,12 @@ class _MinGRULoop(torch.autograd.Function):
         return grad_k, grad_v, None, grad_h0
 
 
-class GatedMLP(nn.Module):
-    """``W_out (silu(W_gate x) * W_in x)``, with ``expansion * size`` hidden units."""
-
-    def __init__(self, size: int, expansion: int):
-        super().__init__()
-        self.up = nn.Linear(size, 2 * expansion * size)  # W_in and W_gate stacked
-        self.down = nn.Linear(expansion * size, size)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(..., H)`` to ``(..., H)``."""
-        value, gate = linear_parts(x, self.up, 2)  # (..., E*H) each
-        return self.down(value * F.silu(gate))
-
-
-class PreNormResidualBlock(nn.Module):
-    """``x + mixer(norm(x))``, then ``x + mlp(norm(x))``: the block that every recurrent cell
-    can be stacked in, its state carried by the mixer.
-
-    The mixer maps ``(B, T, H)`` inputs, a ``(B, T)`` mask of valid steps and a state to
-    ``(B, T, H)`` outputs and the final state, and offers ``step(x, state)`` for one ``(B, H)``
-    step. The MLP is left out with ``mlp_expansion=0``.
-
-    Args:
-        mixer: the sequence mixer, such as :class:`GatedLinearRecurrence`.
-        size: features of the residual stream ``H``.
-        mlp_expansion: hidden units of the gated MLP per feature; 0 for none.
-        dropout: dropout on the mixer's and the MLP's outputs, before each is added.
-    """
-
-    def __init__(self, mixer: nn.Module, size: int, mlp_expansion: int = 2, dropout: float = 0.0):
-        super().__init__()
-        self.mixer = mixer
-        self.mixer_norm = nn.LayerNorm(size)
-        self.mlp = GatedMLP(size, mlp_expansion) if mlp_expansion else None
-        self.mlp_norm = nn.LayerNorm(size) if mlp_expansion else None
-        self.drop = nn.Dropout(dropout)
-
-    def forward(
-        self, x: torch.Tensor, valid: torch.Tensor | None = None, state: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``x`` ``(B, T, H)`` to ``(B, T, H)`` and the mixer's final state."""
-        mixed, state = self.mixer(self.mixer_norm(x), valid, state)  # (B, T, H)
-        return self._mlp(x + self.drop(mixed.to(x.dtype))), state
-
-    def step(
-        self, x: torch.Tensor, state: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One step ``x`` ``(B, H)`` to ``(B, H)`` and the mixer's state after it."""
-        state = self.mixer.step(self.mixer_norm(x), state)  # (B, H)
-        return self._mlp(x + self.drop(state.to(x.dtype))), state
-
-    def _mlp(self, x: torch.Tensor) -> torch.Tensor:
-        if self.mlp is None:
-            return x
-        return x + self.drop(self.mlp(self.mlp_norm(x)))
-
-
-def check_mlp_expansion(mlp_expansion: int) -> None:
-    """Refuse, in one sentence, a gated MLP width that is not a whole number of at least 0."""
-    check(
-        isinstance(mlp_expansion, int) and mlp_expansion >= 0,
-        f"model.mlp_expansion={mlp_expansion} must be a whole number of at least 0 (0: no MLP).",
-    )
-
-
-class ResidualStack(nn.Module):
-    """What the nets of stacked residual blocks share (:class:`MinimalRNN`,
-    :class:`~rnnlab.nets.ssm.StateSpaceModel`): features or embedded token ids projected to
-    the residual stream, and the protocol's size and capabilities. Causal and unidirectional,
-    carrying state."""
-
-    bidirectional = False
-
-    def _stream(
-        self,
-        input_size: int | None,
-        hidden_size: int,
-        vocab_size: int | None,
-        embedding_dim: int,
-        pad_index: int | None,
-        embedding_weights: torch.Tensor | None,
-    ) -> None:
-        """Build the token embedding (for ids) and the projection to ``hidden_size``."""
-        self.embedding = token_embedding(
-            input_size, vocab_size, embedding_dim, pad_index, embedding_weights
-        )
-        size = embedding_dim if self.embedding is not None else input_size
-        self.project = nn.Linear(size, hidden_size)
-        self.hidden_size = hidden_size
-
-    @property
-    def output_size(self) -> int:
-        """Features per step of ``outputs`` and of ``last``: ``hidden_size``."""
-        return self.hidden_size
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return Capabilities(
-            reads="features" if self.embedding is None else "tokens", carries_state=True
-        )
-
-    def _embed(self, x: torch.Tensor) -> torch.Tensor:
-        """Features ``(..., F)`` or ids ``(...)`` to the residual stream ``(..., H)``."""
-        return self.project(x if self.embedding is None else self.embedding(x))
-
-
-class MinimalRNN(ResidualStack):
+class MinimalRNN(MixerStack):
     """Stacked minGRU or minLSTM layers in pre-norm residual blocks.
 
     Inputs (features or token ids) are projected to ``hidden_size``, read by ``num_layers``
-    :class:`PreNormResidualBlock` s around a :class:`GatedLinearRecurrence`, and normalised.
+    :class:`~rnnlab.nets.residual.PreNormResidualBlock` s around a
+    :class:`GatedLinearRecurrence`, and normalised.
     Causal and unidirectional; the state is each layer's ``h``, ``(L, B, H)`` as
     ``torch.nn.GRU`` returns it, so reading a sequence in chunks equals reading it whole, and
     :meth:`step` reads one step at a time.
@@ -347,70 +249,18 @@ class MinimalRNN(ResidualStack):
         pad_index: int | None = None,
         embedding_weights: torch.Tensor | None = None,
     ):
-        super().__init__()
-        check_sizes(hidden_size=hidden_size, num_layers=num_layers, chunk_size=chunk_size)
-        check_dropout(dropout=dropout)
-        if vocab_size is not None:
-            check_sizes(embedding_dim=embedding_dim)
+        check_sizes(chunk_size=chunk_size)
         check(cell in _CELLS, f"model.cell={cell!r} is not one of {', '.join(_CELLS)}.")
         check(scan in SCANS, f"model.scan={scan!r} is not one of {', '.join(SCANS)}.")
-        check_mlp_expansion(mlp_expansion)
-        self._stream(
-            input_size, hidden_size, vocab_size, embedding_dim, pad_index, embedding_weights
+        super().__init__(
+            lambda: GatedLinearRecurrence(_CELLS[cell](hidden_size, hidden_size), scan, chunk_size),
+            input_size,
+            hidden_size,
+            num_layers,
+            dropout,
+            mlp_expansion,
+            vocab_size,
+            embedding_dim,
+            pad_index,
+            embedding_weights,
         )
-        self.blocks = nn.ModuleList(
-            PreNormResidualBlock(
-                GatedLinearRecurrence(_CELLS[cell](hidden_size, hidden_size), scan, chunk_size),
-                hidden_size,
-                mlp_expansion,
-                dropout,
-            )
-            for _ in range(num_layers)
-        )
-        self.norm = nn.LayerNorm(hidden_size)
-        self.num_layers = num_layers
-
-    def forward(
-        self,
-        x: torch.Tensor,
-        lengths: torch.Tensor | None = None,
-        state: torch.Tensor | None = None,
-    ) -> Encoded:
-        """Encode ``x`` ``(B, T, F)`` or ids ``(B, T)``, of which row ``b`` is valid for
-        ``lengths[b]`` steps, continuing from ``state`` ``(L, B, H)``. Returns outputs
-        ``(B, T, H)`` (zero on padded steps), the output at each row's last valid step
-        ``(B, H)`` and each layer's state at each row's end ``(L, B, H)``."""
-        h = self._embed(x)  # (B, T, H)
-        self._check_state(state, h.shape[0])
-        valid = valid_steps(lengths, h)  # (B, T), or None
-        states = []
-        for layer, block in enumerate(self.blocks):
-            h, last = block(h, valid, None if state is None else state[layer])
-            states.append(last)
-        encoded = encoded_outputs(self.norm(h), lengths)
-        return Encoded(encoded.outputs, encoded.last, torch.stack(states))  # state (L, B, H)
-
-    def step(
-        self, x: torch.Tensor, state: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The one-step form: the output ``(B, H)`` for one step ``x`` (features ``(B, F)``
-        or ids ``(B,)``) and the state after it ``(L, B, H)``, from ``state``."""
-        h = self._embed(x)  # (B, H)
-        self._check_state(state, h.shape[0])
-        states = []
-        for layer, block in enumerate(self.blocks):
-            h, last = block.step(h, None if state is None else state[layer])
-            states.append(last)
-        return self.norm(h), torch.stack(states)
-
-    def _check_state(self, state: torch.Tensor | None, batch: int) -> None:
-        expected = (self.num_layers, batch, self.hidden_size)
-        check(
-            state is None or (isinstance(state, torch.Tensor) and tuple(state.shape) == expected),
-            f"the state is {_describe(state)}, not "
-            f"(num_layers, B, hidden_size) = {expected}; carry the state this net returned.",
-        )
-
-
-def _describe(state: object) -> str:
-    return str(tuple(state.shape)) if isinstance(state, torch.Tensor) else type(state).__name__

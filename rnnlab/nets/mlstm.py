@@ -50,7 +50,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnlab.nets.base import CausalDepthwiseConv, accumulation_dtype, check_sizes, linear_parts
-from rnnlab.nets.ssm import LayerState, MixerStack
+from rnnlab.nets.residual import LayerState, MixerStack
 from rnnlab.utils.errors import check
 
 CellForm = Literal["sequential", "parallel", "chunked"]
@@ -336,12 +336,12 @@ class MLSTMNet(MixerStack):
     """Stacked mLSTM blocks in pre-norm residual blocks: xLSTM's ``[1:0]`` (mLSTM only) model.
 
     Inputs (features or token ids) are projected to ``hidden_size``, read by ``num_layers``
-    :class:`~rnnlab.nets.ssm.StateSpaceBlock` s around :class:`MLSTM`, and normalised. Causal
-    and unidirectional. The state is each layer's, stacked, four tensors carried as an LSTM's
-    ``(h, c)`` is: ``C`` ``(L, B, NH, d, d)``, ``n`` ``(L, B, NH, d)``, ``m`` ``(L, B, NH)``
-    and the convolution's last inputs ``(L, B, conv_kernel - 1, E hidden_size)``, with
-    ``d = expansion hidden_size / num_heads``. Reading a sequence in chunks equals reading it
-    whole, and :meth:`step` reads one step at a time.
+    :class:`~rnnlab.nets.residual.PreNormResidualBlock` s around :class:`MLSTM`, and normalised.
+    Causal and unidirectional. The state is each layer's, stacked, four tensors carried as an
+    LSTM's ``(h, c)`` is: ``C`` ``(L, B, NH, d, d)``, ``n`` ``(L, B, NH, d)``, ``m``
+    ``(L, B, NH)`` and the convolution's last inputs ``(L, B, conv_kernel - 1, E hidden_size)``,
+    with ``d = expansion hidden_size / num_heads``. Reading a sequence in chunks equals reading
+    it whole, and :meth:`step` reads one step at a time.
 
     Args:
         input_size: features per step; or ``None`` with ``vocab_size`` for token ids.
@@ -378,7 +378,6 @@ class MLSTMNet(MixerStack):
         pad_index: int | None = None,
         embedding_weights: torch.Tensor | None = None,
     ):
-        super().__init__()
         check(scan in FORMS, f"model.scan={scan!r} is not one of {', '.join(FORMS)}.")
         check_sizes(
             hidden_size=hidden_size,
@@ -394,7 +393,7 @@ class MLSTMNet(MixerStack):
             f"model.num_heads={num_heads} must divide model.expansion * model.hidden_size = "
             f"{inner}: each head takes an equal share of the inner channels.",
         )
-        self._build(
+        super().__init__(
             lambda: MLSTM(hidden_size, num_heads, expansion, conv_kernel, scan, chunk_size),
             input_size,
             hidden_size,

@@ -2,7 +2,7 @@
 
 With ``block="plain"`` the cells are stacked as torch stacks them; with ``block="residual"``
 each layer is one cell in the pre-norm residual block of the modern nets
-(:class:`~rnnlab.nets.minimal.PreNormResidualBlock`), so a comparison puts every cell in the
+(:class:`~rnnlab.nets.residual.PreNormResidualBlock`), so a comparison puts every cell in the
 same backbone.
 """
 
@@ -27,8 +27,8 @@ from rnnlab.nets.base import (
 from rnnlab.nets.cells import LayerNormLSTM, ScratchGRU, ScratchLSTM, ScratchRNN
 from rnnlab.nets.chars import CHAR_ENCODERS, CharEncoderName
 from rnnlab.nets.gru import GRU
-from rnnlab.nets.minimal import PreNormResidualBlock, check_mlp_expansion
 from rnnlab.nets.protocol import Capabilities
+from rnnlab.nets.residual import PreNormResidualBlock, check_mlp_expansion
 from rnnlab.utils.errors import check
 
 Cell = Literal["rnn", "lstm", "gru"]
@@ -340,7 +340,7 @@ class RecurrentEncoder(nn.Module):
 
 class RecurrentMixer(nn.Module):
     """A one-layer torch (or scratch) RNN, LSTM or GRU as the sequence mixer of a
-    :class:`~rnnlab.nets.minimal.PreNormResidualBlock`.
+    :class:`~rnnlab.nets.residual.PreNormResidualBlock`.
 
     Args:
         rnn: the single-layer cell, batch-first, its directions' outputs concatenated to the

@@ -32,8 +32,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnlab.nets.base import CausalDepthwiseConv, accumulation_dtype, check_sizes, linear_parts
+from rnnlab.nets.residual import LayerState, MixerStack
 from rnnlab.nets.scan import ScanForm, linear_scan
-from rnnlab.nets.ssm import SCANS, LayerState, MixerStack
+from rnnlab.nets.ssm import SCANS
 from rnnlab.utils.errors import check
 
 # The derivative of sqrt(v) is 1 / (2 sqrt(v)): unbounded where a_t reaches 1, which a
@@ -178,11 +179,11 @@ class RGLRUNet(MixerStack):
     with a gated MLP.
 
     Inputs (features or token ids) are projected to ``hidden_size``, read by ``num_layers``
-    :class:`~rnnlab.nets.ssm.StateSpaceBlock` s, and normalised. Causal and unidirectional.
-    The state is each layer's pair, stacked: the RG-LRU's ``(L, B, W)`` and the convolution's
-    last inputs ``(L, B, conv_kernel - 1, W)``, ``W = expansion * hidden_size``, carried as an
-    LSTM's ``(h, c)`` is. Reading a sequence in chunks equals reading it whole, and
-    :meth:`step` reads one step at a time.
+    :class:`~rnnlab.nets.residual.PreNormResidualBlock` s, and normalised. Causal and
+    unidirectional. The state is each layer's pair, stacked: the RG-LRU's ``(L, B, W)`` and the
+    convolution's last inputs ``(L, B, conv_kernel - 1, W)``, ``W = expansion * hidden_size``,
+    carried as an LSTM's ``(h, c)`` is. Reading a sequence in chunks equals reading it whole,
+    and :meth:`step` reads one step at a time.
 
     Args:
         input_size: features per step; or ``None`` with ``vocab_size`` for token ids.
@@ -221,7 +222,6 @@ class RGLRUNet(MixerStack):
         pad_index: int | None = None,
         embedding_weights: torch.Tensor | None = None,
     ):
-        super().__init__()
         check(scan in SCANS, f"model.scan={scan!r} is not one of {', '.join(SCANS)}.")
         check_sizes(
             hidden_size=hidden_size,
@@ -241,7 +241,7 @@ class RGLRUNet(MixerStack):
             f"model.a_min={a_min} and model.a_max={a_max} must satisfy 0 < a_min <= a_max < 1: "
             "the range the RG-LRU's decay sigmoid(Lambda) starts in.",
         )
-        self._build(
+        super().__init__(
             lambda: RGLRUMixer(
                 hidden_size, expansion, conv_kernel, c, a_min, a_max, scan, chunk_size
             ),

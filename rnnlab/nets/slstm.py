@@ -51,7 +51,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnlab.nets.base import accumulation_dtype, check_sizes
-from rnnlab.nets.ssm import MixerStack
+from rnnlab.nets.residual import MixerStack
 from rnnlab.utils.errors import check
 
 ForgetGate = Literal["sigmoid", "exp"]
@@ -212,10 +212,10 @@ class SLSTMNet(MixerStack):
     """Stacked sLSTM layers in pre-norm residual blocks.
 
     Inputs (features or token ids) are projected to ``hidden_size``, read by ``num_layers``
-    :class:`~rnnlab.nets.ssm.StateSpaceBlock` s around :class:`SLSTM` (norm, sLSTM, residual;
-    norm, gated MLP, residual), and normalised. Causal and unidirectional. The state is each
-    layer's ``(h, c, n, m)``, stacked: four tensors ``(L, B, hidden_size)``, carried as an
-    LSTM's ``(h, c)`` is, so reading a sequence in chunks equals reading it whole, and
+    :class:`~rnnlab.nets.residual.PreNormResidualBlock` s around :class:`SLSTM` (norm, sLSTM,
+    residual; norm, gated MLP, residual), and normalised. Causal and unidirectional. The state
+    is each layer's ``(h, c, n, m)``, stacked: four tensors ``(L, B, hidden_size)``, carried as
+    an LSTM's ``(h, c)`` is, so reading a sequence in chunks equals reading it whole, and
     :meth:`step` reads one step at a time. The cell has no parallel form: it loops over time.
 
     Args:
@@ -244,7 +244,6 @@ class SLSTMNet(MixerStack):
         pad_index: int | None = None,
         embedding_weights: torch.Tensor | None = None,
     ):
-        super().__init__()
         check_sizes(hidden_size=hidden_size, num_layers=num_layers, num_heads=num_heads)
         check(
             hidden_size % num_heads == 0,
@@ -255,7 +254,7 @@ class SLSTMNet(MixerStack):
             forget_gate in _LOG_FORGET,
             f"model.forget_gate={forget_gate!r} is not one of {', '.join(_LOG_FORGET)}.",
         )
-        self._build(
+        super().__init__(
             lambda: SLSTM(hidden_size, num_heads, forget_gate),
             input_size,
             hidden_size,

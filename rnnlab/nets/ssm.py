@@ -32,24 +32,14 @@ whole.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnlab.nets.base import (
-    CausalDepthwiseConv,
-    Encoded,
-    accumulation_dtype,
-    check_dropout,
-    check_sizes,
-    encoded_outputs,
-    linear_parts,
-    valid_steps,
-)
-from rnnlab.nets.minimal import PreNormResidualBlock, ResidualStack, check_mlp_expansion
+from rnnlab.nets.base import CausalDepthwiseConv, accumulation_dtype, check_sizes, linear_parts
+from rnnlab.nets.residual import LayerState, MixerStack
 from rnnlab.nets.scan import ScanForm, linear_scan, selective_scan
 from rnnlab.utils.errors import check
 
@@ -57,8 +47,6 @@ MixerName = Literal["lru", "s4d", "s6"]
 SCANS = ("loop", "parallel", "chunked", "sequential")
 # S4D is time-invariant: a convolution too, its fastest form (see S4D).
 CONVOLVED_SCANS = ("convolution", *SCANS)
-# One layer's state: a tuple of real tensors, each (B, ...).
-LayerState = tuple[torch.Tensor, ...]
 
 
 def complex_scan(
@@ -456,123 +444,20 @@ class S6(nn.Module):
         return self.out_proj((y * F.silu(z.to(y.dtype))).to(self.out_proj.weight.dtype))
 
 
-class StateSpaceBlock(PreNormResidualBlock):
-    """:class:`~rnnlab.nets.minimal.PreNormResidualBlock` for a mixer whose one-step form
-    returns its output and its state, as here, where the output is read out of the state
-    (``C h + D x``) rather than being the state itself."""
-
-    def step(self, x: torch.Tensor, state: LayerState | None = None):
-        """One step ``x`` ``(B, H)`` to ``(B, H)`` and the mixer's state after it."""
-        mixed, state = self.mixer.step(self.mixer_norm(x), state)  # (B, H)
-        return self._mlp(x + self.drop(mixed.to(x.dtype))), state
-
-
 _MIXERS = ("lru", "s4d", "s6")
-
-
-class MixerStack(ResidualStack):
-    """Stacked pre-norm residual blocks (:class:`StateSpaceBlock`) around sequence mixers that
-    carry a state of one or more tensors: what :class:`StateSpaceModel` and the xLSTM and
-    RG-LRU nets share.
-
-    A subclass checks its own settings and calls :meth:`_build` with a factory of its mixer,
-    which builds the input stream, the blocks and the final norm. Each mixer maps ``(B, T, H)``
-    inputs, a ``(B, T)`` mask of valid steps (or ``None``) and its state (a tuple of tensors,
-    or ``None``) to ``(B, T, H)`` outputs and the state at each row's last valid step; its
-    ``step(x, state)`` reads one ``(B, H)`` step; its ``state_shapes(batch)`` gives the shape
-    of each tensor of its state. The net's state is each layer's stacked, ``(L, B, ...)`` per
-    tensor: one tensor where the mixer's state is one, else a tuple, carried as an LSTM's
-    ``(h, c)`` is.
-    """
-
-    def _build(
-        self,
-        mixer: Callable[[], nn.Module],
-        input_size: int | None,
-        hidden_size: int,
-        num_layers: int,
-        dropout: float,
-        mlp_expansion: int,
-        vocab_size: int | None,
-        embedding_dim: int,
-        pad_index: int | None,
-        embedding_weights: torch.Tensor | None,
-    ) -> None:
-        """Check the settings every stack shares, then build the input stream, ``num_layers``
-        :class:`StateSpaceBlock` s each around a new ``mixer()``, and the final norm."""
-        check_sizes(hidden_size=hidden_size, num_layers=num_layers)
-        if vocab_size is not None:
-            check_sizes(embedding_dim=embedding_dim)
-        check_dropout(dropout=dropout)
-        check_mlp_expansion(mlp_expansion)
-        self._stream(
-            input_size, hidden_size, vocab_size, embedding_dim, pad_index, embedding_weights
-        )
-        self.blocks = nn.ModuleList(
-            StateSpaceBlock(mixer(), hidden_size, mlp_expansion, dropout) for _ in range(num_layers)
-        )
-        self.norm = nn.LayerNorm(hidden_size)
-        self.num_layers = num_layers
-
-    def forward(
-        self,
-        x: torch.Tensor,
-        lengths: torch.Tensor | None = None,
-        state: torch.Tensor | tuple[torch.Tensor, ...] | None = None,
-    ) -> Encoded:
-        """Encode ``x`` ``(B, T, F)`` or ids ``(B, T)``, of which row ``b`` is valid for
-        ``lengths[b]`` steps, continuing from ``state`` (as an earlier call returned it).
-        Returns outputs ``(B, T, H)`` (zero on padded steps), the output at each row's last
-        valid step ``(B, H)`` and the state at each row's end."""
-        h = self._embed(x)  # (B, T, H)
-        layers = self._layer_states(state, h.shape[0])
-        valid = valid_steps(lengths, h)  # (B, T), or None
-        states = []
-        for block, layer_state in zip(self.blocks, layers, strict=True):
-            h, last = block(h, valid, layer_state)
-            states.append(last)
-        encoded = encoded_outputs(self.norm(h), lengths)
-        return Encoded(encoded.outputs, encoded.last, _stacked(states))
-
-    def step(self, x: torch.Tensor, state: torch.Tensor | tuple[torch.Tensor, ...] | None = None):
-        """The one-step form: the output ``(B, H)`` for one step ``x`` (features ``(B, F)``
-        or ids ``(B,)``) and the state after it, from ``state``."""
-        h = self._embed(x)  # (B, H)
-        layers = self._layer_states(state, h.shape[0])
-        states = []
-        for block, layer_state in zip(self.blocks, layers, strict=True):
-            h, last = block.step(h, layer_state)
-            states.append(last)
-        return self.norm(h), _stacked(states)
-
-    def _layer_states(self, state, batch: int) -> list[LayerState | None]:
-        """The carried state split into each layer's, after checking its shapes."""
-        if state is None:
-            return [None] * self.num_layers
-        shapes = self.blocks[0].mixer.state_shapes(batch)
-        expected = tuple((self.num_layers, *shape) for shape in shapes)
-        parts = state if isinstance(state, tuple | list) else (state,)
-        got = tuple(tuple(p.shape) if isinstance(p, torch.Tensor) else None for p in parts)
-        described = ", ".join(str(g) for g in got)
-        check(
-            got == expected,
-            f"the state is {described}, not {', '.join(str(e) for e in expected)}; carry the "
-            "state this net returned.",
-        )
-        return [tuple(p[layer] for p in parts) for layer in range(self.num_layers)]
 
 
 class StateSpaceModel(MixerStack):
     """Stacked LRU, S4D or S6 layers in pre-norm residual blocks.
 
     Inputs (features or token ids) are projected to ``hidden_size``, read by ``num_layers``
-    :class:`StateSpaceBlock` s around the chosen mixer, and normalised. Causal and
-    unidirectional. The state is each layer's, stacked: for ``lru`` ``(L, B, 2 state_size)``
-    and for ``s4d`` ``(L, B, 2 hidden_size state_size)`` (complex states as real parts then
-    imaginary parts); for ``s6`` a pair, the SSM's ``(L, B, E hidden_size state_size)`` and the
-    convolution's last inputs ``(L, B, conv_kernel - 1, E hidden_size)``, carried as an LSTM's
-    ``(h, c)`` is. Reading a sequence in chunks equals reading it whole, and :meth:`step` reads
-    one step at a time.
+    :class:`~rnnlab.nets.residual.PreNormResidualBlock` s around the chosen mixer, and
+    normalised. Causal and unidirectional. The state is each layer's, stacked: for ``lru``
+    ``(L, B, 2 state_size)`` and for ``s4d`` ``(L, B, 2 hidden_size state_size)`` (complex
+    states as real parts then imaginary parts); for ``s6`` a pair, the SSM's
+    ``(L, B, E hidden_size state_size)`` and the convolution's last inputs
+    ``(L, B, conv_kernel - 1, E hidden_size)``, carried as an LSTM's ``(h, c)`` is. Reading a
+    sequence in chunks equals reading it whole, and :meth:`step` reads one step at a time.
 
     Args:
         input_size: features per step; or ``None`` with ``vocab_size`` for token ids.
@@ -621,7 +506,6 @@ class StateSpaceModel(MixerStack):
         pad_index: int | None = None,
         embedding_weights: torch.Tensor | None = None,
     ):
-        super().__init__()
         check(mixer in _MIXERS, f"model.mixer={mixer!r} is not one of {', '.join(_MIXERS)}.")
         forms = CONVOLVED_SCANS if mixer == "s4d" else SCANS
         if scan is None:
@@ -660,7 +544,7 @@ class StateSpaceModel(MixerStack):
                 chunk_size,
             ),
         }[mixer]
-        self._build(
+        super().__init__(
             make,
             input_size,
             hidden_size,
@@ -672,9 +556,3 @@ class StateSpaceModel(MixerStack):
             pad_index,
             embedding_weights,
         )
-
-
-def _stacked(states: list[LayerState]) -> torch.Tensor | tuple[torch.Tensor, ...]:
-    """Each layer's state stacked: one tensor ``(L, B, ...)``, or a tuple of them."""
-    stacked = tuple(torch.stack(parts) for parts in zip(*states, strict=True))
-    return stacked[0] if len(stacked) == 1 else stacked

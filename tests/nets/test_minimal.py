@@ -1,11 +1,13 @@
-"""minGRU and minLSTM: the gates are the paper's equations, every scan form and the one-step
-form give the same outputs, padding and carried state change nothing, bad settings are refused."""
+"""minGRU and minLSTM: the gates are the paper's equations, every scan form gives the same
+outputs and gradients, the fused minGRU loop is the generic scan, bad settings are refused.
+(The one-step form, padding and carried state: tests/nets/test_mixer_stacks.py, for every
+modern net.)"""
 
 import pytest
 import torch
 
-from rnnlab.nets.minimal import SCANS, GatedMLP, MinGRUCell, MinimalRNN, MinLSTMCell, log_g
-from rnnlab.nets.protocol import SequenceEncoder
+from rnnlab.nets.minimal import SCANS, MinGRUCell, MinimalRNN, MinLSTMCell, log_g
+from rnnlab.nets.residual import GatedMLP
 from rnnlab.utils.errors import ConfigError
 
 CELLS = ["mingru", "minlstm"]
@@ -81,64 +83,6 @@ def test_every_scan_form_gives_the_same_outputs_and_gradients(cell):
             torch.testing.assert_close(got, expected, **TOL, msg=f"scan={scan} differs")
 
 
-@pytest.mark.parametrize("scan", SCANS)
-@pytest.mark.parametrize("cell", CELLS)
-def test_the_one_step_form_reproduces_the_outputs_token_by_token(cell, scan):
-    net = net64(cell, scan).double().eval()
-    x = torch.randn(2, 7, 3, dtype=torch.float64)
-    state = torch.randn(2, 2, 6, dtype=torch.float64).abs()  # a carried state, (L, B, H)
-    encoded = net(x, state=state)
-    for t in range(x.shape[1]):
-        output, state = net.step(x[:, t], state)
-        torch.testing.assert_close(output, encoded.outputs[:, t], **TOL)
-    torch.testing.assert_close(state, encoded.state, **TOL)
-
-
-@pytest.mark.parametrize("scan", ["loop", "chunked", "log"])
-@pytest.mark.parametrize("cell", CELLS)
-def test_a_padded_batch_equals_the_unpadded_sequences(cell, scan):
-    net = net64(cell, scan).double()
-    x = torch.randn(3, 8, 3, dtype=torch.float64)
-    x[1, 5:], x[2, 1:] = 9.0, -9.0  # junk in the padding
-    lengths = torch.tensor([8, 5, 1])
-    encoded = net(x, lengths)
-    for row, n in enumerate(lengths.tolist()):
-        alone = net(x[row : row + 1, :n])
-        torch.testing.assert_close(encoded.outputs[row, :n], alone.outputs[0], **TOL)
-        torch.testing.assert_close(encoded.last[row], alone.last[0], **TOL)
-        torch.testing.assert_close(encoded.state[:, row], alone.state[:, 0], **TOL)
-        assert not encoded.outputs[row, n:].any(), "padded steps must be zero"
-
-
-@pytest.mark.parametrize("scan", ["loop", "parallel", "log"])
-@pytest.mark.parametrize("cell", CELLS)
-def test_two_chunks_with_the_state_carried_equal_one_pass(cell, scan):
-    net = net64(cell, scan).double()
-    x = torch.randn(2, 10, 3, dtype=torch.float64)
-    whole = net(x)
-    first = net(x[:, :4])
-    rest = net(x[:, 4:], state=first.state)
-    assert first.state.shape == (2, 2, 6)  # (L, B, H), as torch.nn.GRU's h
-    torch.testing.assert_close(torch.cat([first.outputs, rest.outputs], 1), whole.outputs, **TOL)
-    torch.testing.assert_close(rest.state, whole.state, **TOL)
-
-
-@pytest.mark.parametrize("cell", CELLS)
-def test_token_ids_are_embedded_and_read_one_at_a_time_too(cell):
-    torch.manual_seed(0)
-    net = MinimalRNN(cell=cell, hidden_size=8, vocab_size=11, embedding_dim=5, pad_index=0)
-    assert isinstance(net, SequenceEncoder) and net.capabilities.reads == "tokens"
-    assert net.capabilities.causal and net.capabilities.carries_state
-    ids = torch.randint(1, 11, (3, 6))
-    encoded = net(ids)
-    assert encoded.outputs.shape == (3, 6, 8) and encoded.last.shape == (3, 8)
-    assert encoded.state.shape == (2, 3, 8) and net.output_size == 8
-    state = None
-    for t in range(6):
-        output, state = net.step(ids[:, t], state)
-    torch.testing.assert_close(output, encoded.outputs[:, -1], atol=1e-5, rtol=1e-4)
-
-
 def test_pretrained_embedding_rows_are_used():
     weights = torch.randn(4, 5)
     net = MinimalRNN(vocab_size=4, embedding_dim=5, pad_index=0, embedding_weights=weights)
@@ -193,9 +137,11 @@ def test_bad_settings_are_refused_in_one_sentence(settings, message):
 
 def test_a_state_of_another_shape_is_refused():
     net = MinimalRNN(3, hidden_size=4, num_layers=2)
-    with pytest.raises(ConfigError, match=r"the state is \(1, 2, 4\), not \(num_layers, B, "):
+    with pytest.raises(ConfigError, match=r"^the state is \(1, 2, 4\), not \(2, 2, 4\); carry "):
         net(torch.randn(2, 3, 3), state=torch.zeros(1, 2, 4))
-    with pytest.raises(ConfigError, match="the state is tuple, not"):
+    with pytest.raises(
+        ConfigError, match=r"^the state is \(2, 2, 4\), \(2, 2, 4\), not \(2, 2, 4\);"
+    ):
         net.step(torch.randn(2, 3), (torch.zeros(2, 2, 4), torch.zeros(2, 2, 4)))
 
 

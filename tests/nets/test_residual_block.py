@@ -8,7 +8,7 @@ from rnnlab.data.batch import Batch
 from rnnlab.data.specs import ForecastSpec, Inputs
 from rnnlab.generate import generate
 from rnnlab.nets import RecurrentEncoder
-from rnnlab.nets.minimal import PreNormResidualBlock
+from rnnlab.nets.residual import PreNormResidualBlock
 from rnnlab.tasks import ForecastingTask
 from rnnlab.train import run
 from rnnlab.utils.errors import ConfigError

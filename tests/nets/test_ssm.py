@@ -1,5 +1,6 @@
-"""LRU, S4D and S6: each layer is its paper's equations, every scan form and the one-step form
-give the same outputs, padding and carried state change nothing, bad settings are refused."""
+"""LRU, S4D and S6: each layer is its paper's equations, every scan form gives the same outputs
+and gradients, bad settings are refused. (The one-step form, padding and carried state:
+tests/nets/test_mixer_stacks.py, for every modern net.)"""
 
 import math
 
@@ -7,7 +8,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rnnlab.nets.protocol import SequenceEncoder
 from rnnlab.nets.ssm import (
     CONVOLVED_SCANS,
     LRU,
@@ -21,8 +21,6 @@ from rnnlab.utils.errors import ConfigError
 
 MIXERS = ["lru", "s4d", "s6"]
 FORMS = {"lru": SCANS, "s4d": CONVOLVED_SCANS, "s6": SCANS}
-# Each test of a form below also runs S4D's convolution, where it differs from the scans most.
-S4D_CONVOLUTION = [("s4d", "convolution")]
 TOL = {"atol": 1e-10, "rtol": 1e-10}
 
 
@@ -141,85 +139,6 @@ def test_every_scan_form_gives_the_same_outputs_and_gradients(mixer):
     for scan in FORMS[mixer]:
         for got, expected in zip(results[scan], results["sequential"], strict=True):
             torch.testing.assert_close(got, expected, **TOL, msg=f"scan={scan} differs")
-
-
-@pytest.mark.parametrize(
-    ("mixer", "scan"),
-    [(m, s) for m in MIXERS for s in ("loop", "chunked")] + S4D_CONVOLUTION,
-)
-def test_the_one_step_form_reproduces_the_outputs_token_by_token(mixer, scan):
-    net = net64(mixer, scan).eval()
-    x = torch.randn(2, 7, 3, dtype=torch.float64)
-    state = net(torch.randn(2, 5, 3, dtype=torch.float64)).state  # a carried state
-    encoded = net(x, state=state)
-    for t in range(x.shape[1]):
-        output, state = net.step(x[:, t], state)
-        torch.testing.assert_close(output, encoded.outputs[:, t], **TOL)
-    for got, expected in zip(tensors(state), tensors(encoded.state), strict=True):
-        torch.testing.assert_close(got, expected, **TOL)
-
-
-@pytest.mark.parametrize(
-    ("mixer", "scan"),
-    [(m, s) for m in MIXERS for s in ("loop", "parallel")] + S4D_CONVOLUTION,
-)
-def test_a_padded_batch_equals_the_unpadded_sequences(mixer, scan):
-    net = net64(mixer, scan)
-    x = torch.randn(3, 8, 3, dtype=torch.float64)
-    x[1, 5:], x[2, 1:] = 9.0, -9.0  # junk in the padding
-    lengths = torch.tensor([8, 5, 1])
-    encoded = net(x, lengths)
-    for row, n in enumerate(lengths.tolist()):
-        alone = net(x[row : row + 1, :n])
-        torch.testing.assert_close(encoded.outputs[row, :n], alone.outputs[0], **TOL)
-        torch.testing.assert_close(encoded.last[row], alone.last[0], **TOL)
-        for got, expected in zip(tensors(encoded.state), tensors(alone.state), strict=True):
-            torch.testing.assert_close(got[:, row], expected[:, 0], **TOL)
-        assert not encoded.outputs[row, n:].any(), "padded steps must be zero"
-
-
-@pytest.mark.parametrize(
-    ("mixer", "scan"),
-    [(m, s) for m in MIXERS for s in ("loop", "chunked")] + S4D_CONVOLUTION,
-)
-def test_two_chunks_with_the_state_carried_equal_one_pass(mixer, scan):
-    net = net64(mixer, scan)
-    x = torch.randn(2, 10, 3, dtype=torch.float64)
-    whole = net(x)
-    for cut in (1, 2, 6):  # shorter and longer than S6's convolution
-        first = net(x[:, :cut])
-        rest = net(x[:, cut:], state=first.state)
-        outputs = torch.cat([first.outputs, rest.outputs], 1)
-        torch.testing.assert_close(outputs, whole.outputs, **TOL)
-        for got, expected in zip(tensors(rest.state), tensors(whole.state), strict=True):
-            torch.testing.assert_close(got, expected, **TOL)
-
-
-@pytest.mark.parametrize("mixer", MIXERS)
-def test_padded_chunks_carry_each_rows_own_state(mixer):
-    # Truncated BPTT with padding: a short row's state is its own end, not the padding's.
-    net = net64(mixer)
-    x = torch.randn(2, 9, 3, dtype=torch.float64)
-    first = net(x[:, :4], torch.tensor([4, 2]))
-    rest = net(x[:, 4:], state=first.state)
-    alone = net(torch.cat([x[1:, :2], x[1:, 4:]], 1))
-    torch.testing.assert_close(rest.outputs[1], alone.outputs[0, 2:], **TOL)
-
-
-@pytest.mark.parametrize("mixer", MIXERS)
-def test_token_ids_are_embedded_and_read_one_at_a_time_too(mixer):
-    torch.manual_seed(0)
-    net = StateSpaceModel(mixer=mixer, hidden_size=8, vocab_size=11, embedding_dim=5, pad_index=0)
-    assert isinstance(net, SequenceEncoder) and net.capabilities.reads == "tokens"
-    assert net.capabilities.causal and net.capabilities.carries_state
-    ids = torch.randint(1, 11, (3, 6))
-    encoded = net(ids)
-    assert encoded.outputs.shape == (3, 6, 8) and encoded.last.shape == (3, 8)
-    assert net.output_size == 8
-    state = None
-    for t in range(6):
-        output, state = net.step(ids[:, t], state)
-    torch.testing.assert_close(output, encoded.outputs[:, -1], atol=1e-5, rtol=1e-4)
 
 
 @pytest.mark.parametrize("mixer", MIXERS)
