@@ -13,10 +13,10 @@ import pytest
 import torch
 
 import rnnlab.utils.memory
+from rnnlab.testing import check_encoder
 from rnnlab.train import run
 from rnnlab.utils.errors import ConfigError
 from tests.conftest import ROOT, TINY, run_cli, run_main
-from tests.nets.test_protocol import check_sequence_encoder, inputs
 
 DOC = ROOT / "docs" / "extending.md"
 FAST = [*TINY, "~callbacks.rich_progress_bar", "~callbacks.rich_model_summary"]
@@ -32,6 +32,7 @@ def write_doc_project(root: Path) -> None:
         "myproject/data.py",
         "conf/model/mean_gru.yaml",
         "conf/model/moving_average.yaml",
+        "tests/test_moving_average.py",
         "conf/data/square.yaml",
         "conf/experiment/square_gru.yaml",
     }
@@ -82,29 +83,17 @@ def test_a_users_mixer_keeps_the_protocol_in_rnnlabs_backbone(tmp_path, monkeypa
     monkeypatch.syspath_prepend(str(tmp_path))
     from myproject.mixers import MovingAverageNet  # the file the docs hold
 
-    for kind, net in {
-        "features": MovingAverageNet(input_size=3, hidden_size=8),
-        "tokens": MovingAverageNet(vocab_size=10, pad_index=0, hidden_size=8),
-    }.items():
-        torch.manual_seed(0)
-        net.eval()
-        check_sequence_encoder(net, kind)  # padding, causality, two chunks read as one
-        x = inputs(kind)
-        with torch.no_grad():
-            whole = net(x)
-            state, outputs = None, []
-            for t in range(x.shape[1]):
-                output, state = net.step(x[:, t], state)
-                outputs.append(output)
-        torch.testing.assert_close(torch.stack(outputs, 1), whole.outputs, atol=1e-5, rtol=1e-4)
-        torch.testing.assert_close(state, whole.state, atol=1e-5, rtol=1e-4)
-        assert whole.state.shape == (2, x.shape[0], 8)  # (num_layers, B, H): one tensor a layer
-        lengths = torch.tensor([x.shape[1], 2, 1])
-        with torch.no_grad():  # each row's final state is its own, padding after it or not
-            padded = net(x, lengths).state
-            for b, n in enumerate(lengths.tolist()):
-                alone = net(x[b : b + 1, :n]).state[:, 0]
-                torch.testing.assert_close(padded[:, b], alone, atol=1e-5, rtol=1e-4)
+    checked = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+        cwd=tmp_path, capture_output=True, text=True,
+    )  # fmt: skip
+    assert checked.returncode == 0 and "1 passed" in checked.stdout, checked.stdout[-3000:]
+    torch.manual_seed(0)
+    features = MovingAverageNet(input_size=3, hidden_size=8)
+    check_encoder(features, torch.randn(3, 7, 3))  # padding, causality, chunks, step by step
+    assert features(torch.randn(3, 7, 3)).state.shape == (2, 3, 8)  # (L, B, H)
+    tokens = MovingAverageNet(vocab_size=10, pad_index=0, hidden_size=8)
+    check_encoder(tokens, torch.randint(1, 10, (3, 7)))
 
 
 def test_a_users_mixer_trains_a_language_model_and_generates(tmp_path):

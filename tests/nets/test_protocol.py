@@ -10,9 +10,10 @@ import torch
 from rnnlab.build import build_net
 from rnnlab.cli import available
 from rnnlab.data.specs import ClassesSpec, Inputs, PairsSpec
-from rnnlab.nets.base import Encoded, linear_parts
-from rnnlab.nets.protocol import Capabilities, EncoderDecoder, SequenceEncoder
+from rnnlab.nets.base import linear_parts
+from rnnlab.nets.protocol import Capabilities, EncoderDecoder
 from rnnlab.tasks import ClassificationTask, Seq2SeqTask
+from rnnlab.testing import check_encoder
 from rnnlab.utils.errors import ConfigError
 from tests.conftest import compose_config
 
@@ -62,51 +63,12 @@ def test_every_net_keeps_the_protocol(model, tmp_path):
         if kind == "pairs":
             check_encoder_decoder(net)
         else:
-            assert capabilities.reads == kind
             check_sequence_encoder(net, kind)
 
 
 def check_sequence_encoder(net, kind: str) -> None:
-    assert isinstance(net, SequenceEncoder) and not isinstance(net, EncoderDecoder)
-    capabilities, size = net.capabilities, net.output_size
-    x = inputs(kind)
-    with torch.no_grad():
-        encoded = net(x)
-        assert isinstance(encoded, Encoded)
-        assert encoded.outputs.shape == (B, T, size) and encoded.last.shape == (B, size)
-        if capabilities.accepts_lengths:
-            check_padding_changes_nothing(net, x)
-        if capabilities.causal:
-            check_no_output_reads_ahead(net, x, kind)
-        if capabilities.carries_state:
-            check_two_chunks_read_as_one(net, x)
-
-
-def check_padding_changes_nothing(net, x: torch.Tensor) -> None:
-    lengths = torch.tensor([T, T - 3, 1])
-    encoded = net(x, lengths)
-    for b, n in enumerate(lengths.tolist()):
-        alone = net(x[b : b + 1, :n])
-        torch.testing.assert_close(encoded.outputs[b, :n], alone.outputs[0], atol=1e-5, rtol=1e-4)
-        torch.testing.assert_close(encoded.last[b], alone.last[0], atol=1e-5, rtol=1e-4)
-        assert not encoded.outputs[b, n:].any(), "padded steps must be zero"
-
-
-def check_no_output_reads_ahead(net, x: torch.Tensor, kind: str) -> None:
-    changed = x.clone()
-    changed[:, 4:] = inputs(kind, B, T - 4)  # new steps from step 4 on
-    before, after = net(x).outputs[:, :4], net(changed).outputs[:, :4]
-    torch.testing.assert_close(before, after, atol=1e-5, rtol=1e-4)
-
-
-def check_two_chunks_read_as_one(net, x: torch.Tensor) -> None:
-    whole = net(x)
-    first = net(x[:, :3])
-    rest = net(x[:, 3:], state=first.state)
-    outputs = torch.cat([first.outputs, rest.outputs], 1)
-    torch.testing.assert_close(outputs, whole.outputs, atol=1e-5, rtol=1e-4)
-    for a, b in zip(_tensors(rest.state), _tensors(whole.state), strict=True):
-        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+    assert net.capabilities.reads == kind
+    check_encoder(net, inputs(kind))
 
 
 def check_encoder_decoder(net) -> None:
@@ -120,10 +82,6 @@ def check_encoder_decoder(net) -> None:
         for decoded in (net.greedy(source, lengths, 6), net.beam_search(source, lengths, 2, 6)):
             assert len(decoded) == B and all(len(ids) <= 6 for ids in decoded)
             assert all(net.eos_index not in ids for ids in decoded)
-
-
-def _tensors(state) -> tuple[torch.Tensor, ...]:
-    return state if isinstance(state, tuple) else (state,)
 
 
 @pytest.mark.parametrize("rows", [10, 4096])  # from 4,096 rows: split matmuls
