@@ -38,9 +38,14 @@ Peak memory is measured in a fresh process per net and length: the growth of the
 ``/proc/self/clear_refs``) over the first training step. It is what the process took from the
 kernel, so the allocator's caching is in it; Linux only, ``--no-memory`` leaves it out.
 
+With ``--device cuda`` every net trains on the GPU (``lstm`` and ``gru`` through cuDNN), each
+step timed to the GPU's end of it; peak memory is then the CUDA allocator's peak over the step
+(``torch.cuda.max_memory_allocated``, less what was allocated before), and page faults are not
+counted.
+
     OMP_NUM_THREADS=2 python scripts/bench/scan_speed.py [--quick] [--hidden 64] [--layers 2]
         [--mlp-expansion 2] [--cpu-memory reuse|heap|system] [--nets mingru lstm ...]
-        [--no-memory] [--no-modern]
+        [--no-memory] [--no-modern] [--device cpu|cuda]
 """
 
 from __future__ import annotations
@@ -115,13 +120,13 @@ def build(name: str, args: argparse.Namespace) -> tuple[nn.Module, Callable]:
     minimal = {"scan": "log"} if form == "log" else {}
     reference = minimal_net("mingru", args)
     if cell in ("mingru", "minlstm"):
-        net = minimal_net(cell, args, **minimal)
+        net = minimal_net(cell, args, **minimal).to(args.device)
         if form == "step":
             return net, lambda x: stepwise(net, x).square().mean()
         return net, lambda x: net(x).outputs.square().mean()
     fused, gates = {"lstm": (nn.LSTM, 4), "gru": (nn.GRU, 3)}[cell]
     size = fused_size(gates, args.features, args.layers, parameters(reference))
-    net = fused(args.features, size, args.layers, batch_first=True)
+    net = fused(args.features, size, args.layers, batch_first=True).to(args.device)
     return net, lambda x: net(x)[0].square().mean()
 
 
@@ -137,13 +142,13 @@ def modern(name: str, args: argparse.Namespace, sequential: bool) -> nn.Module:
         return cls(args.features, hidden_size=hidden, num_layers=args.layers, **fixed, **form)
 
     sizes = range(4, 4 * args.hidden + 1, 4)
-    return make(min(sizes, key=lambda h: abs(parameters(make(h)) - target)))
+    return make(min(sizes, key=lambda h: abs(parameters(make(h)) - target))).to(args.device)
 
 
 def time_modern(length: int, args: argparse.Namespace) -> dict[str, float]:
     """The median seconds per training step of each modern net (``name`` and ``name seq``)
     and of the fused LSTM at ``length``, taking turns."""
-    x = torch.randn(args.batch, length, args.features)
+    x = torch.randn(args.batch, length, args.features, device=args.device)
     built = {"lstm": build("lstm", args)}
     for name in MODERN:
         forms = (False,) if name == "slstm" else (False, True)
@@ -160,6 +165,11 @@ def time_modern(length: int, args: argparse.Namespace) -> dict[str, float]:
             if round_:
                 times[name].append(seconds)
     return {name: statistics.median(t) for name, t in times.items()}
+
+
+def device_name(device: str) -> str:
+    """The device the nets train on, in words."""
+    return torch.cuda.get_device_name() if device == "cuda" else "cpu"
 
 
 def stepwise(net: MinimalRNN, x: torch.Tensor) -> torch.Tensor:
@@ -182,17 +192,25 @@ def timed_step(net: nn.Module, loss: Callable, x: torch.Tensor) -> tuple[float, 
     (pages the kernel mapped in and zeroed: memory the C allocator handed back and asked for
     again)."""
     net.zero_grad(set_to_none=True)
+    finish(x.device)
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     start = time.perf_counter()
     loss(x).backward()
+    finish(x.device)
     seconds = time.perf_counter() - start
     return seconds, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+
+
+def finish(device: torch.device) -> None:
+    """Wait for the work queued on ``device``."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def time_nets(length: int, args: argparse.Namespace) -> tuple[dict[str, float], dict[str, float]]:
     """The median seconds per training step of each net at ``length``, taking turns, and the
     median page faults per step."""
-    x = torch.randn(args.batch, length, args.features)
+    x = torch.randn(args.batch, length, args.features, device=args.device)
     built = {name: build(name, args) for name in args.nets}
     times: dict[str, list[float]] = {name: [] for name in args.nets}
     faults: dict[str, list[int]] = {name: [] for name in args.nets}
@@ -209,34 +227,43 @@ def time_nets(length: int, args: argparse.Namespace) -> tuple[dict[str, float], 
 def time_scans(length: int, args: argparse.Namespace) -> dict[str, float]:
     """The median seconds of each scan form's forward and backward on ``(B, T, H)``."""
     shape = (args.batch, length, args.hidden)
-    log_a = -torch.rand(shape) * 3
-    log_b = torch.randn(shape)
+    log_a = -torch.rand(shape, device=args.device) * 3
+    log_b = torch.randn(shape, device=args.device)
     times: dict[str, list[float]] = {form: [] for form in SCAN_FORMS}
     for round_ in range(args.rounds + 1):
         for form in SCAN_FORMS:
             inputs = [t.clone().requires_grad_(True) for t in (log_a, log_b)]
+            finish(log_a.device)
             start = time.perf_counter()
             if form == "log":
                 h, _ = log_linear_scan(*inputs)
             else:
                 h, _ = linear_scan(inputs[0].exp(), inputs[1].exp(), None, form, 64)
             h.sum().backward()
+            finish(log_a.device)
             if round_:
                 times[form].append(time.perf_counter() - start)
     return {form: statistics.median(t) for form, t in times.items()}
 
 
 def peak_memory_child(name: str, length: int, args: argparse.Namespace) -> None:
-    """Print the resident-set growth (MiB) over one training step of ``name`` at ``length``."""
+    """Print the memory (MiB) one training step of ``name`` at ``length`` took: the resident
+    set's growth, or on a GPU the CUDA allocator's peak over what was allocated before."""
     net, loss = build(name, args)
-    x = torch.randn(args.batch, length, args.features)
-    print(resident_growth_mib(lambda: loss(x).backward()))
+    x = torch.randn(args.batch, length, args.features, device=args.device)
+    if x.device.type != "cuda":
+        print(resident_growth_mib(lambda: loss(x).backward()))
+        return
+    before = torch.cuda.memory_allocated(x.device)
+    torch.cuda.reset_peak_memory_stats(x.device)
+    loss(x).backward()
+    print((torch.cuda.max_memory_allocated(x.device) - before) / 2**20)
 
 
 def peak_memory(name: str, length: int, args: argparse.Namespace) -> str:
     """:func:`peak_memory_child` in a fresh process, as text for the table."""
     command = [sys.executable, __file__, "--memory-of", name, "--lengths", str(length)]
-    for key in ("batch", "hidden", "layers", "features", "mlp_expansion", "cpu_memory"):
+    for key in ("batch", "hidden", "layers", "features", "mlp_expansion", "cpu_memory", "device"):
         command += [f"--{key.replace('_', '-')}", str(getattr(args, key))]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode:
@@ -275,8 +302,11 @@ def main() -> None:
         help=f"the first table's nets, mingru always first (default: {', '.join(NETS)})",
     )
     parser.add_argument("--no-modern", action="store_true", help="minGRU and minLSTM only")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--memory-of", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        sys.exit("error: --device cuda, but this machine has no CUDA device.")
     args.nets = ["mingru", *(n for n in dict.fromkeys(args.nets) if n != "mingru")]
     set_cpu_memory(args.cpu_memory)  # as rnnlab.train sets it (default: reuse), for every net
     lengths = args.lengths or (QUICK_LENGTHS if args.quick else LENGTHS)
@@ -288,13 +318,14 @@ def main() -> None:
         f"batch {args.batch}, {args.features} features, {args.layers} layers, "
         f"MLP expansion {args.mlp_expansion}, cpu_memory={args.cpu_memory}, "
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-        f"median of {args.rounds} rounds"
+        f"median of {args.rounds} rounds, {device_name(args.device)}"
     )
     for name in args.nets:
         net, _ = build(name, args)
         sizes = net.hidden_size
         print(f"  {name:<13} hidden {sizes:>4}  {parameters(net):>8,} parameters")
-    memory = not args.no_memory and Path("/proc/self/clear_refs").exists()
+    on_gpu = args.device == "cuda"
+    memory = not args.no_memory and (on_gpu or Path("/proc/self/clear_refs").exists())
 
     print("\ntraining step (forward + backward): tokens/s, and mingru's speed over each net")
     print(f"{'T':>5}  " + "  ".join(f"{name:>21}" for name in args.nets))
@@ -307,10 +338,11 @@ def main() -> None:
             for n in args.nets
         ]
         print(f"{length:>5}  " + "  ".join(f"{c:>21}" for c in cells), flush=True)
-    print("page faults per training step (median; each costs a page zeroed by the kernel)")
-    for length in lengths:
-        cells = [f"{faults[length][n]:,.0f}" for n in args.nets]
-        print(f"{length:>5}  " + "  ".join(f"{c:>21}" for c in cells))
+    if not on_gpu:
+        print("page faults per training step (median; each costs a page zeroed by the kernel)")
+        for length in lengths:
+            cells = [f"{faults[length][n]:,.0f}" for n in args.nets]
+            print(f"{length:>5}  " + "  ".join(f"{c:>21}" for c in cells))
 
     if not args.no_modern:
         print("\nevery modern net at the minGRU net's parameter count (hidden size, parameters):")
@@ -335,7 +367,8 @@ def main() -> None:
             print(f"{length:>5}  " + "  ".join(f"{c:>20}" for c in cells), flush=True)
 
     if memory:
-        print("\npeak memory of one training step, MiB (resident-set growth, a fresh process each)")
+        what = "the CUDA allocator's peak" if on_gpu else "resident-set growth"
+        print(f"\npeak memory of one training step, MiB ({what}, a fresh process each)")
         print(f"{'T':>5}  " + "  ".join(f"{name:>13}" for name in args.nets))
         for length in lengths:
             cells = [peak_memory(name, length, args) for name in args.nets]
