@@ -40,7 +40,7 @@ from rnnlab.nets.base import (
     valid_steps,
 )
 from rnnlab.nets.protocol import Capabilities
-from rnnlab.utils.errors import check
+from rnnlab.utils.errors import ConfigError, check
 
 # One layer's state: a tuple of real tensors, each (B, ...).
 LayerState = tuple[torch.Tensor, ...]
@@ -215,12 +215,11 @@ class MixerStack(nn.Module):
         expected = tuple((self.num_layers, *shape) for shape in shapes)
         parts = state if isinstance(state, tuple | list) else (state,)
         got = tuple(tuple(p.shape) if isinstance(p, torch.Tensor) else None for p in parts)
-        described = ", ".join(str(g) for g in got)
-        check(
-            got == expected,
-            f"the state is {described}, not {', '.join(str(e) for e in expected)}; carry the "
-            "state this net returned.",
-        )
+        if got != expected:  # the sentence built only when needed: step() checks every token
+            raise ConfigError(
+                f"the state is {', '.join(str(g) for g in got)}, not "
+                f"{', '.join(str(e) for e in expected)}; carry the state this net returned."
+            )
         return [tuple(p[layer] for p in parts) for layer in range(self.num_layers)]
 
 
