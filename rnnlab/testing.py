@@ -28,9 +28,10 @@ def check_encoder(net: nn.Module, x: torch.Tensor, atol: float = 1e-5, rtol: flo
     Checked, in eval mode and without gradients (the net's mode is restored after):
 
     - it is a ``SequenceEncoder`` whose ``capabilities`` are consistent (not both bidirectional
-      and causal) and say it reads what ``x`` is;
+      and causal) and say it reads what ``x`` is (token ids are integers, features and frames
+      floating point);
     - ``forward(x)`` returns an ``Encoded`` with outputs ``(B, T, output_size)`` and ``last``
-      ``(B, output_size)``;
+      ``(B, output_size)``, and a state where it carries one;
     - ``accepts_lengths``: with lengths ``T``, ``T - 3``, ``1`` (then ``T``), every row's valid
       outputs and ``last`` equal those of the row read alone, its padded outputs are zero, and
       (where it carries state) its final state is its own, not the padding's;
@@ -61,11 +62,16 @@ def check_encoder(net: nn.Module, x: torch.Tensor, atol: float = 1e-5, rtol: flo
     assert not (capabilities.bidirectional and capabilities.causal), (
         "a bidirectional net cannot be causal: its outputs read later steps."
     )
+    ids = not (x.is_floating_point() or x.is_complex())
+    assert ids == (capabilities.reads == "tokens"), (
+        f"the net reads {capabilities.reads}, but x holds {x.dtype} values: give "
+        + ("token ids (integers)." if capabilities.reads == "tokens" else "floating point ones.")
+    )
     was_training = net.training
     net.eval()
     try:
         with torch.no_grad():
-            _check_shapes(net, x)
+            _check_shapes(net, x, capabilities.carries_state)
             if capabilities.accepts_lengths:
                 _check_padding(net, x, capabilities.carries_state, atol, rtol)
             if capabilities.causal:
@@ -78,7 +84,7 @@ def check_encoder(net: nn.Module, x: torch.Tensor, atol: float = 1e-5, rtol: flo
         net.train(was_training)
 
 
-def _check_shapes(net: nn.Module, x: torch.Tensor) -> None:
+def _check_shapes(net: nn.Module, x: torch.Tensor, carries_state: bool) -> None:
     encoded = net(x)
     batch, steps, size = *x.shape[:2], net.output_size
     assert isinstance(encoded, Encoded), f"forward returned {type(encoded).__name__}, not Encoded."
@@ -88,6 +94,9 @@ def _check_shapes(net: nn.Module, x: torch.Tensor) -> None:
     )
     assert tuple(encoded.last.shape) == (batch, size), (
         f"last is {tuple(encoded.last.shape)}, not (B, output_size) = {(batch, size)}."
+    )
+    assert encoded.state is not None or not carries_state, (
+        "the capabilities say the net carries state, but forward returned none."
     )
 
 

@@ -74,6 +74,13 @@ class PaddingNotZero(GRUEncoder):
         return encoded._replace(outputs=encoded.outputs + padded[..., None])
 
 
+class NoState(GRUEncoder):
+    """Says it carries state, but returns none."""
+
+    def forward(self, x, lengths=None, state=None):
+        return super().forward(x, lengths, state)._replace(state=None)
+
+
 class WrongWidth(GRUEncoder):
     """Says its outputs are wider than they are."""
 
@@ -128,12 +135,18 @@ def test_a_net_that_keeps_the_protocol_passes():
         (PaddingNotZero(), "row 1, 4 of 7 steps valid: padded outputs must be zero"),
         (WrongWidth(), r"outputs are \(3, 7, 5\), not \(B, T, output_size\) = \(3, 7, 6\)"),
         (nn.GRU(3, 5), "GRU is not a SequenceEncoder"),
+        (NoState(), "the net carries state, but forward returned none"),
     ],
 )
 def test_each_broken_promise_is_named(net, message):
     torch.manual_seed(0)
     with pytest.raises(AssertionError, match=message):
         check_encoder(net, torch.randn(3, 7, 3))
+
+
+def test_inputs_of_another_kind_are_refused():
+    with pytest.raises(AssertionError, match=r"reads features, but x holds torch.int64 values"):
+        check_encoder(GRUEncoder(), torch.randint(0, 3, (3, 7, 3)))
 
 
 @pytest.mark.parametrize(
