@@ -2,6 +2,7 @@
 example of docs/extending.md, run as written), a built wheel trains from any directory, and a
 call from Python composes and trains as the command line does, leaving the process alone."""
 
+import importlib.util
 import json
 import re
 import subprocess
@@ -78,21 +79,22 @@ def test_a_users_net_trains_on_rnnlabs_data_and_unknown_names_still_fail(tmp_pat
     assert "mean_gru" in message and "lstm" in message
 
 
-def test_a_users_mixer_keeps_the_protocol_in_rnnlabs_backbone(tmp_path, monkeypatch):
+def test_a_users_mixer_keeps_the_protocol_in_rnnlabs_backbone(tmp_path):
     write_doc_project(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    from myproject.mixers import MovingAverageNet  # the file the docs hold
-
+    # The file the docs hold, loaded on its own: no `myproject` left behind in sys.modules.
+    spec = importlib.util.spec_from_file_location("mixers", tmp_path / "myproject" / "mixers.py")
+    mixers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mixers)
     checked = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
         cwd=tmp_path, capture_output=True, text=True,
     )  # fmt: skip
     assert checked.returncode == 0 and "1 passed" in checked.stdout, checked.stdout[-3000:]
     torch.manual_seed(0)
-    features = MovingAverageNet(input_size=3, hidden_size=8)
+    features = mixers.MovingAverageNet(input_size=3, hidden_size=8)
     check_encoder(features, torch.randn(3, 7, 3))  # padding, causality, chunks, step by step
     assert features(torch.randn(3, 7, 3)).state.shape == (2, 3, 8)  # (L, B, H)
-    tokens = MovingAverageNet(vocab_size=10, pad_index=0, hidden_size=8)
+    tokens = mixers.MovingAverageNet(vocab_size=10, pad_index=0, hidden_size=8)
     check_encoder(tokens, torch.randint(1, 10, (3, 7)))
 
 
