@@ -9,6 +9,8 @@ reads these inputs, the task accepts this net) and says so in one sentence namin
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import hydra
@@ -147,11 +149,38 @@ def build_trainer(node: DictConfig, task: SupervisedTask, **kwargs: Any) -> L.Tr
     return trainer
 
 
+@contextmanager
+def lightning_refusals() -> Iterator[None]:
+    """Inside: Lightning's refusal of a setting that it can judge only once it reads the data
+    (a fraction of batches that comes to less than one, ``limit_val_batches=0.01`` of a small
+    set), raised from ``fit`` or ``test`` as a ``MisconfigurationException``, becomes one
+    sentence, a :class:`ConfigError`. The run directory keeps the settings and log written so
+    far; no step was trained."""
+    try:
+        yield
+    except MisconfigurationException as error:
+        raise ConfigError(f"Lightning refused the settings: {error}") from None
+
+
 def _own_optimisation(task: SupervisedTask) -> str:
     """What makes ``task`` optimise by hand, as its setting."""
     if task.steps_per_batch > 1:
         return f"task.steps_per_batch={task.steps_per_batch}"
     return f"{type(task).__name__}'s own optimisation (one step per truncated-BPTT chunk)"
+
+
+# Whole-number trainer settings Lightning takes without a check (a negative minimum, which
+# it ignores) or divides by (a zero interval, a ZeroDivisionError mid-run): the least value
+# each may take, and what the sentence adds. ``null`` is Lightning's default for each.
+_WHOLE_NUMBERS = {
+    "max_epochs": (-1, ", or -1 (no limit)"),
+    "max_steps": (-1, ", or -1 (no limit)"),
+    "min_epochs": (0, ""),
+    "min_steps": (0, ""),
+    "log_every_n_steps": (1, ""),
+    "check_val_every_n_epoch": (1, " (or null: validate every val_check_interval batches)"),
+    "num_sanity_val_steps": (-1, ", or -1 (every validation batch)"),
+}
 
 
 def _check_trainer(node: DictConfig) -> None:
@@ -162,12 +191,18 @@ def _check_trainer(node: DictConfig) -> None:
         clip is None or (isinstance(clip, int | float) and clip >= 0),
         f"trainer.gradient_clip_val={clip} must be at least 0 (or null: no clipping).",
     )
-    for key in ("max_epochs", "max_steps"):
-        value = node.get(key)
+    for key, (least, also) in _WHOLE_NUMBERS.items():
+        value, lowest = node.get(key), max(least, 0)  # -1: a word for "no limit" or "all"
         check(
-            value is None or (isinstance(value, int) and value >= -1),
-            f"trainer.{key}={value} must be a whole number of at least 0, or -1 (no limit).",
+            value is None or (isinstance(value, int) and (value >= lowest or value == least)),
+            f"trainer.{key}={value} must be a whole number of at least {lowest}{also}.",
         )
+    interval = node.get("val_check_interval")  # a count of batches, or a fraction of an epoch
+    check(
+        interval != 0 or isinstance(interval, float),
+        "trainer.val_check_interval=0 must be a whole number of batches of at least 1, or a "
+        "fraction of an epoch (0.25: four times an epoch).",
+    )
     accumulate = node.get("accumulate_grad_batches", 1)
     check(
         isinstance(accumulate, int) and accumulate >= 1,

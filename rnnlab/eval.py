@@ -12,7 +12,13 @@ from typing import Any
 import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
-from rnnlab.build import build_loggers, build_system, build_trainer, score_baselines
+from rnnlab.build import (
+    build_loggers,
+    build_system,
+    build_trainer,
+    lightning_refusals,
+    score_baselines,
+)
 from rnnlab.checkpoints import check_weights, load_run
 from rnnlab.cli import open_run_dir, run
 from rnnlab.utils.console import quiet_console
@@ -35,9 +41,10 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     del checkpoint  # the trainer reads it again, into the task
     trainer: L.Trainer = build_trainer(cfg.trainer, task, logger=build_loggers(cfg.get("logger")))
     open_run_dir(cfg)  # once everything the settings can get wrong has been checked
-    trainer.test(
-        task, datamodule=datamodule, ckpt_path=cfg.ckpt_path, verbose=False, weights_only=True
-    )
+    with lightning_refusals():
+        trainer.test(
+            task, datamodule=datamodule, ckpt_path=cfg.ckpt_path, verbose=False, weights_only=True
+        )
 
     metrics = scalar_metrics(trainer.callback_metrics, ("test/",))
     scores, headings = score_baselines(task, datamodule)

@@ -26,6 +26,7 @@ from rnnlab.build import (
     build_loggers,
     build_system,
     build_trainer,
+    lightning_refusals,
     score_baselines,
 )
 from rnnlab.callbacks.best_metrics import BestMetrics
@@ -80,7 +81,9 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     log_layout(trainer, task.headline)
     objects = {"datamodule": datamodule, "net": net, "task": task, "trainer": trainer}
 
-    with ddp_job(entry="rnnlab.train"):  # a DDP job of a multirun starts its own ranks
+    # A DDP job of a multirun starts its own ranks; a setting Lightning refuses once it reads
+    # the data ends the run in one sentence.
+    with ddp_job(entry="rnnlab.train"), lightning_refusals():
         try:
             trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         except SIGTERMException:  # stopped by a signal, its checkpoint saved: a distinct status

@@ -1,6 +1,8 @@
 """Bad settings, runs and checkpoints, one test per row of docs/bad_input.md ("Settings, runs and
 checkpoints"): each ends the command in one sentence (a :class:`ConfigError`) that names the bad
 value, before anything is written, and leaves every existing run directory exactly as it was.
+The settings that only the data can refuse ("Settings that only the data can refuse") end in
+one sentence when training starts, in a new run directory that keeps no checkpoint.
 
 The runs and files the rows point at are made once for the module: a tiny forecaster run, a
 tiny language-model run on a small text file (changed afterwards, as data can change between
@@ -172,6 +174,31 @@ ROWS = [
         "zero-accumulation",
         "train trainer.accumulate_grad_batches=0",
         "trainer.accumulate_grad_batches=0 must be a whole number of at least 1.",
+    ),
+    row(
+        "zero-logging-interval",
+        "train trainer.log_every_n_steps=0",
+        "trainer.log_every_n_steps=0 must be a whole number of at least 1.",
+    ),
+    row(
+        "zero-epochs-between-validations",
+        "train trainer.check_val_every_n_epoch=0",
+        "trainer.check_val_every_n_epoch=0 must be a whole number of at least 1 (or null:",
+    ),
+    row(
+        "zero-batches-between-validations",
+        "train +trainer.val_check_interval=0",
+        "trainer.val_check_interval=0 must be a whole number of batches of at least 1, or a",
+    ),
+    row(
+        "negative-sanity-batches",
+        "train trainer.num_sanity_val_steps=-2",
+        "trainer.num_sanity_val_steps=-2 must be a whole number of at least 0, or -1 (every",
+    ),
+    row(
+        "negative-min-epochs",
+        "train trainer.min_epochs=-3",
+        "trainer.min_epochs=-3 must be a whole number of at least 0.",
     ),
     row(
         "zero-steps-per-batch",
@@ -392,3 +419,76 @@ def test_a_logger_whose_package_is_missing_is_one_sentence():
     node = OmegaConf.create({"_target_": "lightning.pytorch.loggers.CometLogger"})
     with pytest.raises(ConfigError, match=r"^logger.comet needs a package that is not installed: "):
         instantiate(node, "logger.comet")
+
+
+# Settings that only the data can refuse (docs/bad_input.md, the last table): refused when
+# training starts, in a new run directory that keeps no checkpoint and no metrics.json.
+STARTING = [
+    row(
+        "fraction-under-one-training-batch",
+        "train trainer.limit_train_batches=0.001",
+        "Lightning refused the settings: You requested to check 0.001 of the `train_dataloader`",
+    ),
+    row(
+        "fraction-under-one-validation-batch",
+        "train trainer.limit_val_batches=0.01",
+        "Lightning refused the settings: You requested to check 0.01 of the `val_dataloader`",
+    ),
+    row(
+        "validation-interval-over-the-epoch",
+        "train +trainer.val_check_interval=100000",
+        "counting the training batches failed: `val_check_interval` (100000) must be less than",
+    ),
+]
+
+
+def starting(r: Row, run_dir: Path) -> list[str]:
+    """The row's arguments on the default data, made small, in the new run ``run_dir``."""
+    return [*r.args, *SINE, "trainer=cpu", "trainer.max_epochs=1", f"hydra.run.dir={run_dir}"]
+
+
+@pytest.mark.parametrize("r", STARTING, ids=[r.id for r in STARTING])
+def test_a_setting_the_data_refuses_ends_in_one_sentence_when_training_starts(
+    r: Row, paths: dict[str, Path], tmp_path: Path
+):
+    before = tree_digest(paths["root"])
+    with pytest.raises(ConfigError) as caught:
+        run(starting(r, tmp_path / "new"))
+    sentence = str(caught.value)
+    assert sentence.startswith(r.says), sentence
+    assert "\n" not in sentence
+    assert (tmp_path / "new" / ".hydra" / "config.yaml").is_file()  # what was refused
+    assert not (tmp_path / "new" / "checkpoints").exists()
+    assert not (tmp_path / "new" / "metrics.json").exists()
+    assert tree_digest(paths["root"]) == before
+
+
+def test_evaluating_on_a_fraction_under_one_test_batch_ends_in_one_sentence(
+    paths: dict[str, Path], tmp_path: Path
+):
+    before = tree_digest(paths["root"])
+    args = [f"ckpt_path={paths['run']}/checkpoints/last.ckpt", "trainer=cpu"]
+    with pytest.raises(ConfigError) as caught:
+        ENTRIES["eval"]([*args, "trainer.limit_test_batches=0.01", f"hydra.run.dir={tmp_path}"])
+    says = "Lightning refused the settings: You requested to check 0.01 of the `test_dataloader`"
+    assert str(caught.value).startswith(says), caught.value
+    assert not (tmp_path / "metrics.json").exists()
+    assert tree_digest(paths["root"]) == before
+
+
+def test_a_setting_the_data_refuses_exits_2_on_the_command_line(tmp_path: Path):
+    r = STARTING[0]
+    result = run_main("rnnlab.train", *starting(r, tmp_path / "new"), cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {r.says}"), lines
+
+
+def test_the_last_table_has_a_test_for_each_of_its_rows():
+    table = (Path(__file__).parents[1] / "docs" / "bad_input.md").read_text(encoding="utf-8")
+    section = table.split("## Settings that only the data can refuse", 1)[1].split("\n## ")[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "---" not in line]
+    assert len(rows) - 1 == len(STARTING)
+    for line, r in zip(rows[1:], STARTING, strict=True):
+        assert f"`python -m rnnlab.{r.entry} {' '.join(r.args)}`" in line
+        assert f"| {r.says}" in line

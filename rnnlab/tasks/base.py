@@ -275,7 +275,15 @@ class SupervisedTask(L.LightningModule, ABC):
         epoch trained), and otherwise bounded from above (the schedule may then end short of
         its last value, never run past it)."""
         trainer = self.trainer
-        steps = trainer.estimated_stepping_batches * self.optimizer_steps_per_batch
+        try:
+            steps = trainer.estimated_stepping_batches * self.optimizer_steps_per_batch
+        except ValueError as error:
+            if isinstance(error, ConfigError):
+                raise
+            # Lightning checks the batch settings against the loader here, refusing some
+            # (a validation interval longer than the epoch) with a plain ValueError.
+            message = f"counting the training batches failed: {str(error).strip()}"
+            raise ConfigError(message) from error
         sampler = getattr(trainer.train_dataloader, "sampler", None)
         epochs = trainer.max_epochs
         if (
