@@ -9,6 +9,7 @@ reads these inputs, the task accepts this net) and says so in one sentence namin
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -22,11 +23,13 @@ from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf
+from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
 from rnnlab.data.baselines import HasBaselines, ScoresBaselines
 from rnnlab.data.specs import Spec
 from rnnlab.nets.protocol import OPTIONAL_PARAMETERS
 from rnnlab.tasks.base import SupervisedTask
+from rnnlab.tasks.optim import MIN_SCHEDULED_STEPS, unset_length
 from rnnlab.utils.checkpoint_io import AtomicCheckpointIO
 from rnnlab.utils.errors import ConfigError, check
 from rnnlab.utils.instantiate import instantiate, instantiate_each
@@ -105,12 +108,27 @@ def build_optimizer(cfg: DictConfig) -> tuple[Any, Any]:
     scheduler = cfg.get("scheduler")
     has_scheduler = isinstance(scheduler, DictConfig) and "_target_" in scheduler
     optimizer = instantiate(cfg.optimizer, "optimizer")
-    try:  # torch checks its settings (lr, betas, momentum, ...) when it is built: now, not mid-fit
-        optimizer(params=[torch.nn.Parameter(torch.zeros(1))])
+    # torch checks the settings (lr, betas, momentum, a schedule's max_lr, ...) when it builds
+    # each: so both are built once now, on a stand-in weight, rather than mid-fit.
+    try:
+        probe = optimizer(params=[torch.nn.Parameter(torch.zeros(1))])
     except (ValueError, TypeError) as error:
         target = cfg.optimizer.get("_target_", "the optimizer")
         raise ConfigError(f"optimizer: {target} refuses its settings: {error}.") from None
-    return optimizer, instantiate(scheduler, "scheduler") if has_scheduler else None
+    if not has_scheduler:
+        return optimizer, None
+    schedule = instantiate(scheduler, "scheduler")
+    length = unset_length(schedule)  # the run's length, filled in when it is known
+    try:
+        built = schedule(probe, **({length: MIN_SCHEDULED_STEPS} if length else {}))
+        if isinstance(built, LRScheduler):  # some settings (eta_min) are first read by a step
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "a step before the optimizer's": a stand-in
+                built.step(0.0) if isinstance(built, ReduceLROnPlateau) else built.step()
+    except (ValueError, TypeError) as error:
+        target = scheduler.get("_target_", "the scheduler")
+        raise ConfigError(f"scheduler: {target} refuses its settings: {error}.") from None
+    return optimizer, schedule
 
 
 def build_trainer(node: DictConfig, task: SupervisedTask, **kwargs: Any) -> L.Trainer:

@@ -4,6 +4,7 @@ same run started from Python."""
 from __future__ import annotations
 
 import collections
+import contextlib
 import copy
 import functools
 import logging
@@ -19,6 +20,8 @@ import hydra
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import CompactHydraException
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import MissingMandatoryValue
 
@@ -142,11 +145,19 @@ def _search_path_overrides(args: Sequence[str]) -> list[str]:
     return overrides
 
 
+class JobFailed(CompactHydraException):
+    """A job of a multirun (``-m``) that ended in one sentence. Hydra treats it as any job that
+    raises: the job counts as failed, the other jobs of the sweep's batch still run (all of
+    them, under the basic sweeper), and then Hydra prints the first failure (this line, being a
+    ``CompactHydraException``, without a traceback) and exits with status 1."""
+
+
 def exit_on_config_error(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn a :class:`ConfigError`, or a required value left ``???``, into one line on stderr
     and exit status 2, and a :class:`NumericalFault` (training diverged) into its one line and
     exit status 3. Inside an Optuna trial the error is raised instead: it fails that trial, and
-    the sweep goes on."""
+    the sweep goes on. A job of any other multirun prints its line and fails as a
+    :class:`JobFailed`, and the sweep goes on too."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -168,12 +179,21 @@ def exit_on_config_error(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _in_multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
 def _remove_empty_run_dir() -> None:
     """Take back the run directory Hydra made for a run refused before it wrote anything: one
-    named by :func:`run_name` in this process, so new, never a folder the user named."""
+    named by :func:`run_name` in this process, so new, never a folder the user named; or, in a
+    multirun, the job's folder in the sweep's, if empty."""
     if not HydraConfig.initialized():
         return
     path = Path(HydraConfig.get().runtime.output_dir).absolute()
+    if _in_multirun():
+        with contextlib.suppress(OSError):  # not empty: it holds something of its own
+            path.rmdir()
+        return
     if path.name not in _issued:
         return
     here = Path.cwd().absolute()
@@ -316,5 +336,11 @@ def write_output(text: str, output: str | None) -> None:
 
 
 def _fail(error: Exception, status: int = 2) -> None:
+    """``error``'s sentence on stderr, then exit with ``status``; in a multirun, the job fails
+    (:class:`JobFailed`) and the sweep goes on."""
     print(f"error: {error}", file=sys.stderr)
+    if _in_multirun():
+        job = HydraConfig.get().job
+        overrides = " ".join(HydraConfig.get().overrides.task)
+        raise JobFailed(f"error: job {job.num} of the sweep ({overrides}) failed: {error}")
     sys.exit(status)

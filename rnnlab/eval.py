@@ -22,13 +22,14 @@ from rnnlab.build import (
 from rnnlab.checkpoints import check_weights, load_run
 from rnnlab.cli import open_run_dir, run
 from rnnlab.utils.console import quiet_console
-from rnnlab.utils.errors import check
+from rnnlab.utils.errors import check, check_seed
 from rnnlab.utils.run_output import finish_run, scalar_metrics
 
 
 def evaluate(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Test the checkpoint ``cfg.ckpt_path`` on its run's test split; return metrics and objects."""
     saved, spec, checkpoint = load_run(cfg.ckpt_path)
+    check_seed(cfg.seed)
     L.seed_everything(cfg.seed, workers=True, verbose=False)  # the seed is in the config
 
     datamodule, _, task = build_system(saved)

@@ -72,7 +72,7 @@ from rnnlab.data.text import UNKNOWN
 from rnnlab.data.vocab import Vocabulary
 from rnnlab.tasks.base import SupervisedTask
 from rnnlab.utils.atomic import atomic_write_text
-from rnnlab.utils.errors import ConfigError, check
+from rnnlab.utils.errors import ConfigError, check, check_not_negative
 from rnnlab.utils.instantiate import instantiate
 
 FORMATS = {"onnx": "model.onnx", "torch_export": "model.pt2"}
@@ -618,6 +618,7 @@ def export(cfg: DictConfig) -> dict[str, Any]:
     outputs are from rnnlab's on the test split's first batch."""
     fmt = cfg.format
     check(fmt in FORMATS, f"format={fmt} is not one of {', '.join(FORMATS)}.")
+    check_not_negative("tolerance", cfg.tolerance)
     if fmt == "onnx":
         missing = [m for m in ("onnx", "onnxscript") if importlib.util.find_spec(m) is None]
         check(

@@ -14,7 +14,8 @@ from rnnlab.checkpoints import load_run, load_weights
 from rnnlab.cli import run
 from rnnlab.data.specs import StreamSpec
 from rnnlab.tasks.language_model import decode, prompt_ids
-from rnnlab.utils.errors import check
+from rnnlab.utils.devices import check_device
+from rnnlab.utils.errors import check, check_count, check_not_negative, check_seed
 
 
 def generate(cfg: DictConfig) -> str:
@@ -27,15 +28,18 @@ def generate(cfg: DictConfig) -> str:
         "needs a language model's (trained with data=text).",
     )
     vocab = spec.inputs.vocab
-    check(cfg.length >= 0, f"length={cfg.length} must not be negative.")
-    check(cfg.temperature >= 0, f"temperature={cfg.temperature} must not be negative.")
-    check(cfg.top_k is None or cfg.top_k >= 1, f"top_k={cfg.top_k} must be at least 1 (or null).")
+    check_count("length", cfg.length, 0)
+    check_not_negative("temperature", cfg.temperature)
+    if cfg.top_k is not None:
+        check_count("top_k", cfg.top_k, 1, " (or null)")
+    check_seed(cfg.seed)
+    device = check_device("device", cfg.device)
     prompt = str(cfg.prompt)
     ids = prompt_ids(prompt, vocab)  # an unknown character ends the run here
 
     _, task = build_model(saved, spec)
     load_weights(task, checkpoint, f"ckpt_path={cfg.ckpt_path}")
-    task.to(cfg.device)
+    task.to(device)
     generator = torch.Generator().manual_seed(cfg.seed)
     tokens = task.sample(ids, cfg.length, cfg.temperature, cfg.top_k, generator)
     return prompt + decode(tokens, vocab)

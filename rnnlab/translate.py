@@ -22,7 +22,8 @@ from rnnlab.cli import read_input_lines, run, write_output
 from rnnlab.data.batch import pad_sequences
 from rnnlab.data.specs import PairsSpec
 from rnnlab.data.vocab import Subwords, Vocabulary, split_text
-from rnnlab.utils.errors import check
+from rnnlab.utils.devices import check_device
+from rnnlab.utils.errors import check, check_count
 from rnnlab.utils.progress import progress
 
 _BAR_FROM = 256  # sentences: that many show a bar while they are decoded
@@ -36,15 +37,15 @@ def translate(cfg: DictConfig) -> list[str]:
         f"ckpt_path={cfg.ckpt_path} is not an encoder–decoder's checkpoint (trained with "
         "model=seq2seq); rnnlab.translate needs one.",
     )
-    check(
-        cfg.beam_size is None or cfg.beam_size >= 1,
-        f"beam_size={cfg.beam_size} must be at least 1 (1 is greedy decoding).",
-    )
+    if cfg.beam_size is not None:
+        check_count("beam_size", cfg.beam_size, 1, " (1 is greedy decoding)")
+    check_count("batch_size", cfg.batch_size, 1)
+    device = check_device("device", cfg.device)
     sources = _sources(cfg)
 
     _, task = build_model(saved, spec)
     load_weights(task, checkpoint, f"ckpt_path={cfg.ckpt_path}")
-    task.to(cfg.device).eval()
+    task.to(device).eval()
     beam = task.test_beam if cfg.beam_size is None else int(cfg.beam_size)
     vocab = Vocabulary(spec.inputs.vocab)
     subwords = None if spec.source_subwords is None else Subwords(spec.source_subwords)

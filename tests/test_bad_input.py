@@ -107,9 +107,26 @@ ROWS = [
     ),
     row("zero-window", "train data.window=0", "data.window=0 must be at least 1."),
     row(
+        "fraction-for-a-count",
+        "train data.window=2.5",
+        "data.window=2.5 must be a whole number of at least 1.",
+    ),
+    row(
+        "word-for-a-number",
+        "train data.batch_size=abc",
+        "data.batch_size=abc must be a whole number of at least 1.",
+    ),
+    row("negative-seed", "train seed=-1", "seed=-1 must be a whole number from 0 to 4294967295."),
+    row(
         "negative-lr",
         "train optimizer.lr=-1",
         "optimizer: torch.optim.Adam refuses its settings: Invalid learning rate: -1.",
+    ),
+    row(
+        "warm-up-past-the-schedule",
+        "train scheduler=onecycle scheduler.pct_start=2",
+        "scheduler: torch.optim.lr_scheduler.OneCycleLR refuses its settings: Expected float "
+        "between 0 and 1 pct_start, but got 2.",
     ),
     row(
         "long-horizon",
@@ -290,6 +307,16 @@ ROWS = [
         "eval-on-changed-data",
         f"eval ckpt_path={LM_LAST}",
         f"the data behind ckpt_path={LM_LAST} has changed since training: its vocabulary",
+    ),
+    row(
+        "unknown-device",
+        f"generate ckpt_path={LM_LAST} device=tpu",
+        "device=tpu is not a device; give cpu, or cuda (cuda:1: the second GPU).",
+    ),
+    row(
+        "fraction-of-a-character",
+        f"generate ckpt_path={LM_LAST} length=2.5",
+        "length=2.5 must be a whole number of at least 0.",
     ),
     row(
         "prompt-outside-vocabulary",

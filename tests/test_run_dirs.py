@@ -111,3 +111,34 @@ def test_a_refused_run_keeps_an_empty_folder_the_user_named(tmp_path):
     )
     assert result.returncode == 2
     assert named.is_dir() and not any(named.iterdir())
+
+
+# A failing job of a sweep fails alone: Hydra runs the others, then reports the first failure.
+
+
+@pytest.mark.parametrize(
+    ("sweep", "says"),
+    [
+        (["model.hidden_size=0,8"], "model.hidden_size=0 must be a whole number of at least 1."),
+        (
+            ["optimizer.lr=1e30,0.01", "trainer.gradient_clip_val=null"],
+            "training stopped at step ",
+        ),
+    ],
+    ids=["refused-setting", "diverged-run"],
+)
+def test_a_failing_job_of_a_sweep_fails_alone_and_the_sweep_goes_on(tmp_path, sweep, says):
+    result = run_main(
+        "rnnlab.train", "-m", *TINY, "data.length=2000", *sweep,
+        f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 1  # Hydra's status for a sweep with a failed job
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert lines[0].startswith(f"error: {says}"), result.stderr[-3000:]  # as the job ended
+    assert lines[-1].startswith("error: job 0 of the sweep (")  # Hydra's report, at the end
+    assert f"failed: {says}" in lines[-1]
+    assert (tmp_path / "sweep" / "1" / "metrics.json").is_file()  # the next job ran
+    failed = tmp_path / "sweep" / "0"
+    assert not (failed / "metrics.json").exists()
+    if sweep[0].startswith("model."):  # refused before it wrote anything: no folder
+        assert not failed.exists()

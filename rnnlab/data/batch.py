@@ -20,7 +20,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler
 
-from rnnlab.utils.errors import check
+from rnnlab.utils.errors import check_count
 
 IGNORE = -100  # the target of a padded position, which losses and metrics skip
 
@@ -387,7 +387,7 @@ class InMemoryDataModule(L.LightningDataModule):
 
     def __init__(self, batch_size: int, num_workers: int = 0, seed: int = 0):
         super().__init__()
-        check(batch_size >= 1, f"data.batch_size={batch_size} must be at least 1.")
+        check_count("data.batch_size", batch_size, 1)
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.seed = seed

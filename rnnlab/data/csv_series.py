@@ -29,7 +29,7 @@ from rnnlab.data.specs import ForecastSpec, Inputs
 from rnnlab.data.splits import check_splits
 from rnnlab.data.text_cls import iter_table
 from rnnlab.utils import log
-from rnnlab.utils.errors import ConfigError, check
+from rnnlab.utils.errors import ConfigError, check, check_count
 from rnnlab.utils.progress import progress
 
 Missing = Literal["error", "ffill", "interpolate", "zero"]
@@ -391,10 +391,10 @@ class CsvSeriesDataModule(InMemoryDataModule):
             time_column not in columns,
             f"data.time_column={time_column!r} is also a target or a covariate.",
         )
-        check(window >= 1, f"data.window={window} must be at least 1.")
-        check(horizon >= 1, f"data.horizon={horizon} must be at least 1.")
+        check_count("data.window", window, 1)
+        check_count("data.horizon", horizon, 1)
         if season is not None:
-            check(season >= 1, f"data.season={season} must be at least 1.")
+            check_count("data.season", season, 1)
             check(
                 window >= season,
                 f"data.window={window} is shorter than data.season={season}; the seasonal-naive "

@@ -23,7 +23,7 @@ import torch
 from rnnlab.data.batch import IGNORE
 from rnnlab.data.specs import ClassesSpec, Inputs
 from rnnlab.data.synthetic import Generated, SyntheticSequences
-from rnnlab.utils.errors import check
+from rnnlab.utils.errors import check, check_count
 
 PAD, BLANK, MARKER = "<pad>", "_", ">"
 
@@ -142,8 +142,8 @@ class SymbolsToRecall(MemoryTask):
 
     def __init__(self, length: int, symbols: int, alphabet: int, **kwargs):
         super().__init__(length, **kwargs)
-        check(symbols >= 1, f"data.symbols={symbols} must be at least 1.")
-        check(alphabet >= 2, f"data.alphabet={alphabet} must be at least 2.")
+        check_count("data.symbols", symbols, 1)
+        check_count("data.alphabet", alphabet, 2)
         self.symbols, self.alphabet = symbols, alphabet
 
     @property
@@ -275,7 +275,7 @@ class AssociativeRecallDataModule(MemoryTask):
             1 <= num_pairs <= keys,
             f"data.num_pairs={num_pairs} must be between 1 and data.keys={keys} (distinct keys).",
         )
-        check(values >= 2, f"data.values={values} must be at least 2.")
+        check_count("data.values", values, 2)
         check(
             1 <= queries <= num_pairs,
             f"data.num_queries={num_queries} must be between 1 and data.num_pairs={num_pairs}.",

@@ -15,7 +15,7 @@ import torch
 from rnnlab.data.batch import InMemoryDataModule, SequenceDataset
 from rnnlab.data.specs import ClassesSpec, Inputs
 from rnnlab.data.splits import stratified_split
-from rnnlab.utils.errors import ConfigError, check
+from rnnlab.utils.errors import ConfigError, check, check_count
 
 
 class Mnist1DDataModule(InMemoryDataModule):
@@ -47,7 +47,7 @@ class Mnist1DDataModule(InMemoryDataModule):
     ):
         super().__init__(batch_size, num_workers, seed)
         # The generator makes num_samples // 10 series of each class and tests on the last 20 %.
-        check(num_samples >= 100, f"data.num_samples={num_samples} must be at least 100.")
+        check_count("data.num_samples", num_samples, 100)
         check(0 < val_fraction < 1, f"data.val_fraction={val_fraction} must be between 0 and 1.")
         self.num_samples = num_samples
         self.val_fraction = val_fraction

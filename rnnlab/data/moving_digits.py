@@ -18,7 +18,7 @@ import torch
 from rnnlab.data.batch import InMemoryDataModule, SequenceDataset
 from rnnlab.data.specs import ClassesSpec, Inputs
 from rnnlab.data.splits import check_splits, stratified_split
-from rnnlab.utils.errors import ConfigError, check
+from rnnlab.utils.errors import ConfigError, check, check_count
 
 Label = Literal["digit", "direction"]
 DIRECTIONS = ("left", "right")
@@ -97,7 +97,7 @@ class MovingDigitsDataModule(InMemoryDataModule):
         check(
             label in ("digit", "direction"), f"data.label={label!r} is not 'digit' or 'direction'."
         )
-        check(num_frames >= 2, f"data.num_frames={num_frames} must be at least 2.")
+        check_count("data.num_frames", num_frames, 2)
         check(
             canvas >= DIGIT + 2 * (num_frames - 1),
             f"data.canvas={canvas} is too small for {num_frames} frames at 2 pixels a frame; "

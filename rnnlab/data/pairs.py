@@ -25,7 +25,7 @@ from rnnlab.data.specs import Inputs, PairsSpec
 from rnnlab.data.splits import check_splits
 from rnnlab.data.vocab import PAD, UNK, Level, Subwords, Vocabulary, tokenize
 from rnnlab.utils import log
-from rnnlab.utils.errors import ConfigError, check
+from rnnlab.utils.errors import ConfigError, check, check_count
 
 # Target ids 0-3 are padding, unknown, start and end of every sequence-to-sequence dataset.
 SPECIALS = (PAD, UNK, "<bos>", "<eos>")
@@ -162,11 +162,12 @@ class PairsDataModule(InMemoryDataModule):
             f"data.tokenizer=bpe splits words into subwords; it needs data.source_level=word "
             f"and data.target_level=word, not {source_level} and {target_level}.",
         )
-        check(bpe_vocab_size >= 8, f"data.bpe_vocab_size={bpe_vocab_size} must be at least 8.")
+        check_count("data.bpe_vocab_size", bpe_vocab_size, 8)
         limits = {"max_source_length": max_source_length,
                   "max_target_length": max_target_length, "limit": limit}  # fmt: skip
         for name, value in limits.items():
-            check(value is None or value >= 1, f"data.{name}={value} must be at least 1.")
+            if value is not None:
+                check_count(f"data.{name}", value, 1, " (or null)")
         check_splits(splits)
         self.levels = (source_level, target_level)
         self.tokenizer, self.bpe_vocab_size = tokenizer, bpe_vocab_size
@@ -322,7 +323,7 @@ def _noun_phrase(rng: random.Random, definite: bool | None = None) -> tuple[str,
 def phrasebook(count: int, seed: int) -> list[tuple[str, str]]:
     """``count`` English–French pairs ("the black cat does not see the red car ." → "le chat
     noir ne voit pas la voiture rouge ."), drawn by ``seed``."""
-    check(count >= 10, f"data.num_phrases={count} must be at least 10.")
+    check_count("data.num_phrases", count, 10)
     rng = random.Random(seed)
     pairs = []
     for _ in range(count):

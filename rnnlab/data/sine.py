@@ -10,7 +10,7 @@ import torch
 from rnnlab.data.batch import InMemoryDataModule, WindowDataset
 from rnnlab.data.specs import ForecastSpec, Inputs
 from rnnlab.data.splits import check_splits
-from rnnlab.utils.errors import check
+from rnnlab.utils.errors import check, check_count, check_not_negative
 
 Variant = Literal["tutorial", "pure"]
 
@@ -69,9 +69,9 @@ class SineDataModule(InMemoryDataModule):
             variant in ("tutorial", "pure"),
             f"data.variant={variant!r} is not one of 'tutorial', 'pure'.",
         )
-        check(window >= 1, f"data.window={window} must be at least 1.")
-        check(horizon >= 1, f"data.horizon={horizon} must be at least 1.")
-        check(noise_std >= 0, f"data.noise_std={noise_std} must not be negative.")
+        check_count("data.window", window, 1)
+        check_count("data.horizon", horizon, 1)
+        check_not_negative("data.noise_std", noise_std)
         check_splits(splits)
         bounds = np.cumsum([0.0, *splits]) * length
         self.bounds = [int(round(b)) for b in bounds]  # span edges: train | val | test

@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader
 
 from rnnlab.data.batch import InMemoryDataModule, SequenceDataset
 from rnnlab.data.specs import ClassesSpec, ForecastSpec, Inputs, Spec
-from rnnlab.utils.errors import check
+from rnnlab.utils.errors import check, check_count
 
 Generated = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # values, lengths, targets
 
@@ -50,13 +50,13 @@ class SyntheticSequences(InMemoryDataModule, ABC):
         test_length: int | Sequence[int] | None = None,
     ):
         super().__init__(batch_size, num_workers, seed)
-        check(length >= 1, f"data.length={length} must be at least 1.")
+        check_count("data.length", length, 1)
         check(
             min_length is None or 1 <= min_length <= length,
             f"data.min_length={min_length} must be between 1 and data.length={length}.",
         )
         for name, n in (("num_train", num_train), ("num_val", num_val), ("num_test", num_test)):
-            check(n >= 1, f"data.{name}={n} must be at least 1.")
+            check_count(f"data.{name}", n, 1)
         self.test_lengths = _test_lengths(test_length)
         self.test_length = self.test_lengths[0] if self.test_lengths else None  # the test split's
         self.length = length
@@ -181,7 +181,7 @@ class AddingDataModule(SyntheticSequences):
 
     def __init__(self, length: int = 100, **kwargs):
         super().__init__(length, **kwargs)
-        check(self.min_length >= 2, f"data.min_length={self.min_length} must be at least 2.")
+        check_count("data.min_length", self.min_length, 2)
 
     @property
     def spec(self) -> ForecastSpec:

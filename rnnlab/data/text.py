@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, IterableDataset
 from rnnlab.data.batch import Batch, ResumableLoader
 from rnnlab.data.specs import Inputs, StreamSpec
 from rnnlab.utils.atomic import atomic_path, atomic_write_text
-from rnnlab.utils.errors import ConfigError, check
+from rnnlab.utils.errors import ConfigError, check, check_count
 from rnnlab.utils.progress import progress
 
 CORPUS = Path(__file__).with_name("corpus") / "tales.txt"
@@ -294,8 +294,8 @@ class TextDataModule(L.LightningDataModule):
             "unset for the corpus that ships with rnnlab.",
         )
         check(self.path.is_file(), f"data.path={path} is not a file; give a UTF-8 text file.")
-        check(seq_len >= 1, f"data.seq_len={seq_len} must be at least 1.")
-        check(batch_size >= 1, f"data.batch_size={batch_size} must be at least 1.")
+        check_count("data.seq_len", seq_len, 1)
+        check_count("data.batch_size", batch_size, 1)
         check(num_workers in (0, 1), f"data.num_workers={num_workers} must be 0 or 1 for text.")
         check(
             len(splits) == 3

@@ -22,7 +22,7 @@ from rnnlab.data.batch import InMemoryDataModule, SequenceDataset, pad_sequences
 from rnnlab.data.specs import ClassesSpec
 from rnnlab.data.splits import check_splits, stratified_split
 from rnnlab.data.vocab import Level, Vocabulary, token_spec, tokenize, vocabulary_with_vectors
-from rnnlab.utils.errors import ConfigError, check
+from rnnlab.utils.errors import ConfigError, check, check_count
 
 REVIEWS = Path(__file__).with_name("corpus") / "reviews.tsv"
 SPLIT_NAMES = {"train": 0, "val": 1, "valid": 1, "validation": 1, "dev": 1, "test": 2}
@@ -138,7 +138,7 @@ class TextClassificationDataModule(InMemoryDataModule):
             f"data.path={path} does not exist; give a CSV/TSV file or a folder of class folders.",
         )
         check(level in ("word", "char"), f"data.level={level!r} is not one of 'word', 'char'.")
-        check(max_len >= 1, f"data.max_len={max_len} must be at least 1.")
+        check_count("data.max_len", max_len, 1)
         check_splits(splits)
         self.text_column, self.label_column = text_column, label_column
         self.level, self.lower = level, lower

@@ -23,7 +23,7 @@ import torch
 
 from rnnlab.data.specs import ClassesSpec, Inputs
 from rnnlab.utils import log
-from rnnlab.utils.errors import ConfigError, check
+from rnnlab.utils.errors import ConfigError, check, check_count
 
 PAD = "<pad>"
 UNK = "<unk>"
@@ -78,7 +78,7 @@ class Subwords:
     def learn(cls, sequences: Iterable[Sequence[str]], vocab_size: int) -> Subwords:
         """Merges learned from the words of ``sequences`` (the training split only) until the
         subword vocabulary holds ``vocab_size`` pieces, or every word is whole."""
-        check(vocab_size >= 2, f"data.bpe_vocab_size={vocab_size} must be at least 2.")
+        check_count("data.bpe_vocab_size", vocab_size, 2)
         tokenizers = _tokenizers()
         tokenizer = tokenizers.Tokenizer(tokenizers.models.BPE(unk_token=UNK))
         trainer = tokenizers.trainers.BpeTrainer(
@@ -182,8 +182,9 @@ class Vocabulary:
         """The tokens of ``sequences`` seen at least ``min_freq`` times, the most frequent
         first (ties in order of first appearance), at most ``max_size`` including the two
         reserved tokens."""
-        check(min_freq >= 1, f"data.min_freq={min_freq} must be at least 1.")
-        check(max_size is None or max_size >= 3, f"data.max_size={max_size} must be at least 3.")
+        check_count("data.min_freq", min_freq, 1)
+        if max_size is not None:
+            check_count("data.max_size", max_size, 3, " (or null)")
         counts = Counter(token.lower() if lower else token for seq in sequences for token in seq)
         kept = [t for t, n in counts.most_common() if n >= min_freq and t not in (PAD, UNK)]
         top = max(counts.values(), default=0)

@@ -43,7 +43,7 @@ def configure_optimizers(
     opt = _build_optimizer(optimizer, list(parameters), precision)
     if scheduler is None:
         return opt
-    length = _unset_length(scheduler)
+    length = unset_length(scheduler)
     if length is not None:
         span = int(total_steps) if interval == "step" or not total_epochs else int(total_epochs)
         floor = MIN_SCHEDULED_STEPS if interval == "step" else 1
@@ -58,7 +58,7 @@ def configure_optimizers(
 _LENGTH_PARAMETERS = ("total_steps", "T_max")
 
 
-def _unset_length(factory: SchedulerFactory) -> str | None:
+def unset_length(factory: SchedulerFactory) -> str | None:
     """The name of ``factory``'s schedule-length argument when it is left unset, else None."""
     bound = factory.keywords if isinstance(factory, partial) else {}
     target = factory.func if isinstance(factory, partial) else factory

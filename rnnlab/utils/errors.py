@@ -27,3 +27,35 @@ class NumericalFault(RuntimeError):
     """
 
     exit_code = 3
+
+
+def check_count(key: str, value: object, least: int, also: str = "") -> None:
+    """Refuse setting ``key`` unless ``value`` is a whole number of at least ``least``: one
+    smaller is told ``key=value must be at least N``, anything else (a fraction, a word) that
+    it ``must be a whole number of at least N``; ``also`` ends either sentence, as in
+    ``" (or null)"`` where the caller lets ``None`` through itself."""
+    whole = isinstance(value, int) and not isinstance(value, bool)
+    if not (whole and value >= least):
+        kind = "" if whole else "a whole number of "
+        raise ConfigError(f"{key}={value} must be {kind}at least {least}{also}.")
+
+
+def check_not_negative(key: str, value: object) -> None:
+    """Refuse setting ``key`` unless ``value`` is a number of at least 0 (NaN is not)."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if number and not value >= 0:  # NaN compares false
+        raise ConfigError(f"{key}={value} must not be negative.")
+    if not number:
+        raise ConfigError(f"{key}={value} must be a number of at least 0.")
+
+
+SEED_LIMIT = 2**32 - 1  # numpy's generators take seeds up to this
+
+
+def check_seed(value: object, key: str = "seed") -> None:
+    """Refuse a seed that is not a whole number from 0 to :data:`SEED_LIMIT`."""
+    whole = isinstance(value, int) and not isinstance(value, bool)
+    check(
+        whole and 0 <= value <= SEED_LIMIT,
+        f"{key}={value} must be a whole number from 0 to {SEED_LIMIT}.",
+    )
