@@ -124,7 +124,10 @@ def build_optimizer(cfg: DictConfig) -> tuple[Any, Any]:
         if isinstance(built, LRScheduler):  # some settings (eta_min) are first read by a step
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # "a step before the optimizer's": a stand-in
-                built.step(0.0) if isinstance(built, ReduceLROnPlateau) else built.step()
+                if isinstance(built, ReduceLROnPlateau):
+                    built.step(0.0)  # it steps on a metric's value
+                else:
+                    built.step()
     except (ValueError, TypeError) as error:
         target = scheduler.get("_target_", "the scheduler")
         raise ConfigError(f"scheduler: {target} refuses its settings: {error}.") from None
@@ -172,8 +175,8 @@ def lightning_refusals() -> Iterator[None]:
     """Inside: Lightning's refusal of a setting that it can judge only once it reads the data
     (a fraction of batches that comes to less than one, ``limit_val_batches=0.01`` of a small
     set), raised from ``fit`` or ``test`` as a ``MisconfigurationException``, becomes one
-    sentence, a :class:`ConfigError`. The run directory keeps the settings and log written so
-    far; no step was trained."""
+    sentence, a :class:`ConfigError`. The run directory keeps what was written before: the
+    settings and log, and where the refusal came at the test, the training's checkpoints."""
     try:
         yield
     except MisconfigurationException as error:
