@@ -36,7 +36,11 @@ def load_checkpoint(ckpt_path: str | Path, key: str = "ckpt_path") -> dict[str, 
     onto the CPU as weights only."""
     path = Path(ckpt_path)
     where = f"{key}={ckpt_path}"
-    check(path.is_file(), f"{where} does not exist; give the path of a .ckpt file.")
+    check(path.exists(), f"{where} does not exist; give the path of a .ckpt file.")
+    check(
+        path.is_file(),
+        f"{where} is a folder; give the path of a .ckpt file (a run's checkpoints/last.ckpt).",
+    )
     check(path.stat().st_size > 0, f"{where} is empty; give a .ckpt file written by rnnlab.train.")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
@@ -117,7 +121,8 @@ def resolve_ckpt_path(cfg: DictConfig) -> tuple[str, dict[str, Any]] | None:
     ``ckpt_path=last`` and ``resume=true`` mean the run's own ``checkpoints/last.ckpt``, in
     ``cfg.paths.output_dir`` (``hydra.run.dir=<the run>``); any other ``ckpt_path`` is a file.
     """
-    ckpt_path, resume = cfg.get("ckpt_path"), bool(cfg.get("resume", False))
+    ckpt_path, resume = cfg.get("ckpt_path"), cfg.get("resume", False)
+    check(isinstance(resume, bool), f"resume={resume} must be true or false.")
     if resume and ckpt_path not in (None, "last"):
         raise ConfigError(
             f"resume=true continues the run's own last checkpoint, and ckpt_path={ckpt_path} "

@@ -261,6 +261,12 @@ ROWS = [
         "ckpt_path={files}/missing.ckpt does not exist; give the path of a .ckpt file.",
     ),
     row(
+        "folder-for-a-checkpoint",
+        "train ckpt_path={files}",
+        "ckpt_path={files} is a folder; give the path of a .ckpt file (a run's checkpoints/",
+    ),
+    row("resume-not-a-truth-value", "train resume=maybe", "resume=maybe must be true or false."),
+    row(
         "empty-checkpoint",
         "train ckpt_path={files}/empty.ckpt",
         "ckpt_path={files}/empty.ckpt is empty",
