@@ -175,3 +175,28 @@ def test_the_console_shows_rnnlabs_lines_and_one_table_unless_verbose(tmp_path):
     assert "Trainable params" in text  # the model summary itself stays
     loud = console(*TINY, "verbose=true", f"hydra.run.dir={tmp_path / 'loud'}", cwd=tmp_path)
     assert loud.returncode == 0 and "GPU available" in loud.stdout + loud.stderr
+
+
+@pytest.mark.parametrize(
+    ("tool", "setting"),
+    [
+        ("generate", "temperature: 1.0"),
+        ("translate", "beam_size: null"),
+        ("predict", "split: test"),
+        ("export", "format: torch_export"),
+        ("report", "dir: ???"),
+    ],
+)
+def test_a_tools_help_lists_its_own_settings_and_not_trainings_groups(tool, setting, tmp_path):
+    result = run_main(f"rnnlab.{tool}", "--help", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"python -m rnnlab.{tool}: give any setting")
+    assert "ckpt_path: ???" in result.stdout or tool == "report"
+    assert setting in result.stdout.splitlines()
+    assert "callbacks:" not in result.stdout and "Configuration groups" not in result.stdout
+
+
+def test_trainings_help_lists_its_groups(tmp_path):
+    result = run_main("rnnlab.train", "--help", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "model: cnn_avg, cnn_gru" in result.stdout
