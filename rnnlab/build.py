@@ -32,7 +32,7 @@ from rnnlab.tasks.base import SupervisedTask
 from rnnlab.tasks.optim import MIN_SCHEDULED_STEPS, unset_length
 from rnnlab.utils.checkpoint_io import AtomicCheckpointIO
 from rnnlab.utils.errors import ConfigError, check
-from rnnlab.utils.instantiate import instantiate, instantiate_each
+from rnnlab.utils.instantiate import instantiate, instantiate_each, locate
 from rnnlab.utils.profiling import NullProfiler
 
 
@@ -63,7 +63,7 @@ def build_net(cfg: DictConfig, arguments: dict[str, Any], spec: Spec) -> torch.n
     """The net ``cfg.model`` describes, given the data's ``arguments`` (its input parameters,
     see :mod:`rnnlab.nets.protocol`); a net that cannot take them cannot read the data."""
     node = cfg.model
-    target = hydra.utils.get_object(node._target_)
+    target = locate(node._target_, "model")
     parameters = inspect.signature(target).parameters
     arguments = {
         name: value

@@ -92,6 +92,12 @@ ROWS = [
         "optimizer=adamax is not available; choose one of: adam, adamw, sgd.",
     ),
     row(
+        "target-not-importable",
+        "train model._target_=myproject.nets.Mine",
+        "model._target_=myproject.nets.Mine cannot be imported: no such module or name; check "
+        "the spelling, and that its module is on the Python path.",
+    ),
+    row(
         "renamed-key",
         "train task.optimizer.lr=0.01",
         "task.optimizer.lr is now optimizer.lr: the optimizer and the scheduler are groups",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import hydra
@@ -14,6 +15,7 @@ from rnnlab.utils.errors import ConfigError
 def instantiate(node: DictConfig, what: str, **kwargs: Any) -> Any:
     """``hydra.utils.instantiate`` with plain containers, whose failures read as one sentence
     naming ``what``."""
+    _check_target(node, what)
     try:
         # Plain lists and dicts, not Hydra's containers: objects keep what they are given (in
         # hyperparameters, say), and checkpoints must load with `weights_only=True`.
@@ -27,6 +29,40 @@ def instantiate(node: DictConfig, what: str, **kwargs: Any) -> Any:
         if isinstance(cause, ImportError):  # an optional package (logger=mlflow without MLflow)
             raise ConfigError(f"{what} needs a package that is not installed: {cause}") from error
         raise
+
+
+def _check_target(node: DictConfig, what: str) -> None:
+    """Refuse a ``_target_`` that cannot be imported, in one sentence (:func:`locate`)."""
+    target = node.get("_target_") if isinstance(node, DictConfig) else None
+    if isinstance(target, str):
+        locate(target, what)
+
+
+def locate(target: str, what: str) -> Any:
+    """The object that the dotted path ``target`` (``what``'s ``_target_``) names: its longest
+    importable module, then attributes. A name that is not there (a typo, or a project not on
+    the Python path) and a package of another name that is not installed (which the target's
+    module imports) are each refused in one sentence."""
+    parts = target.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            found = importlib.import_module(".".join(parts[:cut]))
+        except ModuleNotFoundError as error:
+            needed = (error.name or parts[0]).split(".")[0]
+            if needed != parts[0]:  # the target's module imports a package that is missing
+                message = f"{what} needs a package that is not installed: {error}"
+                raise ConfigError(message) from None
+            continue  # not a module: the path's last names are attributes
+        try:
+            for name in parts[cut:]:
+                found = getattr(found, name)
+        except AttributeError:
+            break
+        return found
+    raise ConfigError(
+        f"{what}._target_={target} cannot be imported: no such module or name; check the "
+        "spelling, and that its module is on the Python path."
+    )
 
 
 def instantiate_each(node: DictConfig | None, group: str) -> list:
