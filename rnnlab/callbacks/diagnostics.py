@@ -20,6 +20,7 @@ from torch import nn
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from rnnlab.callbacks.forward import in_step_precision  # noqa: E402
 from rnnlab.data.batch import Batch  # noqa: E402
 from rnnlab.nets.base import Encoded  # noqa: E402
 from rnnlab.nets.protocol import Capabilities, SequenceEncoder  # noqa: E402
@@ -132,11 +133,11 @@ class GradientFlow(Callback):
         writer = next(iter(tensorboard_loggers(trainer)), None)
         if not (writer and trainer.is_global_zero and isinstance(pl_module, SupervisedTask)):
             return
-        batch = self._fixed_batch(trainer).to(pl_module.device)
         was_training = pl_module.training
         pl_module.eval()  # no dropout: the same batch gives the same numbers
         try:
-            with torch.enable_grad():
+            with torch.enable_grad(), in_step_precision(trainer) as convert:
+                batch = convert(self._fixed_batch(trainer).to(pl_module.device))
                 for name, value in parameter_gradient_norms(pl_module, batch).items():
                     writer.experiment.add_scalar(f"diagnostics/grad_norm/{name}", value, step)
                 padded = batch.lengths is not None and bool(

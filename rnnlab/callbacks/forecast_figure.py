@@ -10,6 +10,8 @@ from lightning.pytorch import Callback
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from rnnlab.callbacks.forward import in_step_precision  # noqa: E402
+from rnnlab.data.batch import Batch  # noqa: E402
 from rnnlab.tasks.forecasting import ForecastingTask  # noqa: E402
 from rnnlab.utils.run_output import tensorboard_loggers  # noqa: E402
 
@@ -72,8 +74,8 @@ class ForecastFigure(Callback):
     @torch.no_grad()
     def _consecutive(self, dataset, task: ForecastingTask):
         count = min(self.num_points, len(dataset))
-        batch = dataset[torch.arange(count)].to(task.device)
-        pred = _forecast(task, batch)[:, 0, 0]
+        batch, pred = _forecast(task, dataset[torch.arange(count)])
+        pred = pred[:, 0, 0]
         truth = task.unscale(batch.y)[:, 0, 0].float().cpu()
         fig, ax = plt.subplots(figsize=(8, 3), dpi=100)
         ax.plot(truth, ".", ms=2, color="0.5", label="truth")
@@ -88,11 +90,10 @@ class ForecastFigure(Callback):
     def _fans(self, dataset, task: ForecastingTask):
         count = min(self.num_fans, len(dataset))
         index = torch.linspace(0, len(dataset) - 1, count).long()
-        batch = dataset[index].to(task.device)
+        batch, pred = _forecast(task, dataset[index])
         c = task.num_targets
         past = task.unscale(batch.x[..., :c]).float().cpu() if task.spec.targets_in_input else None
         truth = task.unscale(batch.y).float().cpu()
-        pred = _forecast(task, batch)
         fig, axes = plt.subplots(1, count, figsize=(4 * count, 3), dpi=100, squeeze=False)
         for i, ax in enumerate(axes[0]):
             window, horizon = batch.x.shape[1], truth.shape[1]
@@ -109,12 +110,16 @@ class ForecastFigure(Callback):
         return fig
 
 
-def _forecast(task: ForecastingTask, batch) -> torch.Tensor:
+def _forecast(task: ForecastingTask, batch: Batch) -> tuple[Batch, torch.Tensor]:
+    """``batch`` on the task's device in the trainer's precision, and its forecasts (float32,
+    on the CPU), made in eval mode."""
     was_training = task.training
     task.eval()
-    pred = task.predict(batch).float().cpu()
+    with in_step_precision(task.trainer) as convert:
+        batch = convert(batch.to(task.device))
+        pred = task.predict(batch).float().cpu()
     task.train(was_training)
-    return pred
+    return batch, pred
 
 
 def _error_by_step(task: ForecastingTask, stage: str):

@@ -6,6 +6,7 @@ import lightning as L
 import torch
 from lightning.pytorch import Callback
 
+from rnnlab.callbacks.forward import in_step_precision
 from rnnlab.tasks.language_model import LanguageModelTask, decode, prompt_ids
 from rnnlab.utils.errors import NumericalFault
 from rnnlab.utils.run_output import tensorboard_loggers
@@ -53,7 +54,8 @@ class TextSample(Callback):
         ids = prompt_ids("".join(c for c in self.prompt if c in vocab), vocab)
         generator = torch.Generator().manual_seed(self.seed)
         try:
-            tokens = pl_module.sample(ids, self.length, self.temperature, self.top_k, generator)
+            with in_step_precision(trainer):
+                tokens = pl_module.sample(ids, self.length, self.temperature, self.top_k, generator)
         except NumericalFault as fault:  # the curves show the divergence; the run goes on
             text = f"(no sample: {fault})"
         else:

@@ -10,6 +10,7 @@ from lightning.pytorch import Callback
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from rnnlab.callbacks.forward import in_step_precision  # noqa: E402
 from rnnlab.data.batch import Batch  # noqa: E402
 from rnnlab.data.vocab import text_of  # noqa: E402
 from rnnlab.tasks.seq2seq import Seq2SeqTask  # noqa: E402
@@ -50,7 +51,8 @@ class TranslationSamples(Callback):
         max_len = pl_module.max_target_length + 5
         was_training = net.training
         net.eval()
-        outputs, attention = net.greedy_with_attention(batch.x, batch.lengths, max_len)
+        with in_step_precision(trainer):
+            outputs, attention = net.greedy_with_attention(batch.x, batch.lengths, max_len)
         net.train(was_training)
 
         spec = pl_module.spec
