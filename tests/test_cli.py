@@ -40,7 +40,7 @@ def test_sweep_leaves_one_directory_per_job(tmp_path):
     ] * 3
 
 
-@pytest.mark.parametrize("steps_per_batch", [1, 4])
+@pytest.mark.parametrize("steps_per_batch", [1, 4, 5])
 def test_ddp_sim_trains_in_two_gloo_processes(tmp_path, steps_per_batch):
     out = tmp_path / "run"
     result = run_cli(
@@ -59,8 +59,10 @@ def test_ddp_sim_trains_in_two_gloo_processes(tmp_path, steps_per_batch):
     assert metrics["test/mse"] > 0
     checkpoint = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
     # One step a batch: the 5 batches of limit_train_batches. Four: the split's 8 groups of 4
-    # batches dealt out to the two processes, 4 groups each.
-    assert checkpoint["global_step"] == {1: 5, 4: 16}[steps_per_batch]
+    # batches dealt out to the two processes, 4 groups each. Five: 6 groups of 5 and one of 2,
+    # padded to 8 by the first again; the group of 2 is the first process' fourth, so both
+    # take 5 + 5 + 5 + 2 steps (taking 20 and 17 they would wait on each other for ever).
+    assert checkpoint["global_step"] == {1: 5, 4: 16, 5: 17}[steps_per_batch]
 
 
 def test_main_command_resumes_and_evaluates_from_the_command_line(tmp_path):

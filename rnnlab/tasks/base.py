@@ -193,7 +193,7 @@ class SupervisedTask(L.LightningModule, ABC):
         optimizer = self.optimizers()
         total = torch.zeros((), device=self.device)
         count, steps = 0, 0
-        for batch in batches:
+        for batch in batches[: self._steps_every_rank_takes(len(batches))]:
             if 0 <= self.trainer.max_steps <= self.global_step:
                 break
             result: dict[str, Any] = {}
@@ -211,6 +211,14 @@ class SupervisedTask(L.LightningModule, ABC):
         loss = total / count
         self.log("train/loss", loss)  # once for all the group's steps
         return loss
+
+    def _steps_every_rank_takes(self, steps: int) -> int:
+        """Under DDP, the fewest batches any process's group holds: each optimizer step's
+        backward waits for every process's, so all must take as many, and an epoch's last group
+        may be shorter on some (the others leave their group's extra batches out)."""
+        if self.trainer.world_size == 1:
+            return steps
+        return int(self.all_gather(torch.tensor(steps, device=self.device)).min())
 
     def _step_closure(
         self, loss_of: Callable[[], tuple[torch.Tensor, Any]], result: dict[str, Any]
