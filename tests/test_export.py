@@ -127,6 +127,24 @@ def test_the_classifier_matches_rnnlab_on_a_padded_batch(runs, fmt):
     assert result["max_difference"] <= 1e-5 and result["rows_checked"] == len(batch)
 
 
+@pytest.mark.parametrize("model", ["mingru", "minlstm", "mlstm", "s4d"])
+def test_a_modern_classifier_exports_at_any_batch_size(model, tmp_path):
+    # An exported program leaves the batch free, so a trace must not branch on the batch's
+    # size (these nets split their projections by the rows of a batch) or values (S4D's
+    # convolution form reads the padding mask as lengths).
+    overrides = [*RUNS["classifier"], *QUICK, f"model={model}", "model.num_layers=1"]
+    train(compose_config("train", overrides, tmp_path))
+    result, facts = exported(tmp_path, "torch_export")
+    task, batch = trained(tmp_path)
+    length = facts["inputs"]["x"]["shape"][1]
+    x = torch.nn.functional.pad(batch.x, (0, length - batch.x.shape[1]), value=facts["pad_index"])
+    for rows in (len(batch), 3):  # the checked batch, and another size
+        theirs = run_program(result["program"], {"x": x[:rows], "lengths": batch.lengths[:rows]})
+        with torch.no_grad():
+            ours = task(batch.x[:rows], batch.lengths[:rows], batch.mask[:rows])
+        assert torch.allclose(theirs[0], ours, rtol=0, atol=1e-5)
+
+
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_the_tagger_matches_rnnlab_on_every_valid_step(runs, fmt):
     result, facts = exported(runs["tagger"], fmt)
@@ -161,6 +179,26 @@ def test_the_language_model_one_step_form_matches_reading_whole(runs, fmt):
         state = dict(zip(state, carried, strict=True))
     assert facts["outputs"]["logits"]["shape"] == ["batch", len(facts["vocab"])]
     assert facts["tokenize"] == {"level": "char"}
+
+
+def test_a_modern_language_models_one_step_program_runs_at_any_batch_size(tmp_path):
+    overrides = [*RUNS["language_model"], *QUICK, "model=lru", "model.num_layers=1"]
+    train(compose_config("train", overrides, tmp_path))
+    result, facts = exported(tmp_path, "torch_export")
+    task, batch = trained(tmp_path)
+    for rows in (len(batch), 3):
+        x = batch.x[:rows, :4]
+        with torch.no_grad():
+            ours = task(x)[0]  # (B, T, V)
+        state = {
+            name: torch.zeros([rows if d == "batch" else d for d in value["shape"]])
+            for name, value in facts["inputs"].items()
+            if name.startswith("state_")
+        }
+        for t in range(x.shape[1]):
+            logits, *carried = run_program(result["program"], {"token": x[:, t : t + 1], **state})
+            assert torch.allclose(logits, ours[:, t], rtol=0, atol=1e-5), f"{rows} rows, step {t}"
+            state = dict(zip(state, carried, strict=True))
 
 
 def test_the_preprocessing_facts_alone_label_new_text_as_rnnlab_predict_does(runs, tmp_path):

@@ -102,9 +102,11 @@ def linear_parts(x: torch.Tensor, linear: nn.Linear, parts: int) -> tuple[torch.
     contiguous, and ``chunk``'s backward joins the parts' gradients with ``torch.cat``, which
     costs more still; the split matmuls cost about what the whole one does. The parameters
     (and so checkpoints) stay those of the one ``linear``. Below 4,096 rows (one step of a
-    batch, read by a one-step form) the one matmul and ``chunk`` are the faster.
+    batch, read by a one-step form) the one matmul and ``chunk`` are the faster. A trace
+    (``torch.export``, ``torch.compile``) takes that branch always: the row count depends on
+    the batch, which an exported program leaves free.
     """
-    if x.numel() < 4096 * x.shape[-1]:
+    if torch.compiler.is_compiling() or x.numel() < 4096 * x.shape[-1]:
         return linear(x).chunk(parts, -1)
     weights = linear.weight.chunk(parts, 0)
     biases = (None,) * parts if linear.bias is None else linear.bias.chunk(parts, 0)

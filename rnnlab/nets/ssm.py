@@ -326,11 +326,14 @@ class S4D(nn.Module):
 def _prefix_lengths(valid: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor | None:
     """Each row's valid steps ``(B,)`` where every row of ``valid`` ``(B, T)`` is valid for its
     first steps only (every step of ``x`` ``(B, T, ...)`` without a mask); ``None`` for any
-    other mask."""
+    other mask. A trace (``torch.export``) cannot branch on the mask's values: it takes the
+    mask for a prefix one, as every mask rnnlab's nets make from ``lengths`` is."""
     batch, steps = x.shape[:2]
     if valid is None:
         return torch.full((batch,), steps, device=x.device)
     lengths = valid.sum(1)  # (B,)
+    if torch.compiler.is_compiling():
+        return lengths
     prefix = torch.arange(steps, device=valid.device)[None] < lengths[:, None]
     return lengths if bool((valid == prefix).all()) else None
 
