@@ -18,6 +18,7 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
 from rnnlab.cli import CONFIG_DIR
@@ -119,6 +120,7 @@ def run_main(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     main = importlib.import_module(module).main
     out, err = io.StringIO(), io.StringIO()
     argv, here, handlers = sys.argv, Path.cwd(), logging.root.handlers[:]
+    hydra_config = HydraConfig.instance().cfg  # a multirun leaves its last job's set
     hydra_full_error = os.environ.pop("HYDRA_FULL_ERROR", None)
     sys.argv, status = [module, *args], 0
     os.chdir(cwd)
@@ -133,6 +135,7 @@ def run_main(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
         sys.argv = argv
         os.chdir(here)
         GlobalHydra.instance().clear()
+        HydraConfig.instance().cfg = hydra_config
         logging.root.handlers[:] = handlers  # Hydra configures logging for its job
         if hydra_full_error is not None:
             os.environ["HYDRA_FULL_ERROR"] = hydra_full_error
