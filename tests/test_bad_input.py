@@ -419,11 +419,16 @@ def test_bad_input_ends_in_one_sentence_and_changes_no_run(r: Row, paths: dict[s
     assert not (paths["root"] / "marker").exists()
 
 
-def test_the_table_has_a_test_for_each_of_its_rows():
+def table_rows(heading: str) -> list[str]:
+    """The rows of the table under ``## heading`` in docs/bad_input.md, less its heading row."""
     table = (Path(__file__).parents[1] / "docs" / "bad_input.md").read_text(encoding="utf-8")
-    section = table.split("## Settings, runs and checkpoints", 1)[1].split("\n## ", 1)[0]
+    section = table.split(f"## {heading}", 1)[1].split("\n## ", 1)[0]
     rows = [line for line in section.splitlines() if line.startswith("| ") and "---" not in line]
-    assert len(rows) - 1 == len(ROWS)  # less the heading row
+    return rows[1:]
+
+
+def test_the_table_has_a_test_for_each_of_its_rows():
+    assert len(table_rows("Settings, runs and checkpoints")) == len(ROWS)
 
 
 # On the command line: exit status 2 and the sentence as the one line on stderr.
@@ -524,10 +529,8 @@ def test_a_setting_the_data_refuses_exits_2_on_the_command_line(tmp_path: Path):
 
 
 def test_the_last_table_has_a_test_for_each_of_its_rows():
-    table = (Path(__file__).parents[1] / "docs" / "bad_input.md").read_text(encoding="utf-8")
-    section = table.split("## Settings that only the data can refuse", 1)[1].split("\n## ")[0]
-    rows = [line for line in section.splitlines() if line.startswith("| ") and "---" not in line]
-    assert len(rows) - 1 == len(STARTING)
-    for line, r in zip(rows[1:], STARTING, strict=True):
+    rows = table_rows("Settings that only the data can refuse")
+    assert len(rows) == len(STARTING)
+    for line, r in zip(rows, STARTING, strict=True):
         assert f"`python -m rnnlab.{r.entry} {' '.join(r.args)}`" in line
         assert f"| {r.says}" in line

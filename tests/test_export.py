@@ -165,18 +165,7 @@ def test_the_tagger_matches_rnnlab_on_every_valid_step(runs, fmt):
 def test_the_language_model_one_step_form_matches_reading_whole(runs, fmt):
     result, facts = exported(runs["language_model"], fmt)
     task, batch = trained(runs["language_model"])
-    x = batch.x[:, :20]
-    with torch.no_grad():
-        ours = task(x)[0]  # (B, T, V), read whole from a fresh state
-    state = {
-        name: torch.zeros([len(x) if d == "batch" else d for d in value["shape"]])
-        for name, value in facts["inputs"].items()
-        if name.startswith("state_")
-    }
-    for t in range(x.shape[1]):
-        logits, *carried = run_program(result["program"], {"token": x[:, t : t + 1], **state})
-        assert torch.allclose(logits, ours[:, t], rtol=0, atol=1e-5), f"step {t}"
-        state = dict(zip(state, carried, strict=True))
+    assert_steps_read_as_whole(result["program"], facts, task, batch.x[:, :20])
     assert facts["outputs"]["logits"]["shape"] == ["batch", len(facts["vocab"])]
     assert facts["tokenize"] == {"level": "char"}
 
@@ -187,18 +176,23 @@ def test_a_modern_language_models_one_step_program_runs_at_any_batch_size(tmp_pa
     result, facts = exported(tmp_path, "torch_export")
     task, batch = trained(tmp_path)
     for rows in (len(batch), 3):
-        x = batch.x[:rows, :4]
-        with torch.no_grad():
-            ours = task(x)[0]  # (B, T, V)
-        state = {
-            name: torch.zeros([rows if d == "batch" else d for d in value["shape"]])
-            for name, value in facts["inputs"].items()
-            if name.startswith("state_")
-        }
-        for t in range(x.shape[1]):
-            logits, *carried = run_program(result["program"], {"token": x[:, t : t + 1], **state})
-            assert torch.allclose(logits, ours[:, t], rtol=0, atol=1e-5), f"{rows} rows, step {t}"
-            state = dict(zip(state, carried, strict=True))
+        assert_steps_read_as_whole(result["program"], facts, task, batch.x[:rows, :4])
+
+
+def assert_steps_read_as_whole(program, facts, task, x):
+    """The exported one-step ``program``, fed the tokens of ``x`` ``(B, T)`` one at a time from
+    a zero state, gives the logits that ``task`` gives reading ``x`` whole."""
+    with torch.no_grad():
+        ours = task(x)[0]  # (B, T, V), read whole from a fresh state
+    state = {
+        name: torch.zeros([len(x) if d == "batch" else d for d in value["shape"]])
+        for name, value in facts["inputs"].items()
+        if name.startswith("state_")
+    }
+    for t in range(x.shape[1]):
+        logits, *carried = run_program(program, {"token": x[:, t : t + 1], **state})
+        assert torch.allclose(logits, ours[:, t], rtol=0, atol=1e-5), f"{len(x)} rows, step {t}"
+        state = dict(zip(state, carried, strict=True))
 
 
 def test_the_preprocessing_facts_alone_label_new_text_as_rnnlab_predict_does(runs, tmp_path):
