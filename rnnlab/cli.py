@@ -6,7 +6,9 @@ from __future__ import annotations
 import collections
 import contextlib
 import copy
+import difflib
 import functools
+import inspect
 import logging
 import os
 import re
@@ -20,10 +22,10 @@ import hydra
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import CompactHydraException
+from hydra.errors import CompactHydraException, ConfigCompositionException, HydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
-from omegaconf.errors import MissingMandatoryValue
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, MissingMandatoryValue
 
 from rnnlab.sweeps.trial import current_trial
 from rnnlab.utils.atomic import atomic_write_text
@@ -88,36 +90,103 @@ def available(group: str, config_dir: Path = CONFIG_DIR) -> list[str]:
 
 def check_choices(args: Sequence[str], config_name: str = "train") -> None:
     """Fail with one sentence when an argument picks a config that no config directory holds
-    (rnnlab's own, and those ``hydra.searchpath`` or ``--config-dir`` add), or uses a renamed
-    key.
+    (rnnlab's own, and those ``hydra.searchpath`` or ``--config-dir`` add), uses a renamed
+    key, or (in a single run) sets a key that the composed config does not have.
 
     Hydra would say so too, in a paragraph; this names the bad value and the allowed ones.
     """
     _check_renamed(args)
     choices = [(arg, m) for arg in args if (m := _CHOICE.match(arg))]
-    if not choices:
-        return
     extra = _search_path_overrides(args)
+    overrides = _single_run_overrides(args)
+    if not choices and not overrides:
+        return
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        loader = GlobalHydra.instance().config_loader()
-        for _, match in choices:
-            group = match["group"]
-            options = loader.get_group_options(group, config_name=config_name, overrides=extra)
-            if not options:
-                continue  # not a config group: a plain key
-            for value in match["values"].split(","):
-                # A config in a subfolder of the group (experiment=long_range/adding).
-                sub = value.rpartition("/")[0]
-                offered = options
-                if sub:
-                    nested = loader.get_group_options(
-                        f"{group}/{sub}", config_name=config_name, overrides=extra
-                    )
-                    offered = [f"{sub}/{n}" for n in nested]
-                if value not in offered and value != "null":
-                    raise ConfigError(
-                        f"{group}={value} is not available; choose one of: {', '.join(offered)}."
-                    )
+        groups = _check_groups(choices, config_name, extra)
+        if any(o not in groups for o in overrides):  # a key is set, not only groups chosen
+            _check_keys(overrides, config_name)
+
+
+def _check_groups(
+    choices: list[tuple[str, re.Match]], config_name: str, extra: list[str]
+) -> list[str]:
+    """Refuse a choice of ``group=value`` that the group does not offer; the arguments that
+    choose a group."""
+    loader = GlobalHydra.instance().config_loader()
+    groups = []
+    for arg, match in choices:
+        group = match["group"]
+        options = loader.get_group_options(group, config_name=config_name, overrides=extra)
+        if not options:
+            continue  # not a config group: a plain key
+        groups.append(arg)
+        for value in match["values"].split(","):
+            # A config in a subfolder of the group (experiment=long_range/adding).
+            sub = value.rpartition("/")[0]
+            offered = options
+            if sub:
+                nested = loader.get_group_options(
+                    f"{group}/{sub}", config_name=config_name, overrides=extra
+                )
+                offered = [f"{sub}/{n}" for n in nested]
+            if value not in offered and value != "null":
+                raise ConfigError(
+                    f"{group}={value} is not available; choose one of: {', '.join(offered)}."
+                )
+    return groups
+
+
+def _single_run_overrides(args: Sequence[str]) -> list[str]:
+    """The overrides of a command line that runs one job with the primary config, which
+    :func:`_check_keys` composes; none for a sweep, or where a flag (``-m``, ``--cfg``,
+    ``--config-name``, ...) changes what Hydra does with them."""
+    if any(arg.startswith("-") for arg in args):
+        return []
+    return [arg for arg in args if "=" in arg]
+
+
+def _check_keys(overrides: list[str], config_name: str) -> None:
+    """Refuse, in one sentence, an override of a key that the composed config lacks (a
+    misspelt ``model.hidden_sizee=3``), naming the keys it may have meant; Hydra would exit
+    with a paragraph. Every other failure to compose is left for Hydra to report."""
+    try:
+        compose(config_name, overrides=overrides)
+    except ConfigCompositionException as error:
+        cause = error.__cause__
+        if not isinstance(cause, ConfigAttributeError | ConfigKeyError) or not cause.full_key:
+            return
+        key = str(cause.full_key)
+        given = next((o for o in overrides if o.split("=", 1)[0] == key), None)
+        if given is None:
+            return
+        parent, _, name = key.rpartition(".")
+        if parent == "trainer" and name in _trainer_arguments():
+            raise ConfigError(
+                f"{key} is a Lightning Trainer argument that rnnlab's trainer config leaves "
+                f"unset; give +{given} to set it."
+            ) from None
+        others = [o for o in overrides if o is not given]
+        with contextlib.suppress(HydraException):
+            node = OmegaConf.select(compose(config_name, overrides=others), parent)
+            known = [str(k) for k in node] if isinstance(node, DictConfig) else []
+            close = difflib.get_close_matches(name, known, n=1)
+            if close:
+                meant = f"{parent}.{close[0]}".lstrip(".")
+                raise ConfigError(
+                    f"{key} is not a setting of {parent or 'the config'}: did you mean "
+                    f"{meant}? (+{given} would add it as a new key.)"
+                ) from None
+        raise ConfigError(
+            f"{key} is not a setting of {parent or 'the config'}; check its spelling, or give "
+            f"+{given} to add it as a new key."
+        ) from None
+
+
+def _trainer_arguments() -> set[str]:
+    """The names of ``lightning.pytorch.Trainer``'s arguments."""
+    from lightning.pytorch import Trainer
+
+    return set(inspect.signature(Trainer.__init__).parameters) - {"self"}
 
 
 def _check_renamed(args: Sequence[str]) -> None:

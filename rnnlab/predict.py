@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -27,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from rnnlab.build import build_model
 from rnnlab.checkpoints import load_run, load_weights
 from rnnlab.cli import read_input_lines, run, write_output
-from rnnlab.data.batch import Batch, pad_sequences
+from rnnlab.data.batch import Batch, WindowDataset, pad_sequences
 from rnnlab.data.specs import ClassesSpec, ForecastSpec, Spec
 from rnnlab.data.text_cls import read_table
 from rnnlab.data.vocab import Vocabulary, spell, tokenize
@@ -129,18 +130,22 @@ def forecast_table(
         )
         node.path = str(path)
     datamodule = instantiate(node, "data")
-    datamodule.setup()
-    series = datamodule.series
+    names = ("train", "val", "test") if split == "all" else (split,)
+    # Lightning's stages: "fit" sets up the training and validation data, "test" the test data.
+    for stage in dict.fromkeys("test" if name == "test" else "fit" for name in names):
+        datamodule.setup(stage)
+    windows = _windows(datamodule, names)
     if spec.scaler_mean is not None and hasattr(datamodule, "use_scaler"):
         datamodule.use_scaler(list(spec.scaler_mean), list(spec.scaler_std))
-    timestamps = getattr(datamodule, "timestamps", None) or [str(i) for i in range(len(series))]
+    steps = len(windows[names[0]].series)
+    timestamps = getattr(datamodule, "timestamps", None) or [str(i) for i in range(steps)]
 
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     values = (f"{n}_{k}" for n in spec.target_names for k in ("forecast", "actual"))
     writer.writerow(["split", "origin", "time", "step", *values])
-    for name in ("train", "val", "test") if split == "all" else (split,):
-        dataset = datamodule.datasets[name]
+    for name in names:
+        dataset = windows[name]
         for index in torch.arange(len(dataset)).split(1024):
             batch = dataset[index]
             with torch.no_grad():
@@ -156,6 +161,22 @@ def forecast_table(
                     origin, time = timestamps[start - 1], timestamps[start + step]
                     writer.writerow([name, origin, time, step + 1, *cells])
     return out.getvalue()
+
+
+def _windows(datamodule: object, names: tuple[str, ...]) -> dict[str, WindowDataset]:
+    """The windows of each split of ``names``, refused in one sentence where the data module
+    keeps none in ``datasets[name]``."""
+    datasets = getattr(datamodule, "datasets", None)
+    found = {name: datasets.get(name) if isinstance(datasets, Mapping) else None for name in names}
+    missing = [name for name, windows in found.items() if not isinstance(windows, WindowDataset)]
+    check(
+        not missing,
+        f"rnnlab.predict reads a forecaster's windows from its data module's "
+        f"datasets[<split>], each a rnnlab.data.batch.WindowDataset, and "
+        f"{type(datamodule).__name__} has none for {', '.join(missing)}; call the task's "
+        "predict() from Python on batches of your own instead.",
+    )
+    return found
 
 
 def _lines(path: Path) -> list[str]:

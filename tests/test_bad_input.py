@@ -102,6 +102,18 @@ ROWS = [
         "train task.optimizer.lr=0.01",
         "task.optimizer.lr is now optimizer.lr: the optimizer and the scheduler are groups",
     ),
+    row(
+        "misspelt-key",
+        "train model.hidden_sizee=32",
+        "model.hidden_sizee is not a setting of model: did you mean model.hidden_size? "
+        "(+model.hidden_sizee=32 would add it as a new key.)",
+    ),
+    row(
+        "trainer-argument-left-unset",
+        "train trainer.val_check_interval=0.5",
+        "trainer.val_check_interval is a Lightning Trainer argument that rnnlab's trainer config "
+        "leaves unset; give +trainer.val_check_interval=0.5 to set it.",
+    ),
     # Values out of range.
     row("zero-hidden-size", "train model.hidden_size=0", "model.hidden_size=0 must be a whole"),
     row("negative-layers", "train model.num_layers=-1", "model.num_layers=-1 must be a whole"),

@@ -24,9 +24,13 @@ FAST = [*TINY, "~callbacks.rich_progress_bar", "~callbacks.rich_model_summary"]
 
 
 def write_doc_project(root: Path) -> None:
-    """Every code block of docs/extending.md that starts with ``# file: <path>``, as that file
-    under ``root``."""
-    blocks = re.findall(r"```(?:python|yaml)\n# file: (\S+)\n(.*?)```", DOC.read_text(), re.S)
+    """Every code block of docs/extending.md that starts with ``# file: <path>`` (after a
+    Hydra ``# @package`` header, which must come first), written whole as that file under
+    ``root``, as a reader pastes it."""
+    found = re.findall(
+        r"```(?:python|yaml)\n((?:# @package \S+\n)?# file: (\S+)\n.*?)```", DOC.read_text(), re.S
+    )
+    blocks = [(path, text) for text, path in found]
     assert {path for path, _ in blocks} >= {
         "myproject/nets.py",
         "myproject/mixers.py",
@@ -60,6 +64,13 @@ def test_a_user_project_adds_a_net_a_dataset_and_an_experiment(tmp_path):
     assert metrics["data/noise_floor"] == pytest.approx(0.01) and metrics["test/mse"] > 0
     saved = (out / ".hydra" / "config.yaml").read_text()
     assert "myproject.nets.MeanGRU" in saved and "myproject.data.SquareWaveDataModule" in saved
+    # rnnlab.predict sets the user's module up as Lightning does, with a stage.
+    ckpt = f"ckpt_path={out}/checkpoints/last.ckpt"
+    table = run_cli("rnnlab.predict", ckpt, "split=all", cwd=tmp_path)
+    assert table.returncode == 0, table.stderr[-3000:]
+    lines = table.stdout.splitlines()
+    assert lines[0] == "split,origin,time,step,y0_forecast,y0_actual"
+    assert {line.split(",")[0] for line in lines[1:]} == {"train", "val", "test"}
 
 
 def test_a_users_net_trains_on_rnnlabs_data_and_unknown_names_still_fail(tmp_path):

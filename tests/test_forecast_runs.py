@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from rnnlab.predict import predict
+from rnnlab.predict import _windows, predict
 from rnnlab.train import train
 from rnnlab.utils.errors import ConfigError
 from tests.conftest import compose_config, run_main
@@ -131,6 +131,19 @@ def test_predict_refuses_a_split_it_does_not_know(tmp_path):
     ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
     with pytest.raises(ConfigError, match="split='future' is not one of"):
         predict(compose_config("predict", [f"ckpt_path={ckpt}", "split=future"], tmp_path))
+
+
+def test_predict_refuses_a_data_module_that_keeps_no_windows():
+    class OwnWindows:  # a user's forecasting data module, its windows a Dataset of its own
+        datasets = {"train": [], "val": [], "test": []}
+
+    with pytest.raises(ConfigError) as refused:
+        _windows(OwnWindows(), ("val", "test"))
+    assert str(refused.value) == (
+        "rnnlab.predict reads a forecaster's windows from its data module's datasets[<split>], "
+        "each a rnnlab.data.batch.WindowDataset, and OwnWindows has none for val, test; call "
+        "the task's predict() from Python on batches of your own instead."
+    )
 
 
 @pytest.mark.parametrize("strategy", ["direct", "recursive", "seq2seq"])

@@ -41,15 +41,17 @@ class ForecastErrors(Metric):
     Sums are kept per horizon step and reduced across processes by addition. MAPE skips true
     values of zero; sMAPE is ``2|ŷ - y| / (|ŷ| + |y|)`` (zero where both are zero), both in
     per cent. MASE divides each target's absolute error by ``mase_scale`` (the in-sample
-    seasonal-naive error of the training span). One forecast that is not finite makes every
-    metric NaN: sMAPE, for one, would otherwise score a NaN forecast as perfect.
+    seasonal-naive error of the training span), and is left out where the data gives none.
+    One forecast that is not finite makes every metric NaN: sMAPE, for one, would otherwise
+    score a NaN forecast as perfect.
     """
 
     full_state_update = False
 
-    def __init__(self, horizon: int, mase_scale: Sequence[float]):
+    def __init__(self, horizon: int, mase_scale: Sequence[float] | None):
         super().__init__()
-        self.register_buffer("scale", torch.tensor(list(mase_scale), dtype=torch.float64))
+        scale = None if mase_scale is None else torch.tensor(list(mase_scale), dtype=torch.float64)
+        self.register_buffer("scale", scale)  # None: no MASE
         for name in ("sq", "abs", "scaled", "ape", "sape"):
             self.add_state(name, torch.zeros(horizon, dtype=torch.float64), dist_reduce_fx="sum")
         for name in ("count", "ape_count"):
@@ -63,7 +65,8 @@ class ForecastErrors(Metric):
         error = (pred - target).abs()
         self.sq += (error**2).sum((0, 2))
         self.abs += error.sum((0, 2))
-        self.scaled += (error / self.scale).sum((0, 2))
+        if self.scale is not None:
+            self.scaled += (error / self.scale).sum((0, 2))
         nonzero = target != 0
         self.ape += torch.where(nonzero, error / target.abs().clamp_min(1e-300), 0).sum((0, 2))
         self.ape_count += nonzero.sum((0, 2))
@@ -80,8 +83,9 @@ class ForecastErrors(Metric):
             "rmse": mse.sqrt(),
             "mape": 100 * self.ape.sum() / self.ape_count.sum().clamp_min(1),
             "smape": 100 * self.sape.sum() / n,
-            "mase": self.scaled.sum() / n,
         }
+        if self.scale is not None:
+            out["mase"] = self.scaled.sum() / n
         if len(self.count) > 1:
             for h, value in enumerate(self.abs / self.count, 1):
                 out[f"mae_step{h}"] = value
@@ -93,7 +97,8 @@ class ForecastingTask(SupervisedTask):
     """Wraps a sequence encoder and forecasts the next ``horizon`` steps by a ``strategy``.
 
     The loss is the mean squared error on the data's (scaled) values. Validation and test
-    report ``mse``, ``mae``, ``rmse``, ``mape``, ``smape`` and ``mase`` in original units, and
+    report ``mse``, ``mae``, ``rmse``, ``mape``, ``smape`` and (where the spec gives its
+    ``mase_scale``) ``mase`` in original units, and
     ``mae_step{h}`` for each step of a horizon above one; the test adds the same metrics of the
     ``naive`` and ``seasonal_naive`` baselines (``test/naive_mase``, ...). Any regression of a
     whole sequence onto ``horizon x output_size`` numbers (the adding problem) runs through this
@@ -179,7 +184,7 @@ class ForecastingTask(SupervisedTask):
         std = torch.tensor(list(spec.scaler_std or [1.0] * c)[:c], dtype=torch.float32)
         self.register_buffer("target_mean", mean, persistent=False)
         self.register_buffer("target_std", std, persistent=False)
-        scale = list(spec.mase_scale or [1.0] * c)
+        scale = None if spec.mase_scale is None else list(spec.mase_scale)
         # The baselines forecast from the targets' past, which they need among the inputs.
         self.scored_baselines = tuple(self.baselines) if targets_in_input else ()
         self.metrics = nn.ModuleDict(

@@ -242,6 +242,18 @@ def test_mape_and_smape_follow_their_definitions():
     assert values["smape"] == pytest.approx(100 * (2 * 0.5 / 2.5 + 0 + 2 * 2 / 6) / 3)
 
 
+def test_mase_is_left_out_where_the_data_gives_no_scale():
+    from rnnlab.tasks.forecasting import ForecastErrors
+
+    pred, target = torch.tensor([[[1.5]], [[2.0]]]), torch.tensor([[[1.0]], [[4.0]]])
+    unscaled, scaled = ForecastErrors(horizon=1, mase_scale=None), ForecastErrors(1, [0.5])
+    for metric in (unscaled, scaled):
+        metric.update(pred, target)
+    assert "mase" not in unscaled.compute()  # no MAE under MASE's name
+    assert scaled.compute()["mase"] == pytest.approx((0.5 + 2.0) / 2 / 0.5)
+    assert unscaled.compute()["mae"] == scaled.compute()["mae"]
+
+
 def test_strategies_that_feed_back_need_targets_in_the_input():
     with pytest.raises(ConfigError, match="inputs start with the targets"):
         make_task(strategy="recursive")
