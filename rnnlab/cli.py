@@ -22,7 +22,13 @@ import hydra
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import CompactHydraException, ConfigCompositionException, HydraException
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import (
+    CompactHydraException,
+    ConfigCompositionException,
+    HydraException,
+    OverrideParseException,
+)
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, MissingMandatoryValue
@@ -147,39 +153,65 @@ def _single_run_overrides(args: Sequence[str]) -> list[str]:
 
 def _check_keys(overrides: list[str], config_name: str) -> None:
     """Refuse, in one sentence, an override of a key that the composed config lacks (a
-    misspelt ``model.hidden_sizee=3``), naming the keys it may have meant; Hydra would exit
-    with a paragraph. Every other failure to compose is left for Hydra to report."""
+    misspelt ``model.hidden_sizee=3``), naming the key it may have meant, or one that Hydra
+    cannot parse; Hydra would exit with a paragraph. Every other failure to compose is left
+    for Hydra to report, as it would without this check."""
     try:
         compose(config_name, overrides=overrides)
+    except OverrideParseException:
+        _refuse_unreadable(overrides)
     except ConfigCompositionException as error:
-        cause = error.__cause__
-        if not isinstance(cause, ConfigAttributeError | ConfigKeyError) or not cause.full_key:
-            return
-        key = str(cause.full_key)
-        given = next((o for o in overrides if o.split("=", 1)[0] == key), None)
-        if given is None:
-            return
-        parent, _, name = key.rpartition(".")
-        if parent == "trainer" and name in _trainer_arguments():
+        _refuse_missing_key(error, overrides, config_name)
+    except Exception:  # noqa: BLE001 - Hydra reports it when it composes the run
+        return
+
+
+def _refuse_unreadable(overrides: list[str]) -> None:
+    """Refuse the first of ``overrides`` that Hydra's grammar cannot read."""
+    parser = OverridesParser.create()
+    for given in overrides:
+        try:
+            parser.parse_override(given)
+        except HydraException:
+            key, _, value = given.partition("=")
             raise ConfigError(
-                f"{key} is a Lightning Trainer argument that rnnlab's trainer config leaves "
-                f"unset; give +{given} to set it."
+                f"{given} cannot be read as a Hydra override; quote a value that holds spaces "
+                f"or special characters, as in '{key}=\"{value}\"'."
             ) from None
-        others = [o for o in overrides if o is not given]
-        with contextlib.suppress(HydraException):
-            node = OmegaConf.select(compose(config_name, overrides=others), parent)
-            known = [str(k) for k in node] if isinstance(node, DictConfig) else []
-            close = difflib.get_close_matches(name, known, n=1)
-            if close:
-                meant = f"{parent}.{close[0]}".lstrip(".")
-                raise ConfigError(
-                    f"{key} is not a setting of {parent or 'the config'}: did you mean "
-                    f"{meant}? (+{given} would add it as a new key.)"
-                ) from None
+
+
+def _refuse_missing_key(
+    error: ConfigCompositionException, overrides: list[str], config_name: str
+) -> None:
+    """Refuse an override of a key that the config lacks, where that is why ``error`` came."""
+    cause = error.__cause__
+    if not isinstance(cause, ConfigAttributeError | ConfigKeyError) or not cause.full_key:
+        return
+    key = str(cause.full_key)
+    given = next((o for o in overrides if o.split("=", 1)[0] == key), None)
+    if given is None:
+        return
+    parent, _, name = key.rpartition(".")
+    if parent == "trainer" and name in _trainer_arguments():
         raise ConfigError(
-            f"{key} is not a setting of {parent or 'the config'}; check its spelling, or give "
-            f"+{given} to add it as a new key."
+            f"{key} is a Lightning Trainer argument that rnnlab's trainer config leaves "
+            f"unset; give +{given} to set it."
         ) from None
+    others = [o for o in overrides if o is not given]
+    with contextlib.suppress(HydraException):
+        node = OmegaConf.select(compose(config_name, overrides=others), parent)
+        known = [str(k) for k in node] if isinstance(node, DictConfig) else []
+        close = difflib.get_close_matches(name, known, n=1)
+        if close:
+            meant = f"{parent}.{close[0]}".lstrip(".")
+            raise ConfigError(
+                f"{key} is not a setting of {parent or 'the config'}: did you mean "
+                f"{meant}? (+{given} would add it as a new key.)"
+            ) from None
+    raise ConfigError(
+        f"{key} is not a setting of {parent or 'the config'}; check its spelling, or give "
+        f"+{given} to add it as a new key."
+    ) from None
 
 
 def _trainer_arguments() -> set[str]:
@@ -384,15 +416,31 @@ def _save_yaml(cfg: Any, path: Path) -> None:
 
 
 def read_input_lines(path: Path) -> list[str]:
-    """The stripped lines of the UTF-8 file ``input=path``, blank ones included; a file that is
-    not UTF-8 or holds no text is refused in one sentence."""
+    """The stripped lines of the UTF-8 file ``input=path``, blank ones included, without a
+    leading byte-order mark; a file that is not UTF-8 or holds no text is refused in one
+    sentence."""
     try:
-        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+        text = path.read_text(encoding="utf-8").removeprefix("\ufeff")  # as Notepad writes
+        lines = [line.strip() for line in text.splitlines()]
     except UnicodeDecodeError as error:
         raise ConfigError(f"input={path} is not UTF-8 text ({error.reason}).") from None
     if not any(lines):
         raise ConfigError(f"input={path} holds no text.")
     return lines
+
+
+def check_output(output: str | None) -> None:
+    """Refuse, in one sentence, an ``output=`` file that cannot be written: a folder, or a
+    file in a folder that does not exist. Commands check it before their work."""
+    if not output:
+        return
+    path = Path(output)
+    if path.is_dir():
+        raise ConfigError(f"output={output} is a folder; give the path of a file to write.")
+    if not path.parent.is_dir():
+        raise ConfigError(
+            f"output={output}: the folder {path.parent} does not exist; create it first."
+        )
 
 
 def write_output(text: str, output: str | None) -> None:
@@ -401,6 +449,7 @@ def write_output(text: str, output: str | None) -> None:
     if not output:
         sys.stdout.write(text)
         return
+    check_output(output)
     atomic_write_text(output, text)
 
 

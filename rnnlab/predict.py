@@ -27,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rnnlab.build import build_model
 from rnnlab.checkpoints import load_run, load_weights
-from rnnlab.cli import read_input_lines, run, write_output
+from rnnlab.cli import check_output, read_input_lines, run, write_output
 from rnnlab.data.batch import Batch, WindowDataset, pad_sequences
 from rnnlab.data.specs import ClassesSpec, ForecastSpec, Spec
 from rnnlab.data.text_cls import read_table
@@ -41,6 +41,7 @@ SPLITS = ("train", "val", "test", "all")
 
 def predict(cfg: DictConfig) -> str:
     """The predictions for ``cfg.input``, as the text :func:`_main` writes."""
+    check_output(cfg.get("output"))  # before the work, not after it
     saved, spec, checkpoint = load_run(cfg.ckpt_path)
     served = isinstance(spec, ForecastSpec) or (
         isinstance(spec, ClassesSpec) and spec.inputs.kind == "tokens"

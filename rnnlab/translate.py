@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 
 from rnnlab.build import build_model
 from rnnlab.checkpoints import load_run, load_weights
-from rnnlab.cli import read_input_lines, run, write_output
+from rnnlab.cli import check_output, read_input_lines, run, write_output
 from rnnlab.data.batch import pad_sequences
 from rnnlab.data.specs import PairsSpec
 from rnnlab.data.vocab import Subwords, Vocabulary, split_text
@@ -31,6 +31,7 @@ _BAR_FROM = 256  # sentences: that many show a bar while they are decoded
 
 def translate(cfg: DictConfig) -> list[str]:
     """The translation of ``cfg.text``, or of each line of ``cfg.input``."""
+    check_output(cfg.get("output"))  # before the work, not after it
     saved, spec, checkpoint = load_run(cfg.ckpt_path)
     check(
         isinstance(spec, PairsSpec),

@@ -109,6 +109,12 @@ ROWS = [
         "(+model.hidden_sizee=32 would add it as a new key.)",
     ),
     row(
+        "unquoted-special-character",
+        "train data.target=#Passengers",
+        "data.target=#Passengers cannot be read as a Hydra override; quote a value that holds "
+        "spaces or special characters, as in 'data.target=\"#Passengers\"'.",
+    ),
+    row(
         "trainer-argument-left-unset",
         "train trainer.val_check_interval=0.5",
         "trainer.val_check_interval is a Lightning Trainer argument that rnnlab's trainer config "
@@ -366,6 +372,17 @@ ROWS = [
         "predict-input-for-a-run-without-a-file",
         f"predict ckpt_path={LAST} input={{files}}/series.csv",
         "input={files}/series.csv replaces data.path, and this run's data has no file",
+    ),
+    row(
+        "output-in-a-missing-folder",
+        f"predict ckpt_path={LAST} output={{files}}/missing/forecasts.csv",
+        "output={files}/missing/forecasts.csv: the folder {files}/missing does not exist; "
+        "create it first.",
+    ),
+    row(
+        "output-is-a-folder",
+        f"predict ckpt_path={LAST} output={{files}}",
+        "output={files} is a folder; give the path of a file to write.",
     ),
 ]
 

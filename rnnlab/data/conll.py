@@ -5,8 +5,10 @@ whitespace-separated column files such as CoNLL-2000 (``token POS chunk``) or tw
 ``token tag`` files. Sentences are separated by blank lines; lines starting with ``#`` are
 comments. ``tag_column`` picks the tag: by default UPOS for CoNLL-U and the last column
 otherwise; a number counts columns from 0, and CoNLL-U columns may also be named (``upos``,
-``xpos``, ``deprel``). A file named ``...train...`` with ``dev``/``test`` files beside it
-keeps that split; any other file is split by sentences.
+``xpos``, ``deprel``). A file named ``...train...`` with ``dev`` (or ``val``, ``valid``) and
+``test`` files beside it keeps that split; with only one of them beside it, the missing split
+is carved from the training file's sentences; any other file is split by sentences. A leading
+byte-order mark is not part of the first line.
 
 **Characters** (``chars=true``, for ``model.char_encoder``): the batch carries each word's
 characters beside its id, ``x`` ``(B, T, 1 + W)`` (``Inputs.chars`` names the character of each
@@ -35,6 +37,7 @@ from rnnlab.data.batch import IGNORE, Batch, InMemoryDataModule, SequenceDataset
 from rnnlab.data.specs import ClassesSpec
 from rnnlab.data.splits import check_splits
 from rnnlab.data.vocab import Vocabulary, spell, token_spec, vocabulary_with_vectors
+from rnnlab.utils import log
 from rnnlab.utils.errors import ConfigError, check
 
 TAGGED = Path(__file__).with_name("corpus") / "tagged.conllu"
@@ -63,6 +66,8 @@ def read_conll(path: Path, tag_column: int | str | None = None) -> TaggedSentenc
         with path.open(encoding="utf-8") as file:
             for number, raw in enumerate(file, 1):
                 line = raw.rstrip("\r\n")
+                if number == 1:  # a byte-order mark, as Notepad writes, is not text
+                    line = line.removeprefix("\ufeff")
                 if not line.strip():
                     if sentence:
                         tokens.append([t for t, _ in sentence])
@@ -116,16 +121,16 @@ def _tag_index(tag_column: int | str | None, conllu: bool) -> int | None:
     return CONLLU_COLUMNS.index(str(tag_column).lower())
 
 
-def split_files(path: Path) -> list[Path] | None:
-    """``[train, dev, test]`` files for a ``...train...`` file with its siblings, else ``None``."""
+def split_files(path: Path) -> tuple[Path, Path | None, Path | None] | None:
+    """``(train, dev, test)`` files for a ``...train...`` file with a dev or test file beside
+    it, ``None`` for the one not there; ``None`` when neither is."""
     if "train" not in path.name:
         return None
-    for dev_name in ("dev", "val", "valid"):
-        dev = path.with_name(path.name.replace("train", dev_name))
-        test = path.with_name(path.name.replace("train", "test"))
-        if dev.is_file() and test.is_file():
-            return [path, dev, test]
-    return None
+    devs = (path.with_name(path.name.replace("train", n)) for n in ("dev", "val", "valid"))
+    dev = next((f for f in devs if f.is_file()), None)
+    test = path.with_name(path.name.replace("train", "test"))
+    test = test if test.is_file() else None
+    return None if dev is None and test is None else (path, dev, test)
 
 
 class SpelledDataset(SequenceDataset):
@@ -171,7 +176,9 @@ class ConllDataModule(InMemoryDataModule):
         lower: look words up lower-cased (the tags are kept as they are).
         min_freq: keep words seen at least this often in the training sentences.
         max_size: keep at most this many words (the two reserved ones included).
-        splits: train, validation and test fractions of the sentences, for a single file.
+        splits: train, validation and test fractions of the sentences, for a single file; for
+            a training file with only a dev or only a test file beside it, the training and
+            the missing split's fractions carve that split from the training file.
         batch_size, num_workers, seed: as for :class:`InMemoryDataModule`; the seed also
             draws the split.
         vectors: a word2vec/GloVe text file whose vectors start the embedding of the words
@@ -242,10 +249,10 @@ class ConllDataModule(InMemoryDataModule):
         if self.datasets:
             return
         files = split_files(self.path)
-        if files:
-            parts = [read_conll(f, self.tag_column) for f in files]
+        if files is None:
+            parts = self._split(read_conll(self.path, self.tag_column), self.splits)
         else:
-            parts = self._split(read_conll(self.path, self.tag_column))
+            parts = self._read_splits(files)
         self.vocab, self.embedding_weights = vocabulary_with_vectors(
             parts[0].tokens, self.min_freq, self.max_size, self.lower, self.vectors
         )
@@ -272,9 +279,26 @@ class ConllDataModule(InMemoryDataModule):
             spellings = spell(forms, self.char_vocab)  # (F, W_max)
             self.datasets[split] = SpelledDataset(values, form_index, spellings, lengths, targets)
 
-    def _split(self, data: TaggedSentences) -> list[TaggedSentences]:
+    def _read_splits(self, files: tuple[Path, Path | None, Path | None]) -> list[TaggedSentences]:
+        """The train, validation and test sentences of ``files``; a split without its file is
+        carved from the training file, by its and the training split's ``splits`` fractions."""
+        parts = [None if f is None else read_conll(f, self.tag_column) for f in files]
+        if None in parts:
+            missing = parts.index(None)  # 1 (dev) or 2 (test): split_files finds one of them
+            train, share = self.splits[0], self.splits[missing]
+            fractions = (train / (train + share), share / (train + share))
+            parts[0], parts[missing] = self._split(parts[0], fractions)
+            name = ("validation", "test")[missing - 1]
+            log.info(
+                f"data: no {name} file beside {files[0].name}; {fractions[1]:.0%} of its "
+                f"sentences are the {name} split."
+            )
+        return parts
+
+    def _split(self, data: TaggedSentences, fractions: tuple[float, ...]) -> list[TaggedSentences]:
+        """``data``'s sentences drawn by the seed into parts of ``fractions`` (summing to 1)."""
         order = torch.randperm(len(data.tokens), generator=torch.Generator().manual_seed(self.seed))
-        cuts = (torch.tensor(self.splits).cumsum(0) * len(order)).round().long().tolist()
+        cuts = (torch.tensor(fractions).cumsum(0) * len(order)).round().long().tolist()
         parts = []
         for a, b in zip([0, *cuts[:-1]], cuts, strict=True):
             chosen = sorted(order[a:b].tolist())

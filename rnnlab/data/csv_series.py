@@ -149,6 +149,13 @@ class RowNumbers(Sequence[str]):
         return list(self) == list(other) if isinstance(other, Sequence) else NotImplemented
 
 
+def _names(value: str | int | Sequence[str | int] | None) -> list[str]:
+    """Column names, one or a list, as the header spells them: a number (Hydra reads
+    ``data.target=101`` as the integer 101) as its text."""
+    items = [value] if isinstance(value, str | int | float) else list(value or [])
+    return [str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v for v in items]
+
+
 def _count_lines(path: Path) -> int:
     """The number of line ends in the file (LF, CRLF or a lone CR), plus one: at least its
     number of rows. A CRLF split across two reads counts twice, which only over-counts."""
@@ -379,7 +386,10 @@ class CsvSeriesDataModule(InMemoryDataModule):
             self.path.is_file(),
             f"data.path={path} is not an existing file; give a CSV with a header.",
         )
-        targets = [target] if isinstance(target, str) else list(target or [])
+        targets = _names(target)
+        past_covariates, future_covariates = _names(past_covariates), _names(future_covariates)
+        if isinstance(time_column, int | float) and not isinstance(time_column, bool):
+            time_column = str(time_column)
         check(targets, "data=csv needs data.target=COLUMN, the column (or a list) to forecast.")
         covariates = [*past_covariates, *future_covariates]
         for name in targets:

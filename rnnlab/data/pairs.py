@@ -77,12 +77,15 @@ def encode_pairs(
 
 def read_pairs(path: Path) -> list[tuple[str, str]]:
     """``(source, target)`` from each line of a TSV file; a line without a TAB or with an
-    empty side is the file's mistake, named by line. Blank lines are skipped."""
+    empty side is the file's mistake, named by line. Blank lines and a leading byte-order mark
+    are skipped."""
     pairs = []
     try:
         with path.open(encoding="utf-8") as file:
             for number, line in enumerate(file, 1):
                 line = line.rstrip("\r\n")
+                if number == 1:  # a byte-order mark, as Notepad writes, is not text
+                    line = line.removeprefix("\ufeff")
                 if not line.strip():
                     continue
                 fields = line.split("\t")

@@ -56,17 +56,23 @@ class EncodedText:
 
 
 def _blocks(path: Path, step: str) -> Iterator[np.ndarray]:
-    """The file's characters as code points, a block at a time (newlines read as ``\\n``),
-    with a bar named ``step`` for a large file."""
+    """The file's characters as code points, a block at a time (newlines read as ``\\n``, a
+    leading byte-order mark left out), with a bar named ``step`` for a large file."""
     size = path.stat().st_size
     try:
         with (
             path.open(encoding="utf-8") as file,
             progress(f"{step} {path.name}", size, _BAR_FROM, in_bytes=True) as update,
         ):
-            while block := file.read(_BLOCK):
+            # The mark as Notepad writes it. Not "utf-8-sig": its stream decoder reads a file
+            # cut inside the mark as empty text, not as a file that is not UTF-8.
+            block = file.read(_BLOCK)
+            if block.startswith("\ufeff"):
+                block = block[1:] or file.read(_BLOCK)
+            while block:
                 update(file.buffer.tell())
                 yield np.frombuffer(block.encode("utf-32-le"), dtype="<u4")
+                block = file.read(_BLOCK)
     except UnicodeDecodeError as error:
         raise ConfigError(
             f"data.path={path} is not UTF-8 text ({error.reason} in a block of the file); "
@@ -109,7 +115,8 @@ def encode_text(
     if not in_memory:
         cache_dir = cache_dir or default_cache_dir()
         stat = path.stat()
-        key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{list(splits)}|v1"
+        # v2: a byte-order mark is no longer encoded as a character.
+        key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{list(splits)}|v2"
         stem = cache_dir / f"{path.stem}-{hashlib.sha1(key.encode()).hexdigest()[:16]}"
         cached = _load_cached(stem)
         if cached is not None:

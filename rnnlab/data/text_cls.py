@@ -80,10 +80,11 @@ def iter_table(
 
 
 def read_folder(path: Path) -> tuple[list[str], list[str]]:
-    """Texts and labels from ``path/<label>/<any file>``, one text per file."""
+    """Texts and labels from ``path/<label>/<any file>``, one text per file; hidden folders and
+    files (``.ipynb_checkpoints``, ``.DS_Store``: a name starting with ``.``) are skipped."""
     texts, labels = [], []
-    for folder in sorted(p for p in path.iterdir() if p.is_dir()):
-        for file in sorted(p for p in folder.iterdir() if p.is_file()):
+    for folder in (p for p in visible(path) if p.is_dir()):
+        for file in (p for p in visible(folder) if p.is_file()):
             try:
                 texts.append(file.read_text(encoding="utf-8"))
             except UnicodeDecodeError as error:
@@ -93,12 +94,18 @@ def read_folder(path: Path) -> tuple[list[str], list[str]]:
     return texts, labels
 
 
+def visible(folder: Path) -> list[Path]:
+    """The entries of ``folder`` whose names do not start with ``.``, sorted by name."""
+    return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+
+
 class TextClassificationDataModule(InMemoryDataModule):
     """Texts with one label each, as padded token-id sequences.
 
     Args:
         path: a CSV/TSV file or a folder of class folders; ``None`` for the built-in reviews.
-        text_column, label_column: header names of the text and the label (files only).
+        text_column, label_column: header names of the text and the label (files only); a
+            label is stripped of surrounding blanks, and an empty one is refused.
         level: ``word`` or ``char`` tokens.
         lower: lower-case the text before tokenising.
         min_freq: keep tokens seen at least this often in the training split.
@@ -200,7 +207,11 @@ class TextClassificationDataModule(InMemoryDataModule):
             return texts, labels, None
         columns = [self.text_column, self.label_column]
         rows, lines = read_table(self.path, columns, optional=("split",))
-        texts, labels = [r[0] for r in rows], [r[1] for r in rows]
+        # A label cell's surrounding blanks are a spreadsheet's slip, not a class of their own;
+        # its case is kept: "Positive" and "positive" are the data's to tell apart.
+        texts, labels = [r[0] for r in rows], [r[1].strip() for r in rows]
+        for label, line in zip(labels, lines, strict=True):
+            check(label != "", f"{self.path}, line {line}: the label is empty.")
         if len(rows[0]) == 2:  # no split column
             return texts, labels, None
         parts: list[list[int]] = [[], [], []]

@@ -39,12 +39,13 @@ class UCRDataModule(InMemoryDataModule):
     With ``name``, the set's official ``_TRAIN``/``_TEST`` files from sktime's package; with
     ``path`` (which takes precedence), any ``.ts`` file: a ``<X>_TRAIN.ts`` with a
     ``<X>_TEST.ts`` beside it keeps that split, any other file is split ``test_fraction`` by
-    class. Validation is carved from the training cases by class. With ``normalize="series"``
-    each series is first z-normalised by its own mean and standard deviation, the UCR archive's
-    convention for univariate series (most of its files are stored so already, a few, such as
-    PLAID and ACSF1, are not); then each channel is standardised with the mean and standard
-    deviation of the training cases only, and missing values (``?``) become 0, the training
-    mean. Regression files (``@targetLabel true``) are refused.
+    class. Validation is carved from the training cases by class; a split left without a case
+    is refused. With ``normalize="series"`` each series is first z-normalised by its own mean
+    and standard deviation, the UCR archive's convention for univariate series (most of its
+    files are stored so already, a few, such as PLAID and ACSF1, are not); then each channel
+    is standardised with the mean and standard deviation of the training cases only, and
+    missing values (``?``) become 0, the training mean. Regression files (``@targetLabel
+    true``) are refused.
 
     The plain baseline beside the model (:meth:`baselines`) is the field's simplest: each test
     series takes the class of its nearest training series under the Euclidean distance, over
@@ -121,6 +122,9 @@ class UCRDataModule(InMemoryDataModule):
         longest = max(len(case) for case in first.series)
         self.fold = 1 if max_steps is None else -(-longest // max_steps)
         self._first = first
+        # The splits need only the labels: found here, an empty one is refused before a run
+        # writes anything.
+        self._fit, self._val, self._kept, self._test = self._split(self._labels(first), which)
 
     @staticmethod
     def _resolve(name: str | None, path: str | None) -> list[Path]:
@@ -145,19 +149,15 @@ class UCRDataModule(InMemoryDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
             return
-        train = self._cases(self._first)
-        if len(self.files) == 2:
+        cases = self._cases(self._first)
+        if self._test is None:
             test = self._cases(read_ts(self.files[1]))
         else:
-            rest, held = stratified_split(
-                train[2], (1 - self.test_fraction, self.test_fraction), self.seed
-            )
-            train, test = _take(train, rest), _take(train, held)
+            test = _take(cases, self._test)
         if self.normalize == "series":  # each case on its own: no statistics cross splits
-            train, test = _per_series(train), _per_series(test)
-        reference = train  # every training case, the 1-NN baseline's neighbours
-        fit, val = stratified_split(train[2], (1 - self.val_fraction, self.val_fraction), self.seed)
-        train, val = _take(train, fit), _take(train, val)
+            cases, test = _per_series(cases), _per_series(test)
+        reference = _take(cases, self._kept)  # every training case, the 1-NN's neighbours
+        train, val = _take(cases, self._fit), _take(cases, self._val)
         values, lengths, _ = train
         valid = torch.arange(values.shape[1])[None] < lengths[:, None]  # (N, T)
         steps = values[valid]  # (sum of lengths, C): the training steps only
@@ -185,10 +185,67 @@ class UCRDataModule(InMemoryDataModule):
         predictions = nearest_neighbour(values, labels, self._test_values)
         return {"nearest_neighbour": Baseline("1-NN Euclidean", predictions, targets)}
 
-    def _cases(self, data: TsData) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _split(self, labels: torch.Tensor, which: str) -> tuple[torch.Tensor, ...]:
+        """Indices into the first file's cases: the train and val splits, the training cases
+        they are carved from (both together), and the test split (``None`` for a file with a
+        ``_TEST`` file beside it); each split is stratified by class, and none may be empty."""
+        kept, test = torch.arange(len(labels)), None
+        if len(self.files) == 1:
+            kept, test = stratified_split(
+                labels, (1 - self.test_fraction, self.test_fraction), self.seed
+            )
+            if len(kept) == 0:  # nothing to carve validation from
+                raise ConfigError(self._empty("train", which, labels))
+        fit, val = stratified_split(
+            labels[kept], (1 - self.val_fraction, self.val_fraction), self.seed
+        )
+        fit, val = kept[fit], kept[val]
+        for split, index in (("train", fit), ("val", val), ("test", test)):
+            if index is not None and len(index) == 0:
+                raise ConfigError(self._empty(split, which, labels))
+        return fit, val, kept, test
+
+    def _empty(self, split: str, which: str, labels: torch.Tensor) -> str:
+        """The sentence that refuses an empty ``split``: how many cases there are, what the
+        fractions leave of them, and how many cases each class needs for every split."""
+        per_class = labels.bincount()
+        per_class = per_class[per_class > 0]  # (classes with cases,)
+        single = len(self.files) == 1
+        kept = _cut(per_class, self.test_fraction)[0] if single else per_class
+        n, kept_n = int(per_class.sum()), int(kept.sum())
+        sentence = (
+            f"the {split} split of {which} is empty: it has {_cases_text(n, single)} "
+            f"({_range(per_class)} per class)"
+        )
+        # The carve that left the split empty: the test carve for test, and for train when it
+        # kept nothing; the validation carve otherwise.
+        by_test = split == "test" or (split == "train" and kept_n == 0)
+        setting, fraction = ("test", self.test_fraction) if by_test else ("val", self.val_fraction)
+        carved = per_class if by_test else kept
+        result = "leaves none" if split == "train" else "rounds to none"
+        if by_test or not single:
+            sentence += f", and data.{setting}_fraction={fraction} of them {result}"
+        else:
+            sentence += (
+                f", data.test_fraction={self.test_fraction} of them leaves {kept_n} for "
+                f"training, and data.val_fraction={self.val_fraction} of those {result}"
+            )
+        need = _smallest_class(self.test_fraction if single else None, self.val_fraction)
+        sentence += f"; give each class {'more' if need is None else f'at least {need}'} cases"
+        if int(carved.max()) >= 2:  # a class this carve can split at some fraction
+            way = "smaller" if split == "train" else "larger"
+            sentence += f", or a {way} data.{setting}_fraction"
+        return sentence + "."
+
+    def _labels(self, data: TsData) -> torch.Tensor:
+        """Each case's class as its index in ``class_labels``: ``(N,)``."""
         index = {label: i for i, label in enumerate(self.class_labels)}
         unknown = sorted(set(data.labels) - set(index))
         check(not unknown, f"class labels {unknown} are not among {self.class_labels}.")
+        return torch.tensor([index[label] for label in data.labels], dtype=torch.long)
+
+    def _cases(self, data: TsData) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        labels = self._labels(data)
         channels = {s.shape[1] for s in data.series}
         check(
             channels == {self.channels},
@@ -198,7 +255,6 @@ class UCRDataModule(InMemoryDataModule):
             values, lengths = pad_sequences([torch.from_numpy(np.asarray(s)) for s in data.series])
         except ValueError as error:
             raise ConfigError(str(error)) from None
-        labels = torch.tensor([index[label] for label in data.labels], dtype=torch.long)
         return values, lengths, labels
 
     def state_dict(self) -> dict:
@@ -224,6 +280,33 @@ def _per_series(cases: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
     std = (own - mean).pow(2).nanmean(1, keepdim=True).sqrt()  # (N, 1, C)
     x = torch.where(valid, (x - mean) / std.clamp(min=1e-8), 0.0)
     return x, n, y
+
+
+def _cut(sizes: torch.Tensor, fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """How many cases of classes of ``sizes`` cases :func:`stratified_split` keeps and holds
+    out with fractions ``(1 - fraction, fraction)``: the same cuts, by the same arithmetic."""
+    bounds = torch.tensor((1 - fraction, fraction), dtype=torch.float64).cumsum(0)
+    cuts = (bounds[:, None] * sizes).round().long()  # (2, classes)
+    return cuts[0], cuts[1] - cuts[0]
+
+
+def _smallest_class(test_fraction: float | None, val_fraction: float) -> int | None:
+    """The fewest cases a class needs for every split to get one of them (``None`` above
+    100,000), with ``test_fraction`` carved first unless ``None`` (a separate test file)."""
+    sizes = torch.arange(1, 100_001)
+    kept, test = (sizes, sizes) if test_fraction is None else _cut(sizes, test_fraction)
+    fit, val = _cut(kept, val_fraction)
+    fills = (fit > 0) & (val > 0) & (test > 0)
+    return int(sizes[fills][0]) if fills.any() else None
+
+
+def _cases_text(n: int, single: bool) -> str:
+    return f"{n} {'' if single else 'training '}case{'s' * (n != 1)}"
+
+
+def _range(counts: torch.Tensor) -> str:
+    low, high = int(counts.min()), int(counts.max())
+    return f"{low}" if low == high else f"{low} to {high}"
 
 
 def _take(cases: tuple[torch.Tensor, ...], index: torch.Tensor) -> tuple[torch.Tensor, ...]:

@@ -126,3 +126,44 @@ def test_words_of_the_vectors_file_join_the_vocabulary_with_their_vectors(tmp_pa
     assert torch.equal(weights[dm.vocab.id("sat")], torch.tensor([4.0, 5.0]))
     words = dm.datasets["test"][torch.arange(1)].x[0].tolist()
     assert words == [dm.vocab.id("the"), dm.vocab.id("zebu"), dm.vocab.unk_index]
+
+
+@pytest.mark.parametrize(
+    "name, text",
+    [("es.conllu", CONLLU), ("chunks.txt", "He PRP B-NP\nran VBD B-VP\n\nShe PRP B-NP\n")],
+    ids=["conllu", "columns"],
+)
+def test_a_byte_order_mark_is_not_part_of_the_first_line(tmp_path, name, text):
+    plain = tmp_path / name
+    plain.write_text(text, encoding="utf-8")
+    marked = tmp_path / f"bom-{name}"
+    marked.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+    assert read_conll(marked) == read_conll(plain)
+
+
+def test_a_byte_order_mark_keeps_the_sentence_for_other_encodings(tmp_path):
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes(b"\xef\xbb\xbf" + "café NOUN\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"latin.txt is not UTF-8 text \(invalid"):
+        read_conll(latin)
+
+
+def numbered(count: int, tag: str = "NN") -> str:
+    """``count`` one-word sentences, ``w0 NN``, ``w1 NN``, ..."""
+    return "".join(f"w{i} {tag}\n\n" for i in range(count))
+
+
+@pytest.mark.parametrize("given, carved", [("test", "val"), ("dev", "test"), ("valid", "test")])
+def test_a_lone_dev_or_test_file_is_its_split_and_the_other_is_carved_from_train(
+    tmp_path, given, carved
+):
+    train = tmp_path / "x_train.txt"
+    train.write_text(numbered(20))
+    (tmp_path / f"x_{given}.txt").write_text("zebra ONLY_HERE\n")
+    dm = ConllDataModule(str(train), lower=False, splits=(0.8, 0.1, 0.1))
+    dm.setup()
+    split = {"test": "test", "dev": "val", "valid": "val"}[given]
+    assert dm.sentences[split].tokens == [["zebra"]] and "ONLY_HERE" in dm.tags
+    rest = dm.sentences["train"].tokens + dm.sentences[carved].tokens
+    assert sorted(rest) == sorted(read_conll(train).tokens)  # every training sentence, once
+    assert len(dm.sentences[carved].tokens) == 2  # 0.1 / (0.8 + 0.1) of the 20

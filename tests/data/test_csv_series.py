@@ -61,6 +61,22 @@ def test_shuffled_daily_rows_are_sorted_and_windows_line_up_with_the_file(tmp_pa
     assert targets == set(range(5, 60))
 
 
+def test_columns_named_by_numbers_are_found_as_hydra_reads_them(tmp_path):
+    # data.target=101 reaches the module as the integer 101; the header spells it "101".
+    rows = [f"{i},{i % 7},{i % 5}" for i in range(120)]
+    path = write(tmp_path / "sensors.csv", "2020,101,102", rows)
+    config = compose_config(
+        "train",
+        ["data=csv", f"data.path={path}", "data.target=101", "data.past_covariates=[102]",
+         "data.time_column=2020", "data.window=4"],
+        tmp_path,
+    )  # fmt: skip
+    assert config.data.target == 101 and config.data.time_column == 2020
+    dm = instantiate(config.data, "data")
+    dm.setup()
+    assert dm.spec.target_names == ("101",) and dm.series.shape == (120, 2)
+
+
 def test_scaled_windows_unscale_to_the_file_values(tmp_path):
     dm = CsvSeriesDataModule(daily(tmp_path, 50, lambda i: 3 * i + 7), "y", "date", window=4)
     dm.setup()

@@ -118,3 +118,17 @@ def test_bpe_subwords_are_learned_from_the_training_split_only(tmp_path):
         PairsDataModule(tokenizer="bpe", target_level="char")
     with pytest.raises(ConfigError, match="data.tokenizer='sentencepiece' is not one of"):
         PairsDataModule(tokenizer="sentencepiece")
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_source(tmp_path):
+    lines = ["great film\tgrand film", "Go.\tVa !"]
+    plain = write(tmp_path, lines)
+    marked = tmp_path / "marked.tsv"
+    marked.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+    assert (
+        read_pairs(marked) == read_pairs(plain) == [("great film", "grand film"), ("Go.", "Va !")]
+    )
+    latin = tmp_path / "latin.tsv"
+    latin.write_bytes(b"\xef\xbb\xbf" + "café\tcafé\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"latin.tsv is not UTF-8 text \(invalid"):
+        read_pairs(latin)

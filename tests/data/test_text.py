@@ -145,3 +145,27 @@ def test_no_test_text_asks_for_test_false(tmp_path):
     assert dm.text.bounds[2] == dm.text.bounds[3]
     with pytest.raises(ConfigError, match="leaves no test text; run with test=false"):
         dm.test_dataloader()
+
+
+@pytest.mark.parametrize("block", [1, 2, 1 << 22])
+def test_a_byte_order_mark_is_not_a_character_of_the_text(tmp_path, monkeypatch, block):
+    """A file saved with a BOM (as Notepad writes it) encodes as the same file without one,
+    in memory and into a memory map, whatever the block size; a later U+FEFF is text."""
+    monkeypatch.setattr(text_module, "_BLOCK", block)
+    content = "ab\ufeffc é\n" * 30
+    plain = write(tmp_path, content, "plain.txt")
+    marked = tmp_path / "marked.txt"
+    marked.write_bytes(b"\xef\xbb\xbf" + content.encode("utf-8"))
+    want = encode_text(plain, SPLITS)
+    for max_mb in (64, 0):
+        got = encode_text(marked, SPLITS, tmp_path / "cache", max_in_memory_mb=max_mb)
+        assert got.vocab == want.vocab and got.bounds == want.bounds
+        np.testing.assert_array_equal(np.asarray(got.ids), want.ids)
+    only = tmp_path / "only.txt"
+    only.write_bytes(b"\xef\xbb\xbf")
+    with pytest.raises(ConfigError, match="holds no text"):
+        encode_text(only, SPLITS)
+    cut = tmp_path / "cut.txt"
+    cut.write_bytes(b"\xef\xbb")
+    with pytest.raises(ConfigError, match="is not UTF-8 text"):
+        encode_text(cut, SPLITS)

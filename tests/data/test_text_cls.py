@@ -54,6 +54,40 @@ def test_a_folder_of_class_folders(tmp_path):
     assert dm.spec.class_names == ("ham", "spam")
 
 
+def test_hidden_folders_and_files_are_not_classes_or_texts(tmp_path):
+    for label in ("ham", "spam"):
+        (tmp_path / label).mkdir()
+        for i in range(10):
+            write(tmp_path / label / f"{i}.txt", f"{label} message number {i}")
+        (tmp_path / label / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1\xff\xfe")  # not UTF-8
+    (tmp_path / ".ipynb_checkpoints").mkdir()  # what Jupyter leaves beside the class folders
+    write(tmp_path / ".ipynb_checkpoints" / "0-checkpoint.txt", "a stray copy")
+    dm = TextClassificationDataModule(str(tmp_path))
+    assert dm.spec.class_names == ("ham", "spam")
+    assert sum(len(texts) for texts in dm.texts.values()) == 20
+
+
+def test_label_cells_are_stripped_but_keep_their_case(tmp_path):
+    # A trailing or leading blank in a label cell is no class of its own; "Positive" is.
+    labels = ["positive", "positive ", " negative", "negative", "Positive", "Positive  "]
+    rows = ["text,label"] + [f"review {i},{labels[i % 6]}" for i in range(60)]
+    dm = TextClassificationDataModule(write(tmp_path / "messy.csv", "\n".join(rows)))
+    dm.setup()
+    assert dm.classes == ("Positive", "negative", "positive")
+    targets = torch.cat([dm.datasets[s].targets for s in ("train", "val", "test")])
+    assert torch.bincount(targets).tolist() == [20, 20, 20]
+
+
+@pytest.mark.parametrize("cell", ["", "  "])
+def test_an_empty_label_is_refused_with_its_line(tmp_path, cell):
+    rows = ["text,label"] + [f"review {i},{('pos', 'neg')[i % 2]}" for i in range(20)]
+    rows[3] = f"meh,{cell}"
+    path = write(tmp_path / "labels_messy.csv", "\n".join(rows))
+    with pytest.raises(ConfigError) as error:
+        TextClassificationDataModule(path).setup()
+    assert str(error.value) == f"{path}, line 4: the label is empty."
+
+
 @pytest.mark.parametrize(
     "content, message",
     [

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import torch
 
@@ -159,3 +161,71 @@ def test_auto_normalisation_is_per_series_for_univariate_sets_only(tmp_path):
     assert UCRDataModule(path=str(multi), normalize="auto").normalize == "channel"
     with pytest.raises(ConfigError, match="data.normalize='z' is not one of"):
         UCRDataModule(path=str(multi), normalize="z")
+
+
+@pytest.mark.parametrize(
+    "files, settings, message",
+    [
+        # One file of 2 cases per class: a test case each, and no validation case is left.
+        (["tiny.ts"], {},
+         "the val split of data.path={tmp}/tiny.ts is empty: it has 4 cases (2 per class), "
+         "data.test_fraction=0.3 of them leaves 2 for training, and data.val_fraction=0.2 of "
+         "those rounds to none; give each class at least 4 cases."),
+        # A _TRAIN file with its _TEST beside it: validation comes from 2 cases per class.
+        (["tiny_TRAIN.ts", "tiny_TEST.ts"], {},
+         "the val split of data.path={tmp}/tiny_TRAIN.ts is empty: it has 4 training cases "
+         "(2 per class), and data.val_fraction=0.2 of them rounds to none; give each class at "
+         "least 3 cases, or a larger data.val_fraction."),
+        (["tiny.ts"], {"test_fraction": 0.9},
+         "the train split of data.path={tmp}/tiny.ts is empty: it has 4 cases (2 per class), "
+         "and data.test_fraction=0.9 of them leaves none; give each class at least 26 cases, or "
+         "a smaller data.test_fraction."),
+        (["tiny.ts"], {"test_fraction": 0.1, "val_fraction": 0.5},
+         "the test split of data.path={tmp}/tiny.ts is empty: it has 4 cases (2 per class), "
+         "and data.test_fraction=0.1 of them rounds to none; give each class at least 5 cases, "
+         "or a larger data.test_fraction."),
+    ],
+)  # fmt: skip
+def test_an_empty_split_is_refused_before_setup_with_the_case_counts(
+    tmp_path, files, settings, message
+):
+    for name in files:
+        write(tmp_path / name, [("1,2,3", "a"), ("3,4,5", "b")] * 2)
+    with pytest.raises(ConfigError) as error:
+        UCRDataModule(path=str(tmp_path / files[0]), **settings)  # before a run writes anything
+    assert str(error.value) == message.format(tmp=tmp_path)
+
+
+def test_an_empty_validation_split_ends_the_run_in_one_line(tmp_path):
+    path = write(tmp_path / "tiny.ts", [("1,2,3", "a"), ("3,4,5", "b")] * 2)
+    result = run_main("rnnlab.train", "data=ucr", f"data.path={path}", cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines == [f"error: the val split of data.path={path} is empty: it has 4 cases "
+                     "(2 per class), data.test_fraction=0.3 of them leaves 2 for training, and "
+                     "data.val_fraction=0.2 of those rounds to none; give each class at least 4 "
+                     "cases."]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {},
+        {"test_fraction": 0.9},
+        {"test_fraction": 0.1, "val_fraction": 0.5},
+        {"val_fraction": 0.05},
+    ],
+)
+def test_the_class_size_the_sentence_asks_for_fills_every_split(tmp_path, settings):
+    # The count the sentence gives is enough, and one case fewer is not.
+    tiny = write(tmp_path / "tiny.ts", [("1,2", "a"), ("3,4", "b")])
+    with pytest.raises(ConfigError) as error:
+        UCRDataModule(path=str(tiny), **settings)
+    need = int(re.search(r"give each class at least (\d+) cases", str(error.value))[1])
+    fewer = write(tmp_path / "fewer.ts", [("1,2", "a"), ("3,4", "b")] * (need - 1))
+    with pytest.raises(ConfigError, match=f"give each class at least {need} cases"):
+        UCRDataModule(path=str(fewer), **settings)
+    enough = write(tmp_path / "enough.ts", [("1,2", "a"), ("3,4", "b")] * need)
+    dm = UCRDataModule(path=str(enough), **settings)
+    dm.setup()
+    assert all(len(dm.datasets[s]) > 0 for s in ("train", "val", "test"))
