@@ -1,9 +1,11 @@
 """Predict with a trained model: ``python -m rnnlab.predict ckpt_path=... [input=FILE]``.
 
 For a forecaster the output is CSV: every window of ``split`` (``test`` by default; ``val``,
-``train`` or ``all``) of the run's data, or of ``input=`` (a CSV with the training file's
-columns), with the forecast origin, the time forecast, the step, and each target's forecast and
-actual value in original units.
+``train`` or ``all``) of the run's data, with the forecast origin, the time forecast, the step,
+and each target's forecast and actual value in original units. With ``input=`` (a CSV with the
+training file's columns, of any length from one window on) every window of that whole file
+instead, split ``input``, and the forecast of the steps after its last row (no time or actual
+value there; left out for a model with known-future covariates, which need values there).
 
 For a text classifier (``data=text_cls``) the input holds one text per line (or is a CSV/TSV
 file with the training run's text column), and each text gets a label: the output is TSV,
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -118,8 +120,10 @@ def forecast_table(
     in original units.
 
     The data is rebuilt from the run's saved config; ``path`` replaces its ``data.path`` (a new
-    CSV with the same columns). Inputs are scaled with the scaler saved at training, not one
-    fitted on the new file, so the model sees what it was trained on.
+    CSV with the same columns), whose windows are then read whole, without the run's splits
+    (:meth:`~rnnlab.data.csv_series.CsvSeriesDataModule.file_windows`). Inputs are scaled
+    with the scaler saved at training, not one fitted on the new file, so the model sees what
+    it was trained on.
     """
     check(split in SPLITS, f"split={split!r} is not one of {', '.join(SPLITS)}.")
     node = OmegaConf.create(OmegaConf.to_container(saved.data))
@@ -131,6 +135,10 @@ def forecast_table(
         )
         node.path = str(path)
     datamodule = instantiate(node, "data")
+    if path is not None and hasattr(datamodule, "file_windows"):
+        check(spec.scaler_mean is not None, f"ckpt_path's run saved no scaler for input={path}.")
+        windows, timestamps, rows = datamodule.file_windows(spec.scaler_mean, spec.scaler_std)
+        return _table(task, spec, {"input": windows}, timestamps, rows)
     names = ("train", "val", "test") if split == "all" else (split,)
     # Lightning's stages: "fit" sets up the training and validation data, "test" the test data.
     for stage in dict.fromkeys("test" if name == "test" else "fit" for name in names):
@@ -140,13 +148,23 @@ def forecast_table(
         datamodule.use_scaler(list(spec.scaler_mean), list(spec.scaler_std))
     steps = len(windows[names[0]].series)
     timestamps = getattr(datamodule, "timestamps", None) or [str(i) for i in range(steps)]
+    return _table(task, spec, windows, timestamps, steps)
 
+
+def _table(
+    task: SupervisedTask,
+    spec: ForecastSpec,
+    windows: dict[str, WindowDataset],
+    timestamps: Sequence[str],
+    rows: int,
+) -> str:
+    """The forecasts of every window of ``windows`` (by split) as CSV text; a step past the
+    ``rows`` known time steps has neither a time nor an actual value."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     values = (f"{n}_{k}" for n in spec.target_names for k in ("forecast", "actual"))
     writer.writerow(["split", "origin", "time", "step", *values])
-    for name in names:
-        dataset = windows[name]
+    for name, dataset in windows.items():
         for index in torch.arange(len(dataset)).split(1024):
             batch = dataset[index]
             with torch.no_grad():
@@ -154,13 +172,17 @@ def forecast_table(
             actual = task.unscale(batch.y)
             for row, start in enumerate(dataset.starts[index].tolist()):
                 for step in range(forecast.shape[1]):
+                    known = start + step < rows  # else past the data's end: no time, no value
                     cells = [
-                        f"{v:.6g}"
+                        cell
                         for c in range(forecast.shape[2])
-                        for v in (float(forecast[row, step, c]), float(actual[row, step, c]))
+                        for cell in (
+                            f"{float(forecast[row, step, c]):.6g}",
+                            f"{float(actual[row, step, c]):.6g}" if known else "",
+                        )
                     ]
-                    origin, time = timestamps[start - 1], timestamps[start + step]
-                    writer.writerow([name, origin, time, step + 1, *cells])
+                    time = timestamps[start + step] if known else ""
+                    writer.writerow([name, timestamps[start - 1], time, step + 1, *cells])
     return out.getvalue()
 
 

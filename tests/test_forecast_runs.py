@@ -100,6 +100,35 @@ def test_a_users_csv_with_covariates_trains_and_predicts_in_original_units(tmp_p
     assert first[0]["time"] > first[0]["origin"]
 
 
+def test_predict_forecasts_a_newer_file_whole_and_past_its_end(tmp_path):
+    path = daily_csv(tmp_path / "sales.csv", days=240)  # 2023-01-01 to 2023-08-28
+    overrides = ["model=gru", "data=csv", f"data.path={path}", "data.target=sales",
+                 "data.time_column=date", "data.window=14", "data.horizon=3",
+                 "data.split_dates=[2023-06-01,2023-07-15]", *QUICK]  # fmt: skip
+    train(compose_config("train", overrides, tmp_path / "run"))
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    lines = path.read_text().splitlines()
+    newer = tmp_path / "newer.csv"  # the last 20 days: after both split dates, shorter than a span
+    newer.write_text("\n".join([lines[0], *lines[-20:]]) + "\n")
+    table = predict(compose_config("predict", [f"ckpt_path={ckpt}", f"input={newer}"], tmp_path))
+    rows = list(csv.DictReader(table.splitlines()))
+    assert {r["split"] for r in rows} == {"input"}
+    origins = list(dict.fromkeys(r["origin"] for r in rows))
+    assert origins[0] == "2023-08-22" and origins[-1] == "2023-08-28"  # row 14 on, to the end
+    assert len(rows) == 3 * (20 - 14 + 1)
+    file = {r["date"]: r["sales"] for r in csv.DictReader(newer.open())}
+    for row in rows:
+        if row["time"]:  # a step inside the file: its actual value
+            assert float(row["sales_actual"]) == pytest.approx(float(file[row["time"]]), abs=0.01)
+    past = [r for r in rows if r["origin"] == "2023-08-28"]
+    assert [(r["time"], r["sales_actual"]) for r in past] == [("", "")] * 3
+    assert all(700 < float(r["sales_forecast"]) < 1400 for r in past)
+    short = tmp_path / "short.csv"
+    short.write_text("\n".join([lines[0], *lines[-5:]]) + "\n")
+    with pytest.raises(ConfigError, match=f"input={short} holds 5 time steps; the model reads"):
+        predict(compose_config("predict", [f"ckpt_path={ckpt}", f"input={short}"], tmp_path))
+
+
 @pytest.mark.parametrize(
     "change, message",
     [

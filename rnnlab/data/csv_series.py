@@ -575,6 +575,37 @@ class CsvSeriesDataModule(InMemoryDataModule):
         scale = np.abs(train[m:] - train[:-m]).mean(0)  # (C,)
         return np.where(scale > 0, scale, 1e-8)
 
+    def file_windows(
+        self, mean: Sequence[float], std: Sequence[float]
+    ) -> tuple[WindowDataset, Sequence[str], int]:
+        """Every window of the whole file, for a trained model to forecast (``rnnlab.predict
+        input=``): no splits, scaler or season of its own, the values scaled by ``mean`` and
+        ``std`` (the training scaler). There is a window at every forecast origin from row
+        ``window`` on, the last of them forecasting the ``horizon`` steps after the file's end
+        (their targets NaN), except where known-future covariates need values there. Returns
+        the windows, the file's timestamps and its number of rows."""
+        columns = [*self.target_names, *self.past_covariates, *self.future_covariates]
+        check(
+            len(mean) == len(columns),
+            f"the data has {len(columns)} columns where training had {len(mean)}.",
+        )
+        values, timestamps, _ = read_series(self.path, columns, self.time_column, self.missing)
+        n, w, h = len(values), self.window, self.horizon
+        beyond = 0 if self.future_covariates else h  # steps forecast past the file's end
+        need = w if beyond else w + h
+        check(
+            n >= need,
+            f"input={self.path} holds {n} time steps; the model reads data.window={w}"
+            + ("" if beyond else f" and its known-future covariates data.horizon={h} more")
+            + f", so give at least {need} rows.",
+        )
+        values = (values - np.asarray(mean)) / np.asarray(std)
+        values = np.concatenate([values, np.full((beyond, len(columns)), np.nan)])
+        series = torch.from_numpy(values.astype(np.float32))  # (N + beyond, F)
+        starts = torch.arange(w, n - h + beyond + 1)
+        c, k = len(self.target_names), len(self.future_covariates)
+        return WindowDataset(series, starts, w, h, num_targets=c, num_future=k), timestamps, n
+
     def use_scaler(self, mean: Sequence[float], std: Sequence[float]) -> None:
         """Scale the series with another scaler (a trained model's) instead of this file's own,
         in place, so every split's windows read the values the model was trained on."""
