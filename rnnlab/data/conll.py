@@ -74,8 +74,8 @@ def read_conll(path: Path, tag_column: int | str | None = None) -> TaggedSentenc
                         tags.append([t for _, t in sentence])
                         sentence = []
                     continue
-                if line.startswith("#"):
-                    continue
+                if line.startswith("#") or line.startswith("-DOCSTART-"):
+                    continue  # a comment, or CoNLL-2003's mark of a new document
                 fields = line.split("\t") if conllu else line.split()
                 if conllu:
                     check(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 import calendar
 import math
+import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
@@ -45,17 +46,21 @@ _UNITS = (  # the largest unit that divides a step names it
     ("microsecond", timedelta(microseconds=1)),
 )
 Time = int | datetime
+_MONTH = re.compile(r"\d{4}-\d{2}")
 # The usual season of a time step (``infer_step``'s words): a year of months, quarters or weeks,
 # a week of days, a day of hours. Any other step (years, minutes, plain rows) has none.
 SEASONS = {"1 month": 12, "3 months": 4, "1 week": 52, "1 day": 7, "1 hour": 24}
 
 
 def parse_time(text: str) -> Time:
-    """An integer step, or a ``datetime`` from an ISO date or date and time; else ValueError."""
+    """An integer step, or a ``datetime`` from an ISO date or date and time, or from a month
+    written ``YYYY-MM`` (its first day); else ValueError."""
     text = text.strip()
     try:
         return int(text)
     except ValueError:
+        if _MONTH.fullmatch(text):  # 1949-01, as monthly series are often written
+            return datetime(int(text[:4]), int(text[5:]), 1)
         return datetime.fromisoformat(text)
 
 
@@ -243,7 +248,8 @@ def _parse_times(texts: list[str], lines: list[int], path: Path, column: str) ->
         except ValueError:
             raise ConfigError(
                 f"{path}, line {line}: column {column!r} holds {text!r}, not an ISO date or "
-                "date and time (2024-01-31, 2024-01-31T13:00) or an integer step."
+                "date and time (2024-01-31, 2024-01-31T13:00), a month (2024-01) or an integer "
+                "step."
             ) from None
         check(
             _kind(times[-1]) == _kind(times[0]),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 import torch
 
@@ -31,9 +32,10 @@ SPLIT_NAMES = {"train": 0, "val": 1, "valid": 1, "validation": 1, "dev": 1, "tes
 def read_table(
     path: Path, columns: list[str], optional: tuple[str, ...] = ()
 ) -> tuple[list[list[str]], list[int]]:
-    """The named ``columns`` of a CSV (``.csv``) or TSV (any other suffix) file with a header,
-    followed by those ``optional`` columns the header has, and the line number of each row; a
-    wrong field count or a missing column is the file's mistake, named by line."""
+    """The named ``columns`` of a CSV (``.csv``: comma- or, by its header, semicolon-separated)
+    or TSV (any other suffix) file with a header (its names stripped of blanks), followed by
+    those ``optional`` columns the header has, and the line number of each row; a wrong field
+    count or a missing column is the file's mistake, named by line."""
     rows, lines = [], []
     for row, line in iter_table(path, columns, optional):
         rows.append(row)
@@ -47,13 +49,13 @@ def iter_table(
 ) -> Iterator[tuple[list[str], int]]:
     """:func:`read_table`'s rows one at a time, each with its line number, for files too large
     to hold as Python lists; the header is checked before the first row."""
-    delimiter = "," if path.suffix.lower() == ".csv" else "\t"
     try:
         # utf-8-sig: a byte-order mark (as spreadsheets save CSV) is not part of the header.
         with path.open(encoding="utf-8-sig", newline="") as file:
-            reader = csv.reader(file, delimiter=delimiter)
+            reader = csv.reader(file, delimiter=_delimiter(path, file))
             header = next((fields for fields in reader if fields), None)  # blank lines skipped
             check(header is not None, f"{path} is empty; it needs a header and rows.")
+            header = [name.strip() for name in header]  # "date, sales" names "sales"
             missing = [c for c in columns if c not in header]
             if missing:
                 # Names other than plain words are quoted: a line break, a blank or a full stop
@@ -77,6 +79,17 @@ def iter_table(
         raise ConfigError(f"{path} is not UTF-8 text ({error.reason}); convert it first.") from None
     except csv.Error as error:
         raise ConfigError(f"{path} is not a readable table ({error}).") from None
+
+
+def _delimiter(path: Path, file: TextIO) -> str:
+    """A TAB for a file not named ``.csv``; for a CSV file a comma, or a semicolon where its
+    header holds semicolons and no comma (as spreadsheets save CSV in many European locales).
+    ``file`` is read up to the header's end and put back at its start."""
+    if path.suffix.lower() != ".csv":
+        return "\t"
+    header = next((line for line in file if line.strip()), "")
+    file.seek(0)
+    return ";" if ";" in header and "," not in header else ","
 
 
 def read_folder(path: Path) -> tuple[list[str], list[str]]:

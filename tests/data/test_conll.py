@@ -34,6 +34,15 @@ def test_column_files_take_the_last_column_or_the_one_asked(tmp_path):
     assert read_conll(path, 1).tags == [["PRP", "VBD"], ["PRP"]]
 
 
+def test_conll_2003_document_marks_are_not_sentences(tmp_path):
+    path = tmp_path / "ner.txt"
+    path.write_text("-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\n\n"
+                    "-DOCSTART- -X- -X- O\n\nPeter NNP B-NP B-PER\n")  # fmt: skip
+    data = read_conll(path)
+    assert data.tokens == [["EU", "rejects"], ["Peter"]]
+    assert data.tags == [["B-ORG", "O"], ["B-PER"]]
+
+
 def test_a_line_with_the_wrong_number_of_columns_is_named(tmp_path):
     path = tmp_path / "bad.txt"
     path.write_text("He PRP B-NP\nran VBD\n")

@@ -77,6 +77,16 @@ def test_columns_named_by_numbers_are_found_as_hydra_reads_them(tmp_path):
     assert dm.spec.target_names == ("101",) and dm.series.shape == (120, 2)
 
 
+def test_a_spreadsheets_semicolons_blanks_in_the_header_and_months_as_yyyy_mm(tmp_path):
+    rows = [f"{1949 + i // 12}-{i % 12 + 1:02d}; {100 + i}" for i in range(48)]
+    path = write(tmp_path / "AirPassengers.csv", "Month; #Passengers", rows)
+    dm = CsvSeriesDataModule(path, target="#Passengers", time_column="Month", window=12)
+    dm.setup()
+    assert dm.time_step == "1 month" and dm.season == 12
+    assert dm.timestamps[:2] == ["1949-01", "1949-02"]
+    assert dm.unscale_targets(dm.series[:3, :1]).flatten().tolist() == pytest.approx([100, 101, 102])
+
+
 def test_scaled_windows_unscale_to_the_file_values(tmp_path):
     dm = CsvSeriesDataModule(daily(tmp_path, 50, lambda i: 3 * i + 7), "y", "date", window=4)
     dm.setup()
