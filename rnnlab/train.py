@@ -44,6 +44,22 @@ from rnnlab.utils.memory import set_cpu_memory
 from rnnlab.utils.run_output import finish_run, log_config_text, log_layout, scalar_metrics
 
 
+def with_absolute_data_files(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` (as a checkpoint keeps it) with the data's files (``data.path``,
+    ``data.vectors``) made absolute from where the run started, so that ``rnnlab.eval``,
+    ``predict`` and ``export`` find them from any directory; the run's own messages and
+    ``.hydra/config.yaml`` keep them as given."""
+    data = config.get("data")
+    if not isinstance(data, dict):
+        return config
+    files = {
+        key: str(Path(value).expanduser().absolute())
+        for key in ("path", "vectors")
+        if isinstance(value := data.get(key), str) and value
+    }
+    return {**config, "data": {**data, **files}}
+
+
 def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Fit and test the run that ``cfg`` describes; return its final metrics and its objects
     (``datamodule``, ``net``, ``task``, ``trainer``)."""
@@ -61,7 +77,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         del checkpoint  # Lightning reads the file itself when fitting
     finite = FiniteGuard(cfg.get("nonfinite", "stop"))  # a NaN or inf loss or gradient
 
-    config = OmegaConf.to_container(cfg, resolve=True)
+    config = with_absolute_data_files(OmegaConf.to_container(cfg, resolve=True))
     best_metrics = BestMetrics(task.metric_mode)  # val/<metric>_best, which sweeps optimize
     # SIGTERM or SIGUSR1: a checkpoint of the current step, then exit PREEMPTED_EXIT_CODE.
     preemption = Preemption(Path(cfg.paths.output_dir) / "checkpoints")

@@ -129,6 +129,19 @@ def test_predict_forecasts_a_newer_file_whole_and_past_its_end(tmp_path):
         predict(compose_config("predict", [f"ckpt_path={ckpt}", f"input={short}"], tmp_path))
 
 
+def test_a_run_on_a_relative_path_predicts_from_another_directory(tmp_path, monkeypatch):
+    (tmp_path / "project").mkdir()
+    daily_csv(tmp_path / "project" / "sales.csv", days=120)
+    monkeypatch.chdir(tmp_path / "project")
+    overrides = ["model=gru", "data=csv", "data.path=sales.csv", "data.target=sales",
+                 "data.window=7", *QUICK]  # fmt: skip
+    train(compose_config("train", overrides, tmp_path / "run"))
+    monkeypatch.chdir(tmp_path)  # where sales.csv is not
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    table = predict(compose_config("predict", [f"ckpt_path={ckpt}"], tmp_path))
+    assert table.startswith("split,origin,time,step,sales_forecast,sales_actual\ntest,")
+
+
 @pytest.mark.parametrize(
     "change, message",
     [
