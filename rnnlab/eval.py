@@ -40,7 +40,10 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     )
     check_weights(task, checkpoint, f"ckpt_path={cfg.ckpt_path}")
     del checkpoint  # the trainer reads it again, into the task
-    trainer: L.Trainer = build_trainer(cfg.trainer, task, logger=build_loggers(cfg.get("logger")))
+    # Testing saves nothing: without a checkpoint callback, none restores (and warns of) the
+    # training run's folder.
+    loggers = build_loggers(cfg.get("logger"))
+    trainer = build_trainer(cfg.trainer, task, logger=loggers, enable_checkpointing=False)
     open_run_dir(cfg)  # once everything the settings can get wrong has been checked
     with lightning_refusals():
         trainer.test(
