@@ -119,6 +119,14 @@ def build_optimizer(cfg: DictConfig) -> tuple[Any, Any]:
         return optimizer, None
     schedule = instantiate(scheduler, "scheduler")
     length = unset_length(schedule)  # the run's length, filled in when it is known
+    trainer = cfg.get("trainer") or {}
+    endless = trainer.get("max_epochs") == -1 and trainer.get("max_steps", -1) == -1
+    if length is not None and endless:
+        target = scheduler.get("_target_", "the scheduler")
+        raise ConfigError(
+            f"scheduler: {target} spans the run's steps, and trainer.max_epochs=-1 with "
+            "trainer.max_steps=-1 sets no end; give trainer.max_steps, or scheduler=none."
+        )
     try:
         built = schedule(probe, **({length: MIN_SCHEDULED_STEPS} if length else {}))
         if isinstance(built, LRScheduler):  # some settings (eta_min) are first read by a step

@@ -115,6 +115,13 @@ ROWS = [
         "spaces or special characters, as in 'data.target=\"#Passengers\"'.",
     ),
     row(
+        "endless-run-with-a-one-cycle-schedule",
+        "train trainer.max_epochs=-1",
+        "scheduler: torch.optim.lr_scheduler.OneCycleLR spans the run's steps, and "
+        "trainer.max_epochs=-1 with trainer.max_steps=-1 sets no end; give trainer.max_steps, or "
+        "scheduler=none.",
+    ),
+    row(
         "trainer-argument-left-unset",
         "train trainer.val_check_interval=0.5",
         "trainer.val_check_interval is a Lightning Trainer argument that rnnlab's trainer config "

@@ -236,3 +236,16 @@ def test_characters_reach_only_nets_that_read_them(tmp_path):
     cfg = compose_config("train", ["data=conll", "model.char_encoder=cnn"], tmp_path)
     with pytest.raises(ConfigError, match=r"data.chars=true"):
         build_system(cfg)
+
+
+def test_a_language_model_stops_at_max_steps_inside_a_batch(tmp_path):
+    # Two truncated-BPTT chunks a batch: the third step is the first of the second batch, and
+    # the one-cycle schedule, sized to three steps, is never stepped past its end.
+    overrides = ["data=text", "data.seq_len=32", "task.tbptt_steps=16", "model.hidden_size=8",
+                 "trainer=cpu", "trainer.max_steps=3", "test=false",
+                 "~callbacks.rich_progress_bar"]  # fmt: skip
+    _, objects = train(compose_config("train", overrides, tmp_path))
+    trainer = objects["trainer"]
+    assert trainer.global_step == 3
+    assert trainer.lr_scheduler_configs[0].scheduler.last_epoch == 3
+    assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 3

@@ -2,6 +2,7 @@
 
 import json
 
+import lightning as L
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -138,6 +139,25 @@ def test_a_model_and_data_that_do_not_fit_fail_before_training(train_config):
 
     with pytest.raises(ConfigError, match="^task ClassificationTask does not fit data Sine"):
         train(train_config("data=sine", "task=classification"))
+
+
+class StopAtStep(L.Callback):
+    """Asks the run to stop after optimizer step 3, as early stopping or max_time would."""
+
+    def on_train_batch_end(self, trainer, *args):
+        trainer.should_stop = trainer.should_stop or trainer.global_step >= 3
+
+
+def test_a_run_asked_to_stop_before_min_epochs_logs_fresh_losses(train_config, tmp_path):
+    # Lightning writes train/loss at every step once the run should stop but min_epochs holds
+    # it: each value must then be that step's, not the last one logged by log_every_n_steps.
+    stop = "+callbacks.stop._target_=tests.test_train.StopAtStep"
+    train(train_config("trainer.log_every_n_steps=50", "trainer.limit_train_batches=12", stop))
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    losses = {e.step: e.value for e in events.Scalars("train/loss")}
+    late = [losses[step] for step in range(4, 11)]
+    assert len(late) == 7 and len(set(late)) == 7  # one fresh value a step
 
 
 def test_several_steps_a_batch_stop_at_max_steps_and_log_their_loss(train_config, tmp_path):

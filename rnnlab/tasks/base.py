@@ -183,7 +183,9 @@ class SupervisedTask(L.LightningModule, ABC):
         # `self.log` costs about half a millisecond of bookkeeping, a fifth of a small-batch
         # step on a CPU, so the step loss is logged only on the steps whose values the logger
         # writes (every `trainer.log_every_n_steps`).
-        if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
+        # Lightning also writes every step once the run should stop (waiting for min_epochs).
+        trainer = self.trainer
+        if (self.global_step + 1) % trainer.log_every_n_steps == 0 or trainer.should_stop:
             self.log("train/loss", loss)  # the progress bar reads it when it redraws
         return loss
 

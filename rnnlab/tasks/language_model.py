@@ -120,23 +120,28 @@ class LanguageModelTask(SupervisedTask):
 
     # Training: one optimizer step per chunk, the state carried between chunks.
 
-    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor | None:
         optimizer = self.optimizers()
         steps = self.hparams.tbptt_steps or batch.x.shape[1]
         state = self._states.get("train") if self.hparams.carry_state else None
-        total = torch.zeros((), device=self.device)
+        total, count = torch.zeros((), device=self.device), 0
         for x, y in zip(batch.x.split(steps, 1), batch.y.split(steps, 1), strict=True):
+            if 0 <= self.trainer.max_steps <= self.global_step:
+                break  # the budget ends inside the batch
             result: dict = {}
             optimizer.zero_grad()
             loss_of = partial(self.compute_loss, Batch(x=x, y=y), state)
             optimizer.step(closure=self._step_closure(loss_of, result))
             state = detach_state(result["outputs"]) if self.hparams.carry_state else None
             total += result["loss"] * y.numel()
+            count += y.numel()
             self._step_scheduler("step")
         self._states["train"] = state
-        loss = total / batch.y.numel()
+        if not count:  # max_steps was reached before this batch
+            return None
+        loss = total / count
         self.train_loss_sum += total
-        self.train_loss_count += batch.y.numel()
+        self.train_loss_count += count
         self.log("train/loss", loss)  # the progress bar reads it when it redraws
         self.log("train/bpc", loss / LN2)
         return loss

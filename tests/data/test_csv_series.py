@@ -84,7 +84,8 @@ def test_a_spreadsheets_semicolons_blanks_in_the_header_and_months_as_yyyy_mm(tm
     dm.setup()
     assert dm.time_step == "1 month" and dm.season == 12
     assert dm.timestamps[:2] == ["1949-01", "1949-02"]
-    assert dm.unscale_targets(dm.series[:3, :1]).flatten().tolist() == pytest.approx([100, 101, 102])
+    values = dm.unscale_targets(dm.series[:3, :1]).flatten().tolist()
+    assert values == pytest.approx([100, 101, 102])
 
 
 def test_scaled_windows_unscale_to_the_file_values(tmp_path):
