@@ -160,6 +160,29 @@ def test_a_run_asked_to_stop_before_min_epochs_logs_fresh_losses(train_config, t
     assert len(late) == 7 and len(set(late)) == 7  # one fresh value a step
 
 
+class BatchSizes(L.Callback):
+    """Records the rows of every training and validation batch."""
+
+    def __init__(self):
+        self.train, self.val = [], []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.train.append(batch.x.shape[0])
+
+    def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0):
+        self.val.append(batch.x.shape[0])
+
+
+def test_overfit_batches_repeat_whole_batches_of_the_data_batch_size(train_config):
+    # Lightning swaps a loader's sampler for one over single items under overfit_batches,
+    # unless it is a plain SequentialSampler: rnnlab's loader must keep whole batches.
+    sizes = "+callbacks.sizes._target_=tests.test_train.BatchSizes"
+    _, objects = train(train_config("debug=overfit", "trainer.max_epochs=3", sizes))
+    (recorded,) = [c for c in objects["trainer"].callbacks if isinstance(c, BatchSizes)]
+    assert recorded.train == [64, 64, 64]  # one batch an epoch, of data.batch_size rows
+    assert recorded.val and all(rows > 1 for rows in recorded.val)
+
+
 def test_several_steps_a_batch_stop_at_max_steps_and_log_their_loss(train_config, tmp_path):
     metrics, objects = train(
         train_config("task.steps_per_batch=4", "trainer.max_steps=10", "trainer.max_epochs=2")

@@ -18,7 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler
+from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler, SequentialSampler
 
 from rnnlab.utils.errors import check_count
 
@@ -347,6 +347,37 @@ def batch_loader(
     )
 
 
+def in_order_loader(
+    dataset: Dataset, batch_size: int, group: int = 1, num_workers: int = 0
+) -> DataLoader:
+    """``dataset``'s batches in order, read through a plain ``SequentialSampler`` over
+    :class:`InOrderBatches`. Under ``trainer.overfit_batches`` Lightning keeps such a loader,
+    where it would swap any other sampler for one over single windows (batches of one)."""
+    batches = InOrderBatches(dataset, batch_size, group)
+    return DataLoader(
+        batches,
+        batch_size=None,
+        sampler=SequentialSampler(batches),
+        collate_fn=_identity,
+        num_workers=num_workers,
+    )
+
+
+class InOrderBatches(Dataset):
+    """Item ``i`` is ``dataset``'s ``i``-th batch of ``batch_size`` in order (with ``group``
+    above 1, a list of ``group`` consecutive batches, as :class:`BatchIndexSampler` groups)."""
+
+    def __init__(self, dataset: Dataset, batch_size: int, group: int = 1):
+        self.dataset = dataset if group == 1 else GroupedBatches(dataset)
+        self.indices = list(BatchIndexSampler(len(dataset), batch_size, group=group))
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> Any:
+        return self.dataset[self.indices[i]]
+
+
 def _identity(batch: Batch) -> Batch:
     return batch
 
@@ -428,6 +459,9 @@ class InMemoryDataModule(L.LightningDataModule):
     def _loader(
         self, split: str, batch_size: int, shuffle: bool = False, group: int = 1
     ) -> DataLoader:
+        if split in ("train", "val") and self.trainer is not None and self.trainer.overfit_batches:
+            # The first batches, in order, at the split's batch size (see in_order_loader).
+            return in_order_loader(self.datasets[split], batch_size, group, self.num_workers)
         drop_last = shuffle and self.drop_last_train
         return batch_loader(
             self.datasets[split], batch_size, shuffle, drop_last, self.seed, self.num_workers, group
