@@ -179,6 +179,14 @@ def test_the_console_shows_rnnlabs_lines_and_one_table_unless_verbose(tmp_path):
     assert loud.returncode == 0 and "GPU available" in loud.stdout + loud.stderr
 
 
+def test_a_profilers_report_shows_on_the_quiet_console(tmp_path):
+    run = console(*TINY, "debug=profiler", "trainer.limit_val_batches=1",
+                  f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    text = run.stdout + run.stderr
+    assert "FIT Profiler Report" in text and "GPU available" not in text
+
+
 @pytest.mark.parametrize(
     ("tool", "setting"),
     [

@@ -15,6 +15,8 @@ import warnings
 
 # Lightning's loggers: set-up notes at INFO, problems at WARNING and above.
 _LIGHTNING_LOGGERS = ("lightning.pytorch", "lightning.fabric")
+# Where Lightning's profilers write their reports, at INFO.
+_PROFILER_LOGGER = "lightning.pytorch.profilers"
 
 
 def quiet_console(verbose: bool | str | list = False) -> None:
@@ -25,6 +27,8 @@ def quiet_console(verbose: bool | str | list = False) -> None:
         return
     for name in _LIGHTNING_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    # A profiler's report is the output asked for (trainer.profiler=..., debug=profiler).
+    logging.getLogger(_PROFILER_LOGGER).setLevel(logging.INFO)
     for category in (DeprecationWarning, FutureWarning):
         # `module` matches where a warning is raised: anywhere but in rnnlab.
         warnings.filterwarnings("ignore", category=category, module=r"(?!rnnlab)")
