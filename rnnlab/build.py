@@ -212,9 +212,46 @@ _WHOLE_NUMBERS = {
 }
 
 
+# Trainer arguments that rnnlab's config groups decide, with the values that would clash (or be
+# overridden unseen), and what to give instead.
+_SET_BY_GROUPS = {
+    "logger": (
+        None,
+        "the logger group sets the loggers; give logger=none for none, or logger=csv, "
+        "logger=[tensorboard,mlflow]",
+    ),
+    "callbacks": (
+        None,
+        "the callbacks group sets the callbacks; give callbacks=none for rnnlab's own only, or "
+        "add one with +callbacks.<name>._target_=<class>",
+    ),
+    "enable_checkpointing": (
+        False,
+        "the callbacks group's model_checkpoint saves the checkpoints; give "
+        "~callbacks.model_checkpoint to save none",
+    ),
+    "enable_progress_bar": (
+        False,
+        "the callbacks group's rich_progress_bar draws the bar; give "
+        "~callbacks.rich_progress_bar for none",
+    ),
+    "barebones": (
+        True,
+        "rnnlab's runs keep their record (checkpoints, metrics.json, the curves) through "
+        "callbacks and loggers, which barebones turns off; give callbacks=none logger=none for "
+        "the leanest run",
+    ),
+}
+
+
 def _check_trainer(node: DictConfig) -> None:
     """Refuse the trainer values that Lightning takes silently (a negative clipping norm) or
-    refuses in a traceback, each in one sentence naming the value."""
+    refuses in a traceback, each in one sentence naming the value, and the arguments that
+    rnnlab's config groups set."""
+    for key, (clash, instead) in _SET_BY_GROUPS.items():
+        if key in node and (clash is None or node[key] == clash):
+            value = str(node[key]).lower() if isinstance(node[key], bool) else node[key]
+            raise ConfigError(f"trainer.{key}={value}: {instead}.")
     clip = node.get("gradient_clip_val")
     check(
         clip is None or (isinstance(clip, int | float) and clip >= 0),

@@ -122,6 +122,23 @@ ROWS = [
         "scheduler=none.",
     ),
     row(
+        "trainer-logger",
+        "train +trainer.logger=false",
+        "trainer.logger=false: the logger group sets the loggers; give logger=none for none,",
+    ),
+    row(
+        "trainer-checkpointing-off",
+        "train +trainer.enable_checkpointing=false",
+        "trainer.enable_checkpointing=false: the callbacks group's model_checkpoint saves the "
+        "checkpoints; give ~callbacks.model_checkpoint to save none.",
+    ),
+    row(
+        "trainer-barebones",
+        "train +trainer.barebones=true",
+        "trainer.barebones=true: rnnlab's runs keep their record (checkpoints, metrics.json, the "
+        "curves) through callbacks and loggers",
+    ),
+    row(
         "trainer-argument-left-unset",
         "train trainer.val_check_interval=0.5",
         "trainer.val_check_interval is a Lightning Trainer argument that rnnlab's trainer config "
