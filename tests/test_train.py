@@ -44,6 +44,10 @@ def test_event_files_hold_curves_figures_config_and_real_hparams(train_config, t
     assert "config/text_summary" in events.Tags()["tensors"]
     test_mse = events.Scalars("test/mse")[-1].value
     assert test_mse == pytest.approx(metrics["test/mse"], rel=1e-6)
+    # Final values sit at the last step only: no extra point at step 0 (the HPARAMS write).
+    for tag in ("test/mse", "val/loss_best"):
+        assert 0 not in {e.step for e in events.Scalars(tag)}, tag
+    assert len({e.step for e in events.Scalars("test/mse")}) == 1  # one point on its chart
 
     # The HPARAMS tab: the run's settings, and the final metrics as its metric columns.
     content = events.PluginTagToContent("hparams")

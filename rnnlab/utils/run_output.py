@@ -91,7 +91,10 @@ def log_hparams(trainer: L.Trainer, hparams: Mapping[str, Any], metrics: Mapping
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
             results = {k: v for k, v in finite.items() if k not in facts}
-            logger.log_hyperparams({**hparams, **facts}, metrics=results)
+            # At the last step, as Lightning wrote them, not at a step 0 of their own: a final
+            # value is then one point on its chart, not a line from the run's start.
+            step = trainer.global_step
+            logger.log_hyperparams({**hparams, **facts}, metrics=results, step=step)
             logger.experiment.flush()
         else:
             logger.log_hyperparams(dict(hparams))
