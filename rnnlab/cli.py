@@ -346,22 +346,28 @@ def _logs_to(path: Path) -> bool:
     )
 
 
-def _as_command(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
-    """``task`` as the job of a command: it may open log files, closed when it ends."""
+class _Command:
+    """``task`` as the job of a command: it may open log files, closed when it ends.
 
-    @functools.wraps(task)
-    def job(cfg: DictConfig) -> Any:
+    A class of this module, not a closure: a launcher that runs jobs in other processes
+    (``hydra/launcher=joblib``) pickles the job, and a closure would travel by value, setting
+    ``_command_logs`` in a copy of this module's globals that :func:`open_run_dir` never reads.
+    """
+
+    def __init__(self, task: Callable[[DictConfig], Any]):
+        self.task = task
+        functools.update_wrapper(self, task)
+
+    def __call__(self, cfg: DictConfig) -> Any:
         global _command_logs
         _command_logs = []
         try:
-            return task(cfg)
+            return self.task(cfg)
         finally:
             for handler in _command_logs:
                 logging.getLogger().removeHandler(handler)
                 handler.close()
             _command_logs = None
-
-    return job
 
 
 def run(task: Callable[[DictConfig], Any], config_name: str) -> None:
@@ -371,7 +377,7 @@ def run(task: Callable[[DictConfig], Any], config_name: str) -> None:
     except ConfigError as error:
         _fail(error)
     app = hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=config_name)
-    app(exit_on_config_error(_as_command(task)))()
+    app(exit_on_config_error(_Command(task)))()
 
 
 def run_in_python(

@@ -144,6 +144,14 @@ def test_trials_run_two_at_a_time_through_joblib(parallel_sweep):
     assert second.datetime_start < first.datetime_complete  # they overlapped
 
 
+def test_each_trial_through_joblib_keeps_its_log_file(parallel_sweep):
+    # Each job pickled into a worker still opens its log file, as under the basic launcher.
+    root, _ = parallel_sweep
+    jobs = {path.parent for path in root.rglob(".hydra/config.yaml")}
+    assert len(jobs) == 4
+    assert {path.parent for path in root.rglob("train.log")} == {job.parent for job in jobs}
+
+
 def test_each_completed_trial_prints_one_status_line(parallel_sweep):
     root, result = parallel_sweep
     study = trials(root)
