@@ -161,6 +161,15 @@ def _names(value: str | int | Sequence[str | int] | None) -> list[str]:
     return [str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v for v in items]
 
 
+def _compact_dates(*texts: str) -> bool:
+    """Whether every one of ``texts`` reads as a date written ``YYYYMMDD`` (which the time
+    column takes for an integer step)."""
+    try:
+        return all(len(t.strip()) == 8 and datetime.strptime(t.strip(), "%Y%m%d") for t in texts)
+    except ValueError:
+        return False
+
+
 def _count_lines(path: Path) -> int:
     """The number of line ends in the file (LF, CRLF or a lone CR), plus one: at least its
     number of rows. A CRLF split across two reads counts twice, which only over-counts."""
@@ -483,10 +492,16 @@ class CsvSeriesDataModule(InMemoryDataModule):
             self.time_step, gap = infer_step(times)
             if gap is not None and not self.allow_gaps:
                 ts = self.timestamps
+                hint = (
+                    " (if these are dates written YYYYMMDD, write them as YYYY-MM-DD)"
+                    if _compact_dates(ts[gap], ts[gap + 1])
+                    else ""
+                )
                 raise ConfigError(
                     f"{self.path}: the time goes from {ts[gap]!r} (line {lines[gap]}) to "
                     f"{ts[gap + 1]!r} (line {lines[gap + 1]}), not the usual step of "
-                    f"{self.time_step}; fill in the missing times, or set data.allow_gaps=true."
+                    f"{self.time_step}; fill in the missing times, or set data.allow_gaps=true"
+                    f"{hint}."
                 )
         del lines  # read only by that sentence: a long series' lines are not kept
         if self.infer_season:

@@ -169,6 +169,13 @@ def test_a_gap_is_refused_unless_allowed(tmp_path):
         CsvSeriesDataModule(path, "y", "date", window=2).setup()
 
 
+def test_dates_written_yyyymmdd_are_told_to_be_written_as_dates(tmp_path):
+    days = [f"{START + timedelta(i):%Y%m%d},{i}" for i in range(60)]  # integers to the parser
+    path = write(tmp_path / "compact.csv", "day,y", days)
+    with pytest.raises(ConfigError, match=r"\(if these are dates written YYYYMMDD, write them"):
+        CsvSeriesDataModule(path, "y", "day", window=3).setup()
+
+
 def test_a_duplicate_time_is_refused_naming_both_lines(tmp_path):
     rows = [f"{START + timedelta(i)},{i}" for i in range(30)]
     rows.insert(25, f"{START + timedelta(3)},99")  # line 27 repeats line 5's date
