@@ -23,6 +23,7 @@ from rnnlab.data.batch import InMemoryDataModule, SequenceDataset, pad_sequences
 from rnnlab.data.specs import ClassesSpec
 from rnnlab.data.splits import check_splits, stratified_split
 from rnnlab.data.vocab import Level, Vocabulary, token_spec, tokenize, vocabulary_with_vectors
+from rnnlab.utils import log
 from rnnlab.utils.errors import ConfigError, check, check_count
 
 REVIEWS = Path(__file__).with_name("corpus") / "reviews.tsv"
@@ -199,6 +200,13 @@ class TextClassificationDataModule(InMemoryDataModule):
                    for i in index.tolist()]  # fmt: skip
             values, lengths = pad_sequences(ids, value=self.vocab.pad_index)
             self.datasets[split] = SequenceDataset(values, lengths, targets[index])
+        # A split column may leave a class without a training text, which no model can learn.
+        unseen = sorted(set(labels) - {labels[i] for i in parts[0].tolist()})
+        if unseen:
+            log.info(
+                f"data: no training text has the label {', '.join(map(repr, unseen))}, only "
+                "validation or test texts; the model cannot learn it."
+            )
 
     def baselines(self) -> dict[str, Baseline]:
         """TF-IDF of word 1- and 2-grams with logistic regression, fitted on the training

@@ -1,3 +1,4 @@
+import logging
 import sys
 
 import pytest
@@ -36,6 +37,14 @@ def test_a_csv_with_a_split_column_keeps_its_split_and_the_vocabulary_is_trainin
     assert "zebra" not in dm.vocab and "film" in dm.vocab
     val = dm.datasets["val"][torch.arange(2)]
     assert dm.vocab.unk_index in val.x[0].tolist()  # 'a zebra appears': unknown words
+
+
+def test_a_label_found_only_outside_training_is_told(tmp_path, caplog):
+    rows = ["review,label,split"] + [f"text {i},{('neg', 'pos')[i % 2]},train" for i in range(20)]
+    rows += ["fine,pos,val", "odd,neutral,val", "ok,pos,test", "meh,neutral,test"]
+    with caplog.at_level(logging.INFO):
+        TextClassificationDataModule(write(tmp_path / "r.csv", "\n".join(rows)), "review").setup()
+    assert "no training text has the label 'neutral', only validation or test" in caplog.text
 
 
 def test_long_texts_are_cut_to_max_len(tmp_path):
