@@ -19,7 +19,7 @@ import lightning as L
 import torch
 from hydra.errors import InstantiationException
 from lightning.pytorch import Callback
-from lightning.pytorch.callbacks import LearningRateMonitor
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf
@@ -154,6 +154,7 @@ def build_trainer(node: DictConfig, task: SupervisedTask, **kwargs: Any) -> L.Tr
     instead and clips at the same point of its step, and the trainer is built without them.
     """
     _check_trainer(node)
+    _check_group_settings(node, kwargs)
     if not task.automatic_optimization:
         accumulate = node.get("accumulate_grad_batches", 1)
         check(
@@ -212,46 +213,46 @@ _WHOLE_NUMBERS = {
 }
 
 
-# Trainer arguments that rnnlab's config groups decide, with the values that would clash (or be
-# overridden unseen), and what to give instead.
+# Trainer arguments that rnnlab's config groups decide, and what to give instead: each refused
+# where it clashes with what rnnlab hands the trainer (see _check_group_settings).
 _SET_BY_GROUPS = {
-    "logger": (
-        None,
-        "the logger group sets the loggers; give logger=none for none, or logger=csv, "
-        "logger=[tensorboard,mlflow]",
-    ),
-    "callbacks": (
-        None,
-        "the callbacks group sets the callbacks; give callbacks=none for rnnlab's own only, or "
-        "add one with +callbacks.<name>._target_=<class>",
-    ),
-    "enable_checkpointing": (
-        False,
-        "the callbacks group's model_checkpoint saves the checkpoints; give "
-        "~callbacks.model_checkpoint to save none",
-    ),
-    "enable_progress_bar": (
-        False,
-        "the callbacks group's rich_progress_bar draws the bar; give "
-        "~callbacks.rich_progress_bar for none",
-    ),
-    "barebones": (
-        True,
-        "rnnlab's runs keep their record (checkpoints, metrics.json, the curves) through "
-        "callbacks and loggers, which barebones turns off; give callbacks=none logger=none for "
-        "the leanest run",
-    ),
+    "logger": "the logger group sets the loggers; give logger=none for none, or logger=csv, "
+    "logger=[tensorboard,mlflow]",
+    "callbacks": "the callbacks group sets the callbacks; give callbacks=none for rnnlab's own "
+    "only, or add one with +callbacks.<name>._target_=<class>",
+    "enable_checkpointing": "the callbacks group's model_checkpoint saves the checkpoints; give "
+    "~callbacks.model_checkpoint to save none",
+    "enable_progress_bar": "the callbacks group's rich_progress_bar draws the bar; give "
+    "~callbacks.rich_progress_bar for none",
+    "barebones": "rnnlab's runs keep their record (checkpoints, metrics.json, the curves) "
+    "through callbacks and loggers, which barebones turns off; give callbacks=none "
+    "logger=none for the leanest run",
 }
+
+
+def _check_group_settings(node: DictConfig, given: dict[str, Any]) -> None:
+    """Refuse, in one sentence, a trainer argument of ``node`` that clashes with the
+    arguments ``given`` beside it: one they would override unseen (``logger=false``), or a
+    switch that Lightning refuses beside their callbacks and loggers."""
+    callbacks = given.get("callbacks") or []
+    clashes = {
+        "logger": "logger" in given,
+        "callbacks": "callbacks" in given,
+        "enable_checkpointing": node.get("enable_checkpointing") is False
+        and any(isinstance(c, ModelCheckpoint) for c in callbacks),
+        "enable_progress_bar": node.get("enable_progress_bar") is False
+        and any(isinstance(c, ProgressBar) for c in callbacks),
+        "barebones": node.get("barebones") is True and bool(callbacks or given.get("logger")),
+    }
+    for key, clash in clashes.items():
+        if key in node and clash:
+            value = str(node[key]).lower() if isinstance(node[key], bool) else node[key]
+            raise ConfigError(f"trainer.{key}={value}: {_SET_BY_GROUPS[key]}.")
 
 
 def _check_trainer(node: DictConfig) -> None:
     """Refuse the trainer values that Lightning takes silently (a negative clipping norm) or
-    refuses in a traceback, each in one sentence naming the value, and the arguments that
-    rnnlab's config groups set."""
-    for key, (clash, instead) in _SET_BY_GROUPS.items():
-        if key in node and (clash is None or node[key] == clash):
-            value = str(node[key]).lower() if isinstance(node[key], bool) else node[key]
-            raise ConfigError(f"trainer.{key}={value}: {instead}.")
+    refuses in a traceback, each in one sentence naming the value."""
     clip = node.get("gradient_clip_val")
     check(
         clip is None or (isinstance(clip, int | float) and clip >= 0),
