@@ -156,7 +156,8 @@ def test_a_run_asked_to_stop_before_min_epochs_logs_fresh_losses(train_config, t
     # Lightning writes train/loss at every step once the run should stop but min_epochs holds
     # it: each value must then be that step's, not the last one logged by log_every_n_steps.
     stop = "+callbacks.stop._target_=tests.test_train.StopAtStep"
-    train(train_config("trainer.log_every_n_steps=50", "trainer.limit_train_batches=12", stop))
+    held = ("trainer.min_epochs=1", "trainer.limit_train_batches=12")
+    train(train_config("trainer.log_every_n_steps=50", *held, stop))
     events = EventAccumulator(str(tmp_path / "tensorboard"))
     events.Reload()
     losses = {e.step: e.value for e in events.Scalars("train/loss")}
