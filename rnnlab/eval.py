@@ -40,6 +40,10 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     )
     check_weights(task, checkpoint, f"ckpt_path={cfg.ckpt_path}")
     del checkpoint  # the trainer reads it again, into the task
+    # Data with no test split (a language model trained with test=false) is refused here,
+    # before the eval run's folder is written, not when Lightning asks for the loader.
+    datamodule.setup("test")
+    datamodule.test_dataloader()
     # Testing saves nothing: without a checkpoint callback, none restores (and warns of) the
     # training run's folder.
     loggers = build_loggers(cfg.get("logger"))

@@ -249,3 +249,17 @@ def test_a_language_model_stops_at_max_steps_inside_a_batch(tmp_path):
     assert trainer.global_step == 3
     assert trainer.lr_scheduler_configs[0].scheduler.last_epoch == 3
     assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 3
+
+
+def test_eval_of_a_run_without_test_text_writes_nothing(tmp_path):
+    overrides = ["data=text", "data.splits=[0.9,0.1,0.0]", "model.hidden_size=8", "trainer=cpu",
+                 "trainer.max_steps=2", "test=false", "~callbacks.rich_progress_bar"]  # fmt: skip
+    train(compose_config("train", overrides, tmp_path / "lm"))
+    ckpt = f"ckpt_path={tmp_path}/lm/checkpoints/last.ckpt"
+    result = run_main("rnnlab.eval", ckpt, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "error: data.splits=[0.9, 0.1, 0.0] leaves no test text: train with test=false, and "
+        "there is nothing for rnnlab.eval to test."
+    )
+    assert not (tmp_path / "logs").exists()  # no eval run folder, not even an empty one

@@ -356,7 +356,11 @@ class TextDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         a, b = self.text.bounds[2:4]
-        check(b > a, f"data.splits={list(self.splits)} leaves no test text; run with test=false.")
+        check(
+            b > a,
+            f"data.splits={list(self.splits)} leaves no test text: train with test=false, and "
+            "there is nothing for rnnlab.eval to test.",
+        )
         return self._loader(2)
 
     def _loader(self, span: int, streams: int | None = None) -> DataLoader:

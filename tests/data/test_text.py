@@ -143,7 +143,7 @@ def test_bad_files_fail_in_one_sentence(tmp_path):
 def test_no_test_text_asks_for_test_false(tmp_path):
     dm = TextDataModule(str(write(tmp_path, "ab" * 100)), splits=[0.9, 0.1, 0.0], batch_size=2)
     assert dm.text.bounds[2] == dm.text.bounds[3]
-    with pytest.raises(ConfigError, match="leaves no test text; run with test=false"):
+    with pytest.raises(ConfigError, match="leaves no test text: train with test=false"):
         dm.test_dataloader()
 
 
