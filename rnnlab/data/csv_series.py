@@ -403,8 +403,7 @@ class CsvSeriesDataModule(InMemoryDataModule):
         )
         targets = _names(target)
         past_covariates, future_covariates = _names(past_covariates), _names(future_covariates)
-        if isinstance(time_column, int | float) and not isinstance(time_column, bool):
-            time_column = str(time_column)
+        time_column = None if time_column is None else _names(time_column)[0]
         check(targets, "data=csv needs data.target=COLUMN, the column (or a list) to forecast.")
         covariates = [*past_covariates, *future_covariates]
         for name in targets:

@@ -25,11 +25,19 @@ def stratified_split(
     """
     generator = torch.Generator().manual_seed(seed)
     parts: list[list[torch.Tensor]] = [[] for _ in fractions]
-    bounds = torch.tensor(fractions, dtype=torch.float64).cumsum(0)
     for cls in labels.unique():
         members = (labels == cls).nonzero().flatten()
         members = members[torch.randperm(len(members), generator=generator)]
-        cuts = [0, *(bounds * len(members)).round().long().tolist()]
-        for part, (a, b) in zip(parts, zip(cuts[:-1], cuts[1:], strict=True), strict=True):
+        ends = part_sizes(len(members), fractions).cumsum(0).tolist()
+        for part, a, b in zip(parts, [0, *ends[:-1]], ends, strict=True):
             part.append(members[a:b])
     return [torch.cat(part).sort().values for part in parts]
+
+
+def part_sizes(members: int | torch.Tensor, fractions: tuple[float, ...]) -> torch.Tensor:
+    """How many of a class's ``members`` (a count, or a tensor of counts) each part of
+    :func:`stratified_split` gets: the class is cut at the cumulative ``fractions``, rounded.
+    ``(..., len(fractions))``."""
+    bounds = torch.tensor(fractions, dtype=torch.float64).cumsum(0)
+    cuts = (torch.as_tensor(members, dtype=torch.float64)[..., None] * bounds).round().long()
+    return cuts.diff(dim=-1, prepend=torch.zeros_like(cuts[..., :1]))

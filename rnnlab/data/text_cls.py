@@ -231,8 +231,8 @@ class TextClassificationDataModule(InMemoryDataModule):
         # A label cell's surrounding blanks are a spreadsheet's slip, not a class of their own;
         # its case is kept: "Positive" and "positive" are the data's to tell apart.
         texts, labels = [r[0] for r in rows], [r[1].strip() for r in rows]
-        for label, line in zip(labels, lines, strict=True):
-            check(label != "", f"{self.path}, line {line}: the label is empty.")
+        empty = next((line for label, line in zip(labels, lines, strict=True) if not label), None)
+        check(empty is None, f"{self.path}, line {empty}: the label is empty.")
         if len(rows[0]) == 2:  # no split column
             return texts, labels, None
         parts: list[list[int]] = [[], [], []]

@@ -12,7 +12,7 @@ import torch
 from rnnlab.data.baselines import Baseline, nearest_neighbour
 from rnnlab.data.batch import InMemoryDataModule, SequenceDataset, pad_sequences
 from rnnlab.data.specs import ClassesSpec, Inputs
-from rnnlab.data.splits import stratified_split
+from rnnlab.data.splits import part_sizes, stratified_split
 from rnnlab.data.ts_format import TsData, read_ts
 from rnnlab.utils.errors import ConfigError, check
 
@@ -211,7 +211,8 @@ class UCRDataModule(InMemoryDataModule):
         per_class = labels.bincount()
         per_class = per_class[per_class > 0]  # (classes with cases,)
         single = len(self.files) == 1
-        kept = _cut(per_class, self.test_fraction)[0] if single else per_class
+        kept = part_sizes(per_class, (1 - self.test_fraction, self.test_fraction))[:, 0]
+        kept = kept if single else per_class
         n, kept_n = int(per_class.sum()), int(kept.sum())
         sentence = (
             f"the {split} split of {which} is empty: it has {_cases_text(n, single)} "
@@ -282,20 +283,16 @@ def _per_series(cases: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
     return x, n, y
 
 
-def _cut(sizes: torch.Tensor, fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """How many cases of classes of ``sizes`` cases :func:`stratified_split` keeps and holds
-    out with fractions ``(1 - fraction, fraction)``: the same cuts, by the same arithmetic."""
-    bounds = torch.tensor((1 - fraction, fraction), dtype=torch.float64).cumsum(0)
-    cuts = (bounds[:, None] * sizes).round().long()  # (2, classes)
-    return cuts[0], cuts[1] - cuts[0]
-
-
 def _smallest_class(test_fraction: float | None, val_fraction: float) -> int | None:
     """The fewest cases a class needs for every split to get one of them (``None`` above
     100,000), with ``test_fraction`` carved first unless ``None`` (a separate test file)."""
     sizes = torch.arange(1, 100_001)
-    kept, test = (sizes, sizes) if test_fraction is None else _cut(sizes, test_fraction)
-    fit, val = _cut(kept, val_fraction)
+    kept, test = (
+        (sizes, sizes)
+        if test_fraction is None
+        else part_sizes(sizes, (1 - test_fraction, test_fraction)).unbind(-1)
+    )
+    fit, val = part_sizes(kept, (1 - val_fraction, val_fraction)).unbind(-1)
     fills = (fit > 0) & (val > 0) & (test > 0)
     return int(sizes[fills][0]) if fills.any() else None
 

@@ -196,7 +196,7 @@ class SupervisedTask(L.LightningModule, ABC):
         total = torch.zeros((), device=self.device)
         count, steps = 0, 0
         for batch in batches[: self._steps_every_rank_takes(len(batches))]:
-            if 0 <= self.trainer.max_steps <= self.global_step:
+            if self.max_steps_reached():
                 break
             result: dict[str, Any] = {}
             optimizer.zero_grad()
@@ -213,6 +213,11 @@ class SupervisedTask(L.LightningModule, ABC):
         loss = total / count
         self.log("train/loss", loss)  # once for all the group's steps
         return loss
+
+    def max_steps_reached(self) -> bool:
+        """Whether ``trainer.max_steps`` optimizer steps are taken: a task that steps by hand
+        stops there, even in the middle of a batch."""
+        return 0 <= self.trainer.max_steps <= self.global_step
 
     def _steps_every_rank_takes(self, steps: int) -> int:
         """Under DDP, the fewest batches any process's group holds: each optimizer step's

@@ -126,7 +126,7 @@ class LanguageModelTask(SupervisedTask):
         state = self._states.get("train") if self.hparams.carry_state else None
         total, count = torch.zeros((), device=self.device), 0
         for x, y in zip(batch.x.split(steps, 1), batch.y.split(steps, 1), strict=True):
-            if 0 <= self.trainer.max_steps <= self.global_step:
+            if self.max_steps_reached():
                 break  # the budget ends inside the batch
             result: dict = {}
             optimizer.zero_grad()
