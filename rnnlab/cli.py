@@ -58,6 +58,7 @@ RUN_CONFIG_DIR = ".hydra"
 _LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
 # While a command-line task runs: the log files it opened (closed when the task ends).
 _command_logs: list[logging.Handler] | None = None
+RUN_JOB_LOGGING = "console"  # conf/hydra/job_logging/: Hydra's default less its file handler
 
 
 def run_name(stamp: str) -> str:
@@ -312,8 +313,10 @@ def _remove_empty_run_dir() -> None:
 def open_run_dir(cfg: DictConfig) -> Path:
     """Start writing the run directory ``cfg.paths.output_dir``, once the run has been checked:
     its settings in ``.hydra/`` (``config.yaml``, ``hydra.yaml``, ``overrides.yaml``, as Hydra
-    saves them) from rank zero, and, for a command-line run, the job's log file
-    ``<job name>.log``. Returns the directory.
+    saves them) from rank zero, and, for a command-line run under rnnlab's own job logging
+    (``hydra/job_logging=console``, the default), the job's log file ``<job name>.log``: a run
+    that picks another (``disabled``, ``none``, ``stdout``, Hydra's ``default``) gets the logging
+    it chose. Returns the directory.
     """
     from lightning.fabric.utilities.rank_zero import rank_zero_only
 
@@ -329,7 +332,8 @@ def open_run_dir(cfg: DictConfig) -> Path:
         _save_yaml(OmegaConf.create({"hydra": hydra_cfg}), saved / "hydra.yaml")
         _save_yaml(OmegaConf.create(list(hydra_cfg.overrides.task)), saved / "overrides.yaml")
     log_file = (output_dir / f"{hydra_cfg.job.name}.log").absolute()
-    if _command_logs is not None and not _logs_to(log_file):
+    ours = hydra_cfg.runtime.choices.get("hydra/job_logging") == RUN_JOB_LOGGING
+    if _command_logs is not None and ours and not _logs_to(log_file):
         handler = logging.FileHandler(log_file)
         handler.setFormatter(logging.Formatter(_LOG_FORMAT))
         logging.getLogger().addHandler(handler)
