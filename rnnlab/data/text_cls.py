@@ -35,7 +35,8 @@ def read_table(
 ) -> tuple[list[list[str]], list[int]]:
     """The named ``columns`` of a CSV (``.csv``: comma- or, by its header, semicolon-separated)
     or TSV (any other suffix) file with a header (its names stripped of blanks), followed by
-    those ``optional`` columns the header has, and the line number of each row; a wrong field
+    those ``optional`` columns the header has (named in lower case, found in any case: a
+    spreadsheet's ``Split`` is ``split``), and the line number of each row; a wrong field
     count or a missing column is the file's mistake, named by line."""
     rows, lines = [], []
     for row, line in iter_table(path, columns, optional):
@@ -66,7 +67,9 @@ def iter_table(
                     f"{path} has no column {missing[0]!r}; its columns are: {names}"
                     f"{', ...' if len(header) > 20 else ''}."
                 )
-            where = [header.index(c) for c in [*columns, *optional] if c in header]
+            lower = [name.lower() for name in header]
+            where = [header.index(c) for c in columns]
+            where += [lower.index(c) for c in optional if c in lower]
             for fields in reader:
                 if not fields:
                     continue  # a blank line

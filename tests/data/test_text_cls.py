@@ -25,8 +25,11 @@ def test_the_built_in_reviews_need_no_path():
     assert bool((batch.x[~batch.mask] == 0).all())  # padding is <pad>
 
 
-def test_a_csv_with_a_split_column_keeps_its_split_and_the_vocabulary_is_training_only(tmp_path):
-    rows = ["review,label,split"] + [
+@pytest.mark.parametrize("split", ["split", "Split", "SPLIT"])
+def test_a_csv_with_a_split_column_keeps_its_split_and_the_vocabulary_is_training_only(
+    tmp_path, split
+):
+    rows = [f"review,label,{split}"] + [
         f"good film {i},pos,train" if i % 2 else f"bad film {i},neg,train" for i in range(20)
     ]
     rows += ["a zebra appears,pos,val", "bad zebra,neg,val", "fine,pos,test", "awful,neg,test"]
