@@ -28,7 +28,7 @@ import torch
 from rnnlab.data.batch import InMemoryDataModule, WindowDataset
 from rnnlab.data.specs import ForecastSpec, Inputs
 from rnnlab.data.splits import check_splits
-from rnnlab.data.text_cls import iter_table
+from rnnlab.data.text_cls import iter_table, table_delimiter
 from rnnlab.utils import log
 from rnnlab.utils.errors import ConfigError, check, check_count
 from rnnlab.utils.progress import progress
@@ -76,7 +76,9 @@ def read_series(
     time that appears twice is refused; without it the row order is the time order. Empty or
     NaN cells are refused (``missing="error"``), carried forward (``ffill``), interpolated
     linearly in the row (``interpolate``; the ends take the nearest value) or set to 0
-    (``zero``). A cell that is not a number is always refused, named by its line.
+    (``zero``). A cell that is not a number is always refused, named by its line. In a
+    semicolon-separated file (as spreadsheets save CSV where the comma is the decimal mark) a
+    comma in a number is its decimal mark: ``3,25`` is 3.25.
 
     The file is streamed: its rows are parsed a block at a time into one array sized by the
     file's line count, so a series of tens of millions of steps costs its values (8 bytes a
@@ -99,11 +101,12 @@ def read_series(
     texts: list[str] = []
     n = 0
     wanted = [*columns, *([time_column] if time_column else [])]
+    decimal_comma = table_delimiter(path) == ";"
     rows = _blocks(iter_table(path, wanted))
     with progress(f"reading {path.name}", bound, _BAR_FROM) as update:
         for block, block_lines in rows:
             end = n + len(block)
-            values[n:end] = _parse(block, block_lines, columns, path, missing)
+            values[n:end] = _parse(block, block_lines, columns, path, missing, decimal_comma)
             lines[n:end] = block_lines
             if time_column:
                 texts += [row[-1].strip() for row in block]
@@ -202,13 +205,18 @@ def _parse(
     columns: Sequence[str],
     path: Path,
     missing: str,
+    decimal_comma: bool = False,
 ) -> np.ndarray:
     """The value cells of ``block`` (its first ``len(columns)`` cells a row) as ``(rows, C)``
-    float64, NaN where ``missing`` lets a cell be empty."""
+    float64, NaN where ``missing`` lets a cell be empty; with ``decimal_comma`` a comma is a
+    number's decimal mark."""
     width = len(columns)  # a time column, where there is one, follows the value cells
     cells = block if len(block[0]) == width else [row[:width] for row in block]
     try:  # NumPy's parser, where every cell is a finite number
-        parsed = np.array(cells, dtype=np.str_).astype(np.float64).reshape(len(block), -1)
+        text = np.array(cells, dtype=np.str_)
+        if decimal_comma:
+            text = np.char.replace(text, ",", ".")
+        parsed = text.astype(np.float64).reshape(len(block), -1)
         if np.isfinite(parsed).all():
             return parsed
     except ValueError:
@@ -216,14 +224,19 @@ def _parse(
     # A cell to fill, or a mistake to name by its line.
     return np.array(
         [
-            [_number(row[j], name, line, path, missing) for j, name in enumerate(columns)]
+            [
+                _number(row[j], name, line, path, missing, decimal_comma)
+                for j, name in enumerate(columns)
+            ]
             for row, line in zip(block, block_lines, strict=True)
         ],
         dtype=np.float64,
     ).reshape(len(block), len(columns))
 
 
-def _number(cell: str, column: str, line: int, path: Path, missing: str) -> float:
+def _number(
+    cell: str, column: str, line: int, path: Path, missing: str, decimal_comma: bool = False
+) -> float:
     """The value of one cell; NaN for an empty one unless ``missing`` is ``error``."""
     text = cell.strip()
     if text.lower() in _EMPTY:
@@ -234,7 +247,7 @@ def _number(cell: str, column: str, line: int, path: Path, missing: str) -> floa
         )
         return math.nan
     try:
-        value = float(text)
+        value = float(text.replace(",", ".") if decimal_comma else text)
     except ValueError:
         raise ConfigError(
             f"{path}, line {line}: column {column!r} holds {text!r}, not a number."

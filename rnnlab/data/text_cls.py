@@ -85,6 +85,12 @@ def iter_table(
         raise ConfigError(f"{path} is not a readable table ({error}).") from None
 
 
+def table_delimiter(path: Path) -> str:
+    """The field separator :func:`iter_table` reads ``path`` with (see :func:`_delimiter`)."""
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as file:
+        return _delimiter(path, file)
+
+
 def _delimiter(path: Path, file: TextIO) -> str:
     """A TAB for a file not named ``.csv``; for a CSV file a comma, or a semicolon where its
     header holds semicolons and no comma (as spreadsheets save CSV in many European locales).

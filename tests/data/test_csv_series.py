@@ -88,6 +88,24 @@ def test_a_spreadsheets_semicolons_blanks_in_the_header_and_months_as_yyyy_mm(tm
     assert values == pytest.approx([100, 101, 102])
 
 
+def test_a_semicolon_spreadsheets_decimal_commas_are_decimal_marks(tmp_path):
+    rows = [f"2020-01-{i + 1:02d};{i},25;{-i * 3},5" for i in range(20)]
+    rows[5] = "2020-01-06;;-15,5"  # an empty cell to fill keeps the slow path's reading too
+    path = write(tmp_path / "export.csv", "date;load;temp", rows)
+    values, _, _ = read_series(path, ["load", "temp"], "date", missing="interpolate")
+    assert values[:3].tolist() == [[0.25, 0.5], [1.25, -3.5], [2.25, -6.5]]
+    assert values[5].tolist() == [5.25, -15.5]
+    bad = write(tmp_path / "bad.csv", "date;load", ["2020-01-01;1.234,5", "2020-01-02;2,5"])
+    with pytest.raises(ConfigError, match=r"line 2: column 'load' holds '1.234,5', not a number"):
+        read_series(bad, ["load"], "date")
+
+
+def test_a_comma_separated_file_keeps_refusing_a_decimal_comma(tmp_path):
+    path = write(tmp_path / "c.csv", "date,load", ['2020-01-01,"1,5"', "2020-01-02,2.5"])
+    with pytest.raises(ConfigError, match=r"line 2: column 'load' holds '1,5', not a number"):
+        read_series(path, ["load"], "date")
+
+
 def test_scaled_windows_unscale_to_the_file_values(tmp_path):
     dm = CsvSeriesDataModule(daily(tmp_path, 50, lambda i: 3 * i + 7), "y", "date", window=4)
     dm.setup()
