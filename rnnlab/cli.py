@@ -14,7 +14,7 @@ import os
 import re
 import socket
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -108,7 +108,7 @@ def check_choices(args: Sequence[str], config_name: str = "train") -> None:
     overrides = _single_run_overrides(args)
     if not choices and not overrides:
         return
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+    with _hydra_of_its_own(), initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         groups = _check_groups(choices, config_name, extra)
         if any(o not in groups for o in overrides):  # a key is set, not only groups chosen
             _check_keys(overrides, config_name)
@@ -384,6 +384,52 @@ def run(task: Callable[[DictConfig], Any], config_name: str) -> None:
     app(exit_on_config_error(_Command(task)))()
 
 
+@contextlib.contextmanager
+def _hydra_of_its_own() -> Iterator[None]:
+    """Let rnnlab compose its configs inside a caller's own Hydra context (a ``@hydra.main``
+    script, a notebook's ``initialize``): Hydra holds one global instance, which ``initialize``
+    refuses to replace, so the caller's is set aside and put back."""
+    outer = GlobalHydra.instance().hydra
+    GlobalHydra.instance().clear()
+    try:
+        yield
+    finally:
+        GlobalHydra.instance().clear()
+        if outer is not None:
+            GlobalHydra.instance().initialize(outer)
+
+
+@contextlib.contextmanager
+def _process_state_kept() -> Iterator[None]:
+    """Put back what a run changes in its process besides its own objects: the random
+    generators that seeding sets (Python's, NumPy's, torch's, and CUDA's once initialised) and
+    the seed variables that Lightning's ``seed_everything`` exports."""
+    import random
+
+    import numpy as np
+    import torch
+
+    states = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    env = {name: os.environ.get(name) for name in _SEED_VARIABLES}
+    try:
+        yield
+    finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+        torch.set_rng_state(states[2])
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
+        for name, value in env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+_SEED_VARIABLES = ("PL_GLOBAL_SEED", "PL_SEED_WORKERS")  # lightning.fabric's seed_everything
+
+
 def run_in_python(
     task: Callable[[DictConfig], Any], config_name: str, overrides: Sequence[str]
 ) -> Any:
@@ -391,13 +437,28 @@ def run_in_python(
     line would, and return what it returns: the same checks of the overrides, the same run
     directory (whose ``.hydra/`` the task saves with :func:`open_run_dir`), and the same Hydra
     settings for the task to read. Unlike the command line it leaves the process as it is (no
-    logging set up, no change of directory) and raises a :class:`ConfigError` for a user's
+    logging set up, no change of directory; the random generators and the seed variables put
+    back; a caller's own Hydra context kept) and raises a :class:`ConfigError` for a user's
     mistake instead of exiting.
     """
     overrides = list(overrides)
+    with _process_state_kept():
+        try:
+            return _run_in_python(task, config_name, overrides)
+        except MissingMandatoryValue as error:
+            key = error.full_key
+            raise ConfigError(
+                f"{key} is required; give it among the overrides ({key}=...)."
+            ) from None
+
+
+def _run_in_python(
+    task: Callable[[DictConfig], Any], config_name: str, overrides: list[str]
+) -> Any:
     check_choices(overrides, config_name)
-    with initialize_config_dir(
-        config_dir=str(CONFIG_DIR), version_base="1.3", job_name=config_name
+    with (
+        _hydra_of_its_own(),
+        initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3", job_name=config_name),
     ):
         cfg = compose(config_name, overrides=overrides, return_hydra_config=True)
     output_dir = Path(str(cfg.hydra.run.dir)).absolute()
@@ -431,7 +492,11 @@ def read_input_lines(path: Path) -> list[str]:
     sentence."""
     try:
         text = path.read_text(encoding="utf-8").removeprefix("\ufeff")  # as Notepad writes
-        lines = [line.strip() for line in text.splitlines()]
+        # Lines end at a line feed only (CRLF's CR is stripped with the blanks), as training
+        # reads its files: str.splitlines would also break at U+2028, U+0085 or a form feed.
+        lines = [line.strip() for line in text.split("\n")]
+        if lines[-1] == "" and text.endswith("\n"):
+            lines.pop()  # the file's last line end ends a line; it starts none
     except UnicodeDecodeError as error:
         raise ConfigError(f"input={path} is not UTF-8 text ({error.reason}).") from None
     if not any(lines):
