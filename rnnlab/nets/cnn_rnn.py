@@ -130,7 +130,7 @@ class CnnRnn(nn.Module):
             reads="frames",
             bidirectional=self.rnn.bidirectional,
             causal=not self.rnn.bidirectional,
-            carries_state=True,
+            carries_state=not self.rnn.bidirectional,  # the backward direction starts at the end
         )
 
     def train(self, mode: bool = True) -> CnnRnn:

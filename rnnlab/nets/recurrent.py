@@ -250,7 +250,7 @@ class RecurrentEncoder(nn.Module):
             reads="features" if self.embedding is None else "tokens",
             bidirectional=self.bidirectional,
             causal=not self.bidirectional,
-            carries_state=True,
+            carries_state=not self.bidirectional,  # a backward direction starts at a chunk's end
         )
 
     def forward(

@@ -4,6 +4,8 @@ and each capability it declares holds (padding, causality, carried state).
 
 A new net's YAML is picked up here with no edit to this file."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -29,11 +31,11 @@ PROBES = {
 B, T = 3, 7
 
 
-def built(model: str, tmp_path) -> dict[str, torch.nn.Module]:
-    """The net ``model=<model>`` builds for each probe it can read, in eval mode."""
+def built(model: str, tmp_path, *overrides: str) -> dict[str, torch.nn.Module]:
+    """The net ``model=<model> <overrides>`` builds for each probe it can read, in eval mode."""
     nets = {}
     for kind, (task, spec) in PROBES.items():
-        cfg = compose_config("train", [f"model={model}"], tmp_path)
+        cfg = compose_config("train", [f"model={model}", *overrides], tmp_path)
         if "hidden_size" in cfg.model:
             cfg.model.hidden_size = 8  # small, and a multiple of any head count
         torch.manual_seed(0)
@@ -63,6 +65,24 @@ def test_every_net_keeps_the_protocol(model, tmp_path):
         if kind == "pairs":
             check_encoder_decoder(net)
         else:
+            check_sequence_encoder(net, kind)
+
+
+BIDIRECTIONAL = [
+    m
+    for m in available("model")
+    if "bidirectional" in compose_config("train", [f"model={m}"], Path(".")).model
+]
+
+
+@pytest.mark.parametrize("model", BIDIRECTIONAL)
+def test_every_bidirectional_net_declares_what_it_can_do(model, tmp_path):
+    # A backward direction starts at a chunk's end: such a net carries no state across chunks.
+    nets = built(model, tmp_path, "model.bidirectional=true")
+    for kind, net in nets.items():
+        assert not net.capabilities.causal  # (cnn_avg reads every frame, in no direction)
+        if kind != "pairs":
+            assert not net.capabilities.carries_state
             check_sequence_encoder(net, kind)
 
 
