@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 from typing import Any
 
 import hydra
@@ -16,6 +17,7 @@ def instantiate(node: DictConfig, what: str, **kwargs: Any) -> Any:
     """``hydra.utils.instantiate`` with plain containers, whose failures read as one sentence
     naming ``what``."""
     _check_target(node, what)
+    _check_flags(node, what)
     try:
         # Plain lists and dicts, not Hydra's containers: objects keep what they are given (in
         # hyperparameters, say), and checkpoints must load with `weights_only=True`.
@@ -36,6 +38,33 @@ def _check_target(node: DictConfig, what: str) -> None:
     target = node.get("_target_") if isinstance(node, DictConfig) else None
     if isinstance(target, str):
         locate(target, what)
+
+
+# A parameter annotated as one of these takes true or false (and, for the last two, null).
+_FLAG_TYPES = frozenset({"bool", "bool | None", "None | bool", "Optional[bool]"})
+
+
+def _check_flags(node: DictConfig, what: str) -> None:
+    """Refuse, in one sentence, text given for a true-or-false parameter of ``what``'s target:
+    Hydra reads ``task.crf=no`` or ``model.bidirectional=off`` as the text ``'no'``, which
+    Python would take for true."""
+    target = node.get("_target_") if isinstance(node, DictConfig) else None
+    if not isinstance(target, str):
+        return
+    try:
+        parameters = inspect.signature(locate(target, what)).parameters
+    except (TypeError, ValueError):  # a callable without a signature to read
+        return
+    for name, parameter in parameters.items():
+        value = node.get(name) if name in node else None
+        if isinstance(value, str) and _annotation(parameter) in _FLAG_TYPES:
+            raise ConfigError(f"{what}.{name}={value} must be true or false.")
+
+
+def _annotation(parameter: inspect.Parameter) -> str:
+    """``parameter``'s annotation as written (postponed annotations are already text)."""
+    annotation = parameter.annotation
+    return annotation if isinstance(annotation, str) else inspect.formatannotation(annotation)
 
 
 def locate(target: str, what: str) -> Any:

@@ -43,3 +43,27 @@ def test_instantiate_refuses_the_target_before_building():
         instantiate(node, "model")
     node = OmegaConf.create({"_target_": "torch.nn.Linear", "in_features": 2, "out_features": 3})
     assert instantiate(node, "model").out_features == 3
+
+
+@pytest.mark.parametrize(
+    ("group", "target", "key"),
+    [
+        ("model", "rnnlab.nets.recurrent.RecurrentEncoder", "bidirectional"),  # bool
+        ("trainer", "lightning.pytorch.Trainer", "enable_checkpointing"),  # Optional[bool]
+    ],
+)
+@pytest.mark.parametrize("text", ["no", "off", "yes", "False"])
+def test_text_for_a_true_or_false_setting_is_one_sentence(group, target, key, text):
+    # Hydra reads `model.bidirectional=no` as the text 'no', which Python would take for true.
+    node = OmegaConf.create({"_target_": target, key: text})
+    with pytest.raises(ConfigError) as caught:
+        instantiate(node, group)
+    assert str(caught.value) == f"{group}.{key}={text} must be true or false."
+
+
+def test_true_false_and_null_pass_as_they_are():
+    node = OmegaConf.create(
+        {"_target_": "rnnlab.nets.recurrent.RecurrentEncoder", "input_size": 2,
+         "hidden_size": 4, "bidirectional": True}
+    )  # fmt: skip
+    assert instantiate(node, "model").bidirectional is True
