@@ -35,7 +35,7 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, MissingMandat
 
 from rnnlab.sweeps.trial import current_trial
 from rnnlab.utils.atomic import atomic_write_text
-from rnnlab.utils.errors import ConfigError, NumericalFault
+from rnnlab.utils.errors import ConfigError, NumericalFault, check
 
 log = logging.getLogger(__name__)
 
@@ -321,8 +321,21 @@ def open_run_dir(cfg: DictConfig) -> Path:
     from lightning.fabric.utilities.rank_zero import rank_zero_only
 
     output_dir = Path(str(cfg.paths.output_dir))
-    output_dir.mkdir(parents=True, exist_ok=True)
     hydra_cfg = HydraConfig.get() if HydraConfig.initialized() else None
+    if rank_zero_only.rank == 0:  # the other ranks start once rank zero is past this
+        _check_not_another_run(output_dir, cfg, hydra_cfg.job.name if hydra_cfg else "train")
+    elif _command_logs is None:
+        # Another rank of a run started from Python (rnnlab.train.run): Lightning started it
+        # by running the caller's script again, whose run gets a name of its own; rank zero
+        # writes the run, and this rank has no log file to open, so it makes no folder.
+        return output_dir
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(
+            f"the run directory {output_dir} cannot be made ({error.strerror}); give a "
+            "hydra.run.dir where you can write."
+        ) from None
     if hydra_cfg is None:
         return output_dir
     if rank_zero_only.rank == 0:
@@ -339,6 +352,33 @@ def open_run_dir(cfg: DictConfig) -> Path:
         logging.getLogger().addHandler(handler)
         _command_logs.append(handler)
     return output_dir
+
+
+def _check_not_another_run(output_dir: Path, cfg: DictConfig, job: str) -> None:
+    """Refuse to start a new run in ``output_dir`` where an earlier run left its files (its
+    settings, checkpoints or metrics), which the new one would replace or mix with its own.
+
+    Continuing that run is not refused: a training run given ``resume=true`` or a
+    ``ckpt_path``, and a job that SLURM requeued (Lightning restores the ``hpc_ckpt_<n>.ckpt``
+    it saved there before the requeue).
+    """
+    if not output_dir.is_dir():
+        return
+    training = job.startswith("train")
+    if training and (cfg.get("resume") is True or cfg.get("ckpt_path") is not None):
+        return
+    if any(output_dir.glob("hpc_ckpt_*.ckpt")):
+        return
+    held = [name for name in _RUN_FILES if (output_dir / name).exists()]
+    check(
+        not held,
+        f"the run directory {output_dir} already holds a run ({', '.join(held)}), which a new "
+        "run would overwrite; give another hydra.run.dir"
+        + (", or resume=true to continue that run." if training else "."),
+    )
+
+
+_RUN_FILES = (f"{RUN_CONFIG_DIR}/config.yaml", "checkpoints", "metrics.json")
 
 
 def _logs_to(path: Path) -> bool:

@@ -12,7 +12,7 @@ import pytest
 from rnnlab.cli import run_name
 from rnnlab.train import run
 from rnnlab.utils.errors import ConfigError
-from tests.conftest import TINY, run_cli, run_main, start_cli
+from tests.conftest import TINY, run_cli, run_main, start_cli, tree_digest
 
 # One stamp for every run: as if all were started in the same second.
 STAMP = "2026-01-01_00-00-00"
@@ -112,6 +112,28 @@ def test_a_refused_run_leaves_an_existing_run_directory_as_it_was(tmp_path):
         run([*TINY, "data.window=0", f"hydra.run.dir={existing}"])
     after = {p: p.read_bytes() for p in existing.rglob("*") if p.is_file()}
     assert after == before
+
+
+def test_a_new_run_in_the_directory_of_an_earlier_one_is_refused_and_changes_nothing(tmp_path):
+    existing = tmp_path / "run"
+    run([*TINY, "data.length=2000", f"hydra.run.dir={existing}"])
+    before = tree_digest(existing)
+    with pytest.raises(ConfigError) as caught:
+        run([*TINY, "data.length=2000", "model=gru", f"hydra.run.dir={existing}"])
+    assert str(caught.value) == (
+        f"the run directory {existing} already holds a run (.hydra/config.yaml, checkpoints, "
+        "metrics.json), which a new run would overwrite; give another hydra.run.dir, or "
+        "resume=true to continue that run."
+    )
+    assert tree_digest(existing) == before
+
+
+def test_a_run_directory_that_cannot_be_made_is_one_sentence(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(ConfigError, match=r"^the run directory .*file/run cannot be made \("):
+        run([*TINY, "data.length=2000", f"hydra.run.dir={blocker / 'run'}"])
+    assert blocker.read_text() == "not a folder"
 
 
 def test_a_refused_run_keeps_an_empty_folder_the_user_named(tmp_path):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import random
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -18,6 +20,7 @@ from rnnlab.utils.errors import ConfigError
 from tests.conftest import TINY
 
 SMALL = [*TINY, "data.length=2000", "logger=none", "test=false"]
+DDP = [a for a in SMALL if a != "trainer=cpu"] + ["trainer=ddp_sim"]  # two processes over gloo
 
 
 def test_a_run_inside_the_callers_own_hydra_context_keeps_that_context(tmp_path):
@@ -47,3 +50,18 @@ def test_a_run_puts_back_the_random_generators_and_the_seed_variables(tmp_path):
     run([*SMALL, "seed=7", f"hydra.run.dir={tmp_path / 'run'}"])
     assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected
     assert "PL_GLOBAL_SEED" not in os.environ and "PL_SEED_WORKERS" not in os.environ
+
+
+def test_a_ddp_run_started_from_a_script_leaves_one_run_directory(tmp_path):
+    # Lightning starts the second process by running the caller's script again; its run()
+    # composes a run name of its own, and must not make a folder of that name.
+    script = tmp_path / "train_ddp.py"
+    script.write_text(f"from rnnlab.train import run\nrun({DDP!r})\n")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = list((tmp_path / "logs" / "train" / "runs").iterdir())
+    assert len(runs) == 1 and (runs[0] / "checkpoints" / "last.ckpt").is_file()
