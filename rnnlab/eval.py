@@ -19,7 +19,7 @@ from rnnlab.build import (
     lightning_refusals,
     score_baselines,
 )
-from rnnlab.checkpoints import check_weights, load_run
+from rnnlab.checkpoints import load_run, load_weights
 from rnnlab.cli import open_run_dir, run
 from rnnlab.utils.console import quiet_console
 from rnnlab.utils.errors import check, check_seed
@@ -38,21 +38,20 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
         f"the data behind ckpt_path={cfg.ckpt_path} has changed since training: its "
         "vocabulary differs from the checkpoint's.",
     )
-    check_weights(task, checkpoint, f"ckpt_path={cfg.ckpt_path}")
-    del checkpoint  # the trainer reads it again, into the task
+    # The weights go into the task here, not through the trainer's ckpt_path: Lightning would
+    # restore the training run's callback states too, and warn that this trainer has none.
+    load_weights(task, checkpoint, f"ckpt_path={cfg.ckpt_path}")
+    del checkpoint
     # Data with no test split (a language model trained with test=false) is refused here,
     # before the eval run's folder is written, not when Lightning asks for the loader.
     datamodule.setup("test")
     datamodule.test_dataloader()
-    # Testing saves nothing: without a checkpoint callback, none restores (and warns of) the
-    # training run's folder.
+    # Testing saves nothing: no checkpoint callback.
     loggers = build_loggers(cfg.get("logger"))
     trainer = build_trainer(cfg.trainer, task, logger=loggers, enable_checkpointing=False)
     open_run_dir(cfg)  # once everything the settings can get wrong has been checked
     with lightning_refusals():
-        trainer.test(
-            task, datamodule=datamodule, ckpt_path=cfg.ckpt_path, verbose=False, weights_only=True
-        )
+        trainer.test(task, datamodule=datamodule, verbose=False)
 
     metrics = scalar_metrics(trainer.callback_metrics, ("test/",))
     scores, headings = score_baselines(task, datamodule)
