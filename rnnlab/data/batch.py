@@ -459,6 +459,8 @@ class InMemoryDataModule(L.LightningDataModule):
     def _loader(
         self, split: str, batch_size: int, shuffle: bool = False, group: int = 1
     ) -> DataLoader:
+        if split not in self.datasets:  # asked for outside a Trainer, before setup()
+            self.setup("test" if split == "test" else "fit")
         if split in ("train", "val") and self.trainer is not None and self.trainer.overfit_batches:
             # The first batches, in order, at the split's batch size (see in_order_loader).
             return in_order_loader(self.datasets[split], batch_size, group, self.num_workers)

@@ -145,3 +145,12 @@ def test_a_grouped_pass_resumes_after_its_groups_and_converts_another_grouping()
         rest = list(resumed)
         flat = [f for g in rest for f in _fingerprints(g if group > 1 else [g])]
         assert flat == single[skipped:], group
+
+
+@pytest.mark.parametrize("loader", ["train_dataloader", "val_dataloader", "test_dataloader"])
+def test_a_loader_asked_for_outside_a_trainer_sets_the_data_up_first(loader):
+    # Lightning's Trainer calls setup() before any loader; a user's own loop may not.
+    from rnnlab.data.sine import SineDataModule
+
+    batch = next(iter(getattr(SineDataModule(length=3000, batch_size=16), loader)()))
+    assert batch.x.shape[1:] == (20, 1)
