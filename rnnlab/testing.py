@@ -98,6 +98,14 @@ def _check_shapes(net: nn.Module, x: torch.Tensor, encoded, carries_state: bool)
     assert encoded.state is not None or not carries_state, (
         "the capabilities say the net carries state, but forward returned none."
     )
+    if carries_state:
+        states = encoded.state if isinstance(encoded.state, tuple | list) else (encoded.state,)
+        for i, tensor in enumerate(states):
+            shape = tuple(tensor.shape)
+            assert len(shape) >= 2 and shape[1] == batch, (
+                f"final state [{i}] is {shape}: a carried state holds the batch in dimension 1, "
+                f"as torch.nn.LSTM's (num_layers, B, H) does, and x has {batch} rows."
+            )
 
 
 def _check_padding(

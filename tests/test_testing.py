@@ -81,6 +81,14 @@ class NoState(GRUEncoder):
         return super().forward(x, lengths, state)._replace(state=None)
 
 
+class BatchFirstState(GRUEncoder):
+    """Carries its state right, but hands it out as (B, H), the batch first."""
+
+    def forward(self, x, lengths=None, state=None):
+        encoded = super().forward(x, lengths, None if state is None else state[None])
+        return encoded._replace(state=encoded.state[0])
+
+
 class WrongWidth(GRUEncoder):
     """Says its outputs are wider than they are."""
 
@@ -136,6 +144,7 @@ def test_a_net_that_keeps_the_protocol_passes():
         (WrongWidth(), r"outputs are \(3, 7, 5\), not \(B, T, output_size\) = \(3, 7, 6\)"),
         (nn.GRU(3, 5), "GRU is not a SequenceEncoder"),
         (NoState(), "the net carries state, but forward returned none"),
+        (BatchFirstState(), r"final state \[0\] is \(3, 5\): a carried state holds the batch in"),
     ],
 )
 def test_each_broken_promise_is_named(net, message):
