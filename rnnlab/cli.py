@@ -110,6 +110,7 @@ def check_choices(args: Sequence[str], config_name: str = "train") -> None:
         return
     with _hydra_of_its_own(), initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         groups = _check_groups(choices, config_name, extra)
+        _refuse_sweeps(overrides, groups)
         if any(o not in groups for o in overrides):  # a key is set, not only groups chosen
             _check_keys(overrides, config_name)
 
@@ -179,6 +180,27 @@ def _refuse_unreadable(overrides: list[str]) -> None:
                 f"{given} cannot be read as a Hydra override; quote a value that holds spaces "
                 f"or special characters, as in '{key}=\"{value}\"'."
             ) from None
+
+
+def _refuse_sweeps(overrides: list[str], groups: list[str]) -> None:
+    """Refuse, in a single run, an override that Hydra reads as a sweep (a value with an
+    unquoted comma), saying what each reading of it takes; ``groups``: the overrides that
+    choose a config group, whose only reading is the sweep."""
+    parser = OverridesParser.create()
+    for given in overrides:
+        try:
+            if not parser.parse_override(given).is_sweep_override():
+                continue
+        except HydraException:  # unreadable: _refuse_unreadable says so
+            continue
+        key, _, value = given.partition("=")
+        if given in groups:
+            raise ConfigError(f"{given} chooses several configs: give -m to sweep over them.")
+        raise ConfigError(
+            f"{given}: Hydra reads a comma as a sweep over several values; give -m to sweep "
+            f"them, quote the value to keep it whole ('{key}=\"{value}\"'), or write a list "
+            f"as {key}=[{value}]."
+        )
 
 
 def _refuse_missing_key(

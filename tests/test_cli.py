@@ -100,6 +100,13 @@ def test_main_command_resumes_and_evaluates_from_the_command_line(tmp_path):
         ),
         (["model.dropout=2"], "error: model.dropout=2 must be in [0, 1)"),
         (
+            ["data.noise_std=0.1,0.2"],  # a sweep, outside a multirun
+            "error: data.noise_std=0.1,0.2: Hydra reads a comma as a sweep over several values; "
+            "give -m to sweep them, quote the value to keep it whole "
+            "('data.noise_std=\"0.1,0.2\"'), or write a list as data.noise_std=[0.1,0.2].",
+        ),
+        (["model=rnn,gru"], "error: model=rnn,gru chooses several configs: give -m to sweep"),
+        (
             ["-m", "hparams_search=nope"],
             "error: hparams_search=nope is not available; choose one of: parity, sine_lstm.",
         ),
