@@ -429,11 +429,29 @@ class _Command:
         _command_logs = []
         try:
             return self.task(cfg)
+        except Exception as error:
+            _log_failure(error, _command_logs)
+            raise
         finally:
             for handler in _command_logs:
                 logging.getLogger().removeHandler(handler)
                 handler.close()
             _command_logs = None
+
+
+FAILURE_PREFIX = "failed: "  # how a run's log file records the error that ended it
+
+
+def _log_failure(error: Exception, handlers: list[logging.Handler]) -> None:
+    """Record ``error``, which ended the run, in the run's own log files (where the run got as
+    far as opening them): its sentence, or its type for an error that is not a user's
+    mistake. The console shows it once, as the command reports it."""
+    mistake = isinstance(error, ConfigError | NumericalFault)
+    text = str(error) if mistake else f"{type(error).__name__}: {error}"
+    fields = {"name": "rnnlab", "levelno": logging.ERROR, "levelname": "ERROR"}
+    record = logging.makeLogRecord({**fields, "msg": FAILURE_PREFIX + text})
+    for handler in handlers:
+        handler.handle(record)
 
 
 def run(task: Callable[[DictConfig], Any], config_name: str) -> None:

@@ -38,7 +38,7 @@ from typing import Any
 import yaml
 from omegaconf import DictConfig
 
-from rnnlab.cli import run, write_output
+from rnnlab.cli import FAILURE_PREFIX, run, write_output
 from rnnlab.sweeps.trial import TRIAL_FILE
 from rnnlab.utils.atomic import atomic_path
 from rnnlab.utils.errors import ConfigError, check
@@ -63,14 +63,18 @@ class Run:
     metrics: dict[str, Any] | None  # None: the run has not finished
     trial_state: str | None = None  # an Optuna trial's state (complete, pruned, failed)
     modes: dict[str, str] | None = None  # "min" or "max" per metric, from metric_modes.json
+    failure: str | None = None  # the error that ended it, as its log file records it
 
     @property
     def status(self) -> str:
-        """``ok``; ``pruned`` or ``failed`` for an Optuna trial that did not complete; else
-        ``no metrics``."""
+        """``ok``; ``pruned`` or ``failed`` for an Optuna trial that did not complete, and
+        ``failed`` for a run whose log file records the error that ended it; else ``no
+        metrics`` (still running, or stopped without a word: killed)."""
         if self.metrics is not None:
             return "ok"
-        return self.trial_state if self.trial_state in ("pruned", "failed") else "no metrics"
+        if self.trial_state in ("pruned", "failed"):
+            return self.trial_state
+        return "failed" if self.failure else "no metrics"
 
     def label(self, keys: Sequence[str]) -> str:
         """The run's values of ``keys`` as ``key=value, ...``; its name where ``keys`` is empty."""
@@ -186,6 +190,7 @@ def build_table(
         notes.append("common: " + ", ".join(_override(k, v) for k, v in common.items()))
     if best is not None:
         notes.append(f"best: {best.name} by {metric} ({mode})")
+    notes += [f"failed: {r.name}: {r.failure}" for r in runs if r.status == "failed" and r.failure]
     return rows, notes
 
 
@@ -301,8 +306,21 @@ def find_runs(root: Path) -> list[Run]:
             trial = path / TRIAL_FILE
             state = _read_json(trial).get("state") if trial.is_file() else None
             modes = _read_json(path / MODES_FILE) if (path / MODES_FILE).is_file() else None
-            runs.append(Run(path, name, read_overrides(path), metrics, state, modes))
+            failure = None if finished else read_failure(path)
+            runs.append(Run(path, name, read_overrides(path), metrics, state, modes, failure))
     return sorted(runs, key=lambda r: _natural(r.name))
+
+
+def read_failure(run_dir: Path) -> str | None:
+    """The error that ended the run in ``run_dir``, as its log files (``<job name>.log``)
+    record it (:func:`rnnlab.cli._log_failure`); ``None`` where they record none."""
+    for log in sorted(run_dir.glob("*.log")):
+        with log.open(encoding="utf-8", errors="replace") as file:
+            for line in file:
+                _, found, failure = line.rstrip("\n").partition(f"] - {FAILURE_PREFIX}")
+                if found:
+                    return failure
+    return None
 
 
 def read_metrics(path: Path) -> dict[str, Any]:

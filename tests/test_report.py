@@ -113,6 +113,19 @@ def test_an_unfinished_run_is_listed_as_such_in_natural_order(sweep, tmp_path):
     assert "| 10 |  | no metrics | lstm |" in (root / "report.md").read_text()
 
 
+def test_a_run_that_failed_is_listed_as_failed_with_the_sentence_that_ended_it(sweep, tmp_path):
+    root = tmp_path / "sweep"
+    shutil.copytree(sweep, root, ignore=shutil.ignore_patterns("checkpoints"))
+    diverging = ["model=lstm", "optimizer.lr=1e30", "trainer.gradient_clip_val=null"]
+    result = run_cli("rnnlab.train", *FAST, *diverging, f"hydra.run.dir={root / '2'}", cwd=tmp_path)
+    assert result.returncode == 3, result.stderr[-2000:]
+    rows = report(root)
+    assert [row["status"] for row in rows] == ["ok", "ok", "failed"]
+    sentence = result.stderr.strip().splitlines()[-1].removeprefix("error: ")
+    assert sentence.startswith("training stopped at step")
+    assert f"failed: 2: {sentence}" in (root / "report.md").read_text()
+
+
 def test_runs_are_ranked_the_way_their_task_recorded(sweep, tmp_path):
     root = tmp_path / "copy"
     shutil.copytree(sweep, root)
