@@ -1,7 +1,8 @@
 """A sweep's runs as one table and one figure: ``python -m rnnlab.report multirun/<date>/<time>``.
 
 Every folder under the directory that holds a ``metrics.json`` is a run; one with ``.hydra`` but
-no ``metrics.json`` is listed as unfinished, or as pruned or failed where it was an Optuna trial.
+no ``metrics.json`` is listed as unfinished, as failed where its log file records the error that
+ended it, or as pruned or failed where it was an Optuna trial.
 The table has a column per override that differs between runs (the ones they share go to a
 ``common:`` line), then the final metrics; the best run by ``metric`` is marked. It is printed
 and written as ``report.md`` and ``report.csv``, and the ``curve`` scalar of every run, read from
