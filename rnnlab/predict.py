@@ -177,12 +177,17 @@ def _table(
                         for c in range(forecast.shape[2])
                         for cell in (
                             f"{float(forecast[row, step, c]):.6g}",
-                            f"{float(actual[row, step, c]):.6g}" if known else "",
+                            _value(actual[row, step, c]) if known else "",
                         )
                     ]
                     time = timestamps[start + step] if known else ""
                     writer.writerow([name, timestamps[start - 1], time, step + 1, *cells])
     return out.getvalue()
+
+
+def _value(value: torch.Tensor) -> str:
+    """An actual value's cell: empty where the file left it empty (a step to forecast)."""
+    return "" if torch.isnan(value) else f"{float(value):.6g}"
 
 
 def _windows(datamodule: object, names: tuple[str, ...]) -> dict[str, WindowDataset]:

@@ -98,6 +98,25 @@ def test_a_users_csv_with_covariates_trains_and_predicts_in_original_units(tmp_p
     first = [r for r in rows if r["origin"] == rows[0]["origin"]]
     assert [r["step"] for r in first] == ["1", "2", "3"]
     assert first[0]["time"] > first[0]["origin"]
+    # A newer file whose last 3 days give the promotions planned and leave sales (and the
+    # temperature, a past covariate) empty: the last window forecasts those 3 days.
+    lines = path.read_text().splitlines()
+    planned = [",".join([day, "", "", promo]) for day, *_, promo in
+               (line.split(",") for line in lines[-3:])]  # fmt: skip
+    newer = tmp_path / "newer.csv"
+    newer.write_text("\n".join([lines[0], *lines[-30:-3], *planned]) + "\n")
+    table = predict(compose_config("predict", [f"ckpt_path={ckpt}", f"input={newer}"], tmp_path))
+    rows = list(csv.DictReader(table.splitlines()))
+    last = [r for r in rows if r["origin"] == lines[-4].split(",")[0]]
+    assert [r["time"] for r in last] == [line.split(",")[0] for line in lines[-3:]]
+    assert [r["sales_actual"] for r in last] == ["", "", ""]
+    assert all(700 < float(r["sales_forecast"]) < 1400 for r in last)
+    assert rows[-1] == last[-1]  # no window after it
+    too_many = tmp_path / "too_many.csv"
+    blank = [",".join([line.split(",")[0], "", "", "0"]) for line in lines[-4:]]
+    too_many.write_text("\n".join([lines[0], *lines[-30:-4], *blank]) + "\n")
+    with pytest.raises(ConfigError, match="its last 4 rows leave every target empty, more than"):
+        predict(compose_config("predict", [f"ckpt_path={ckpt}", f"input={too_many}"], tmp_path))
 
 
 def test_predict_forecasts_a_newer_file_whole_and_past_its_end(tmp_path):

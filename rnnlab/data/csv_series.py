@@ -69,6 +69,7 @@ def read_series(
     columns: Sequence[str],
     time_column: str | None = None,
     missing: Missing = "error",
+    open_end: Sequence[str] = (),
 ) -> tuple[np.ndarray, Sequence[str], np.ndarray]:
     """The numeric ``columns`` of a CSV file with a header, in time order.
 
@@ -79,6 +80,9 @@ def read_series(
     (``zero``). A cell that is not a number is always refused, named by its line. In a
     semicolon-separated file (as spreadsheets save CSV where the comma is the decimal mark) a
     comma in a number is its decimal mark: ``3,25`` is 3.25.
+
+    The ``open_end`` columns are read as they stand, an empty cell as NaN wherever it is,
+    neither filled nor refused: the caller fills their known part with :func:`fill_column`.
 
     The file is streamed: its rows are parsed a block at a time into one array sized by the
     file's line count, so a series of tens of millions of steps costs its values (8 bytes a
@@ -102,11 +106,12 @@ def read_series(
     n = 0
     wanted = [*columns, *([time_column] if time_column else [])]
     decimal_comma = table_delimiter(path) == ";"
+    kept = [missing if name not in open_end else "keep" for name in columns]
     rows = _blocks(iter_table(path, wanted))
     with progress(f"reading {path.name}", bound, _BAR_FROM) as update:
         for block, block_lines in rows:
             end = n + len(block)
-            values[n:end] = _parse(block, block_lines, columns, path, missing, decimal_comma)
+            values[n:end] = _parse(block, block_lines, columns, path, kept, decimal_comma)
             lines[n:end] = block_lines
             if time_column:
                 texts += [row[-1].strip() for row in block]
@@ -128,7 +133,8 @@ def read_series(
         values, lines = values[order], lines[order]
         timestamps = [texts[i] for i in order]
     for j, name in enumerate(columns):
-        values[:, j] = _fill(values[:, j], name, lines, path, missing)
+        if name not in open_end:
+            values[:, j] = fill_column(values[:, j], name, lines, path, missing)
     return values, timestamps, lines
 
 
@@ -204,12 +210,12 @@ def _parse(
     block_lines: list[int],
     columns: Sequence[str],
     path: Path,
-    missing: str,
+    missing: Sequence[str],
     decimal_comma: bool = False,
 ) -> np.ndarray:
     """The value cells of ``block`` (its first ``len(columns)`` cells a row) as ``(rows, C)``
-    float64, NaN where ``missing`` lets a cell be empty; with ``decimal_comma`` a comma is a
-    number's decimal mark."""
+    float64, NaN where each column's ``missing`` lets a cell be empty; with ``decimal_comma`` a
+    comma is a number's decimal mark."""
     width = len(columns)  # a time column, where there is one, follows the value cells
     cells = block if len(block[0]) == width else [row[:width] for row in block]
     try:  # NumPy's parser, where every cell is a finite number
@@ -225,7 +231,7 @@ def _parse(
     return np.array(
         [
             [
-                _number(row[j], name, line, path, missing, decimal_comma)
+                _number(row[j], name, line, path, missing[j], decimal_comma)
                 for j, name in enumerate(columns)
             ]
             for row, line in zip(block, block_lines, strict=True)
@@ -287,11 +293,23 @@ def _kind(t: Time) -> str:
     return "naive" if t.utcoffset() is None else "aware"
 
 
-def _fill(column: np.ndarray, name: str, lines: list[int], path: Path, missing: str):
-    """``column`` ``(N,)`` with its NaNs filled as ``missing`` says."""
+def _empty_tail(targets: np.ndarray) -> int:
+    """The number of final rows of ``targets`` ``(N, C)`` in which every value is NaN."""
+    filled = np.flatnonzero(~np.isnan(targets).all(1))
+    return len(targets) - (int(filled[-1]) + 1 if len(filled) else 0)
+
+
+def fill_column(column: np.ndarray, name: str, lines: Sequence[int], path: Path, missing: str):
+    """``column`` ``(N,)`` with its NaNs filled as ``missing`` says (``error``: the first one
+    refused, named by its line)."""
     gaps = np.isnan(column)
     if not gaps.any():
         return column
+    check(
+        missing != "error",
+        f"{path}, line {lines[int(np.argmax(gaps))]}: column {name!r} has no value; fill it in, "
+        "or set data.missing to ffill, interpolate or zero.",
+    )
     check(not gaps.all(), f"{path}: column {name!r} holds no numbers.")
     if missing == "ffill":
         check(
@@ -614,29 +632,46 @@ class CsvSeriesDataModule(InMemoryDataModule):
         """Every window of the whole file, for a trained model to forecast (``rnnlab.predict
         input=``): no splits, scaler or season of its own, the values scaled by ``mean`` and
         ``std`` (the training scaler). There is a window at every forecast origin from row
-        ``window`` on, the last of them forecasting the ``horizon`` steps after the file's end
-        (their targets NaN), except where known-future covariates need values there. Returns
-        the windows, the file's timestamps and its number of rows."""
+        ``window`` on, the last of them forecasting the ``horizon`` steps after the last known
+        target: past the file's end (their targets NaN), or, for a model with known-future
+        covariates, which need values there, into the file's last rows, where those covariates
+        are given and the targets left empty (at most ``horizon`` such rows; their past
+        covariates may be empty too). Returns the windows, the file's timestamps and its number
+        of rows."""
         columns = [*self.target_names, *self.past_covariates, *self.future_covariates]
         check(
             len(mean) == len(columns),
             f"the data has {len(columns)} columns where training had {len(mean)}.",
         )
-        values, timestamps, _ = read_series(self.path, columns, self.time_column, self.missing)
-        n, w, h = len(values), self.window, self.horizon
-        beyond = 0 if self.future_covariates else h  # steps forecast past the file's end
-        need = w if beyond else w + h
+        c, k, h, w = len(self.target_names), len(self.future_covariates), self.horizon, self.window
+        past = columns[: len(columns) - k]  # the targets and past covariates
+        values, timestamps, lines = read_series(
+            self.path, columns, self.time_column, self.missing, open_end=past if k else ()
+        )
+        n = known = len(values)
+        if k:  # the rows after the last target value: the horizon to forecast
+            known = n - _empty_tail(values[:, :c])
+            check(
+                n - known <= h,
+                f"input={self.path}: its last {n - known} rows leave every target empty, more "
+                f"than the data.horizon={h} steps the model forecasts.",
+            )
+            for j, name in enumerate(past):
+                values[:known, j] = fill_column(
+                    values[:known, j], name, lines[:known], self.path, self.missing
+                )
+        beyond = 0 if k else h  # steps forecast past the file's end
+        last = min(known, n + beyond - h)  # the last window's first forecast step
         check(
-            n >= need,
-            f"input={self.path} holds {n} time steps; the model reads data.window={w}"
-            + ("" if beyond else f" and its known-future covariates data.horizon={h} more")
-            + f", so give at least {need} rows.",
+            last >= w,
+            f"input={self.path} holds {known} time steps; the model reads data.window={w}"
+            + (f" and its known-future covariates data.horizon={h} more" if k else "")
+            + f", so give at least {w + h if k else w} rows.",
         )
         values = (values - np.asarray(mean)) / np.asarray(std)
         values = np.concatenate([values, np.full((beyond, len(columns)), np.nan)])
         series = torch.from_numpy(values.astype(np.float32))  # (N + beyond, F)
-        starts = torch.arange(w, n - h + beyond + 1)
-        c, k = len(self.target_names), len(self.future_covariates)
+        starts = torch.arange(w, last + 1)
         return WindowDataset(series, starts, w, h, num_targets=c, num_future=k), timestamps, n
 
     def use_scaler(self, mean: Sequence[float], std: Sequence[float]) -> None:
