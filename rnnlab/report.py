@@ -170,7 +170,9 @@ def build_table(
         f"metric={metric} is in no run's metrics.json; choose one of: {', '.join(available)}.",
     )
     mode = mode or recorded_mode(runs, metric)
-    best = best_run(runs, metric, mode)
+    tasks = sorted({t for r in runs if r.metrics is not None and (t := _task(r))})
+    # A loss means something else from one task to the next (an MSE, a cross-entropy).
+    best = best_run(runs, metric, mode) if len(tasks) < 2 else None
 
     common, differing = split_overrides(runs)
     metric_keys = sorted((k for k in available if _shown(k)), key=lambda k: _column(k, available))
@@ -191,6 +193,11 @@ def build_table(
         notes.append("common: " + ", ".join(_override(k, v) for k, v in common.items()))
     if best is not None:
         notes.append(f"best: {best.name} by {metric} ({mode})")
+    elif len(tasks) > 1:
+        notes.append(
+            f"no best run: these runs train {len(tasks)} tasks ({', '.join(tasks)}), whose "
+            "metrics do not compare; report each task's runs on their own."
+        )
     notes += [f"failed: {r.name}: {r.failure}" for r in runs if r.status == "failed" and r.failure]
     return rows, notes
 
@@ -565,6 +572,19 @@ def plot_memory(series: LengthSeries, metric: str, length_key: str, path: Path) 
     axes.grid(alpha=0.3)
     axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1))
     figure.savefig(path, format="png", dpi=100, bbox_inches="tight")
+
+
+def _task(run: Run) -> str | None:
+    """The name of the task the run trained (``forecasting``, ...), from its saved
+    ``.hydra/config.yaml``; None where that is not there."""
+    path = run.path / ".hydra" / "config.yaml"
+    if not path.is_file():
+        return None
+    saved = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    target = (saved.get("task") or {}).get("_target_") if isinstance(saved, dict) else None
+    if not isinstance(target, str):
+        return None
+    return target.rpartition(".")[2].removesuffix("Task").lower() or None
 
 
 def _run_value(run: Run, key: str) -> Any:

@@ -126,6 +126,24 @@ def test_a_run_that_failed_is_listed_as_failed_with_the_sentence_that_ended_it(s
     assert f"failed: 2: {sentence}" in (root / "report.md").read_text()
 
 
+def test_runs_of_different_tasks_get_no_best_run(sweep, tmp_path):
+    root = tmp_path / "mixed"
+    shutil.copytree(sweep, root / "sine", ignore=shutil.ignore_patterns("checkpoints"))
+    lm = root / "text" / "0"  # a language model's run: its test/loss is a cross-entropy
+    (lm / ".hydra").mkdir(parents=True)
+    (lm / ".hydra" / "overrides.yaml").write_text("- data=text\n")
+    (lm / ".hydra" / "config.yaml").write_text(
+        "task:\n  _target_: rnnlab.tasks.LanguageModelTask\n"
+    )
+    (lm / "metrics.json").write_text('{"test/loss": 0.0001}\n')
+    rows = report(root)
+    assert not any(row["best"] for row in rows)
+    assert (
+        "no best run: these runs train 2 tasks (forecasting, languagemodel)"
+        in (root / "report.md").read_text()
+    )
+
+
 def test_runs_are_ranked_the_way_their_task_recorded(sweep, tmp_path):
     root = tmp_path / "copy"
     shutil.copytree(sweep, root)
