@@ -258,6 +258,13 @@ def _check_trainer(node: DictConfig) -> None:
         clip is None or (isinstance(clip, int | float) and clip >= 0),
         f"trainer.gradient_clip_val={clip} must be at least 0 (or null: no clipping).",
     )
+    # Checked here for every task: Lightning checks it only where it clips itself, not for a
+    # task that clips in its own optimisation (truncated BPTT, several steps a batch).
+    algorithm = node.get("gradient_clip_algorithm")
+    check(
+        algorithm in (None, "norm", "value"),
+        f"trainer.gradient_clip_algorithm={algorithm} must be norm or value (or null: norm).",
+    )
     for key, (least, also) in _WHOLE_NUMBERS.items():
         value, lowest = node.get(key), max(least, 0)  # -1: a word for "no limit" or "all"
         check(

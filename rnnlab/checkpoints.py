@@ -206,3 +206,46 @@ def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
 
 def _name(target: str | None) -> str:
     return "no rnnlab task" if target is None else str(target).rsplit(".", 1)[-1]
+
+
+# The settings that fix how many optimizer steps a run takes, which a schedule spanning the run
+# is built to last.
+_LENGTH_SETTINGS = (
+    "trainer.max_epochs",
+    "trainer.max_steps",
+    "trainer.limit_train_batches",
+    "trainer.accumulate_grad_batches",
+    "trainer.devices",
+    "trainer.num_nodes",
+    "data.batch_size",
+    "task.steps_per_batch",
+)
+
+
+def check_resumed_schedule(
+    ckpt_path: str, checkpoint: dict[str, Any], cfg: DictConfig, spans_run: bool
+) -> None:
+    """Refuse, in one sentence, to resume under a learning-rate schedule that spans the run
+    (``spans_run``: one-cycle, or cosine without its own length) with settings that change
+    the run's length: the schedule comes back from ``checkpoint`` at its old length, and
+    torch would stop the run once it stepped past that end."""
+    if not spans_run:
+        return
+    saved = OmegaConf.create(checkpoint[CHECKPOINT_KEY])
+    for key in _LENGTH_SETTINGS:
+        before = OmegaConf.select(saved, key, default=None)
+        now = OmegaConf.select(cfg, key, default=None)
+        if before != now:
+            raise ConfigError(
+                f"ckpt_path={ckpt_path} was trained with {key}={_text(before)}, and its "
+                f"learning-rate schedule spans that run's steps; resume it with "
+                f"{key}={_text(before)}, or give scheduler=none to go on at the rate it "
+                "reached (or start a new run)."
+            )
+
+
+def _text(value: Any) -> str:
+    """``value`` as it is written on the command line."""
+    if value is None:
+        return "null"
+    return str(value).lower() if isinstance(value, bool) else str(value)

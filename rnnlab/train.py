@@ -35,8 +35,9 @@ from rnnlab.callbacks.finite import FiniteGuard
 from rnnlab.callbacks.preemption import Preempted, Preemption
 from rnnlab.callbacks.pruning import OptunaPruning
 from rnnlab.callbacks.run_config import RunConfig
-from rnnlab.checkpoints import check_resume, resolve_ckpt_path
+from rnnlab.checkpoints import check_resume, check_resumed_schedule, resolve_ckpt_path
 from rnnlab.sweeps.trial import pruning_callback
+from rnnlab.tasks.optim import unset_length
 from rnnlab.utils.console import quiet_console
 from rnnlab.utils.ddp import ddp_job
 from rnnlab.utils.errors import check_seed
@@ -74,6 +75,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     if resumed is not None:  # the same task and data, and weights that fit the net
         ckpt_path, checkpoint = resumed
         check_resume(ckpt_path, checkpoint, cfg, task, datamodule.spec)
+        spans_run = task.scheduler_factory is not None and unset_length(task.scheduler_factory)
+        check_resumed_schedule(ckpt_path, checkpoint, cfg, bool(spans_run))
         del checkpoint  # Lightning reads the file itself when fitting
     finite = FiniteGuard(cfg.get("nonfinite", "stop"))  # a NaN or inf loss or gradient
 

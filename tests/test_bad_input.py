@@ -231,6 +231,22 @@ ROWS = [
         "trainer.gradient_clip_val=-1 must be at least 0 (or null: no clipping).",
     ),
     row(
+        "unknown-clipping-algorithm",
+        "train data=text trainer.gradient_clip_algorithm=foo",
+        "trainer.gradient_clip_algorithm=foo must be norm or value (or null: norm).",
+    ),
+    row(
+        "word-for-a-switch",
+        "train model.bidirectional=no",
+        "model.bidirectional=no must be true or false.",
+    ),
+    row(
+        "comma-in-a-single-run",
+        "train data.noise_std=0.1,0.2",
+        "data.noise_std=0.1,0.2: Hydra reads a comma as a sweep over several values; give -m to "
+        "sweep them,",
+    ),
+    row(
         "unknown-precision",
         "train trainer.precision=fp8",
         "trainer: Precision 'fp8' is invalid. Allowed precision values:",

@@ -9,6 +9,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from rnnlab.eval import evaluate
 from rnnlab.train import train
+from rnnlab.utils.errors import ConfigError
 from tests.conftest import compose_config, needs_cpu_bf16_lstm
 
 
@@ -90,9 +91,13 @@ def test_resume_continues_where_the_run_stopped(train_config, tmp_path):
     train(train_config("trainer.max_epochs=1"))
     ckpt = tmp_path / "checkpoints" / "last.ckpt"
     assert torch.load(ckpt, weights_only=True)["global_step"] == 5
-    _, objects = train(
-        train_config("trainer.max_epochs=2", f"ckpt_path={ckpt}", output_dir=tmp_path / "resumed")
-    )
+    # Longer than it was started: the one-cycle schedule, which spans those 5 steps, is refused
+    # before anything is written; without a schedule the run goes on.
+    longer = ["trainer.max_epochs=2", f"ckpt_path={ckpt}"]
+    with pytest.raises(ConfigError, match="was trained with trainer.max_epochs=1, and its"):
+        train(train_config(*longer, output_dir=tmp_path / "refused"))
+    assert not (tmp_path / "refused").exists()
+    _, objects = train(train_config(*longer, "scheduler=none", output_dir=tmp_path / "resumed"))
     trainer = objects["trainer"]
     assert trainer.current_epoch == 2 and trainer.global_step == 10
 
@@ -139,7 +144,6 @@ def test_classification_run_reports_accuracy_f1_and_a_confusion_figure(train_con
 
 
 def test_a_model_and_data_that_do_not_fit_fail_before_training(train_config):
-    from rnnlab.utils.errors import ConfigError
 
     with pytest.raises(ConfigError, match="^task ClassificationTask does not fit data Sine"):
         train(train_config("data=sine", "task=classification"))
