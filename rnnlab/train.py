@@ -40,7 +40,7 @@ from rnnlab.sweeps.trial import pruning_callback
 from rnnlab.tasks.optim import unset_length
 from rnnlab.utils.console import quiet_console
 from rnnlab.utils.ddp import ddp_job
-from rnnlab.utils.errors import check_seed
+from rnnlab.utils.errors import check, check_seed
 from rnnlab.utils.memory import set_cpu_memory
 from rnnlab.utils.run_output import finish_run, log_config_text, log_layout, scalar_metrics
 
@@ -65,6 +65,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Fit and test the run that ``cfg`` describes; return its final metrics and its objects
     (``datamodule``, ``net``, ``task``, ``trainer``)."""
     check_seed(cfg.seed)
+    test = cfg.get("test", False)
+    check(isinstance(test, bool), f"test={test} must be true or false.")
     L.seed_everything(cfg.seed, workers=True, verbose=False)  # the seed is in the config
 
     # Everything the settings and the data can get wrong is found before the run directory is

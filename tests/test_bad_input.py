@@ -240,6 +240,7 @@ ROWS = [
         "train model.bidirectional=no",
         "model.bidirectional=no must be true or false.",
     ),
+    row("word-for-test", "train test=no", "test=no must be true or false."),
     row(
         "comma-in-a-single-run",
         "train data.noise_std=0.1,0.2",
