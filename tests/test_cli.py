@@ -159,7 +159,9 @@ def test_eval_of_a_missing_checkpoint_is_one_line(tmp_path):
 
 
 def test_choice_check_accepts_sweeps_and_names_the_bad_value():
-    check_choices(["model=rnn,lstm", "data=sine", "trainer.max_epochs=3", "+x=1"])
+    check_choices(["-m", "model=rnn,lstm", "data=sine", "trainer.max_epochs=3", "+x=1"])
+    with pytest.raises(ConfigError, match="^model=rnn,lstm chooses several configs: give -m"):
+        check_choices(["model=rnn,lstm", "data=sine"])  # a sweep outside a multirun
     with pytest.raises(
         ConfigError, match="trainer=tpu_pod is not available; choose one of: cpu, ddp, "
     ):
