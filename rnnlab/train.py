@@ -19,6 +19,7 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import InterpolationResolutionError
 
 from rnnlab import cli
 from rnnlab.build import (
@@ -40,7 +41,7 @@ from rnnlab.sweeps.trial import pruning_callback
 from rnnlab.tasks.optim import unset_length
 from rnnlab.utils.console import quiet_console
 from rnnlab.utils.ddp import ddp_job
-from rnnlab.utils.errors import check, check_seed
+from rnnlab.utils.errors import ConfigError, check, check_seed
 from rnnlab.utils.memory import set_cpu_memory
 from rnnlab.utils.run_output import finish_run, log_config_text, log_layout, scalar_metrics
 
@@ -65,6 +66,14 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Any]]:
     """Fit and test the run that ``cfg`` describes; return its final metrics and its objects
     (``datamodule``, ``net``, ``task``, ``trainer``)."""
     check_seed(cfg.seed)
+    try:
+        cfg.paths.output_dir  # noqa: B018 - resolved now, where a mistake can be named
+    except InterpolationResolutionError:
+        raise ConfigError(
+            "paths.output_dir comes from Hydra's run directory, and no Hydra run is set up: "
+            "call rnnlab.train.run(overrides), which sets one up, or give train() a config "
+            "with paths.output_dir set."
+        ) from None
     test = cfg.get("test", False)
     check(isinstance(test, bool), f"test={test} must be true or false.")
     L.seed_everything(cfg.seed, workers=True, verbose=False)  # the seed is in the config

@@ -65,3 +65,12 @@ def test_a_ddp_run_started_from_a_script_leaves_one_run_directory(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     runs = list((tmp_path / "logs" / "train" / "runs").iterdir())
     assert len(runs) == 1 and (runs[0] / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_train_on_a_config_composed_outside_a_hydra_run_says_what_it_needs():
+    from rnnlab.train import train
+
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=["trainer.max_epochs=1"])
+    with pytest.raises(ConfigError, match=r"^paths\.output_dir comes from Hydra's run directory"):
+        train(cfg)
