@@ -18,6 +18,7 @@ import hydra
 import lightning as L
 import torch
 from hydra.errors import InstantiationException
+from lightning.fabric.loggers import TensorBoardLogger as FabricTensorBoardLogger
 from lightning.pytorch import Callback
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar
 from lightning.pytorch.plugins.io import TorchCheckpointIO
@@ -27,6 +28,7 @@ from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
 from rnnlab.data.baselines import HasBaselines, ScoresBaselines
 from rnnlab.data.specs import Spec
+from rnnlab.loggers import LogEveryEpoch
 from rnnlab.nets.protocol import OPTIONAL_PARAMETERS
 from rnnlab.tasks.base import SupervisedTask
 from rnnlab.tasks.optim import MIN_SCHEDULED_STEPS, unset_length
@@ -155,6 +157,8 @@ def build_trainer(node: DictConfig, task: SupervisedTask, **kwargs: Any) -> L.Tr
     """
     _check_trainer(node)
     _check_group_settings(node, kwargs)
+    if node.get("log_every_n_steps") is None:  # unset: an interval that gives every epoch a point
+        kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), LogEveryEpoch()]
     if not task.automatic_optimization:
         accumulate = node.get("accumulate_grad_batches", 1)
         check(
@@ -259,10 +263,11 @@ def _check_trainer(node: DictConfig) -> None:
         f"trainer.gradient_clip_val={clip} must be at least 0 (or null: no clipping).",
     )
     # Checked here for every task: Lightning checks it only where it clips itself, not for a
-    # task that clips in its own optimisation (truncated BPTT, several steps a batch).
+    # task that clips in its own optimisation (truncated BPTT, several steps a batch). Lightning
+    # reads the name in any case.
     algorithm = node.get("gradient_clip_algorithm")
     check(
-        algorithm in (None, "norm", "value"),
+        algorithm is None or str(algorithm).lower() in ("norm", "value"),
         f"trainer.gradient_clip_algorithm={algorithm} must be norm or value (or null: norm).",
     )
     for key, (least, also) in _WHOLE_NUMBERS.items():
@@ -315,9 +320,25 @@ def build_callbacks(
     return [cb for cb in callbacks if isinstance(task, getattr(cb, "task_type", object))]
 
 
-def build_loggers(node: DictConfig | None) -> list:
-    """Every logger under ``node``, skipping entries without a ``_target_``."""
-    return instantiate_each(node, "logger")
+def build_loggers(node: DictConfig | None, purge_step: int | None = None) -> list:
+    """Every logger under ``node``, skipping entries without a ``_target_``.
+
+    ``purge_step``, for a resumed run: where its TensorBoard loggers' writers (torch's
+    ``SummaryWriter``, to which Lightning hands the arguments it does not take) hide the
+    events of the earlier session at that step and after, which the resumed run logs again;
+    without it TensorBoard would show those steps twice (a run killed after its checkpoint).
+    """
+    if purge_step is None or not node:
+        return instantiate_each(node, "logger")
+    loggers = []
+    for name, child in node.items():
+        if not (isinstance(child, DictConfig) and "_target_" in child):
+            continue
+        target = locate(str(child._target_), f"logger.{name}")
+        writes_events = isinstance(target, type) and issubclass(target, FabricTensorBoardLogger)
+        extra = {"purge_step": purge_step} if writes_events and "purge_step" not in child else {}
+        loggers.append(instantiate(child, f"logger.{name}", **extra))
+    return loggers
 
 
 def score_baselines(

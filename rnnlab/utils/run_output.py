@@ -17,6 +17,7 @@ from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger, WandbLogg
 from rich.console import Console
 from rich.table import Table
 
+from rnnlab.loggers import TensorBoardLogger as RnnlabTensorBoardLogger
 from rnnlab.utils.atomic import atomic_write_text
 from rnnlab.utils.run_files import METRICS_FILE, MODES_FILE, NONFINITE_KEY
 
@@ -83,17 +84,22 @@ def log_hparams(trainer: L.Trainer, hparams: Mapping[str, Any], metrics: Mapping
     tab; the parameters and final metrics (at the last step) of any other logger, such as
     CSV's ``hparams.yaml`` and ``metrics.csv``, an MLflow run or a W&B run.
 
-    In TensorBoard the data's facts (``data/noise_floor``, ``data/chance_acc``) are columns of
-    the settings, not metrics: a metric of the HPARAMS tab is also a scalar chart, and a fact
-    would be a chart of one point at the head of the time-series tab."""
+    In TensorBoard, whose HPARAMS tab reads each metric from the last scalar of its tag, every
+    metric is one point on its chart (:meth:`rnnlab.loggers.TensorBoardLogger.log_hyperparams`).
+    The data's facts (``data/noise_floor``, ``data/chance_acc``) are columns of the settings,
+    not metrics: a metric of the HPARAMS tab is also a scalar chart, and a fact would be a chart
+    of one point at the head of the time-series tab."""
     finite = {k: v for k, v in metrics.items() if math.isfinite(v)}
     facts = {k: v for k, v in finite.items() if k.startswith("data/")}
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
             results = {k: v for k, v in finite.items() if k not in facts}
-            # At the last step, as Lightning wrote them, not at a step 0 of their own: a final
-            # value is then one point on its chart, not a line from the run's start.
-            step = trainer.global_step
+            # Each metric one point on its chart: rnnlab's logger leaves out the test results
+            # Lightning wrote, and writes the rest at the step of its latest scalar, where
+            # Lightning wrote them, not at a step 0 of their own (a line from the run's start)
+            # nor at `global_step` (optimizer steps: past the curves' end where a batch takes
+            # several). Lightning's own logger keeps no record: every metric, at `global_step`.
+            step = None if isinstance(logger, RnnlabTensorBoardLogger) else trainer.global_step
             logger.log_hyperparams({**hparams, **facts}, metrics=results, step=step)
             logger.experiment.flush()
         else:
