@@ -56,8 +56,23 @@ def seq2seq_spec(
     )
 
 
+def check_max_size(max_size: int | None) -> None:
+    """Refuse a ``data.max_size`` that leaves a target vocabulary no room for a token of its
+    own beside the four reserved ones."""
+    if max_size is not None:
+        check_count(
+            "data.max_size",
+            max_size,
+            len(SPECIALS) + 1,
+            f" (or null): the target vocabulary reserves {', '.join(SPECIALS[:-1])} and "
+            f"{SPECIALS[-1]}",
+        )
+
+
 def target_vocabulary(sequences: list[list[str]], min_freq: int, max_size: int | None):
-    """A target vocabulary: the four reserved tokens, then the training tokens."""
+    """A target vocabulary: the four reserved tokens, then the training tokens, at most
+    ``max_size`` in all."""
+    check_max_size(max_size)
     built = Vocabulary.build(sequences, min_freq, None if max_size is None else max_size - 2)
     return Vocabulary((*SPECIALS, *(t for t in built.tokens[2:] if t not in SPECIALS)))
 
@@ -77,8 +92,8 @@ def encode_pairs(
 
 def read_pairs(path: Path) -> list[tuple[str, str]]:
     """``(source, target)`` from each line of a TSV file; a line without a TAB or with an
-    empty side is the file's mistake, named by line. Blank lines and a leading byte-order mark
-    are skipped."""
+    empty side is the file's mistake, named by line. A line of nothing but blanks and TABs (a
+    spreadsheet's empty row) and a leading byte-order mark are skipped."""
     pairs = []
     try:
         with path.open(encoding="utf-8") as file:
@@ -86,7 +101,7 @@ def read_pairs(path: Path) -> list[tuple[str, str]]:
                 line = line.rstrip("\r\n")
                 if number == 1:  # a byte-order mark, as Notepad writes, is not text
                     line = line.removeprefix("\ufeff")
-                if not line.strip():
+                if not line.strip():  # blanks and TABs only, as a blank line
                     continue
                 fields = line.split("\t")
                 check(
@@ -117,7 +132,8 @@ class PairsDataModule(InMemoryDataModule):
         max_source_length, max_target_length: drop pairs with more tokens on that side
             (words, with ``tokenizer=bpe``; ``null``: no limit).
         min_freq: keep tokens seen at least this often in the training split (per side).
-        max_size: keep at most this many tokens per side, the reserved ones included.
+        max_size: keep at most this many tokens per side, the reserved ones included (the
+            target side reserves four, so at least 5).
         splits: train, validation and test fractions of the distinct sources.
         limit: use at most this many pairs (after the length filter, drawn by ``seed``).
         num_phrases: pairs the built-in phrasebook generates.
@@ -171,6 +187,7 @@ class PairsDataModule(InMemoryDataModule):
         for name, value in limits.items():
             if value is not None:
                 check_count(f"data.{name}", value, 1, " (or null)")
+        check_max_size(max_size)
         check_splits(splits)
         self.levels = (source_level, target_level)
         self.tokenizer, self.bpe_vocab_size = tokenizer, bpe_vocab_size

@@ -169,6 +169,11 @@ class TextClassificationDataModule(InMemoryDataModule):
         )
         check(level in ("word", "char"), f"data.level={level!r} is not one of 'word', 'char'.")
         check_count("data.max_len", max_len, 1)
+        check(
+            text_column != label_column,
+            f"data.text_column and data.label_column are both {text_column!r}; a label needs a "
+            "column of its own.",
+        )
         check_splits(splits)
         self.text_column, self.label_column = text_column, label_column
         self.level, self.lower = level, lower

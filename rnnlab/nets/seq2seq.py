@@ -25,6 +25,7 @@ from torch import nn
 
 from rnnlab.nets.protocol import Capabilities
 from rnnlab.nets.recurrent import _CELLS, RecurrentEncoder, State
+from rnnlab.utils.errors import check
 
 AttentionKind = Literal["none", "bahdanau", "luong_dot", "luong_general"]
 ATTENTION_KINDS = ("none", "bahdanau", "luong_dot", "luong_general")
@@ -134,6 +135,14 @@ class Seq2Seq(nn.Module):
         super().__init__()
         if attention not in ATTENTION_KINDS:
             raise ValueError(f"attention={attention!r} is not one of {list(ATTENTION_KINDS)}.")
+        # Said here, where the encoder's directions are known: the fix is often to drop one.
+        check(
+            attention != "luong_dot" or not bidirectional,
+            f"model.attention=luong_dot needs the decoder state ({hidden_size}) and the encoder "
+            f"outputs to be the same size, but the bidirectional encoder's are "
+            f"{2 * hidden_size}; set model.bidirectional=false, or use "
+            "model.attention=luong_general.",
+        )
         self.encoder = RecurrentEncoder(
             cell=cell,
             hidden_size=hidden_size,

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchmetrics import MeanMetric
-from torchmetrics.text import BLEUScore, CHRFScore
+from torchmetrics import MeanMetric, Metric
+from torchmetrics.text import CHRFScore
 
 from rnnlab.data.batch import Batch
 from rnnlab.data.specs import PairsSpec
@@ -41,6 +42,98 @@ def teacher_forcing_ratio(
     return start * k / (k + math.exp(min(hundreds / k, 50.0)))
 
 
+def bleu_from_counts(
+    correct: Sequence[int], total: Sequence[int], output_length: int, reference_length: int
+) -> float:
+    """Corpus BLEU (0 to 1) from its counts summed over the corpus, as sacreBLEU computes it
+    with its default ``exp`` smoothing and ``effective_order=True``.
+
+    The mean of the log precisions runs over the orders at which the outputs hold any n-gram
+    (the effective order), so a corpus of three-token sentences is scored on 1- to 3-grams
+    instead of scoring 0 for want of 4-grams. An order with n-grams but no match counts as
+    ``1 / (2**k * total)``, ``k`` numbering such orders from 1 (NIST's smoothing, method 3 of
+    Chen & Cherry, 2014). No match at any order scores 0. The brevity penalty
+    ``exp(1 - reference_length / output_length)`` applies where the outputs are shorter.
+
+    Args:
+        correct, total: matched and all output n-grams of each order, 1 up.
+        output_length, reference_length: the outputs' tokens and their references' tokens.
+    """
+    if not any(correct):
+        return 0.0
+    log_precisions, unmatched = [], 0
+    for matched, count in zip(correct, total, strict=True):
+        if count == 0:  # no output this long: the orders above are left out too
+            break
+        if matched == 0:
+            unmatched += 1
+            log_precisions.append(-math.log(2**unmatched * count))
+        else:
+            log_precisions.append(math.log(matched / count))
+    shorter = output_length < reference_length
+    brevity = math.exp(1 - reference_length / output_length) if shorter else 1.0
+    return brevity * math.exp(sum(log_precisions) / len(log_precisions))
+
+
+class CorpusBLEU(Metric):
+    """Corpus BLEU (Papineni et al., 2002) of space-separated tokens on a 0 to 1 scale: sacreBLEU's
+    ``BLEU(tokenize="none", effective_order=True).corpus_score(...).score / 100``.
+
+    Each output's n-grams of orders 1 to ``max_order`` are counted, an n-gram matching at most
+    as often as a reference holds it; its reference length is that of the reference nearest in
+    length (the shorter on a tie). The counts are summed over every update (and process) and
+    scored by :func:`bleu_from_counts`. Unlike torchmetrics' ``BLEUScore``, which is 0 wherever
+    no 4-gram matches, it scores sentences shorter than 4 tokens.
+
+    Args:
+        max_order: the longest n-gram counted.
+    """
+
+    is_differentiable = False
+    higher_is_better = True
+    full_state_update = False
+
+    def __init__(self, max_order: int = 4, **kwargs):
+        super().__init__(**kwargs)
+        self.max_order = max_order
+        self.add_state("correct", torch.zeros(max_order, dtype=torch.long), dist_reduce_fx="sum")
+        self.add_state("total", torch.zeros(max_order, dtype=torch.long), dist_reduce_fx="sum")
+        self.add_state("lengths", torch.zeros(2, dtype=torch.long), dist_reduce_fx="sum")
+
+    def update(self, hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> None:
+        """Count ``hypotheses``, each against its references (one or more strings)."""
+        correct, total = [0] * self.max_order, [0] * self.max_order
+        output_length = reference_length = 0
+        for hypothesis, options in zip(hypotheses, references, strict=True):
+            words = hypothesis.split()
+            candidates = [reference.split() for reference in options]
+            most = Counter()  # each n-gram as often as the reference holding it most
+            for reference in candidates:
+                most |= _ngrams(reference, self.max_order)
+            for gram, count in _ngrams(words, self.max_order).items():
+                total[len(gram) - 1] += count
+                correct[len(gram) - 1] += min(count, most[gram])
+            output_length += len(words)
+            reference_length += min((abs(len(r) - len(words)), len(r)) for r in candidates)[1]
+        self.correct += torch.tensor(correct).to(self.correct)
+        self.total += torch.tensor(total).to(self.total)
+        self.lengths += torch.tensor([output_length, reference_length]).to(self.lengths)
+
+    def compute(self) -> torch.Tensor:
+        output_length, reference_length = self.lengths.tolist()
+        score = bleu_from_counts(
+            self.correct.tolist(), self.total.tolist(), output_length, reference_length
+        )
+        return self.lengths.new_tensor(score, dtype=torch.float32)
+
+
+def _ngrams(words: Sequence[str], max_order: int) -> Counter:
+    """How often each n-gram of ``words`` occurs, for orders 1 to ``max_order``."""
+    return Counter(
+        tuple(words[i : i + n]) for n in range(1, max_order + 1) for i in range(len(words) - n + 1)
+    )
+
+
 class Seq2SeqTask(SupervisedTask):
     """Trains an encoder–decoder with teacher forcing and scores its decoded output.
 
@@ -48,9 +141,9 @@ class Seq2SeqTask(SupervisedTask):
     optional label smoothing, under teacher forcing with a ratio that may decay
     (``teacher_forcing_schedule``). Validation and test decode every source (greedy, or beam
     search with a beam over 1) and report ``acc`` (teacher-forced token accuracy),
-    ``exact_match``, ``bleu`` and ``chrf``, the text metrics on words (subwords joined). A step
-    whose scores are not finite earns no credit, and a sentence with one scores as an empty
-    output.
+    ``exact_match``, ``bleu`` (:class:`CorpusBLEU`, which scores short targets too) and ``chrf``,
+    the text metrics on words (subwords joined). A step whose scores are not finite earns no
+    credit, and a sentence with one scores as an empty output.
 
     Args:
         net: an :class:`~rnnlab.nets.protocol.EncoderDecoder`.
@@ -134,7 +227,7 @@ class Seq2SeqTask(SupervisedTask):
                 {
                     "acc": MeanMetric(),
                     "exact_match": MeanMetric(),
-                    "bleu": BLEUScore(n_gram=4, smooth=True),
+                    "bleu": CorpusBLEU(),
                     "chrf": CHRFScore(),
                 }
             )

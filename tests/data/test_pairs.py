@@ -19,12 +19,18 @@ def test_extra_columns_are_ignored_and_blank_lines_skipped(tmp_path):
     assert read_pairs(path) == [("Go.", "Va !"), ("Hi.", "Salut !")]
 
 
+def test_a_line_of_only_blanks_and_tabs_is_skipped_as_a_blank_line(tmp_path):
+    path = write(tmp_path, ["Go.\tVa !", "\t", "   \t   ", "\t\t", " ", "Hi.\tSalut !"])
+    assert read_pairs(path) == [("Go.", "Va !"), ("Hi.", "Salut !")]
+
+
 @pytest.mark.parametrize(
     "lines, message",
     [
         (["Go.\tVa !", "Hi. Salut !"], "line 2: no TAB between source and target"),
         (["Go.\tVa !", "\tSalut !"], "line 2: the source is empty"),
         (["Go.\t "], "line 1: the target is empty"),
+        (["Go.\tVa !", "\t\tCC-BY 2.0"], "line 2: the source is empty"),
     ],
 )
 def test_malformed_lines_are_named(tmp_path, lines, message):
@@ -81,6 +87,21 @@ def test_bad_settings_fail_in_one_sentence(tmp_path):
         PairsDataModule(target_level="byte")
     with pytest.raises(ConfigError, match="no pair of .* fits"):
         PairsDataModule(str(write(tmp_path, ["a b\tc d"])), max_source_length=1).setup()
+
+
+@pytest.mark.parametrize("max_size", [3, 4])
+def test_a_max_size_without_room_for_a_target_word_names_the_value_given(max_size):
+    with pytest.raises(ConfigError) as error:
+        PairsDataModule(max_size=max_size)
+    assert str(error.value) == (
+        f"data.max_size={max_size} must be at least 5 (or null): the target vocabulary reserves "
+        "<pad>, <unk>, <bos> and <eos>."
+    )
+
+
+def test_the_smallest_max_size_keeps_one_word_a_side():
+    dm = PairsDataModule(max_size=5, num_phrases=60)
+    assert len(dm.spec.inputs.vocab) == len(dm.spec.target_vocab) == 5
 
 
 def test_subwords_spell_words_back_and_unseen_words_from_pieces():

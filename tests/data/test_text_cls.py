@@ -114,6 +114,16 @@ def test_bad_files_end_in_one_sentence(tmp_path, content, message):
         TextClassificationDataModule(path).setup()
 
 
+def test_one_column_for_text_and_label_is_refused_before_the_file_is_read(tmp_path):
+    path = write(tmp_path / "reviews.csv", "review,stars\ngood,1\nbad,0\n")
+    with pytest.raises(ConfigError) as error:
+        TextClassificationDataModule(str(path), text_column="review", label_column="review")
+    assert str(error.value) == (
+        "data.text_column and data.label_column are both 'review'; a label needs a column of "
+        "its own."
+    )
+
+
 def test_an_unreadable_encoding_is_named(tmp_path):
     path = tmp_path / "latin.csv"
     path.write_bytes("text,label\ncafé crème,1\n".encode("latin-1"))

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from rnnlab.nets.seq2seq import ATTENTION_KINDS, Attention, Seq2Seq
+from rnnlab.utils.errors import ConfigError
 
 EOS = 3
 
@@ -92,6 +93,13 @@ def test_a_beam_holding_every_hypothesis_finds_the_exhaustive_best(length_penalt
 def test_bad_settings_are_refused():
     with pytest.raises(ValueError, match="luong_dot attention needs"):
         Attention("luong_dot", 8, 16)
+    with pytest.raises(ConfigError) as error:
+        make("luong_dot")  # the default encoder is bidirectional
+    assert str(error.value) == (
+        "model.attention=luong_dot needs the decoder state (12) and the encoder outputs to be the "
+        "same size, but the bidirectional encoder's are 24; set model.bidirectional=false, or use "
+        "model.attention=luong_general."
+    )
     with pytest.raises(ValueError, match="attention='dot' is not one of"):
         make("dot")
     x, lengths = sources()

@@ -94,6 +94,31 @@ def test_an_output_unk_earns_no_credit_for_a_reference_word_outside_the_vocabula
     assert task.metrics["val"]["bleu"].compute() < 1.0
 
 
+def test_the_task_scores_exact_short_outputs_as_bleu_one(tmp_path):
+    from functools import partial
+
+    from rnnlab.data.pairs import PairsDataModule
+    from rnnlab.nets.seq2seq import Seq2Seq
+    from rnnlab.tasks.seq2seq import Seq2SeqTask
+
+    digits = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    path = tmp_path / "digits.tsv"
+    path.write_text(
+        "".join(f"{digits[i]} {digits[j]}\t{i} {j}\n" for i in range(10) for j in range(10)),
+        encoding="utf-8",
+    )
+    data = PairsDataModule(str(path), seed=0)
+    spec = data.spec
+    net = Seq2Seq(len(spec.inputs.vocab), len(spec.target_vocab), hidden_size=8, embedding_dim=4)
+    task = Seq2SeqTask(net, spec, partial(torch.optim.Adam))
+    truth = task.references(data.datasets["val"][torch.arange(5)].y)
+    texts = [task.to_text(t) for t in truth]  # two digits each: "4 7"
+    assert all(len(text.split()) == 2 for text in texts)
+    bleu_metric = task.metrics["val"]["bleu"]
+    bleu_metric.update(texts, [[text] for text in texts])
+    assert float(bleu_metric.compute()) == pytest.approx(1.0)
+
+
 def test_the_test_beam_decodes_test_and_predictions_and_bad_values_are_refused():
     task, batch = tiny_task(beam_size=1, test_beam_size=3)
     assert task.test_beam == 3 and tiny_task()[0].test_beam == 1
