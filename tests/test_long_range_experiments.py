@@ -12,7 +12,7 @@ EXPERIMENTS = [name for name in available("experiment") if name.startswith("long
 
 def test_the_long_range_experiments_are_offered():
     assert {"long_range/adding", "long_range/parity", "long_range/pixels"} <= set(EXPERIMENTS)
-    check_choices([f"experiment={','.join(EXPERIMENTS)}"])  # the command line accepts them
+    check_choices(["-m", f"experiment={','.join(EXPERIMENTS)}"])  # the command line accepts them
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
